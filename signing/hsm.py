@@ -1,0 +1,691 @@
+"""The PKCS#11 token: configuration, a fork-safe session pool, key lifecycle and raw signing.
+
+This is the only module in dsign that imports ``pkcs11``. Everything else asks it for what it
+needs by key label: a public key, a raw signature (certificates, CRLs, OCSP, timestamps) or a
+pyHanko ``Signer`` for PAdES. Private keys are generated (or imported) into the token as
+sensitive and non-extractable and never come back out; there is no software-key fallback.
+
+Errors are typed: ``HSMUnavailable`` is transient (token missing, library or session failure;
+callers retry with backoff), ``KeyNotFound`` is permanent, other ``HSMError`` are permanent too.
+
+Concurrency: ``python-pkcs11`` initialises the module without locking callbacks, so SoftHSM runs
+with its mutexes disabled. Every module call in this process therefore holds ``_module_lock``;
+parallelism comes from processes (web and qcluster workers), each with its own pool. After a
+fork the child drops the parent's library state and sessions and initialises its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pkcs11
+from asn1crypto import keys, x509
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from pkcs11 import exceptions as p11_errors
+from pkcs11.util.ec import (
+    decode_ec_private_key,
+    encode_ec_public_key,
+    encode_ecdsa_signature,
+    encode_named_curve_parameters,
+)
+from pkcs11.util.rsa import decode_rsa_private_key, encode_rsa_public_key
+from pyhanko.sign.pkcs11 import PKCS11Signer
+from pyhanko.sign.signers import Signer
+
+__all__ = [
+    "HSMConfig",
+    "HSMError",
+    "HSMUnavailable",
+    "KeyNotFound",
+    "configure",
+    "get_config",
+    "token_ensure",
+    "session",
+    "health",
+    "key_generate",
+    "key_import",
+    "key_exists",
+    "key_public",
+    "key_delete",
+    "key_attributes",
+    "sign_raw",
+    "signature_algorithm_for",
+    "pyhanko_signer",
+    "signer",
+    "KEY_ALGORITHMS",
+]
+
+KEY_ALGORITHMS = ("rsa2048", "rsa3072", "ec-p256")
+_RSA_BITS = {"rsa2048": 2048, "rsa3072": 3072}
+_RSA_MECHANISMS = {
+    "sha256": Mechanism.SHA256_RSA_PKCS,
+    "sha384": Mechanism.SHA384_RSA_PKCS,
+    "sha512": Mechanism.SHA512_RSA_PKCS,
+}
+_INIT_ATTEMPTS = 6
+_INIT_BACKOFF_SECONDS = 0.05
+_BORROW_TIMEOUT_SECONDS = 30.0
+
+# Failures that a fresh library initialisation (or the token coming back) can cure.
+_TRANSIENT = (
+    p11_errors.NoSuchToken,
+    p11_errors.TokenNotPresent,
+    p11_errors.TokenNotRecognised,
+    p11_errors.DeviceRemoved,
+    p11_errors.DeviceError,
+    p11_errors.DeviceMemory,
+    p11_errors.GeneralError,
+    p11_errors.FunctionFailed,
+    p11_errors.SessionClosed,
+    p11_errors.SessionHandleInvalid,
+    p11_errors.SessionCount,
+    p11_errors.HostMemory,
+    p11_errors.UserNotLoggedIn,
+)
+
+
+class HSMError(Exception):
+    """A token operation failed and retrying will not help."""
+
+
+class HSMUnavailable(HSMError):
+    """The token, library or session is not usable right now; retry later."""
+
+
+class KeyNotFound(HSMError):
+    """No key with that label exists in the token."""
+
+
+@dataclass(frozen=True)
+class HSMConfig:
+    module_path: str
+    token_label: str
+    user_pin: str = field(repr=False)
+    so_pin: str | None = field(default=None, repr=False)
+    pool_size: int = 4
+
+
+@dataclass
+class _Pool:
+    config: HSMConfig
+    pid: int
+    token: object
+    idle: list = field(default_factory=list)
+    opened: int = 0
+    lent: int = 0
+    logged_in: bool = False
+    broken: bool = False
+
+
+_config: HSMConfig | None = None
+_pool: _Pool | None = None
+_library_pid: int | None = None
+_state_lock = threading.Lock()
+_available = threading.Condition(_state_lock)
+_module_lock = threading.RLock()
+_borrowed = threading.local()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's locks may have been held by another thread at fork time, and its sessions
+    # belong to the parent's module state: start clean.
+    global _pool, _state_lock, _available, _module_lock, _borrowed
+    _pool = None
+    _state_lock = threading.Lock()
+    _available = threading.Condition(_state_lock)
+    _module_lock = threading.RLock()
+    _borrowed = threading.local()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def configure(config: HSMConfig) -> None:
+    """Set the process-wide token configuration; the next borrow re-initialises the library."""
+    global _config, _pool, _library_pid
+    with _state_lock:
+        _config = config
+        _pool = None
+        # Reloading also re-reads SOFTHSM2_CONF, which tests point at a fresh token directory.
+        _library_pid = None
+
+
+def get_config() -> HSMConfig:
+    if _config is None:
+        raise HSMError("the HSM is not configured (signing.hsm.configure was never called)")
+    return _config
+
+
+# --- library and pool -------------------------------------------------------------------------
+
+
+def _load_library(config: HSMConfig, *, force: bool):
+    global _library_pid
+    try:
+        lib = pkcs11.lib(config.module_path)
+    except p11_errors.PKCS11Error as exc:
+        raise HSMUnavailable(f"cannot load PKCS#11 module {config.module_path}: {exc}") from exc
+    if force or _library_pid != os.getpid():
+        with contextlib.suppress(p11_errors.PKCS11Error):
+            lib.finalize()
+        lib.initialize()
+        _library_pid = os.getpid()
+    return lib
+
+
+def _new_pool(config: HSMConfig) -> _Pool:
+    last_error: Exception | None = None
+    for attempt in range(_INIT_ATTEMPTS):
+        try:
+            with _module_lock:
+                lib = _load_library(config, force=attempt > 0)
+                token = lib.get_token(token_label=config.token_label)
+            return _Pool(config=config, pid=os.getpid(), token=token)
+        except (*_TRANSIENT, HSMUnavailable) as exc:
+            last_error = exc
+            time.sleep(_INIT_BACKOFF_SECONDS * (2**attempt))
+        except p11_errors.PKCS11Error as exc:
+            raise HSMError(f"PKCS#11 module failed: {exc!r}") from exc
+    raise HSMUnavailable(f"token {config.token_label!r} not available: {last_error!r}")
+
+
+def _open_session(pool: _Pool):
+    with _module_lock:
+        if pool.logged_in:
+            return pool.token.open(rw=True)
+        try:
+            opened = pool.token.open(rw=True, user_pin=pool.config.user_pin)
+        except p11_errors.UserAlreadyLoggedIn:
+            # Login state is per application, so another session already did it for us.
+            opened = pool.token.open(rw=True)
+        except (p11_errors.PinIncorrect, p11_errors.PinLocked, p11_errors.PinExpired) as exc:
+            raise HSMError(f"login to token {pool.config.token_label!r} refused: {exc!r}") from exc
+        pool.logged_in = True
+        return opened
+
+
+def _current_pool() -> _Pool:
+    """The pool of this process, rebuilt after a fork, a reconfigure or a transient failure."""
+    global _pool
+    config = get_config()
+    pool = _pool
+    if pool is not None and pool.pid == os.getpid() and not (pool.broken and pool.lent == 0):
+        return pool
+    pool = _new_pool(config)
+    _pool = pool
+    return pool
+
+
+def _borrow():
+    deadline = time.monotonic() + _BORROW_TIMEOUT_SECONDS
+    with _available:
+        while True:
+            pool = _current_pool()
+            if pool.idle:
+                pool.lent += 1
+                return pool, pool.idle.pop()
+            if pool.opened < pool.config.pool_size:
+                pool.opened += 1
+                pool.lent += 1
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise HSMUnavailable("no free HSM session in this process")
+            _available.wait(remaining)
+    try:
+        return pool, _open_session_retrying(pool)
+    except BaseException:
+        with _available:
+            pool.opened -= 1
+            pool.lent -= 1
+            _available.notify()
+        raise
+
+
+def _open_session_retrying(pool: _Pool):
+    last_error: Exception | None = None
+    for attempt in range(_INIT_ATTEMPTS):
+        try:
+            return _open_session(pool)
+        except _TRANSIENT as exc:
+            last_error = exc
+            time.sleep(_INIT_BACKOFF_SECONDS * (2**attempt))
+            # Concurrent processes initialising SoftHSM sometimes see a half-written token.
+            with _module_lock:
+                _load_library(pool.config, force=True)
+                pool.token = pkcs11.lib(pool.config.module_path).get_token(
+                    token_label=pool.config.token_label
+                )
+                pool.logged_in = False
+                pool.idle.clear()
+    raise HSMUnavailable(f"cannot open a session on {pool.config.token_label!r}: {last_error!r}")
+
+
+def _give_back(pool: _Pool, borrowed, *, healthy: bool) -> None:
+    with _available:
+        pool.lent -= 1
+        if healthy and not pool.broken and pool is _pool:
+            pool.idle.append(borrowed)
+        else:
+            pool.opened -= 1
+            if not healthy:
+                pool.broken = True
+        _available.notify()
+
+
+def _translate(exc: Exception) -> HSMError:
+    if isinstance(exc, _TRANSIENT):
+        return HSMUnavailable(f"HSM operation failed: {exc!r}")
+    if isinstance(exc, p11_errors.NoSuchKey):
+        return KeyNotFound(str(exc))
+    return HSMError(f"HSM operation failed: {exc!r}")
+
+
+@contextlib.contextmanager
+def session() -> Iterator[object]:
+    """Borrow a logged-in session of this process's pool for the duration of the block.
+
+    PKCS#11 errors raised inside the block come out as ``HSMError`` subclasses; a transient one
+    retires the pool so the next borrow starts from a fresh library initialisation.
+    """
+    pool, borrowed = _borrow()
+    stack = getattr(_borrowed, "stack", None)
+    if stack is None:
+        stack = _borrowed.stack = []
+    stack.append(borrowed)
+    healthy = True
+    try:
+        yield borrowed
+    except p11_errors.PKCS11Error as exc:
+        healthy = not isinstance(exc, _TRANSIENT)
+        raise _translate(exc) from exc
+    finally:
+        stack.pop()
+        _give_back(pool, borrowed, healthy=healthy)
+
+
+def _retrying(operation):
+    """Run an idempotent token operation, once more after a transient failure."""
+    try:
+        return operation()
+    except HSMUnavailable:
+        time.sleep(_INIT_BACKOFF_SECONDS)
+        return operation()
+
+
+def health() -> dict:
+    """Token presence, login and pool occupancy of this process, for the health endpoint."""
+    report = {"token_present": False, "login_ok": False, "free_sessions": 0, "error": None}
+    try:
+        with session() as s, _module_lock:
+            report["token_present"] = True
+            s.generate_random(64)
+            # Searching private objects only succeeds for a logged-in user.
+            list(s.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}))
+            report["login_ok"] = True
+    except HSMError as exc:
+        report["error"] = str(exc)
+    pool = _pool
+    if pool is not None and pool.pid == os.getpid():
+        report["free_sessions"] = pool.config.pool_size - pool.lent
+        report["open_sessions"] = pool.opened
+    return report
+
+
+# --- token provisioning -----------------------------------------------------------------------
+
+
+def _is_softhsm(module_path: str) -> bool:
+    return "softhsm" in os.path.basename(module_path).lower()
+
+
+def _token_visible(config: HSMConfig) -> bool:
+    with _module_lock:
+        lib = _load_library(config, force=True)
+        try:
+            lib.get_token(token_label=config.token_label)
+        except p11_errors.NoSuchToken:
+            return False
+    return True
+
+
+def token_ensure(config: HSMConfig) -> bool:
+    """Make sure the token exists; for SoftHSM create it when missing. True if it was created."""
+    global _pool
+    if _token_visible(config):
+        return False
+    if not _is_softhsm(config.module_path):
+        raise HSMUnavailable(f"token {config.token_label!r} not found in {config.module_path}")
+    if not config.so_pin:
+        raise HSMError("creating a SoftHSM token needs the SO PIN")
+    lock_path = os.environ.get("SOFTHSM2_CONF", "/tmp/dsign-softhsm2") + ".init.lock"
+    with open(lock_path, "a") as lock_file:
+        # Two processes starting together must not create two tokens with the same label.
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            if _token_visible(config):
+                return False
+            result = subprocess.run(
+                [
+                    "softhsm2-util",
+                    "--init-token",
+                    "--free",
+                    "--label",
+                    config.token_label,
+                    "--pin",
+                    config.user_pin,
+                    "--so-pin",
+                    config.so_pin,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise HSMError(f"softhsm2-util --init-token failed: {result.stderr.strip()}")
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+    with _state_lock:
+        _pool = None
+    if not _token_visible(config):
+        raise HSMUnavailable(f"token {config.token_label!r} created but not visible")
+    return True
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def _key_id(label: str) -> bytes:
+    # Stable per label, so certificates stored later can carry the same CKA_ID.
+    return hashlib.sha256(label.encode("utf-8")).digest()[:16]
+
+
+def _find(s, *, label: str, object_class):
+    try:
+        return s.get_key(object_class=object_class, label=label)
+    except p11_errors.NoSuchKey as exc:
+        raise KeyNotFound(f"no {object_class.name.lower()} labelled {label!r} in the token") from exc
+    except p11_errors.MultipleObjectsReturned as exc:
+        raise HSMError(f"several keys labelled {label!r} in the token") from exc
+
+
+def _public_key_info(public_key) -> keys.PublicKeyInfo:
+    key_type = public_key[Attribute.KEY_TYPE]
+    if key_type == KeyType.RSA:
+        return keys.PublicKeyInfo(
+            {
+                "algorithm": {"algorithm": "rsa", "parameters": None},
+                "public_key": keys.RSAPublicKey.load(encode_rsa_public_key(public_key)),
+            }
+        )
+    if key_type == KeyType.EC:
+        return keys.PublicKeyInfo.load(encode_ec_public_key(public_key))
+    raise HSMError(f"unsupported key type {key_type!r}")
+
+
+def _private_template(label: str) -> dict:
+    return {
+        Attribute.TOKEN: True,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        Attribute.SIGN: True,
+        Attribute.DECRYPT: False,
+        Attribute.UNWRAP: False,
+        Attribute.DERIVE: False,
+        Attribute.LABEL: label,
+        Attribute.ID: _key_id(label),
+    }
+
+
+def key_generate(*, label: str, algorithm: str = "rsa2048") -> keys.PublicKeyInfo:
+    """Generate a signing key pair inside the token and return its public half."""
+    if algorithm not in KEY_ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {KEY_ALGORITHMS}, not {algorithm!r}")
+    if key_exists(label=label):
+        raise HSMError(f"a key labelled {label!r} already exists")
+    capabilities = MechanismFlag.SIGN | MechanismFlag.VERIFY
+    public_template = {Attribute.TOKEN: True, Attribute.VERIFY: True, Attribute.ENCRYPT: False}
+    with session() as s, _module_lock:
+        if algorithm in _RSA_BITS:
+            public, _ = s.generate_keypair(
+                KeyType.RSA,
+                _RSA_BITS[algorithm],
+                id=_key_id(label),
+                label=label,
+                store=True,
+                capabilities=capabilities,
+                public_template=public_template,
+                private_template=_private_template(label),
+            )
+        else:
+            parameters = s.create_domain_parameters(
+                KeyType.EC,
+                {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+                local=True,
+            )
+            public, _ = parameters.generate_keypair(
+                id=_key_id(label),
+                label=label,
+                store=True,
+                capabilities=capabilities,
+                public_template=public_template,
+                private_template=_private_template(label),
+            )
+        return _public_key_info(public)
+
+
+def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKeyInfo:
+    """Store an externally issued key (PKCS#12 import) as sensitive and non-extractable."""
+    from cryptography.hazmat.primitives import serialization
+
+    if key_exists(label=label):
+        raise HSMError(f"a key labelled {label!r} already exists")
+    algorithm = private_key.algorithm
+    if algorithm == "rsa":
+        private_attrs = decode_rsa_private_key(private_key["private_key"].parsed.dump())
+    elif algorithm == "ec":
+        ec_key = private_key["private_key"].parsed
+        private_attrs = {
+            **decode_ec_private_key(ec_key.dump()),
+            Attribute.EC_PARAMS: private_key["private_key_algorithm"]["parameters"].dump(),
+        }
+    else:
+        raise HSMError(f"cannot import a {algorithm} key")
+    private_attrs.update(_private_template(label))
+    public_der = (
+        serialization.load_der_private_key(private_key.dump(), password=None)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    public_info = keys.PublicKeyInfo.load(public_der)
+    if algorithm == "rsa":
+        rsa_public = public_info["public_key"].parsed
+        public_attrs = {
+            Attribute.KEY_TYPE: KeyType.RSA,
+            Attribute.MODULUS: rsa_public["modulus"].native.to_bytes(
+                (rsa_public["modulus"].native.bit_length() + 7) // 8, "big"
+            ),
+            Attribute.PUBLIC_EXPONENT: rsa_public["public_exponent"].native.to_bytes(
+                (rsa_public["public_exponent"].native.bit_length() + 7) // 8, "big"
+            ),
+        }
+    else:
+        from asn1crypto.core import OctetString
+
+        public_attrs = {
+            Attribute.KEY_TYPE: KeyType.EC,
+            Attribute.EC_PARAMS: public_info["algorithm"]["parameters"].dump(),
+            Attribute.EC_POINT: OctetString(bytes(public_info["public_key"])).dump(),
+        }
+    public_attrs.update(
+        {
+            Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+            Attribute.TOKEN: True,
+            Attribute.VERIFY: True,
+            Attribute.LABEL: label,
+            Attribute.ID: _key_id(label),
+        }
+    )
+    with session() as s, _module_lock:
+        s.create_object(private_attrs)
+        s.create_object(public_attrs)
+    return public_info
+
+
+def key_exists(*, label: str) -> bool:
+    def _check() -> bool:
+        with session() as s, _module_lock:
+            found = list(s.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}))
+            return bool(found)
+
+    return _retrying(_check)
+
+
+def key_public(*, label: str) -> keys.PublicKeyInfo:
+    def _read() -> keys.PublicKeyInfo:
+        with session() as s, _module_lock:
+            return _public_key_info(_find(s, label=label, object_class=ObjectClass.PUBLIC_KEY))
+
+    return _retrying(_read)
+
+
+def key_delete(*, label: str) -> None:
+    """Destroy both halves of the key pair; a missing key is KeyNotFound."""
+    with session() as s, _module_lock:
+        found = list(s.get_objects({Attribute.LABEL: label}))
+        found = [o for o in found if o[Attribute.CLASS] in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)]
+        if not found:
+            raise KeyNotFound(f"no key labelled {label!r} in the token")
+        for obj in found:
+            obj.destroy()
+
+
+def key_attributes(*, label: str) -> dict:
+    """The protection attributes of the private key, and whether its secret value can be read."""
+    with session() as s, _module_lock:
+        private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
+        report = {
+            "key_type": "rsa" if private[Attribute.KEY_TYPE] == KeyType.RSA else "ec",
+            "token": private[Attribute.TOKEN],
+            "sensitive": private[Attribute.SENSITIVE],
+            "extractable": private[Attribute.EXTRACTABLE],
+            "always_sensitive": private[Attribute.ALWAYS_SENSITIVE],
+            "never_extractable": private[Attribute.NEVER_EXTRACTABLE],
+            "sign": private[Attribute.SIGN],
+            "id": private[Attribute.ID],
+        }
+        secret = Attribute.PRIVATE_EXPONENT if report["key_type"] == "rsa" else Attribute.VALUE
+        try:
+            private[secret]
+            report["secret_readable"] = True
+        except (p11_errors.AttributeSensitive, p11_errors.AttributeTypeInvalid):
+            report["secret_readable"] = False
+        return report
+
+
+# --- signing ----------------------------------------------------------------------------------
+
+
+def _digest(data: bytes, digest_algorithm: str) -> bytes:
+    return hashlib.new(digest_algorithm, data).digest()
+
+
+def sign_raw(*, label: str, data: bytes, digest_algorithm: str = "sha256") -> bytes:
+    """Sign ``data`` with the token key: RSA PKCS#1 v1.5, or ECDSA as a DER-encoded signature."""
+    digest_algorithm = digest_algorithm.lower()
+    if digest_algorithm not in _RSA_MECHANISMS:
+        raise ValueError(f"unsupported digest algorithm {digest_algorithm!r}")
+
+    def _sign() -> bytes:
+        with session() as s, _module_lock:
+            private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
+            if private[Attribute.KEY_TYPE] == KeyType.RSA:
+                return private.sign(data, mechanism=_RSA_MECHANISMS[digest_algorithm])
+            # SoftHSM has no hash-then-ECDSA mechanisms; hashing is not a key operation.
+            raw = private.sign(_digest(data, digest_algorithm), mechanism=Mechanism.ECDSA)
+            return encode_ecdsa_signature(raw)
+
+    return _retrying(_sign)
+
+
+def _key_kind(label: str) -> str:
+    def _read() -> str:
+        with session() as s, _module_lock:
+            private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
+            return "rsa" if private[Attribute.KEY_TYPE] == KeyType.RSA else "ecdsa"
+
+    return _retrying(_read)
+
+
+def signature_algorithm_for(label: str, digest_algorithm: str = "sha256") -> str:
+    """The asn1crypto SignedDigestAlgorithm name for signatures made by ``sign_raw``."""
+    return f"{digest_algorithm.lower()}_{_key_kind(label)}"
+
+
+class _PooledPKCS11Signer(PKCS11Signer):
+    """pyHanko's PKCS#11 signer, with every module call under this process's module lock."""
+
+    def _load_objects(self):
+        with _module_lock:
+            super()._load_objects()
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run=False) -> bytes:
+        if dry_run:
+            return await super().async_sign_raw(data, digest_algorithm, dry_run=True)
+        await self.ensure_objects_loaded()
+        spec = self._select_pkcs11_signing_params(digest_algorithm, sign_kwargs=self.sign_kwargs(data))
+        payload = spec.pre_sign_transform(data) if spec.pre_sign_transform else data
+        key_handle = self._key_handle
+
+        def _perform() -> bytes:
+            with _module_lock:
+                signature = key_handle.sign(payload, **spec.sign_kwargs)
+            if spec.post_sign_transform is not None:
+                signature = spec.post_sign_transform(signature)
+            return signature
+
+        return await asyncio.get_running_loop().run_in_executor(None, _perform)
+
+
+def pyhanko_signer(
+    *, label: str, signing_cert: x509.Certificate, other_certs: list[x509.Certificate]
+) -> Signer:
+    """A pyHanko Signer on the session this thread holds through ``with session():``.
+
+    The signer is valid only while that block is open. ``signer()`` does both steps.
+    """
+    stack = getattr(_borrowed, "stack", None)
+    if not stack:
+        raise HSMError("pyhanko_signer must be used inside 'with session():'")
+    kind = _key_kind(label)
+    return _PooledPKCS11Signer(
+        pkcs11_session=stack[-1],
+        key_label=label,
+        key_id=_key_id(label),
+        signing_cert=signing_cert,
+        ca_chain=list(other_certs),
+        other_certs_to_pull=(),
+        # SoftHSM lacks CKM_ECDSA_SHA256: pyHanko hashes and the token signs the digest.
+        use_raw_mechanism=kind == "ecdsa",
+    )
+
+
+@contextlib.contextmanager
+def signer(
+    *, label: str, signing_cert: x509.Certificate, other_certs: list[x509.Certificate]
+) -> Iterator[Signer]:
+    """Borrow a session and yield a pyHanko Signer for ``label`` that uses it."""
+    if not key_exists(label=label):
+        raise KeyNotFound(f"no private key labelled {label!r} in the token")
+    with session():
+        yield pyhanko_signer(label=label, signing_cert=signing_cert, other_certs=other_certs)
