@@ -42,26 +42,26 @@ from pyhanko.sign.pkcs11 import PKCS11Signer
 from pyhanko.sign.signers import Signer
 
 __all__ = [
+    "KEY_ALGORITHMS",
     "HSMConfig",
     "HSMError",
     "HSMUnavailable",
     "KeyNotFound",
     "configure",
     "get_config",
-    "token_ensure",
-    "session",
     "health",
+    "key_attributes",
+    "key_delete",
+    "key_exists",
     "key_generate",
     "key_import",
-    "key_exists",
     "key_public",
-    "key_delete",
-    "key_attributes",
+    "pyhanko_signer",
+    "session",
     "sign_raw",
     "signature_algorithm_for",
-    "pyhanko_signer",
     "signer",
-    "KEY_ALGORITHMS",
+    "token_ensure",
 ]
 
 KEY_ALGORITHMS = ("rsa2048", "rsa3072", "ec-p256")
