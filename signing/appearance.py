@@ -1,0 +1,272 @@
+"""The visible signature stamp: Thai date formatting and the stamp drawn in a signature box.
+
+The stamp is a pyHanko stamp style (:class:`ThaiSignatureStampStyle`), so pyHanko's signer
+places it in the signature widget like any of its own styles. Thai text is shaped with
+HarfBuzz through pyHanko's OpenType font engine, which is what makes above/below vowels and
+tone marks stack instead of colliding.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from PIL import Image, UnidentifiedImageError
+from pyhanko.pdf_utils import layout
+from pyhanko.pdf_utils.content import ResourceType
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.images import PdfImage
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
+from pyhanko.stamp import BaseStamp, BaseStampStyle
+
+from signing.fonts import thai_font_path
+
+__all__ = [
+    "THAI_MONTHS",
+    "Appearance",
+    "ThaiSignatureStamp",
+    "ThaiSignatureStampStyle",
+    "appearance_lines",
+    "format_thai_datetime",
+    "load_handwritten_image",
+]
+
+Era = Literal["BE", "CE"]
+
+THAI_MONTHS = (
+    "มกราคม",
+    "กุมภาพันธ์",
+    "มีนาคม",
+    "เมษายน",
+    "พฤษภาคม",
+    "มิถุนายน",
+    "กรกฎาคม",
+    "สิงหาคม",
+    "กันยายน",
+    "ตุลาคม",
+    "พฤศจิกายน",
+    "ธันวาคม",
+)
+
+BUDDHIST_ERA_OFFSET = 543
+THAILAND_TZ = ZoneInfo("Asia/Bangkok")
+
+_LABELS = {
+    "th": {"signed_at": "ลงนามเมื่อ"},
+    "en": {"signed_at": "Signed"},
+}
+
+# Sarabun's marks reach about 1.1 em above the baseline and 0.35 em below it
+# (stacked tone mark over an upper vowel, or a below vowel), so lines need more than
+# the usual 1.2 em to keep stacks of adjacent lines apart.
+_LINE_HEIGHT_EM = 1.45
+_ASCENT_EM = 1.05
+_MAX_FONT_SIZE = 14.0
+_MIN_FONT_SIZE = 4.0
+_MARGIN = 3.0
+_IMAGE_SHARE = 0.45
+
+
+def format_thai_datetime(dt: datetime, era: Era = "BE") -> str:
+    """Format like "22 พฤศจิกายน 2569 เวลา 10:15 น." (era "CE" writes 2026).
+
+    Aware datetimes are shown in Thailand's time (UTC+7); naive ones are taken as
+    already being Thai local time.
+    """
+    if era not in ("BE", "CE"):
+        raise ValueError(f"era must be 'BE' or 'CE', not {era!r}")
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(THAILAND_TZ)
+    year = dt.year + BUDDHIST_ERA_OFFSET if era == "BE" else dt.year
+    month = THAI_MONTHS[dt.month - 1]
+    return f"{dt.day} {month} {year} เวลา {dt:%H:%M} น."
+
+
+@dataclass
+class Appearance:
+    """What the visible stamp shows for one signer."""
+
+    full_name_th: str
+    position: str
+    signed_at: datetime
+    acting_for: str | None = None
+    era: Era = "BE"
+    handwritten_png: bytes | None = None
+    locale: str = "th"
+    text_color: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if self.era not in ("BE", "CE"):
+            raise ValueError(f"era must be 'BE' or 'CE', not {self.era!r}")
+        if not self.full_name_th.strip():
+            raise ValueError("full_name_th must not be empty")
+
+    @property
+    def language(self) -> str:
+        return self.locale.split("-")[0].lower()
+
+
+def appearance_lines(appearance: Appearance) -> list[str]:
+    """The text lines of the stamp, top to bottom."""
+    labels = _LABELS.get(appearance.language, _LABELS["th"])
+    lines = [f"({appearance.full_name_th.strip()})"]
+    if appearance.position.strip():
+        lines.append(appearance.position.strip())
+    if appearance.acting_for and appearance.acting_for.strip():
+        lines.append(appearance.acting_for.strip())
+    when = format_thai_datetime(appearance.signed_at, appearance.era)
+    lines.append(f"{labels['signed_at']} {when}")
+    return lines
+
+
+def load_handwritten_image(png: bytes) -> Image.Image:
+    """Decode a handwritten-signature image, raising ValueError if it is not one."""
+    try:
+        image = Image.open(io.BytesIO(png))
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError("handwritten signature is not a readable image") from exc
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGBA")
+    return image
+
+
+@dataclass(frozen=True)
+class ThaiSignatureStampStyle(BaseStampStyle):
+    """pyHanko stamp style drawing an :class:`Appearance` with a Thai font."""
+
+    appearance: Appearance | None = None
+    font_file: str = field(default_factory=lambda: str(thai_font_path()))
+    border_width: int = 0
+
+    def create_stamp(
+        self,
+        writer: BasePdfFileWriter,
+        box: layout.BoxConstraints,
+        text_params: dict,
+    ) -> ThaiSignatureStamp:
+        if self.appearance is None:
+            raise ValueError("ThaiSignatureStampStyle needs an appearance")
+        return ThaiSignatureStamp(writer=writer, style=self, box=box)
+
+
+class ThaiSignatureStamp(BaseStamp):
+    """Renders a :class:`ThaiSignatureStampStyle` into a box of known size."""
+
+    def __init__(
+        self,
+        writer: BasePdfFileWriter,
+        style: ThaiSignatureStampStyle,
+        box: layout.BoxConstraints,
+    ):
+        if not (box.width_defined and box.height_defined):
+            raise layout.LayoutError("A Thai signature stamp needs a sized box")
+        super().__init__(writer=writer, style=style, box=box)
+
+    def _render_inner_content(self) -> list[bytes]:
+        appearance: Appearance = self.style.appearance
+        inner_width = max(self.box.width - 2 * _MARGIN, 1.0)
+        inner_height = max(self.box.height - 2 * _MARGIN, 1.0)
+
+        commands: list[bytes] = []
+        text_height = inner_height
+        if appearance.handwritten_png:
+            image_height = inner_height * _IMAGE_SHARE
+            text_height = inner_height - image_height
+            commands.append(
+                self._image_commands(
+                    appearance=appearance,
+                    left=_MARGIN,
+                    bottom=_MARGIN + text_height,
+                    width=inner_width,
+                    height=image_height,
+                )
+            )
+        commands.append(
+            self._text_commands(
+                appearance=appearance,
+                left=_MARGIN,
+                bottom=_MARGIN,
+                width=inner_width,
+                height=text_height,
+            )
+        )
+        return commands
+
+    def _image_commands(
+        self,
+        *,
+        appearance: Appearance,
+        left: float,
+        bottom: float,
+        width: float,
+        height: float,
+    ) -> bytes:
+        image = load_handwritten_image(appearance.handwritten_png)
+        scale = min(width / image.width, height / image.height)
+        drawn_width, drawn_height = image.width * scale, image.height * scale
+        pdf_image = PdfImage(
+            image,
+            writer=self.writer,
+            box=layout.BoxConstraints(width=drawn_width, height=drawn_height),
+        )
+        drawing = pdf_image.render()
+        self.import_resources(pdf_image.resources)
+        x = left + (width - drawn_width) / 2
+        y = bottom + (height - drawn_height) / 2
+        return b"q 1 0 0 1 %g %g cm %s Q" % (x, y, drawing)
+
+    def _text_commands(
+        self,
+        *,
+        appearance: Appearance,
+        left: float,
+        bottom: float,
+        width: float,
+        height: float,
+    ) -> bytes:
+        lines = appearance_lines(appearance)
+        font = GlyphAccumulatorFactory(
+            font_file=self.style.font_file,
+            bcp47_lang_code=appearance.locale,
+        )
+        engine = font.create_font_engine(self.writer)
+        # HarfBuzz advances are in em, so one measuring pass at any size gives the
+        # widths needed to pick the font size that fits the box.
+        widths_em = [
+            engine.shape(line, with_actual_text=False).x_advance for line in lines
+        ]
+        size = min(
+            _MAX_FONT_SIZE,
+            height / (len(lines) * _LINE_HEIGHT_EM),
+            width / max(max(widths_em), 1e-6),
+        )
+        size = max(size, _MIN_FONT_SIZE)
+        engine.font_size = size
+
+        font_name = "/ThaiF1"
+        self.set_resource(
+            category=ResourceType.FONT,
+            name=pdf_name(font_name),
+            value=engine.as_resource(),
+        )
+        line_height = size * _LINE_HEIGHT_EM
+        block_height = line_height * len(lines)
+        block_top = bottom + (height + block_height) / 2
+        first_baseline = block_top - (line_height - size) / 2 - size * _ASCENT_EM
+
+        ops = [b"q %g %g %g rg" % appearance.text_color]
+        for index, (line, width_em) in enumerate(zip(lines, widths_em, strict=True)):
+            x = left + (width - width_em * size) / 2
+            y = first_baseline - index * line_height
+            shaped = engine.shape(line)
+            ops.append(
+                b"BT %s %g Tf 1 0 0 1 %g %g Tm %s ET"
+                % (font_name.encode("ascii"), size, x, y, shaped.graphics_ops)
+            )
+        ops.append(b"Q")
+        return b" ".join(ops)
