@@ -28,11 +28,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pkcs11
-from asn1crypto import keys, x509
+from asn1crypto import core, keys, x509
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11_errors
 from pkcs11.util.ec import (
-    decode_ec_private_key,
     encode_ec_public_key,
     encode_ecdsa_signature,
     encode_named_curve_parameters,
@@ -423,7 +422,8 @@ def _public_key_info(public_key) -> keys.PublicKeyInfo:
     if key_type == KeyType.RSA:
         return keys.PublicKeyInfo(
             {
-                "algorithm": {"algorithm": "rsa", "parameters": None},
+                # RFC 3279 2.3.1: rsaEncryption parameters are an explicit NULL.
+                "algorithm": {"algorithm": "rsa", "parameters": core.Null()},
                 "public_key": keys.RSAPublicKey.load(encode_rsa_public_key(public_key)),
             }
         )
@@ -495,9 +495,12 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
         private_attrs = decode_rsa_private_key(private_key["private_key"].parsed.dump())
     elif algorithm == "ec":
         ec_key = private_key["private_key"].parsed
+        # PKCS#8 keeps the curve in the outer algorithm, not inside ECPrivateKey.
         private_attrs = {
-            **decode_ec_private_key(ec_key.dump()),
+            Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+            Attribute.KEY_TYPE: KeyType.EC,
             Attribute.EC_PARAMS: private_key["private_key_algorithm"]["parameters"].dump(),
+            Attribute.VALUE: ec_key["private_key"].contents,
         }
     else:
         raise HSMError(f"cannot import a {algorithm} key")
@@ -520,12 +523,10 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
             ),
         }
     else:
-        from asn1crypto.core import OctetString
-
         public_attrs = {
             Attribute.KEY_TYPE: KeyType.EC,
             Attribute.EC_PARAMS: public_info["algorithm"]["parameters"].dump(),
-            Attribute.EC_POINT: OctetString(bytes(public_info["public_key"])).dump(),
+            Attribute.EC_POINT: core.OctetString(bytes(public_info["public_key"])).dump(),
         }
     public_attrs.update(
         {

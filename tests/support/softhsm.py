@@ -4,13 +4,19 @@ Usage in a test or fixture::
 
     config = make_token(tmp_path)          # sets SOFTHSM2_CONF and calls hsm.configure(config)
     hsm.key_generate(label="k1")
+    chain = make_pki()                     # root and issuing CA with keys in that token
+    cert = issue(chain, label="alice")     # a signing certificate for a new token key
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from asn1crypto import x509
 
 from signing import hsm
 
@@ -39,3 +45,74 @@ def make_token(tmp_path: Path, label: str = "dsign-test", pin: str = "1234") -> 
     config = hsm.HSMConfig(module_path=MODULE_PATH, token_label=label, user_pin=pin, so_pin=SO_PIN)
     hsm.configure(config)
     return config
+
+
+@dataclass(frozen=True)
+class PKIChain:
+    """A root → issuing CA chain whose keys live in the token; leaves come from issue()."""
+
+    root: x509.Certificate
+    issuing: x509.Certificate
+    root_key: str
+    issuing_key: str
+
+
+THAI_SUBJECT = {
+    "common_name": "สมชาย ใจดี",
+    "given_name": "สมชาย",
+    "surname": "ใจดี",
+    "email": "somchai@example.org",
+    "organizational_unit": "ฝ่ายบัญชี",
+    "organization": "สำนักงานทดสอบ",
+    "country": "TH",
+}
+
+
+def make_pki(*, issuing_algorithm: str = "rsa2048") -> PKIChain:
+    """Build a root and an issuing CA on the configured token (call make_token first)."""
+    from certificates import pki
+
+    hsm.key_generate(label="test-root", algorithm="rsa2048")
+    hsm.key_generate(label="test-issuing", algorithm=issuing_algorithm)
+    root = pki.build_root_ca(
+        key_label="test-root", common_name="dsign Test Root", organization="สำนักงานทดสอบ", validity_days=3650
+    )
+    issuing = pki.build_issuing_ca(
+        key_label="test-issuing",
+        common_name="dsign Test Issuing CA",
+        organization="สำนักงานทดสอบ",
+        issuer_cert=root,
+        issuer_key_label="test-root",
+        validity_days=1825,
+        crl_url="http://127.0.0.1:9/pki/root.crl",
+        ca_issuers_url="http://127.0.0.1:9/pki/root.crt",
+    )
+    return PKIChain(root=root, issuing=issuing, root_key="test-root", issuing_key="test-issuing")
+
+
+def issue(
+    chain: PKIChain,
+    *,
+    label: str,
+    algorithm: str = "rsa2048",
+    subject: dict | None = None,
+    profile: str = "signing",
+) -> x509.Certificate:
+    """Generate ``label`` in the token and issue it a one-year certificate from the test issuing CA."""
+    from certificates import pki
+
+    public_key = hsm.key_generate(label=label, algorithm=algorithm)
+    now = datetime.now(tz=UTC)
+    return pki.build_end_entity(
+        public_key=public_key,
+        subject=subject or {**THAI_SUBJECT, "common_name": label},
+        issuer_cert=chain.issuing,
+        issuer_key_label=chain.issuing_key,
+        serial_number=pki.random_serial(),
+        not_before=now - timedelta(minutes=5),
+        not_after=now + timedelta(days=365),
+        crl_url="http://127.0.0.1:9/pki/issuing.crl",
+        ocsp_url="http://127.0.0.1:9/pki/ocsp",
+        ca_issuers_url="http://127.0.0.1:9/pki/issuing.crt",
+        profile=profile,
+    )
