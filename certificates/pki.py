@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 from asn1crypto import algos, cms, core, crl, csr, keys, ocsp, pem, tsp, x509
 
@@ -92,7 +93,9 @@ def _signature_algorithm(key_label: str) -> algos.SignedDigestAlgorithm:
     name = hsm.signature_algorithm_for(key_label)
     if name.endswith("_rsa"):
         # RSA AlgorithmIdentifiers carry an explicit NULL (RFC 4055); ECDSA ones carry none.
-        return algos.SignedDigestAlgorithm({"algorithm": name, "parameters": core.Null()})
+        return algos.SignedDigestAlgorithm(
+            {"algorithm": name, "parameters": core.Null()}
+        )
     return algos.SignedDigestAlgorithm({"algorithm": name})
 
 
@@ -116,12 +119,18 @@ def _crl_distribution_points(url: str) -> dict:
     )
 
 
-def _authority_information_access(*, ocsp_url: str | None, ca_issuers_url: str | None) -> dict:
+def _authority_information_access(
+    *, ocsp_url: str | None, ca_issuers_url: str | None
+) -> dict:
     descriptions = []
     if ocsp_url:
-        descriptions.append({"access_method": "ocsp", "access_location": _uri(ocsp_url)})
+        descriptions.append(
+            {"access_method": "ocsp", "access_location": _uri(ocsp_url)}
+        )
     if ca_issuers_url:
-        descriptions.append({"access_method": "ca_issuers", "access_location": _uri(ca_issuers_url)})
+        descriptions.append(
+            {"access_method": "ca_issuers", "access_location": _uri(ca_issuers_url)}
+        )
     return _extension("authority_information_access", descriptions)
 
 
@@ -131,7 +140,9 @@ def _issuer_key_identifier(issuer_cert: x509.Certificate) -> bytes:
 
 def _sign_certificate(tbs: dict, *, issuer_key_label: str) -> x509.Certificate:
     signature_algorithm = _signature_algorithm(issuer_key_label)
-    tbs_certificate = x509.TbsCertificate({**tbs, "version": "v3", "signature": signature_algorithm})
+    tbs_certificate = x509.TbsCertificate(
+        {**tbs, "version": "v3", "signature": signature_algorithm}
+    )
     signature = hsm.sign_raw(label=issuer_key_label, data=tbs_certificate.dump())
     return x509.Certificate(
         {
@@ -156,13 +167,17 @@ def build_root_ca(
 ) -> x509.Certificate:
     """A self-signed root CA certificate for the token key ``key_label``."""
     public_key = hsm.key_public(label=key_label)
-    name = _name({"country": country, "organization": organization, "common_name": common_name})
+    name = _name(
+        {"country": country, "organization": organization, "common_name": common_name}
+    )
     now = datetime.now(tz=UTC)
     tbs = {
         "serial_number": random_serial(),
         "issuer": name,
         "subject": name,
-        "validity": _validity(not_before=now - _CLOCK_SKEW, not_after=now + timedelta(days=validity_days)),
+        "validity": _validity(
+            not_before=now - _CLOCK_SKEW, not_after=now + timedelta(days=validity_days)
+        ),
         "subject_public_key_info": public_key,
         "extensions": [
             _extension("basic_constraints", {"ca": True}, critical=True),
@@ -192,11 +207,21 @@ def build_issuing_ca(
     tbs = {
         "serial_number": random_serial(),
         "issuer": issuer_cert.subject,
-        "subject": _name({"country": country, "organization": organization, "common_name": common_name}),
+        "subject": _name(
+            {
+                "country": country,
+                "organization": organization,
+                "common_name": common_name,
+            }
+        ),
         "validity": _validity(not_before=now - _CLOCK_SKEW, not_after=not_after),
         "subject_public_key_info": public_key,
         "extensions": [
-            _extension("basic_constraints", {"ca": True, "path_len_constraint": 0}, critical=True),
+            _extension(
+                "basic_constraints",
+                {"ca": True, "path_len_constraint": 0},
+                critical=True,
+            ),
             _extension("key_usage", {"key_cert_sign", "crl_sign"}, critical=True),
             _extension("key_identifier", _key_identifier(public_key)),
             _extension(
@@ -232,13 +257,24 @@ def build_end_entity(
     """
     extensions = [
         _extension("key_identifier", _key_identifier(public_key)),
-        _extension("authority_key_identifier", {"key_identifier": _issuer_key_identifier(issuer_cert)}),
+        _extension(
+            "authority_key_identifier",
+            {"key_identifier": _issuer_key_identifier(issuer_cert)},
+        ),
         _extension("basic_constraints", {"ca": False}, critical=True),
     ]
     if profile == "signing":
-        extensions.append(_extension("key_usage", {"digital_signature", "non_repudiation"}, critical=True))
+        extensions.append(
+            _extension(
+                "key_usage", {"digital_signature", "non_repudiation"}, critical=True
+            )
+        )
         if extended_key_usage:
-            extensions.append(_extension("extended_key_usage", ["email_protection", DOCUMENT_SIGNING_EKU]))
+            extensions.append(
+                _extension(
+                    "extended_key_usage", ["email_protection", DOCUMENT_SIGNING_EKU]
+                )
+            )
         if subject.get("email"):
             extensions.append(
                 _extension(
@@ -247,19 +283,35 @@ def build_end_entity(
                 )
             )
         extensions.append(_crl_distribution_points(crl_url))
-        extensions.append(_authority_information_access(ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url))
+        extensions.append(
+            _authority_information_access(
+                ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url
+            )
+        )
     elif profile == "ocsp":
         extensions.append(_extension("key_usage", {"digital_signature"}, critical=True))
         extensions.append(_extension("extended_key_usage", ["ocsp_signing"]))
         # Relying parties must not ask OCSP about the responder's own certificate (RFC 6960 4.2.2.2.1).
         extensions.append(_extension("ocsp_no_check", core.Null()))
-        extensions.append(_authority_information_access(ocsp_url=None, ca_issuers_url=ca_issuers_url))
+        extensions.append(
+            _authority_information_access(ocsp_url=None, ca_issuers_url=ca_issuers_url)
+        )
     elif profile == "tsa":
-        extensions.append(_extension("key_usage", {"digital_signature", "non_repudiation"}, critical=True))
+        extensions.append(
+            _extension(
+                "key_usage", {"digital_signature", "non_repudiation"}, critical=True
+            )
+        )
         # RFC 3161 2.3: the TSA certificate has exactly this EKU, marked critical.
-        extensions.append(_extension("extended_key_usage", ["time_stamping"], critical=True))
+        extensions.append(
+            _extension("extended_key_usage", ["time_stamping"], critical=True)
+        )
         extensions.append(_crl_distribution_points(crl_url))
-        extensions.append(_authority_information_access(ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url))
+        extensions.append(
+            _authority_information_access(
+                ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url
+            )
+        )
     else:
         raise ValueError(f"unknown certificate profile {profile!r}")
     tbs = {
@@ -300,7 +352,10 @@ def build_crl(
         "this_update": _time(this_update),
         "next_update": _time(next_update),
         "crl_extensions": [
-            _extension("authority_key_identifier", {"key_identifier": _issuer_key_identifier(issuer_cert)}),
+            _extension(
+                "authority_key_identifier",
+                {"key_identifier": _issuer_key_identifier(issuer_cert)},
+            ),
             _extension("crl_number", crl_number),
         ],
     }
@@ -322,13 +377,20 @@ def _ocsp_error(status: str) -> bytes:
     return ocsp.OCSPResponse({"response_status": status}).dump()
 
 
-def _cert_id_matches_issuer(cert_id: ocsp.CertId, issuer_cert: x509.Certificate) -> bool:
+def _cert_id_matches_issuer(
+    cert_id: ocsp.CertId, issuer_cert: x509.Certificate
+) -> bool:
     hash_name = cert_id["hash_algorithm"]["algorithm"].native
     if hash_name not in hashlib.algorithms_guaranteed:
         return False
     name_hash = hashlib.new(hash_name, issuer_cert.subject.dump()).digest()
-    key_hash = hashlib.new(hash_name, bytes(issuer_cert.public_key["public_key"])).digest()
-    return cert_id["issuer_name_hash"].native == name_hash and cert_id["issuer_key_hash"].native == key_hash
+    key_hash = hashlib.new(
+        hash_name, bytes(issuer_cert.public_key["public_key"])
+    ).digest()
+    return (
+        cert_id["issuer_name_hash"].native == name_hash
+        and cert_id["issuer_key_hash"].native == key_hash
+    )
 
 
 def build_ocsp_response(
@@ -352,7 +414,7 @@ def build_ocsp_response(
         request_list = list(tbs_request["request_list"])
         for item in request_list:
             item["req_cert"]["serial_number"].native  # noqa: B018 - forces a full parse
-        nonce = tbs_request.nonce_value
+        nonce = request.nonce_value
     except (ValueError, TypeError, KeyError):
         return _ocsp_error("malformed_request")
     if not request_list:
@@ -363,7 +425,9 @@ def build_ocsp_response(
     for item in request_list:
         cert_id = item["req_cert"]
         if _cert_id_matches_issuer(cert_id, issuer_cert):
-            status, revoked_at, reason = status_for_serial(cert_id["serial_number"].native)
+            status, revoked_at, reason = status_for_serial(
+                cert_id["serial_number"].native
+            )
         else:
             status, revoked_at, reason = "unknown", None, None
         if status == "good":
@@ -388,7 +452,9 @@ def build_ocsp_response(
 
     response_data = {
         "version": "v1",
-        "responder_id": ocsp.ResponderId(name="by_key", value=_key_identifier(responder_cert.public_key)),
+        "responder_id": ocsp.ResponderId(
+            name="by_key", value=_key_identifier(responder_cert.public_key)
+        ),
         "produced_at": produced_at,
         "responses": responses,
     }
@@ -408,13 +474,24 @@ def build_ocsp_response(
     return ocsp.OCSPResponse(
         {
             "response_status": "successful",
-            "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
+            "response_bytes": {
+                "response_type": "basic_ocsp_response",
+                "response": basic,
+            },
         }
     ).dump()
 
 
+class _TimeStampResp(core.Sequence):
+    # asn1crypto's TimeStampResp makes the token mandatory; RFC 3161 omits it on rejection.
+    _fields: ClassVar[list] = [
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]
+
+
 def _tsa_rejection(failure: str, text: str) -> bytes:
-    return tsp.TimeStampResp(
+    return _TimeStampResp(
         {
             "status": {
                 "status": "rejection",
@@ -432,7 +509,9 @@ def _signing_certificate_v2(cert: x509.Certificate) -> dict:
             {
                 "cert_hash": hashlib.sha256(cert.dump()).digest(),
                 "issuer_serial": {
-                    "issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
+                    "issuer": [
+                        x509.GeneralName(name="directory_name", value=cert.issuer)
+                    ],
                     "serial_number": cert.serial_number,
                 },
             }
@@ -463,9 +542,13 @@ def build_timestamp_response(
     if hash_name not in {"sha256", "sha384", "sha512"}:
         return _tsa_rejection("bad_alg", f"unsupported hash algorithm {hash_name}")
     if len(hashed) != hashlib.new(hash_name).digest_size:
-        return _tsa_rejection("bad_data_format", "the message imprint has the wrong length")
+        return _tsa_rejection(
+            "bad_data_format", "the message imprint has the wrong length"
+        )
     if policy is not None and policy != TSA_POLICY_OID:
-        return _tsa_rejection("unaccepted_policy", "this TSA issues tokens under its own policy only")
+        return _tsa_rejection(
+            "unaccepted_policy", "this TSA issues tokens under its own policy only"
+        )
 
     gen_time = _utc(now)
     tst_info_fields = {
@@ -484,9 +567,18 @@ def build_timestamp_response(
     signed_attrs = cms.CMSAttributes(
         [
             {"type": "content_type", "values": ["tst_info"]},
-            {"type": "signing_time", "values": [cms.Time(name="utc_time", value=gen_time)]},
-            {"type": "signing_certificate_v2", "values": [_signing_certificate_v2(tsa_cert)]},
-            {"type": "message_digest", "values": [hashlib.sha256(tst_info_der).digest()]},
+            {
+                "type": "signing_time",
+                "values": [cms.Time(name="utc_time", value=gen_time)],
+            },
+            {
+                "type": "signing_certificate_v2",
+                "values": [_signing_certificate_v2(tsa_cert)],
+            },
+            {
+                "type": "message_digest",
+                "values": [hashlib.sha256(tst_info_der).digest()],
+            },
         ]
     )
     signature = hsm.sign_raw(label=tsa_key_label, data=signed_attrs.dump())
@@ -518,8 +610,12 @@ def build_timestamp_response(
     }
     if cert_req:
         signed_data["certificates"] = [tsa_cert, *chain]
-    token = cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed_data)})
-    return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump()
+    token = cms.ContentInfo(
+        {"content_type": "signed_data", "content": cms.SignedData(signed_data)}
+    )
+    return tsp.TimeStampResp(
+        {"status": {"status": "granted"}, "time_stamp_token": token}
+    ).dump()
 
 
 def build_csr(
@@ -549,5 +645,7 @@ def csr_to_pem(request: csr.CertificationRequest) -> str:
     return pem.armor("CERTIFICATE REQUEST", request.dump()).decode("ascii")
 
 
-def certificate_matches_key(cert: x509.Certificate, public_key: keys.PublicKeyInfo) -> bool:
+def certificate_matches_key(
+    cert: x509.Certificate, public_key: keys.PublicKeyInfo
+) -> bool:
     return cert.public_key.dump() == public_key.dump()

@@ -160,7 +160,9 @@ def configure(config: HSMConfig) -> None:
 
 def get_config() -> HSMConfig:
     if _config is None:
-        raise HSMError("the HSM is not configured (signing.hsm.configure was never called)")
+        raise HSMError(
+            "the HSM is not configured (signing.hsm.configure was never called)"
+        )
     return _config
 
 
@@ -172,7 +174,9 @@ def _load_library(config: HSMConfig, *, force: bool):
     try:
         lib = pkcs11.lib(config.module_path)
     except p11_errors.PKCS11Error as exc:
-        raise HSMUnavailable(f"cannot load PKCS#11 module {config.module_path}: {exc}") from exc
+        raise HSMUnavailable(
+            f"cannot load PKCS#11 module {config.module_path}: {exc}"
+        ) from exc
     if force or _library_pid != os.getpid():
         with contextlib.suppress(p11_errors.PKCS11Error):
             lib.finalize()
@@ -206,8 +210,14 @@ def _open_session(pool: _Pool):
         except p11_errors.UserAlreadyLoggedIn:
             # Login state is per application, so another session already did it for us.
             opened = pool.token.open(rw=True)
-        except (p11_errors.PinIncorrect, p11_errors.PinLocked, p11_errors.PinExpired) as exc:
-            raise HSMError(f"login to token {pool.config.token_label!r} refused: {exc!r}") from exc
+        except (
+            p11_errors.PinIncorrect,
+            p11_errors.PinLocked,
+            p11_errors.PinExpired,
+        ) as exc:
+            raise HSMError(
+                f"login to token {pool.config.token_label!r} refused: {exc!r}"
+            ) from exc
         pool.logged_in = True
         return opened
 
@@ -217,7 +227,11 @@ def _current_pool() -> _Pool:
     global _pool
     config = get_config()
     pool = _pool
-    if pool is not None and pool.pid == os.getpid() and not (pool.broken and pool.lent == 0):
+    if (
+        pool is not None
+        and pool.pid == os.getpid()
+        and not (pool.broken and pool.lent == 0)
+    ):
         return pool
     pool = _new_pool(config)
     _pool = pool
@@ -266,7 +280,9 @@ def _open_session_retrying(pool: _Pool):
                 )
                 pool.logged_in = False
                 pool.idle.clear()
-    raise HSMUnavailable(f"cannot open a session on {pool.config.token_label!r}: {last_error!r}")
+    raise HSMUnavailable(
+        f"cannot open a session on {pool.config.token_label!r}: {last_error!r}"
+    )
 
 
 def _give_back(pool: _Pool, borrowed, *, healthy: bool) -> None:
@@ -323,7 +339,12 @@ def _retrying(operation):
 
 def health() -> dict:
     """Token presence, login and pool occupancy of this process, for the health endpoint."""
-    report = {"token_present": False, "login_ok": False, "free_sessions": 0, "error": None}
+    report = {
+        "token_present": False,
+        "login_ok": False,
+        "free_sessions": 0,
+        "error": None,
+    }
     try:
         with session() as s, _module_lock:
             report["token_present"] = True
@@ -363,7 +384,9 @@ def token_ensure(config: HSMConfig) -> bool:
     if _token_visible(config):
         return False
     if not _is_softhsm(config.module_path):
-        raise HSMUnavailable(f"token {config.token_label!r} not found in {config.module_path}")
+        raise HSMUnavailable(
+            f"token {config.token_label!r} not found in {config.module_path}"
+        )
     if not config.so_pin:
         raise HSMError("creating a SoftHSM token needs the SO PIN")
     lock_path = os.environ.get("SOFTHSM2_CONF", "/tmp/dsign-softhsm2") + ".init.lock"
@@ -390,7 +413,9 @@ def token_ensure(config: HSMConfig) -> bool:
                 check=False,
             )
             if result.returncode != 0:
-                raise HSMError(f"softhsm2-util --init-token failed: {result.stderr.strip()}")
+                raise HSMError(
+                    f"softhsm2-util --init-token failed: {result.stderr.strip()}"
+                )
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
     with _state_lock:
@@ -412,7 +437,9 @@ def _find(s, *, label: str, object_class):
     try:
         return s.get_key(object_class=object_class, label=label)
     except p11_errors.NoSuchKey as exc:
-        raise KeyNotFound(f"no {object_class.name.lower()} labelled {label!r} in the token") from exc
+        raise KeyNotFound(
+            f"no {object_class.name.lower()} labelled {label!r} in the token"
+        ) from exc
     except p11_errors.MultipleObjectsReturned as exc:
         raise HSMError(f"several keys labelled {label!r} in the token") from exc
 
@@ -450,11 +477,17 @@ def _private_template(label: str) -> dict:
 def key_generate(*, label: str, algorithm: str = "rsa2048") -> keys.PublicKeyInfo:
     """Generate a signing key pair inside the token and return its public half."""
     if algorithm not in KEY_ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {KEY_ALGORITHMS}, not {algorithm!r}")
+        raise ValueError(
+            f"algorithm must be one of {KEY_ALGORITHMS}, not {algorithm!r}"
+        )
     if key_exists(label=label):
         raise HSMError(f"a key labelled {label!r} already exists")
     capabilities = MechanismFlag.SIGN | MechanismFlag.VERIFY
-    public_template = {Attribute.TOKEN: True, Attribute.VERIFY: True, Attribute.ENCRYPT: False}
+    public_template = {
+        Attribute.TOKEN: True,
+        Attribute.VERIFY: True,
+        Attribute.ENCRYPT: False,
+    }
     with session() as s, _module_lock:
         if algorithm in _RSA_BITS:
             public, _ = s.generate_keypair(
@@ -499,7 +532,9 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
         private_attrs = {
             Attribute.CLASS: ObjectClass.PRIVATE_KEY,
             Attribute.KEY_TYPE: KeyType.EC,
-            Attribute.EC_PARAMS: private_key["private_key_algorithm"]["parameters"].dump(),
+            Attribute.EC_PARAMS: private_key["private_key_algorithm"][
+                "parameters"
+            ].dump(),
             Attribute.VALUE: ec_key["private_key"].contents,
         }
     else:
@@ -508,7 +543,9 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
     public_der = (
         serialization.load_der_private_key(private_key.dump(), password=None)
         .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     )
     public_info = keys.PublicKeyInfo.load(public_der)
     if algorithm == "rsa":
@@ -526,7 +563,9 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
         public_attrs = {
             Attribute.KEY_TYPE: KeyType.EC,
             Attribute.EC_PARAMS: public_info["algorithm"]["parameters"].dump(),
-            Attribute.EC_POINT: core.OctetString(bytes(public_info["public_key"])).dump(),
+            Attribute.EC_POINT: core.OctetString(
+                bytes(public_info["public_key"])
+            ).dump(),
         }
     public_attrs.update(
         {
@@ -546,7 +585,11 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
 def key_exists(*, label: str) -> bool:
     def _check() -> bool:
         with session() as s, _module_lock:
-            found = list(s.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}))
+            found = list(
+                s.get_objects(
+                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}
+                )
+            )
             return bool(found)
 
     return _retrying(_check)
@@ -555,7 +598,9 @@ def key_exists(*, label: str) -> bool:
 def key_public(*, label: str) -> keys.PublicKeyInfo:
     def _read() -> keys.PublicKeyInfo:
         with session() as s, _module_lock:
-            return _public_key_info(_find(s, label=label, object_class=ObjectClass.PUBLIC_KEY))
+            return _public_key_info(
+                _find(s, label=label, object_class=ObjectClass.PUBLIC_KEY)
+            )
 
     return _retrying(_read)
 
@@ -564,7 +609,11 @@ def key_delete(*, label: str) -> None:
     """Destroy both halves of the key pair; a missing key is KeyNotFound."""
     with session() as s, _module_lock:
         found = list(s.get_objects({Attribute.LABEL: label}))
-        found = [o for o in found if o[Attribute.CLASS] in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)]
+        found = [
+            o
+            for o in found
+            if o[Attribute.CLASS] in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)
+        ]
         if not found:
             raise KeyNotFound(f"no key labelled {label!r} in the token")
         for obj in found:
@@ -585,7 +634,11 @@ def key_attributes(*, label: str) -> dict:
             "sign": private[Attribute.SIGN],
             "id": private[Attribute.ID],
         }
-        secret = Attribute.PRIVATE_EXPONENT if report["key_type"] == "rsa" else Attribute.VALUE
+        secret = (
+            Attribute.PRIVATE_EXPONENT
+            if report["key_type"] == "rsa"
+            else Attribute.VALUE
+        )
         try:
             private[secret]
             report["secret_readable"] = True
@@ -613,7 +666,9 @@ def sign_raw(*, label: str, data: bytes, digest_algorithm: str = "sha256") -> by
             if private[Attribute.KEY_TYPE] == KeyType.RSA:
                 return private.sign(data, mechanism=_RSA_MECHANISMS[digest_algorithm])
             # SoftHSM has no hash-then-ECDSA mechanisms; hashing is not a key operation.
-            raw = private.sign(_digest(data, digest_algorithm), mechanism=Mechanism.ECDSA)
+            raw = private.sign(
+                _digest(data, digest_algorithm), mechanism=Mechanism.ECDSA
+            )
             return encode_ecdsa_signature(raw)
 
     return _retrying(_sign)
@@ -640,11 +695,15 @@ class _PooledPKCS11Signer(PKCS11Signer):
         with _module_lock:
             super()._load_objects()
 
-    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run=False) -> bytes:
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run=False
+    ) -> bytes:
         if dry_run:
             return await super().async_sign_raw(data, digest_algorithm, dry_run=True)
         await self.ensure_objects_loaded()
-        spec = self._select_pkcs11_signing_params(digest_algorithm, sign_kwargs=self.sign_kwargs(data))
+        spec = self._select_pkcs11_signing_params(
+            digest_algorithm, sign_kwargs=self.sign_kwargs(data)
+        )
         payload = spec.pre_sign_transform(data) if spec.pre_sign_transform else data
         key_handle = self._key_handle
 
@@ -689,4 +748,6 @@ def signer(
     if not key_exists(label=label):
         raise KeyNotFound(f"no private key labelled {label!r} in the token")
     with session():
-        yield pyhanko_signer(label=label, signing_cert=signing_cert, other_certs=other_certs)
+        yield pyhanko_signer(
+            label=label, signing_cert=signing_cert, other_certs=other_certs
+        )

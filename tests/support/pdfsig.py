@@ -14,7 +14,11 @@ from asn1crypto import pem
 
 
 def pdfsig_report(
-    pdf_path: Path | str, trusted_roots_der: list[bytes], tmp_path: Path, *, online_ocsp: bool = False
+    pdf_path: Path | str,
+    trusted_roots_der: list[bytes],
+    tmp_path: Path,
+    *,
+    online_ocsp: bool = False,
 ) -> str:
     """pdfsig's output for ``pdf_path`` with ``trusted_roots_der`` trusted for signing.
 
@@ -34,7 +38,18 @@ def pdfsig_report(
         root_file = nss_dir / f"root{index}.pem"
         root_file.write_bytes(pem.armor("CERTIFICATE", root_der))
         subprocess.run(
-            ["certutil", "-A", "-d", f"sql:{nss_dir}", "-n", f"root{index}", "-t", "CT,C,C", "-i", str(root_file)],
+            [
+                "certutil",
+                "-A",
+                "-d",
+                f"sql:{nss_dir}",
+                "-n",
+                f"root{index}",
+                "-t",
+                "CT,C,C",
+                "-i",
+                str(root_file),
+            ],
             check=True,
             capture_output=True,
         )
@@ -54,5 +69,9 @@ def assert_pdfsig_all_valid(text: str, expected_count: int) -> None:
     """Every one of ``expected_count`` signatures is valid and its certificate trusted."""
     signatures = re.findall(r"^Signature #\d+:", text, flags=re.MULTILINE)
     assert len(signatures) == expected_count, text
-    assert text.count("Signature Validation: Signature is Valid.") == expected_count, text
-    assert text.count("Certificate Validation: Certificate is Trusted.") == expected_count, text
+    assert text.count("Signature Validation: Signature is Valid.") == expected_count, (
+        text
+    )
+    assert (
+        text.count("Certificate Validation: Certificate is Trusted.") == expected_count
+    ), text

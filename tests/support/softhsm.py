@@ -24,7 +24,9 @@ MODULE_PATH = "/usr/lib/softhsm/libsofthsm2.so"
 SO_PIN = "5678"
 
 
-def make_token(tmp_path: Path, label: str = "dsign-test", pin: str = "1234") -> hsm.HSMConfig:
+def make_token(
+    tmp_path: Path, label: str = "dsign-test", pin: str = "1234"
+) -> hsm.HSMConfig:
     """Create a token under ``tmp_path``, point SOFTHSM2_CONF at it and configure the HSM module.
 
     SOFTHSM2_CONF stays set for the rest of the process (and its children), so call this once per
@@ -38,11 +40,23 @@ def make_token(tmp_path: Path, label: str = "dsign-test", pin: str = "1234") -> 
     )
     os.environ["SOFTHSM2_CONF"] = str(conf)
     subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", SO_PIN],
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--pin",
+            pin,
+            "--so-pin",
+            SO_PIN,
+        ],
         check=True,
         capture_output=True,
     )
-    config = hsm.HSMConfig(module_path=MODULE_PATH, token_label=label, user_pin=pin, so_pin=SO_PIN)
+    config = hsm.HSMConfig(
+        module_path=MODULE_PATH, token_label=label, user_pin=pin, so_pin=SO_PIN
+    )
     hsm.configure(config)
     return config
 
@@ -75,7 +89,10 @@ def make_pki(*, issuing_algorithm: str = "rsa2048") -> PKIChain:
     hsm.key_generate(label="test-root", algorithm="rsa2048")
     hsm.key_generate(label="test-issuing", algorithm=issuing_algorithm)
     root = pki.build_root_ca(
-        key_label="test-root", common_name="dsign Test Root", organization="สำนักงานทดสอบ", validity_days=3650
+        key_label="test-root",
+        common_name="dsign Test Root",
+        organization="สำนักงานทดสอบ",
+        validity_days=3650,
     )
     issuing = pki.build_issuing_ca(
         key_label="test-issuing",
@@ -87,7 +104,9 @@ def make_pki(*, issuing_algorithm: str = "rsa2048") -> PKIChain:
         crl_url="http://127.0.0.1:9/pki/root.crl",
         ca_issuers_url="http://127.0.0.1:9/pki/root.crt",
     )
-    return PKIChain(root=root, issuing=issuing, root_key="test-root", issuing_key="test-issuing")
+    return PKIChain(
+        root=root, issuing=issuing, root_key="test-root", issuing_key="test-issuing"
+    )
 
 
 def issue(
