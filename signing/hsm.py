@@ -268,21 +268,28 @@ def _open_session_retrying(pool: _Pool):
     last_error: Exception | None = None
     for attempt in range(_INIT_ATTEMPTS):
         try:
+            if attempt:
+                _reinitialise(pool)
             return _open_session(pool)
         except _TRANSIENT as exc:
+            # Concurrent processes initialising SoftHSM sometimes see a half-written token.
             last_error = exc
             time.sleep(_INIT_BACKOFF_SECONDS * (2**attempt))
-            # Concurrent processes initialising SoftHSM sometimes see a half-written token.
-            with _module_lock:
-                _load_library(pool.config, force=True)
-                pool.token = pkcs11.lib(pool.config.module_path).get_token(
-                    token_label=pool.config.token_label
-                )
-                pool.logged_in = False
-                pool.idle.clear()
     raise HSMUnavailable(
         f"cannot open a session on {pool.config.token_label!r}: {last_error!r}"
     )
+
+
+def _reinitialise(pool: _Pool) -> None:
+    """Start the module afresh; every session opened before is gone with it."""
+    # Lock order is state before module, as in _borrow.
+    with _available:
+        pool.opened -= len(pool.idle)
+        pool.idle.clear()
+        pool.logged_in = False
+    with _module_lock:
+        lib = _load_library(pool.config, force=True)
+        pool.token = lib.get_token(token_label=pool.config.token_label)
 
 
 def _give_back(pool: _Pool, borrowed, *, healthy: bool) -> None:

@@ -108,9 +108,7 @@ class SigningServiceUnavailable(PadesError):
 
 
 def _open_reader(pdf: bytes) -> PdfFileReader:
-    if not isinstance(pdf, bytes | bytearray) or not bytes(
-        pdf[:1024]
-    ).lstrip().startswith(b"%PDF-"):
+    if not isinstance(pdf, bytes | bytearray) or not bytes(pdf[:1024]).lstrip().startswith(b"%PDF-"):
         raise SigningInputError("The file is not a PDF document")
     try:
         reader = PdfFileReader(io.BytesIO(pdf))
@@ -169,9 +167,7 @@ def _check_box(
 ) -> None:
     rects = _page_rects(reader)
     if not 0 <= page < len(rects):
-        raise SigningInputError(
-            f"Page {page} is out of range: the document has {len(rects)} page(s)"
-        )
+        raise SigningInputError(f"Page {page} is out of range: the document has {len(rects)} page(s)")
     if box is None:
         return
     if len(box) != 4:
@@ -182,8 +178,7 @@ def _check_box(
     px1, py1, px2, py2 = rects[page]
     if x1 < px1 or y1 < py1 or x2 > px2 or y2 > py2:
         raise SigningInputError(
-            f"The signature box {tuple(box)} lies outside page {page} "
-            f"({px1:g}, {py1:g}, {px2:g}, {py2:g})"
+            f"The signature box {tuple(box)} lies outside page {page} ({px1:g}, {py1:g}, {px2:g}, {py2:g})"
         )
 
 
@@ -233,9 +228,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         pending.extend(
-            e
-            for e in (current.__cause__, current.__context__, *current.args)
-            if isinstance(e, BaseException)
+            e for e in (current.__cause__, current.__context__, *current.args) if isinstance(e, BaseException)
         )
 
 
@@ -245,26 +238,24 @@ def _fetch_failures(validation_context: ValidationContext | None) -> list[Except
     return list(validation_context.soft_fail_exceptions)
 
 
-def _classify(
-    exc: BaseException, *, validation_context: ValidationContext | None
-) -> PadesError | None:
+def _classify(exc: BaseException, *, validation_context: ValidationContext | None) -> PadesError | None:
     """Map a failure to the typed error to raise, or None to let it propagate."""
     if isinstance(exc, PadesError):
         return exc
     causes = list(_causes(exc))
     transient = next((c for c in causes if isinstance(c, _TRANSIENT)), None)
-    # pyHanko reports revocation data it could not fetch as "insufficient"; that is
-    # the OCSP/CRL server being down, not a problem with the certificate.
-    if (
-        transient is None
-        and _fetch_failures(validation_context)
-        and any(isinstance(c, InsufficientRevinfoError) for c in causes)
-    ):
-        transient = _fetch_failures(validation_context)[0]
+    # When an OCSP/CRL server is down, pyHanko's validator reports "insufficient
+    # revocation information" and keeps the network error only as text. With fetching
+    # allowed, that can only mean the data could not be fetched (a certificate with no
+    # revocation pointers at all is not checked), so it is a service problem. Without
+    # fetching it is the caller's missing data: permanent.
+    if transient is None:
+        revinfo_error = next((c for c in causes if isinstance(c, InsufficientRevinfoError)), None)
+        fetched = validation_context is not None and validation_context.fetching_allowed
+        if revinfo_error is not None and (fetched or _fetch_failures(validation_context)):
+            transient = revinfo_error
     if transient is not None:
-        error = SigningServiceUnavailable(
-            f"A signing service is unavailable ({type(transient).__name__}: {transient})"
-        )
+        error = SigningServiceUnavailable(f"A signing service is unavailable ({type(transient).__name__}: {transient})")
         error.__cause__ = exc
         return error
     if isinstance(exc, _PERMANENT):
@@ -274,9 +265,7 @@ def _classify(
     return None
 
 
-def _raise_classified(
-    exc: BaseException, *, validation_context: ValidationContext | None
-) -> None:
+def _raise_classified(exc: BaseException, *, validation_context: ValidationContext | None) -> None:
     classified = _classify(exc, validation_context=validation_context)
     if classified is None:
         raise exc
@@ -290,9 +279,7 @@ def _raise_classified(
 
 def _bytes_reserved(*, signer: Signer, level: str) -> int:
     certs = [signer.signing_cert, *signer.cert_registry]
-    der = _SIGNED_ATTRS_AND_SIGNATURE + sum(
-        len(c.dump()) for c in certs if c is not None
-    )
+    der = _SIGNED_ATTRS_AND_SIGNATURE + sum(len(c.dump()) for c in certs if c is not None)
     if level in _TIMESTAMPED_LEVELS:
         der += _TIMESTAMP_TOKEN
     return 2 * der
@@ -305,9 +292,7 @@ def _stamp_style(*, appearance: Appearance | None):
     # certificate names are often Thai.
     return TextStampStyle(
         stamp_text="%(signer)s\n%(ts)s",
-        text_box_style=TextBoxStyle(
-            font=GlyphAccumulatorFactory(str(thai_font_path()))
-        ),
+        text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(str(thai_font_path()))),
         border_width=0,
     )
 
@@ -319,9 +304,7 @@ def _check_level(
     validation_context: ValidationContext | None,
 ) -> None:
     if level not in LEVELS:
-        raise SigningInputError(
-            f"Unknown PAdES level {level!r}; expected one of {LEVELS}"
-        )
+        raise SigningInputError(f"Unknown PAdES level {level!r}; expected one of {LEVELS}")
     if level in _TIMESTAMPED_LEVELS and timestamper is None:
         raise SigningInputError(f"PAdES {level} needs a timestamper (TSA)")
     if level in _LONG_TERM_LEVELS and validation_context is None:
@@ -385,9 +368,7 @@ def sign_pdf(
     Raises :class:`SigningInputError` when retrying cannot help and
     :class:`SigningServiceUnavailable` when a TSA/OCSP/CRL server failed.
     """
-    _check_level(
-        level=level, timestamper=timestamper, validation_context=validation_context
-    )
+    _check_level(level=level, timestamper=timestamper, validation_context=validation_context)
     if not field_name or "." in field_name:
         raise SigningInputError("field_name must be a non-empty name without dots")
     if appearance is not None and appearance.handwritten_png is not None:
@@ -440,15 +421,11 @@ def sign_pdf(
     if level in _LONG_TERM_LEVELS and failures:
         # A soft-fail validation context lets pyHanko sign without revocation data;
         # that would be a B-LT in name only.
-        raise SigningServiceUnavailable(
-            f"Revocation data could not be fetched for PAdES {level}: {failures[0]}"
-        )
+        raise SigningServiceUnavailable(f"Revocation data could not be fetched for PAdES {level}: {failures[0]}")
     return output.getvalue()
 
 
-async def _collect_paths(
-    *, reader: PdfFileReader, validation_context: ValidationContext
-):
+async def _collect_paths(*, reader: PdfFileReader, validation_context: ValidationContext):
     paths = []
     for embedded in reader.embedded_signatures:
         paths.extend(await collect_validation_info(embedded, validation_context))
@@ -459,18 +436,14 @@ async def _add_document_timestamp(
     *, pdf: bytes, timestamper: TimeStamper, validation_context: ValidationContext
 ) -> bytes:
     try:
-        return await _archive(
-            pdf=pdf, timestamper=timestamper, validation_context=validation_context
-        )
+        return await _archive(pdf=pdf, timestamper=timestamper, validation_context=validation_context)
     finally:
         # Close the HTTP session the context opened on this event loop, as pyHanko's
         # own synchronous entry points do.
         await validation_context.aclose()
 
 
-async def _archive(
-    *, pdf: bytes, timestamper: TimeStamper, validation_context: ValidationContext
-) -> bytes:
+async def _archive(*, pdf: bytes, timestamper: TimeStamper, validation_context: ValidationContext) -> bytes:
     reader = _open_reader(pdf)
     if not reader.embedded_signatures:
         raise SigningInputError("The document has no signatures to archive")
@@ -510,9 +483,7 @@ def add_document_timestamp(
     failures_before = len(_fetch_failures(validation_context))
     try:
         result = asyncio.run(
-            _add_document_timestamp(
-                pdf=pdf, timestamper=timestamper, validation_context=validation_context
-            )
+            _add_document_timestamp(pdf=pdf, timestamper=timestamper, validation_context=validation_context)
         )
     except Exception as exc:  # noqa: BLE001 - classified or re-raised as-is
         _raise_classified(exc, validation_context=validation_context)

@@ -59,7 +59,16 @@ ACCEPTED_MODIFICATIONS = ("none", "form_filling")
 # Problems that mean "we could not judge" rather than "we judged and it failed".
 # What parsing hostile PDF/CMS data raises (pyHanko, asn1crypto): judged as a format failure.
 # Anything else escapes to the worker, which turns it into an indeterminate report.
-PARSE_ERRORS = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, LookupError)
+PARSE_ERRORS = (
+    PdfError,
+    ValueError,
+    LookupError,
+    TypeError,
+    AttributeError,
+    AssertionError,
+    ArithmeticError,
+    NotImplementedError,
+)
 INDETERMINATE_CODES = {"damaged_document", "format_failure", "modifications_unknown", "too_complex", "internal_error"}
 
 

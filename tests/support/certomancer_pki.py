@@ -6,8 +6,8 @@ port; the certificates' AIA/CRL URLs point at that port. ``CertomancerPKI.stoppe
 takes the server down for a while (to test offline validation or an unreachable TSA)
 and brings it back on the same port.
 
-Use the ``certomancer_pki`` fixture (session-scoped) by importing it into a test module
-or conftest: ``from tests.support.certomancer_pki import certomancer_pki``.
+Use the session-scoped ``certomancer_pki`` fixture by importing its function into a test
+module or conftest: ``from tests.support.certomancer_pki import certomancer_pki_fixture``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ ARCH = ArchLabel("dsign")
 KEY_LABELS = ("root", "interm", "tsa", "interm-ocsp", "signer1", "signer2", "revoked")
 SIGNER_LABELS = ("signer1", "signer2", "revoked")
 
-__all__ = ["CertomancerPKI", "certomancer_pki"]
+__all__ = ["CertomancerPKI", "certomancer_pki_fixture"]
 
 
 def _generate_keys(key_dir: Path) -> None:
@@ -150,8 +150,8 @@ class CertomancerPKI:
         )
 
 
-@pytest.fixture(scope="session")
-def certomancer_pki(
+@pytest.fixture(scope="session", name="certomancer_pki")
+def certomancer_pki_fixture(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[CertomancerPKI]:
     pki = CertomancerPKI(key_dir=tmp_path_factory.mktemp("certomancer-keys"))

@@ -1,0 +1,63 @@
+"""Reads about certificates that other apps rely on (signing asks here for what it needs to sign)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asn1crypto import pem, x509
+from django.utils import timezone
+
+from .models import Certificate, CertificateAuthority, CertificateStatus, TrustRoot
+
+
+class CertificateNotUsable(Exception):
+    """The certificate cannot sign now; the message says why in words a clerk understands."""
+
+
+@dataclass(frozen=True)
+class SigningCredentials:
+    key_label: str
+    certificate: x509.Certificate
+    chain: list[x509.Certificate]
+
+
+def chain_from_pem(text: str) -> list[x509.Certificate]:
+    return [x509.Certificate.load(der) for _, _, der in pem.unarmor(text.encode(), multiple=True)] if text else []
+
+
+def signing_credentials_get(*, certificate_id: int) -> SigningCredentials:
+    cert = Certificate.objects.filter(pk=certificate_id).first()
+    if cert is None or cert.certificate_der is None:
+        raise CertificateNotUsable("The signer has no issued certificate.")
+    if cert.status == CertificateStatus.REVOKED:
+        raise CertificateNotUsable("The signer's certificate has been revoked; it can no longer sign.")
+    if cert.status == CertificateStatus.PENDING_ACCEPTANCE:
+        raise CertificateNotUsable("The signer has not yet accepted the subscriber agreement for the certificate.")
+    if cert.not_after and cert.not_after <= timezone.now():
+        raise CertificateNotUsable("The signer's certificate has expired.")
+    if cert.status != CertificateStatus.ACTIVE:
+        raise CertificateNotUsable(f"The signer's certificate is not active ({cert.get_status_display()}).")
+    return SigningCredentials(
+        key_label=cert.key_label, certificate=cert.certificate, chain=chain_from_pem(cert.chain_pem)
+    )
+
+
+def certificate_for_signing(*, user) -> Certificate | None:
+    """The user's certificate that would sign now (active and in date), newest first."""
+    return (
+        Certificate.objects.filter(user=user, status=CertificateStatus.ACTIVE, not_after__gt=timezone.now())
+        .order_by("-not_after")
+        .first()
+    )
+
+
+def trust_roots_list() -> list[x509.Certificate]:
+    return [root.certificate for root in TrustRoot.objects.filter(enabled=True)]
+
+
+def authority_get(kind: str) -> CertificateAuthority | None:
+    return CertificateAuthority.objects.filter(kind=kind).first()
+
+
+def certificate_by_serial(*, issuer: CertificateAuthority, serial: int) -> Certificate | None:
+    return Certificate.objects.filter(issued_by=issuer, serial_number=format(serial, "x")).first()

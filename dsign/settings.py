@@ -1,0 +1,257 @@
+"""dsign settings: one module, read from the environment.
+
+With no variables at all you get the embedded default (SQLite, django-q2's ORM broker, a SoftHSM2 token
+under var/, files under var/, console e-mail). Every production part is switched on by an environment
+variable; the README lists them all with their defaults.
+"""
+
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """A secret from NAME, or from the file named by NAME_FILE (Docker secrets)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get(name, default)
+
+
+PRODUCTION = env.bool("DSIGN_PRODUCTION", default=False)
+VAR_DIR = Path(env.str("DSIGN_VAR_DIR", default=str(BASE_DIR / "var")))
+
+# Defaults that are fine on a laptop and refused in production by the system checks (dsign.E001...).
+INSECURE_SECRET_KEY = "dsign-embedded-insecure-secret-key-change-me"
+INSECURE_HSM_PIN = "dsign-embedded-pin"
+INSECURE_HSM_SO_PIN = "dsign-embedded-so-pin"
+
+SECRET_KEY = env_secret("SECRET_KEY", INSECURE_SECRET_KEY)
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The public base URL of this installation: written into certificates (CRL, OCSP, CA issuers) and e-mails.
+BASE_URL = env.str("DSIGN_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_email",
+    "django_q",
+    "dsign",
+    "accounts",
+    "audit",
+    "signing",
+    "certificates",
+    "workflows",
+    "reports",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "audit.middleware.RequestContextMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dsign.urls"
+WSGI_APPLICATION = "dsign.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'dsign.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions take SQLite's write lock up front, so concurrent writers queue instead of
+    # failing half-way with "database is locked"; WAL lets readers proceed meanwhile.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="th")
+LANGUAGES = [("th", "ไทย"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Bangkok")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"
+
+# Document storage: files under var/ unless an S3-compatible bucket is named.
+S3_BUCKET = env.str("S3_BUCKET", default="")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env.str("S3_ENDPOINT_URL", default="") or None,
+            "access_key": env_secret("S3_ACCESS_KEY") or None,
+            "secret_key": env_secret("S3_SECRET_KEY") or None,
+            "region_name": env.str("S3_REGION", default="") or None,
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
+
+# E-mail: console by default; EMAIL_URL (smtp://user:pass@host:587, submission://…) for a real server.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dsign <dsign@localhost>")
+
+# The PKCS#11 token. The default is a SoftHSM2 token kept under var/softhsm/.
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+PKCS11_MODULE = env.str("PKCS11_MODULE", default=SOFTHSM_MODULE)
+HSM_TOKEN_LABEL = env.str("HSM_TOKEN_LABEL", default="dsign")
+HSM_PIN = env_secret("HSM_PIN", INSECURE_HSM_PIN)
+HSM_SO_PIN = env_secret("HSM_SO_PIN", INSECURE_HSM_SO_PIN)
+HSM_POOL_SIZE = env.int("HSM_POOL_SIZE", default=4)
+SOFTHSM2_CONF = Path(env.str("SOFTHSM2_CONF", default=str(VAR_DIR / "softhsm2.conf")))
+if PKCS11_MODULE == SOFTHSM_MODULE:
+    os.environ["SOFTHSM2_CONF"] = str(SOFTHSM2_CONF)
+
+# PKI: algorithms and lifetimes of the internal CA and its certificates.
+SIGNING_KEY_ALGORITHM = env.str("SIGNING_KEY_ALGORITHM", default="rsa2048")
+CERTIFICATE_VALIDITY_DAYS = env.int("CERTIFICATE_VALIDITY_DAYS", default=730)
+CA_ORGANIZATION = env.str("CA_ORGANIZATION", default="dsign Demo Organisation")
+# RFC 3161 timestamping: the app's own TSA (key in the token) unless TSA_URL names another (e.g. ETDA's).
+TSA_URL = env.str("TSA_URL", default=f"{BASE_URL}/pki/tsa")
+TSA_USERNAME = env.str("TSA_USERNAME", default="")
+TSA_PASSWORD = env_secret("TSA_PASSWORD")
+EXPIRY_WARNING_DAYS = env.list("EXPIRY_WARNING_DAYS", cast=int, default=[60, 30, 7, 1, 0])
+
+# Signing, documents, MFA.
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+STEP_UP_WINDOW_SECONDS = env.int("STEP_UP_WINDOW_SECONDS", default=300)
+SIGNATURE_DATE_ERA = env.str("SIGNATURE_DATE_ERA", default="BE")
+AUDIT_RETENTION_DAYS = max(90, env.int("AUDIT_RETENTION_DAYS", default=3650))
+OTP_EMAIL_SENDER = DEFAULT_FROM_EMAIL
+OTP_EMAIL_SUBJECT = "dsign: รหัสยืนยันตัวตน / verification code"
+
+# Background work: django-q2 on Redis when REDIS_URL is set, otherwise on the database (ORM broker).
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": "dsign",
+    "workers": env.int("Q_WORKERS", default=2),
+    # A task that outlives `timeout` is killed; one not acknowledged within `retry` is handed out again,
+    # so retry must exceed timeout (django-q2's docs) and every task is idempotent.
+    "timeout": env.int("Q_TIMEOUT", default=120),
+    "retry": env.int("Q_RETRY", default=180),
+    "max_attempts": 0,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 10000,
+    "poll": 0.2,
+    "sync": env.bool("Q_SYNC", default=False),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "dsign.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"otp": "10/min", "anon": "60/min", "user": "1200/min"},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dsign API",
+    "DESCRIPTION": "Route documents for tiered approval and sign them with PAdES signatures.",
+    "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Sessions and TLS: secure cookies and HSTS in production (TLS is terminated in front of the app).
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "pikepdf": {"level": "WARNING"}},
+}

@@ -1,0 +1,58 @@
+"""REST API of verification: anyone signed in may upload a PDF and read its report."""
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+import audit
+
+from . import verification
+from .selectors import verification_trust_roots
+
+
+class VerifyIn(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True)
+    lang = serializers.ChoiceField(choices=["th", "en"], required=False, default="en")
+
+
+class VerifyView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": VerifyIn},
+        responses={
+            200: inline_serializer(
+                "VerificationReport",
+                {
+                    "valid": serializers.BooleanField(),
+                    "signatures": serializers.ListField(child=serializers.DictField()),
+                    "problems": serializers.ListField(child=serializers.CharField()),
+                },
+            ),
+            400: inline_serializer("VerifyError", {"detail": serializers.CharField()}),
+        },
+    )
+    def post(self, request):
+        form = VerifyIn(data=request.data)
+        if not form.is_valid():
+            return Response({"detail": "Upload the PDF to verify as the multipart field 'file'."}, status=400)
+        upload = form.validated_data["file"]
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            return Response({"detail": "The file is too large to verify."}, status=413)
+        data = upload.read()
+        try:
+            report = verification.verify_pdf_bytes(
+                data=data, trust_roots=verification_trust_roots(), lang=form.validated_data["lang"]
+            )
+        except verification.UnreadablePDF as exc:
+            return Response({"detail": f"The file cannot be read as a PDF: {exc}"}, status=400)
+        audit.record(
+            actor=request.user,
+            action="document.verified",
+            target=None,
+            details={"valid": report["valid"], "signatures": len(report["signatures"]), "size": len(data)},
+        )
+        return Response(report)

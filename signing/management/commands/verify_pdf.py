@@ -1,0 +1,48 @@
+"""verify_pdf FILE [--json]: exit 0 valid, 1 not valid, 2 unreadable (one line on stderr)."""
+
+import json
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand
+
+from signing import verification
+from signing.selectors import verification_trust_roots
+
+
+class Command(BaseCommand):
+    help = "Verify every signature of a PDF against the configured trust roots."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file")
+        parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+        parser.add_argument("--lang", choices=["en", "th"], default="en")
+
+    def handle(self, *args, **options):
+        path = Path(options["file"])
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self._unreadable(f"cannot read {path}: {exc.strerror or exc}")
+        try:
+            report = verification.verify_pdf_bytes(
+                data=data, trust_roots=verification_trust_roots(), lang=options["lang"]
+            )
+        except verification.UnreadablePDF as exc:
+            self._unreadable(f"{path}: not a readable PDF: {exc}")
+        if options["json"]:
+            self.stdout.write(json.dumps(report, ensure_ascii=False, indent=2))
+        else:
+            self.stdout.write(("VALID" if report["valid"] else "NOT VALID") + f": {path}")
+            for sig in report["signatures"]:
+                verdict = "valid" if sig["valid"] else "NOT valid"
+                self.stdout.write(f"  {sig['field']}: {verdict} — {sig.get('signer') or '?'} ({sig['level']})")
+                for problem in sig["problems"]:
+                    self.stdout.write(f"    - {problem}")
+            for problem in report["problems"]:
+                self.stdout.write(f"  - {problem}")
+        sys.exit(0 if report["valid"] else 1)
+
+    def _unreadable(self, message: str):
+        sys.stderr.write(message.replace("\n", " ") + "\n")
+        sys.exit(2)

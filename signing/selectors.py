@@ -1,0 +1,9 @@
+"""Reads of the signing app."""
+
+from asn1crypto import x509
+
+
+def verification_trust_roots() -> list[x509.Certificate]:
+    from certificates.selectors import trust_roots_list
+
+    return trust_roots_list()

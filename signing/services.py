@@ -1,0 +1,324 @@
+"""Signing jobs: create them with the decision they serve, run them idempotently, report back.
+
+A job is run by `signing_job_run`, which may be called any number of times for the same job (django-q2
+can deliver a task twice, a sweeper re-enqueues stale jobs, a worker may be killed mid-way). The
+signature, the new document version and the job's "done" mark are written in one transaction that holds
+the job row and the document row locked, so a job signs at most once and signatures on one document are
+strictly serialised. A ledger row (`SigningAttempt`) is written before each HSM/TSA call and completed
+after it, outside that transaction, so even a killed attempt leaves a trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from datetime import timedelta
+from types import ModuleType
+from typing import Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_module
+
+import audit
+
+from .models import JobKind, JobStatus, PadesLevel, SigningAttempt, SigningBatch, SigningJob
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+class SubjectHandler(Protocol):
+    """What the app that owns a document provides to signing (see workflows.signing_handler)."""
+
+    def lock_subject(self, subject_id: int) -> None: ...
+    def latest_pdf(self, subject_id: int) -> bytes: ...
+    def store_signed(self, *, job: SigningJob, pdf: bytes, sha256: str) -> None: ...
+    def job_waiting(self, *, job: SigningJob) -> None: ...
+    def job_failed(self, *, job: SigningJob) -> None: ...
+
+
+class PermanentSigningError(Exception):
+    """Retrying will not help (bad input, unusable certificate). `message` is for a clerk."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class TransientSigningError(Exception):
+    """A service is down (HSM, TSA, OCSP); the job waits and retries; the level is never lowered."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _handler(job: SigningJob) -> ModuleType:
+    return import_module(job.handler)
+
+
+def signing_job_create(
+    *,
+    handler: str,
+    subject_id: int,
+    field_name: str,
+    level: str,
+    kind: str = JobKind.SIGNATURE,
+    certificate_id: int | None = None,
+    page: int = 0,
+    box: list[float] | None = None,
+    appearance: dict | None = None,
+    reason: str = "",
+    location: str = "",
+    batch: SigningBatch | None = None,
+) -> SigningJob:
+    """Create a job inside the caller's transaction; it is enqueued when that transaction commits."""
+    job = SigningJob.objects.create(
+        handler=handler,
+        subject_id=subject_id,
+        kind=kind,
+        certificate_id=certificate_id,
+        field_name=field_name,
+        page=page,
+        box=box,
+        appearance=appearance or {},
+        level=level,
+        reason=reason,
+        location=location,
+        batch=batch,
+    )
+    transaction.on_commit(lambda: signing_job_enqueue(job_id=job.pk))
+    return job
+
+
+def signing_job_enqueue(*, job_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("signing.tasks.run_signing_job", job_id, task_name=f"signing-job-{job_id}-{timezone.now().timestamp()}")
+
+
+def signing_job_run(*, job_id: int) -> str:
+    """Run one job; returns its status afterwards. Safe to call repeatedly and concurrently."""
+    job = SigningJob.objects.filter(pk=job_id).first()
+    if job is None or job.status in (JobStatus.DONE, JobStatus.FAILED):
+        return job.status if job else "missing"
+    attempt = SigningAttempt.objects.create(job=job, worker_pid=os.getpid())
+    handler = _handler(job)
+    try:
+        with transaction.atomic():
+            job = SigningJob.objects.select_for_update().get(pk=job_id)
+            if job.status in (JobStatus.DONE, JobStatus.FAILED):
+                attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS, error="already done")
+                return job.status
+            handler.lock_subject(job.subject_id)
+            source = handler.latest_pdf(job.subject_id)
+            signed = _produce(job=job, pdf=source)
+            sha256 = hashlib.sha256(signed).hexdigest()
+            handler.store_signed(job=job, pdf=signed, sha256=sha256)
+            now = timezone.now()
+            SigningJob.objects.filter(pk=job.pk).update(
+                status=JobStatus.DONE,
+                result_sha256=sha256,
+                finished_at=now,
+                attempts=job.attempts + 1,
+                error_code="",
+                error_message="",
+                next_attempt_at=None,
+            )
+            audit.record(
+                action="signing.signature_made" if job.kind == JobKind.SIGNATURE else "signing.document_timestamped",
+                target=("signing.signingjob", job.pk),
+                details={"field": job.field_name, "level": job.level, "sha256": sha256, "subject": job.subject_id},
+            )
+    except TransientSigningError as exc:
+        _job_wait(job_id=job_id, code=exc.code, message=exc.message)
+        attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.TRANSIENT, error=exc.message)
+        return JobStatus.WAITING
+    except PermanentSigningError as exc:
+        _job_fail(job_id=job_id, code=exc.code, message=exc.message)
+        attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.PERMANENT, error=exc.message)
+        return JobStatus.FAILED
+    attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS)
+    return JobStatus.DONE
+
+
+def attempt_close(*, attempt: SigningAttempt, outcome: str, error: str = "") -> None:
+    SigningAttempt.objects.filter(pk=attempt.pk).update(outcome=outcome, error=error, finished_at=timezone.now())
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=5 * 2 ** min(attempts, 10)), MAX_BACKOFF)
+
+
+@transaction.atomic
+def _job_wait(*, job_id: int, code: str, message: str) -> None:
+    job = SigningJob.objects.select_for_update().get(pk=job_id)
+    if job.status in (JobStatus.DONE, JobStatus.FAILED):
+        return
+    job.attempts += 1
+    job.status = JobStatus.WAITING
+    job.error_code = code
+    job.error_message = message
+    job.next_attempt_at = timezone.now() + _backoff(job.attempts)
+    job.save(update_fields=["attempts", "status", "error_code", "error_message", "next_attempt_at"])
+    _handler(job).job_waiting(job=job)
+    audit.record(
+        action="signing.waiting",
+        target=("signing.signingjob", job.pk),
+        outcome="failure",
+        details={"code": code, "message": message, "retry_at": job.next_attempt_at, "subject": job.subject_id},
+    )
+
+
+@transaction.atomic
+def _job_fail(*, job_id: int, code: str, message: str) -> None:
+    job = SigningJob.objects.select_for_update().get(pk=job_id)
+    if job.status in (JobStatus.DONE, JobStatus.FAILED):
+        return
+    job.attempts += 1
+    job.status = JobStatus.FAILED
+    job.error_code = code
+    job.error_message = message
+    job.finished_at = timezone.now()
+    job.save(update_fields=["attempts", "status", "error_code", "error_message", "finished_at"])
+    _handler(job).job_failed(job=job)
+    audit.record(
+        action="signing.failed",
+        target=("signing.signingjob", job.pk),
+        outcome="failure",
+        details={"code": code, "message": message, "subject": job.subject_id},
+    )
+
+
+def signing_job_retry(*, job: SigningJob, actor) -> None:
+    """Admin action: put a failed or waiting job back in the queue (e.g. after renewing a certificate)."""
+    with transaction.atomic():
+        updated = SigningJob.objects.filter(pk=job.pk, status__in=[JobStatus.FAILED, JobStatus.WAITING]).update(
+            status=JobStatus.QUEUED, next_attempt_at=None, finished_at=None
+        )
+        if updated:
+            audit.record(actor=actor, action="signing.retry_requested", target=("signing.signingjob", job.pk))
+            transaction.on_commit(lambda: signing_job_enqueue(job_id=job.pk))
+
+
+def signing_jobs_resume(*, stale_after: timedelta | None = None) -> int:
+    """Scheduled sweeper: enqueue waiting jobs that are due and queued jobs that nobody picked up."""
+    now = timezone.now()
+    stale_after = stale_after or timedelta(seconds=settings.Q_CLUSTER["retry"])
+    due = list(
+        SigningJob.objects.filter(status=JobStatus.WAITING, next_attempt_at__lte=now).values_list("pk", flat=True)
+    )
+    stale = list(
+        SigningJob.objects.filter(status=JobStatus.QUEUED, created_at__lte=now - stale_after).values_list(
+            "pk", flat=True
+        )
+    )
+    for job_id in due + stale:
+        signing_job_enqueue(job_id=job_id)
+    return len(due) + len(stale)
+
+
+def _produce(*, job: SigningJob, pdf: bytes) -> bytes:
+    """Make the signature or document timestamp. Classifies every error as transient or permanent."""
+    from . import hsm, pades
+
+    try:
+        if job.kind == JobKind.DOCUMENT_TIMESTAMP:
+            return pades.add_document_timestamp(
+                pdf=pdf, timestamper=timestamper(), validation_context=validation_context(for_signing=True)
+            )
+        from certificates.selectors import CertificateNotUsable, signing_credentials_get
+
+        try:
+            credentials = signing_credentials_get(certificate_id=job.certificate_id)
+        except CertificateNotUsable as exc:
+            raise PermanentSigningError("certificate_not_usable", str(exc)) from exc
+        with hsm.signer(
+            label=credentials.key_label,
+            signing_cert=credentials.certificate,
+            other_certs=credentials.chain,
+        ) as signer:
+            needs_tsa = job.level != PadesLevel.B_B
+            return pades.sign_pdf(
+                pdf=pdf,
+                signer=signer,
+                field_name=job.field_name,
+                page=job.page,
+                box=tuple(job.box) if job.box else None,
+                appearance=_appearance(job.appearance),
+                level=PadesLevel.B_LT if job.level == PadesLevel.B_LTA else job.level,
+                timestamper=timestamper() if needs_tsa else None,
+                validation_context=validation_context(for_signing=True) if needs_tsa else None,
+                reason=job.reason or None,
+                location=job.location or None,
+                contact=None,
+            )
+    except (PermanentSigningError, TransientSigningError):
+        raise
+    except pades.SigningInputError as exc:
+        raise PermanentSigningError("bad_input", f"The document cannot be signed: {exc}") from exc
+    except pades.SigningServiceUnavailable as exc:
+        raise TransientSigningError(
+            "service_unavailable", f"Waiting for the timestamp or revocation service: {exc}"
+        ) from exc
+    except hsm.KeyNotFound as exc:
+        raise PermanentSigningError("key_missing", "The signer's key is not in the HSM.") from exc
+    except hsm.HSMError as exc:
+        raise TransientSigningError("hsm_unavailable", f"Waiting for the HSM: {exc}") from exc
+
+
+def _appearance(data: dict):
+    from datetime import datetime
+
+    from .pades import Appearance
+
+    if not data:
+        return None
+    image = None
+    if data.get("image_path"):
+        from django.core.files.storage import default_storage
+
+        with default_storage.open(data["image_path"], "rb") as fh:
+            image = fh.read()
+    return Appearance(
+        full_name_th=data.get("full_name_th", ""),
+        position=data.get("position", ""),
+        acting_for=data.get("acting_for") or None,
+        signed_at=datetime.fromisoformat(data["signed_at"]) if data.get("signed_at") else timezone.now(),
+        era=data.get("era", settings.SIGNATURE_DATE_ERA),
+        handwritten_png=image,
+    )
+
+
+def timestamper():
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
+    auth = (settings.TSA_USERNAME, settings.TSA_PASSWORD) if settings.TSA_USERNAME else None
+    return HTTPTimeStamper(settings.TSA_URL, auth=auth, timeout=10)
+
+
+def validation_context(*, for_signing: bool):
+    """Trust roots from the database; fetching revocation info is allowed only when signing (B-LT)."""
+    from pyhanko_certvalidator import ValidationContext
+
+    from certificates.selectors import trust_roots_list
+
+    return ValidationContext(
+        trust_roots=trust_roots_list(),
+        allow_fetching=for_signing,
+        revocation_mode="hard-fail" if for_signing else "soft-fail",
+    )
+
+
+def signing_batch_progress(*, batch: SigningBatch) -> dict:
+    counts = {status: 0 for status in JobStatus.values}
+    for row in batch.jobs.values("status"):
+        counts[row["status"]] += 1
+    finished = counts[JobStatus.DONE] + counts[JobStatus.FAILED]
+    return {"id": batch.pk, "total": batch.total, "finished": finished, **counts}

@@ -1,0 +1,11 @@
+"""django-q2 tasks of the signing app: thin adapters around services."""
+
+from . import services
+
+
+def run_signing_job(job_id: int) -> str:
+    return services.signing_job_run(job_id=job_id)
+
+
+def resume_signing_jobs() -> int:
+    return services.signing_jobs_resume()

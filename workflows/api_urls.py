@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("documents/", api.DocumentListCreate.as_view(), name="api-documents"),
+    path("documents/<int:pk>/", api.DocumentDetail.as_view(), name="api-document"),
+    path("documents/<int:pk>/approve/", api.DocumentApprove.as_view(), name="api-document-approve"),
+    path("documents/<int:pk>/reject/", api.DocumentReject.as_view(), name="api-document-reject"),
+    path("documents/<int:pk>/return/", api.DocumentReturn.as_view(), name="api-document-return"),
+    path("documents/<int:pk>/recall/", api.DocumentRecall.as_view(), name="api-document-recall"),
+    path("documents/<int:pk>/file/", api.DocumentFile.as_view(), name="api-document-file"),
+    path("documents/<int:pk>/timeline/", api.DocumentTimeline.as_view(), name="api-document-timeline"),
+]

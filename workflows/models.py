@@ -1,0 +1,192 @@
+"""Documents, their immutable versions, workflow templates and the routes that run them."""
+
+from django.conf import settings
+from django.db import models
+
+from signing.models import PadesLevel
+
+
+class WorkflowTemplate(models.Model):
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    document_type = models.CharField(max_length=100, blank=True, default="memo")
+    pades_level = models.CharField(max_length=8, choices=PadesLevel.choices, default=PadesLevel.B_LTA)
+    allow_multiple_seats = models.BooleanField(
+        default=False, help_text="the same person may hold seats in more than one tier of a route"
+    )
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.name}"
+
+
+class TemplateTier(models.Model):
+    template = models.ForeignKey(WorkflowTemplate, on_delete=models.CASCADE, related_name="tiers")
+    order = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=200)
+    quorum = models.PositiveSmallIntegerField(help_text="how many signers must approve; 0 = all of them")
+    signers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    rule_position = models.CharField(
+        max_length=200, blank=True, help_text="also add users holding this position (resolved at routing time)"
+    )
+    rule_org_unit = models.ForeignKey(
+        "accounts.OrgUnit",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text="restrict the position rule to this unit; empty = the requester's unit and its parents",
+    )
+    due_hours = models.PositiveIntegerField(default=72)
+
+    class Meta:
+        ordering = ["template", "order"]
+        constraints = [models.UniqueConstraint(fields=["template", "order"], name="one_tier_per_order")]
+
+    def __str__(self) -> str:
+        return f"{self.template.code} tier {self.order}: {self.name}"
+
+
+class DocumentStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "กำลังดำเนินการ / in progress"
+    COMPLETED = "completed", "เสร็จสมบูรณ์ / completed"
+    REJECTED = "rejected", "ไม่อนุมัติ / rejected"
+    RETURNED = "returned", "ส่งกลับแก้ไข / returned"
+    RECALLED = "recalled", "เรียกคืน / recalled"
+    CANCELLED = "cancelled", "ยกเลิก / cancelled"
+
+
+class Document(models.Model):
+    title = models.CharField(max_length=300)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="documents")
+    template = models.ForeignKey(WorkflowTemplate, on_delete=models.PROTECT, related_name="documents")
+    status = models.CharField(max_length=16, choices=DocumentStatus.choices, db_index=True)
+    pades_level = models.CharField(max_length=8, choices=PadesLevel.choices)
+    round = models.PositiveSmallIntegerField(default=1, help_text="incremented when returned for revision")
+    waiting_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["requester", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DocumentVersion(models.Model):
+    """An immutable PDF. Every signature adds a new version; the SHA-256 is checked when read."""
+
+    class Kind(models.TextChoices):
+        ORIGINAL = "original", "original"
+        REVISION = "revision", "revision"
+        SIGNED = "signed", "signed"
+        TIMESTAMPED = "timestamped", "document timestamp"
+        ARCHIVE = "archive", "PDF/A-3 archive copy"
+
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    file = models.FileField(upload_to="documents/%Y/%m/")
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    signing_job_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["document", "number"]
+        constraints = [models.UniqueConstraint(fields=["document", "number"], name="one_version_number")]
+
+
+class TierStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    ACTIVE = "active", "active"
+    COMPLETED = "completed", "completed"
+    CLOSED = "closed", "closed (route ended)"
+
+
+class RouteTier(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="tiers")
+    round = models.PositiveSmallIntegerField(default=1)
+    order = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=200)
+    quorum = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=TierStatus.choices, default=TierStatus.PENDING)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["document", "round", "order"]
+        constraints = [models.UniqueConstraint(fields=["document", "round", "order"], name="one_tier_per_round_order")]
+
+
+class AssignmentStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    APPROVED = "approved", "approved (signature being made)"
+    SIGNED = "signed", "signed"
+    REJECTED = "rejected", "rejected"
+    NOT_NEEDED = "not_needed", "not needed"
+    RETURNED = "returned", "returned for revision"
+    CANCELLED = "cancelled", "cancelled"
+
+
+class Assignment(models.Model):
+    """A seat in a tier, held by one signer. The decision is recorded on it."""
+
+    tier = models.ForeignKey(RouteTier, on_delete=models.CASCADE, related_name="assignments")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="assignments")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments")
+    status = models.CharField(
+        max_length=16, choices=AssignmentStatus.choices, default=AssignmentStatus.PENDING, db_index=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="who actually decided (a delegate acting for the signer)",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    field_name = models.CharField(max_length=100)
+    page = models.PositiveIntegerField(default=0)
+    box = models.JSONField(null=True, blank=True)
+    signing_job_id = models.BigIntegerField(null=True, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tier", "id"]
+        constraints = [models.UniqueConstraint(fields=["tier", "signer"], name="one_seat_per_signer_per_tier")]
+        indexes = [models.Index(fields=["signer", "status"])]
+
+
+class Delegation(models.Model):
+    """ปฏิบัติราชการแทน / รักษาราชการแทน: `delegate` may decide for `delegator` during the period."""
+
+    class Kind(models.TextChoices):
+        ACTING_FOR = "acting_for", "ปฏิบัติราชการแทน"
+        STANDING_IN = "standing_in", "รักษาราชการแทน"
+
+    delegator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_given")
+    delegate = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_held")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ACTING_FOR)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+
+class Notification(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    document = models.ForeignKey(Document, null=True, blank=True, on_delete=models.CASCADE)
+    kind = models.CharField(max_length=32)
+    message = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["user", "read_at"])]

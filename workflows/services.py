@@ -1,0 +1,645 @@
+"""Routing documents through tiers of signers: every write of the workflow engine lives here.
+
+Each service is one transaction that also writes its audit event. Decisions lock the document row first
+(`select_for_update`), so quorum counting and tier advance are serialised per document: a tier advances
+exactly once however many approvals race. Signing jobs and notifications are sent on commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pikepdf
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+import audit
+from accounts.models import User
+from signing import services as signing_services
+from signing.models import JobKind, PadesLevel
+
+from . import states
+from .models import (
+    Assignment,
+    AssignmentStatus,
+    Delegation,
+    Document,
+    DocumentStatus,
+    DocumentVersion,
+    Notification,
+    RouteTier,
+    TierStatus,
+    WorkflowTemplate,
+)
+
+SIGNING_HANDLER = "workflows.signing_handler"
+SLOT_WIDTH, SLOT_HEIGHT, SLOT_GAP, SLOT_MARGIN = 170.0, 62.0, 8.0, 36.0
+
+
+class WorkflowError(Exception):
+    """A request the workflow refuses. `status` is the HTTP status an API maps it to."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotYourTurn(WorkflowError):
+    status = 403
+
+
+class AlreadyDecided(WorkflowError):
+    status = 409
+
+
+class NotFound(WorkflowError):
+    status = 404
+
+
+class InvalidDocument(WorkflowError):
+    status = 400
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    pages: list[tuple[float, float]]
+
+
+def pdf_inspect(data: bytes) -> PdfInfo:
+    """Check that `data` is a PDF we can route: readable, not encrypted, with pages."""
+    if not data:
+        raise InvalidDocument("The file is empty.")
+    if len(data) > settings.MAX_UPLOAD_BYTES:
+        raise InvalidDocument(f"The file is larger than {settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    if not data.lstrip()[:5].startswith(b"%PDF-"):
+        raise InvalidDocument("The file is not a PDF.")
+    try:
+        with pikepdf.open(__import__("io").BytesIO(data)) as pdf:
+            if pdf.is_encrypted:
+                raise InvalidDocument("The PDF is encrypted; upload it without a password.")
+            pages = []
+            for page in pdf.pages:
+                x1, y1, x2, y2 = (float(v) for v in page.mediabox)
+                pages.append((x2 - x1, y2 - y1))
+    except pikepdf.PasswordError as exc:
+        raise InvalidDocument("The PDF is encrypted; upload it without a password.") from exc
+    except InvalidDocument:
+        raise
+    except Exception as exc:  # pikepdf raises many types on broken files; all mean "cannot read it"
+        raise InvalidDocument("The PDF is damaged and cannot be read.") from exc
+    if not pages:
+        raise InvalidDocument("The PDF has no pages.")
+    return PdfInfo(pages=pages)
+
+
+def _store_version(*, document: Document, data: bytes, kind: str, signing_job_id: int | None = None) -> DocumentVersion:
+    number = (document.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    sha256 = hashlib.sha256(data).hexdigest()
+    name = default_storage.save(f"documents/{document.pk}/v{number}-{sha256[:16]}.pdf", ContentFile(data))
+    return DocumentVersion.objects.create(
+        document=document,
+        number=number,
+        kind=kind,
+        file=name,
+        sha256=sha256,
+        size=len(data),
+        signing_job_id=signing_job_id,
+    )
+
+
+def resolve_signers(*, tier, requester: User) -> list[User]:
+    """Explicit users of a template tier, plus those holding `rule_position` in the unit the rule names."""
+    users = list(tier.signers.filter(is_active=True).order_by("id"))
+    if tier.rule_position:
+        if tier.rule_org_unit_id:
+            units = [tier.rule_org_unit]
+        elif requester.org_unit_id:
+            units = [requester.org_unit, *requester.org_unit.ancestors()]
+        else:
+            units = []
+        for unit in units:
+            found = list(User.objects.filter(is_active=True, position=tier.rule_position, org_unit=unit).order_by("id"))
+            if found:
+                users.extend(u for u in found if u not in users)
+                break
+    return users
+
+
+def _auto_slots(page_size: tuple[float, float], tier_sizes: list[int]) -> list[list[list[float]]]:
+    """Boxes laid out in rows from the bottom of the last page: one row per tier, seats side by side."""
+    width, _ = page_size
+    per_row = max(1, int((width - 2 * SLOT_MARGIN + SLOT_GAP) // (SLOT_WIDTH + SLOT_GAP)))
+    rows_used = 0
+    layout = []
+    for size in reversed(tier_sizes):
+        boxes = []
+        rows = max(1, -(-size // per_row))
+        for seat in range(size):
+            row = rows_used + (rows - 1 - seat // per_row)
+            col = seat % per_row
+            x1 = SLOT_MARGIN + col * (SLOT_WIDTH + SLOT_GAP)
+            y1 = SLOT_MARGIN + row * (SLOT_HEIGHT + SLOT_GAP)
+            boxes.append([x1, y1, x1 + SLOT_WIDTH, y1 + SLOT_HEIGHT])
+        rows_used += rows
+        layout.append(boxes)
+    return list(reversed(layout))
+
+
+def _check_placement(placement: dict, info: PdfInfo) -> tuple[int, list[float]]:
+    try:
+        page = int(placement.get("page", 0))
+        box = [float(v) for v in placement["box"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidDocument("A signature box needs a page and four numbers [x1, y1, x2, y2].") from exc
+    if not 0 <= page < len(info.pages) or len(box) != 4:
+        raise InvalidDocument(f"Signature box page {page + 1} does not exist in the document.")
+    width, height = info.pages[page]
+    x1, y1, x2, y2 = box
+    if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height) or (x2 - x1) < 20 or (y2 - y1) < 10:
+        raise InvalidDocument("A signature box lies outside its page or is too small.")
+    return page, box
+
+
+@transaction.atomic(durable=True)
+def route_start(
+    *,
+    title: str,
+    pdf: bytes,
+    template: WorkflowTemplate,
+    actor: User,
+    placements: dict[str, dict] | None = None,
+) -> Document:
+    """Create a document, its first version and its route; the first tier opens at once.
+
+    `placements` maps a signer's username to {"page": n, "box": [x1, y1, x2, y2]} to move a box.
+    """
+    title = (title or "").strip()
+    if not title:
+        raise InvalidDocument("A title is required.")
+    if not template.active:
+        raise InvalidDocument(f"The workflow template {template.code!r} is not active.")
+    info = pdf_inspect(pdf)
+    template_tiers = list(template.tiers.order_by("order"))
+    if not template_tiers:
+        raise InvalidDocument(f"The workflow template {template.code!r} has no tiers.")
+    seats: list[tuple] = []
+    for tier in template_tiers:
+        signers = resolve_signers(tier=tier, requester=actor)
+        quorum = tier.quorum or len(signers)
+        if len(signers) < max(quorum, 1):
+            raise InvalidDocument(f"Tier {tier.order} ({tier.name}) has {len(signers)} signers but needs {quorum}.")
+        seats.append((tier, signers, quorum))
+    if not template.allow_multiple_seats:
+        seen: set[int] = set()
+        for _, signers, _ in seats:
+            for user in signers:
+                if user.pk in seen:
+                    raise InvalidDocument(f"{user.full_name_th} would hold two seats in this route.")
+                seen.add(user.pk)
+    document = Document.objects.create(
+        title=title[:300],
+        requester=actor,
+        template=template,
+        status=DocumentStatus.IN_PROGRESS,
+        pades_level=template.pades_level,
+    )
+    _store_version(document=document, data=pdf, kind=DocumentVersion.Kind.ORIGINAL)
+    last_page = len(info.pages) - 1
+    layout = _auto_slots(info.pages[last_page], [len(signers) for _, signers, _ in seats])
+    placements = placements or {}
+    seat_number = 0
+    for (tier, signers, quorum), boxes in zip(seats, layout, strict=False):
+        route_tier = RouteTier.objects.create(
+            document=document, round=1, order=tier.order, name=tier.name, quorum=quorum
+        )
+        for user, box in zip(signers, boxes, strict=False):
+            seat_number += 1
+            page, slot = last_page, box
+            if user.username in placements:
+                page, slot = _check_placement(placements[user.username], info)
+            Assignment.objects.create(
+                tier=route_tier,
+                document=document,
+                signer=user,
+                field_name=f"Sig{seat_number}_r1",
+                page=page,
+                box=slot,
+            )
+    audit.record(
+        actor=actor,
+        action="document.created",
+        target=document,
+        details={"template": template.code, "sha256": document.versions.get().sha256, "pages": len(info.pages)},
+    )
+    _tier_open(document=document, round=1, order=template_tiers[0].order)
+    return document
+
+
+def _tier_open(*, document: Document, round: int, order: int) -> RouteTier:
+    tier = RouteTier.objects.select_for_update().get(document=document, round=round, order=order)
+    hours = document.template.tiers.filter(order=order).values_list("due_hours", flat=True).first() or 72
+    now = timezone.now()
+    states.apply(states.TIER, tier, "activate", activated_at=now, due_at=now + timedelta(hours=hours))
+    audit.record(action="route.tier_opened", target=document, details={"round": round, "tier": order})
+    for assignment in tier.assignments.select_related("signer"):
+        _notify(
+            user=assignment.signer, document=document, kind="assigned", message=f"เอกสารรอท่านลงนาม: {document.title}"
+        )
+    return tier
+
+
+def _notify(*, user: User, document: Document | None, kind: str, message: str) -> None:
+    Notification.objects.create(user=user, document=document, kind=kind, message=message[:500])
+    if user.email:
+        from .notifications import notification_email_send
+
+        transaction.on_commit(
+            lambda: notification_email_send(
+                user_id=user.pk, subject=message, document_id=document.pk if document else None
+            )
+        )
+
+
+def _active_tier(document: Document) -> RouteTier | None:
+    return document.tiers.filter(round=document.round, status=TierStatus.ACTIVE).first()
+
+
+def delegators_for(user: User, at=None) -> list[int]:
+    at = at or timezone.now()
+    return list(
+        Delegation.objects.filter(
+            delegate=user, starts_at__lte=at, ends_at__gt=at, revoked_at__isnull=True
+        ).values_list("delegator_id", flat=True)
+    )
+
+
+def _seat_for(*, document: Document, actor: User) -> tuple[Assignment, Delegation | None]:
+    """The actor's own pending seat in the active tier, or one they hold by delegation; else why not."""
+    if document.status != DocumentStatus.IN_PROGRESS:
+        raise AlreadyDecided(f"The document is {document.get_status_display()}; no more decisions are taken.")
+    tier = _active_tier(document)
+    current = document.assignments.filter(tier__round=document.round)
+    if tier is not None:
+        own = tier.assignments.filter(signer=actor).first()
+        if own is not None and own.status == AssignmentStatus.PENDING:
+            return own, None
+        delegators = delegators_for(actor)
+        if delegators and own is None:
+            held = tier.assignments.filter(signer_id__in=delegators, status=AssignmentStatus.PENDING).first()
+            if held is not None:
+                delegation = (
+                    Delegation.objects.filter(delegate=actor, delegator_id=held.signer_id, revoked_at__isnull=True)
+                    .order_by("-starts_at")
+                    .first()
+                )
+                return held, delegation
+        if own is not None:
+            if own.status == AssignmentStatus.NOT_NEEDED:
+                raise AlreadyDecided("This tier already has the approvals it needs; your signature is not needed.")
+            raise AlreadyDecided("You have already decided on this document.")
+    mine = current.filter(signer=actor).select_related("tier").first()
+    if mine is None:
+        raise NotFound("You are not a signer of this document.")
+    if mine.tier.status == TierStatus.PENDING:
+        raise NotYourTurn("It is not your turn yet: an earlier tier has not finished.")
+    if mine.status == AssignmentStatus.NOT_NEEDED or mine.tier.status != TierStatus.ACTIVE:
+        raise AlreadyDecided("This tier has closed; your decision is no longer needed.")
+    raise AlreadyDecided("You have already decided on this document.")
+
+
+def _lock(document: Document) -> Document:
+    return Document.objects.select_for_update().select_related("template").get(pk=document.pk)
+
+
+def _appearance_for(*, actor: User, seat: Assignment, delegation: Delegation | None, at) -> dict:
+    acting_for = ""
+    if delegation is not None:
+        holder = seat.signer
+        prefix = "ปฏิบัติราชการแทน" if delegation.kind == Delegation.Kind.ACTING_FOR else "รักษาราชการแทน"
+        acting_for = f"{prefix} {holder.position or holder.full_name_th}".strip()
+    image = actor.signature_image.name if actor.signature_image else ""
+    return {
+        "full_name_th": actor.full_name_th,
+        "position": actor.position,
+        "acting_for": acting_for,
+        "signed_at": at.isoformat(),
+        "image_path": image,
+    }
+
+
+@transaction.atomic(durable=True)
+def decision_approve(*, document: Document, actor: User, comment: str = "", step_up_verified: bool) -> Assignment:
+    """Record the actor's approval and queue their signature. The caller has done the MFA step-up."""
+    from certificates.selectors import certificate_for_signing
+
+    if not step_up_verified:
+        raise NotYourTurn("A fresh MFA step-up is required before signing.")
+    document = _lock(document)
+    seat, delegation = _seat_for(document=document, actor=actor)
+    certificate = certificate_for_signing(user=actor)
+    if certificate is None:
+        raise AlreadyDecided(
+            "You have no active signing certificate (not issued, not accepted, expired or revoked); ask the CA officer."
+        )
+    now = timezone.now()
+    states.apply(states.ASSIGNMENT, seat, "approve", decided_by=actor, decided_at=now, comment=comment[:2000])
+    reason = "อนุมัติ / approved"
+    if delegation is not None:
+        reason = f"{reason} — {actor.full_name_th} ปฏิบัติราชการแทน {seat.signer.full_name_th}"
+    job = signing_services.signing_job_create(
+        handler=SIGNING_HANDLER,
+        subject_id=document.pk,
+        field_name=seat.field_name,
+        level=document.pades_level,
+        certificate_id=certificate.pk,
+        page=seat.page,
+        box=seat.box,
+        appearance=_appearance_for(actor=actor, seat=seat, delegation=delegation, at=now),
+        reason=reason,
+    )
+    Assignment.objects.filter(pk=seat.pk).update(signing_job_id=job.pk)
+    seat.signing_job_id = job.pk
+    audit.record(
+        actor=actor,
+        action="document.approved",
+        target=document,
+        details={
+            "assignment": seat.pk,
+            "tier": seat.tier.order,
+            "round": document.round,
+            "job": job.pk,
+            "on_behalf_of": seat.signer.username if delegation else None,
+        },
+    )
+    _tier_maybe_advance(document=document, tier=seat.tier)
+    return seat
+
+
+def _tier_maybe_advance(*, document: Document, tier: RouteTier) -> None:
+    tier = RouteTier.objects.select_for_update().get(pk=tier.pk)
+    approvals = tier.assignments.filter(status__in=[AssignmentStatus.APPROVED, AssignmentStatus.SIGNED]).count()
+    if tier.status != TierStatus.ACTIVE or approvals < tier.quorum:
+        return
+    now = timezone.now()
+    skipped = states.apply_bulk(states.ASSIGNMENT, tier.assignments.all(), "skip", decided_at=now)
+    states.apply(states.TIER, tier, "complete", completed_at=now)
+    audit.record(
+        action="route.tier_completed",
+        target=document,
+        details={"round": tier.round, "tier": tier.order, "not_needed": skipped},
+    )
+    _on_commit_webhook(document, "tier.completed", {"tier": tier.order})
+    following = document.tiers.filter(round=tier.round, order__gt=tier.order, status=TierStatus.PENDING)
+    nxt = following.order_by("order").first()
+    if nxt is not None:
+        _tier_open(document=document, round=tier.round, order=nxt.order)
+    else:
+        _route_maybe_complete(document=document)
+
+
+def _route_maybe_complete(*, document: Document) -> None:
+    """After the last tier: wait for every signature, then the document timestamp (B-LTA), then done."""
+    from signing.models import JobStatus, SigningJob
+
+    if document.status != DocumentStatus.IN_PROGRESS:
+        return
+    if document.tiers.filter(round=document.round).exclude(status=TierStatus.COMPLETED).exists():
+        return
+    if document.assignments.filter(tier__round=document.round, status=AssignmentStatus.APPROVED).exists():
+        return
+    jobs = SigningJob.objects.filter(handler=SIGNING_HANDLER, subject_id=document.pk)
+    if document.pades_level == PadesLevel.B_LTA:
+        field = f"DocTS_r{document.round}"
+        dts = jobs.filter(field_name=field).first()
+        if dts is None:
+            signing_services.signing_job_create(
+                handler=SIGNING_HANDLER,
+                subject_id=document.pk,
+                field_name=field,
+                level=PadesLevel.B_LTA,
+                kind=JobKind.DOCUMENT_TIMESTAMP,
+            )
+            return
+        if dts.status != JobStatus.DONE:
+            return
+    now = timezone.now()
+    states.apply(states.DOCUMENT, document, "complete", completed_at=now, waiting_reason="")
+    audit.record(action="document.completed", target=document, details={"round": document.round})
+    _notify(
+        user=document.requester, document=document, kind="completed", message=f"เอกสารลงนามครบถ้วนแล้ว: {document.title}"
+    )
+    _on_commit_webhook(document, "document.completed", {})
+    transaction.on_commit(lambda: _archive_enqueue(document.pk))
+
+
+def _archive_enqueue(document_id: int) -> None:
+    try:
+        from django_q.tasks import async_task
+
+        async_task("workflows.tasks.make_archive_copy", document_id)
+    except Exception:  # the archive copy is best effort here; a sweeper makes missing ones
+        pass
+
+
+def _on_commit_webhook(document: Document, event: str, payload: dict) -> None:
+    try:
+        from . import webhooks
+    except ImportError:
+        return
+    webhooks.emit(document=document, event=event, payload=payload)
+
+
+@transaction.atomic(durable=True)
+def decision_reject(*, document: Document, actor: User, comment: str) -> Assignment:
+    comment = (comment or "").strip()
+    if not comment:
+        raise InvalidDocument("Say why you reject the document (a comment is required).")
+    document = _lock(document)
+    seat, delegation = _seat_for(document=document, actor=actor)
+    now = timezone.now()
+    states.apply(states.ASSIGNMENT, seat, "reject", decided_by=actor, decided_at=now, comment=comment[:2000])
+    _route_close(document=document, assignment_transition="cancel")
+    states.apply(states.DOCUMENT, document, "reject")
+    audit.record(
+        actor=actor,
+        action="document.rejected",
+        target=document,
+        details={
+            "assignment": seat.pk,
+            "comment": comment[:500],
+            "on_behalf_of": seat.signer.username if delegation else None,
+        },
+    )
+    _notify(
+        user=document.requester,
+        document=document,
+        kind="rejected",
+        message=f"เอกสารไม่ได้รับการอนุมัติ: {document.title} — {comment[:200]}",
+    )
+    _on_commit_webhook(document, "document.rejected", {"comment": comment[:500]})
+    return seat
+
+
+def _route_close(*, document: Document, assignment_transition: str) -> None:
+    current = document.assignments.filter(tier__round=document.round)
+    states.apply_bulk(states.ASSIGNMENT, current, assignment_transition, decided_at=timezone.now())
+    states.apply_bulk(states.TIER, document.tiers.filter(round=document.round), "close")
+
+
+@transaction.atomic(durable=True)
+def decision_return(*, document: Document, actor: User, comment: str, to_tier: int | None = None) -> Document:
+    """Return for revision: to the requester (a new file restarts the route) or to an earlier tier."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise InvalidDocument("Say what should be revised (a comment is required).")
+    document = _lock(document)
+    seat, _ = _seat_for(document=document, actor=actor)
+    now = timezone.now()
+    states.apply(states.ASSIGNMENT, seat, "return", decided_by=actor, decided_at=now, comment=comment[:2000])
+    if to_tier is not None and not (1 <= to_tier <= seat.tier.order):
+        raise InvalidDocument("You can only return the document to your own tier or an earlier one.")
+    _route_close(document=document, assignment_transition="cancel")
+    audit.record(
+        actor=actor,
+        action="document.returned",
+        target=document,
+        details={"comment": comment[:500], "to_tier": to_tier, "round": document.round},
+    )
+    if to_tier is None:
+        states.apply(states.DOCUMENT, document, "return")
+        _notify(
+            user=document.requester,
+            document=document,
+            kind="returned",
+            message=f"เอกสารถูกส่งกลับให้แก้ไข: {document.title} — {comment[:200]}",
+        )
+    else:
+        _round_start(document=document, from_tier=to_tier)
+    return document
+
+
+def _round_start(*, document: Document, from_tier: int) -> None:
+    """A new round of the route: tiers before `from_tier` stay done, the rest run again."""
+    previous = list(document.tiers.filter(round=document.round).order_by("order").prefetch_related("assignments"))
+    document.round += 1
+    document.save(update_fields=["round"])
+    seat_number = document.assignments.count()
+    for old in previous:
+        tier = RouteTier.objects.create(
+            document=document, round=document.round, order=old.order, name=old.name, quorum=old.quorum
+        )
+        if old.order < from_tier:
+            states.apply(states.TIER, tier, "activate", activated_at=timezone.now())
+            states.apply(states.TIER, tier, "complete", completed_at=timezone.now())
+            continue
+        for assignment in old.assignments.all():
+            seat_number += 1
+            Assignment.objects.create(
+                tier=tier,
+                document=document,
+                signer_id=assignment.signer_id,
+                field_name=f"Sig{seat_number}_r{document.round}",
+                page=assignment.page,
+                box=assignment.box,
+            )
+    audit.record(
+        action="route.round_started", target=document, details={"round": document.round, "from_tier": from_tier}
+    )
+    _tier_open(document=document, round=document.round, order=from_tier)
+
+
+@transaction.atomic(durable=True)
+def route_resubmit(*, document: Document, actor: User, pdf: bytes) -> Document:
+    document = _lock(document)
+    if actor.pk != document.requester_id:
+        raise NotFound("Only the requester can resubmit this document.")
+    pdf_inspect(pdf)
+    states.apply(states.DOCUMENT, document, "resubmit")
+    _store_version(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION)
+    audit.record(actor=actor, action="document.resubmitted", target=document)
+    first = document.tiers.filter(round=document.round).order_by("order").values_list("order", flat=True).first()
+    _round_start(document=document, from_tier=first or 1)
+    return document
+
+
+@transaction.atomic(durable=True)
+def route_recall(*, document: Document, actor: User, reason: str = "") -> Document:
+    document = _lock(document)
+    if actor.pk != document.requester_id:
+        raise NotFound("Only the requester can recall this document.")
+    _route_close(document=document, assignment_transition="cancel")
+    states.apply(states.DOCUMENT, document, "recall")
+    audit.record(actor=actor, action="document.recalled", target=document, details={"reason": reason[:500]})
+    return document
+
+
+@transaction.atomic(durable=True)
+def route_cancel(*, document: Document, actor: User, reason: str) -> Document:
+    if not (reason or "").strip():
+        raise InvalidDocument("A reason is required to cancel a document.")
+    document = _lock(document)
+    _route_close(document=document, assignment_transition="cancel")
+    states.apply(states.DOCUMENT, document, "cancel")
+    audit.record(actor=actor, action="document.cancelled", target=document, details={"reason": reason[:500]})
+    return document
+
+
+@transaction.atomic(durable=True)
+def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User, reason: str) -> Assignment:
+    if not (reason or "").strip():
+        raise InvalidDocument("A reason is required to reassign a seat.")
+    document = _lock(assignment.document)
+    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if assignment.status != AssignmentStatus.PENDING:
+        raise AlreadyDecided("Only an undecided seat can be reassigned.")
+    taken = document.assignments.filter(tier__round=document.round, signer=new_signer)
+    if taken.exists() and not document.template.allow_multiple_seats:
+        raise InvalidDocument(f"{new_signer.full_name_th} already holds a seat in this route.")
+    old = assignment.signer
+    assignment.signer = new_signer
+    assignment.save(update_fields=["signer"])
+    audit.record(
+        actor=actor,
+        action="assignment.reassigned",
+        target=document,
+        details={"assignment": assignment.pk, "from": old.username, "to": new_signer.username, "reason": reason[:500]},
+    )
+    if assignment.tier.status == TierStatus.ACTIVE:
+        _notify(user=new_signer, document=document, kind="assigned", message=f"เอกสารรอท่านลงนาม: {document.title}")
+    return assignment
+
+
+@transaction.atomic(durable=True)
+def delegation_create(*, delegator: User, delegate: User, starts_at, ends_at, kind: str, actor: User) -> Delegation:
+    if delegator.pk == delegate.pk:
+        raise InvalidDocument("A person cannot delegate to themselves.")
+    if ends_at <= starts_at:
+        raise InvalidDocument("The delegation must end after it starts.")
+    delegation = Delegation.objects.create(
+        delegator=delegator, delegate=delegate, starts_at=starts_at, ends_at=ends_at, kind=kind
+    )
+    audit.record(
+        actor=actor,
+        action="delegation.created",
+        target=delegation,
+        details={
+            "delegator": delegator.username,
+            "delegate": delegate.username,
+            "from": starts_at,
+            "until": ends_at,
+            "kind": kind,
+        },
+    )
+    return delegation
+
+
+def visible_documents_q(user: User) -> Q:
+    return Q(requester=user) | Q(assignments__signer=user) | Q(assignments__decided_by=user)
