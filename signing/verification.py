@@ -28,7 +28,8 @@ from pathlib import Path
 
 from asn1crypto import crl, ocsp, x509
 from pyhanko.pdf_utils.crypt import AuthStatus
-from pyhanko.pdf_utils.misc import PdfError, get_and_apply
+from pyhanko.pdf_utils.decode_limits import DecodePurpose
+from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfError, get_and_apply
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESIndeterminate
 from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
@@ -205,9 +206,12 @@ def indeterminate_report(*, code: str, detail: str = "", lang: str = "en") -> di
 
 def analyse_pdf(*, data: bytes, trust_roots: list[x509.Certificate], lang: str = "en") -> dict:
     """Verify `data` in this process. Raises UnreadablePDF; may raise MemoryError/RecursionError."""
-    reader = open_reader(data=data)
     try:
+        reader = open_reader(data=data)
         return asyncio.run(_analyse(reader=reader, data=data, trust_roots=trust_roots, lang=lang))
+    except PdfDecodeLimitError:
+        # pyHanko's decompression-bomb guard: a real PDF, but not one we will inflate
+        return indeterminate_report(code="too_complex", lang=lang)
     except PdfError as exc:
         # broken structure met while looking for signatures (loops, dangling objects)
         return indeterminate_report(code="damaged_document", detail=_short(exc), lang=lang)
@@ -218,10 +222,14 @@ def open_reader(*, data: bytes):
         raise UnreadablePDF("no PDF header")
     try:
         reader = PdfFileReader(BytesIO(data), strict=True)
+    except PdfDecodeLimitError:
+        raise
     except PARSE_ERRORS as exc:
         raise UnreadablePDF(_short(exc)) from exc
     try:
         encrypted = reader.encrypted
+    except PdfDecodeLimitError:
+        raise
     except PARSE_ERRORS as exc:
         raise UnreadablePDF(_short(exc)) from exc
     if encrypted:
@@ -239,6 +247,8 @@ def open_reader(*, data: bytes):
             reader.decrypt(b"")
     try:
         reader.root  # noqa: B018 - touching the catalogue is the cheapest "is there a document" test
+    except PdfDecodeLimitError:
+        raise
     except PARSE_ERRORS as exc:
         raise UnreadablePDF(_short(exc)) from exc
     return reader
@@ -299,6 +309,8 @@ def _load_embedded(*, reader, fq_name: str, sig_obj, field) -> dict:
         return entry
     try:
         entry["embedded"] = EmbeddedPdfSignature(reader, field, fq_name)
+    except PdfDecodeLimitError:
+        entry["error"] = "too large to inflate safely"
     except PARSE_ERRORS as exc:
         entry["error"] = _short(exc)
     return entry
@@ -314,16 +326,19 @@ def _embedded_revinfo(*, reader) -> dict:
     except PARSE_ERRORS:
         return found
     found["present"] = True
-    loaders = (("/Certs", "certs", x509.Certificate), ("/CRLs", "crls", crl.CertificateList))
-    loaders += (("/OCSPs", "ocsps", ocsp.OCSPResponse),)
-    for key, target, asn1_type in loaders:
+    loaders = (
+        ("/Certs", "certs", x509.Certificate, DecodePurpose.CERTIFICATE),
+        ("/CRLs", "crls", crl.CertificateList, DecodePurpose.CRL),
+        ("/OCSPs", "ocsps", ocsp.OCSPResponse, DecodePurpose.OCSP_RESPONSE),
+    )
+    for key, target, asn1_type, purpose in loaders:
         try:
             refs = get_and_apply(dss, key, list, default=[])
         except PARSE_ERRORS:
             continue  # a malformed DSS array: no validation data from it
         for ref in refs:
             try:
-                value = asn1_type.load(ref.get_object().data)
+                value = asn1_type.load(ref.get_object().read_data(purpose))
                 value.native  # noqa: B018 - force a full parse now, not deep inside validation
                 found[target].append(value)
             except PARSE_ERRORS:

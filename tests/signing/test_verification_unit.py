@@ -360,6 +360,17 @@ def test_deeply_nested_structure_ends_indeterminate(pki):
     assert report["problem_codes"][0] in ("too_complex", "damaged_document", "timeout")
 
 
+def test_worker_hitting_the_memory_limit_is_indeterminate(pki, signed_pdf):
+    # 64 MiB of address space is not even enough to import pyHanko: the child dies of MemoryError
+    report = verify_pdf_bytes(
+        data=signed_pdf, trust_roots=[pki["root"]], memory_limit_bytes=64 << 20
+    )
+
+    assert report["valid"] is False
+    assert report["status"] == "indeterminate"
+    assert report["problem_codes"] == ["too_complex"]
+
+
 def test_wall_clock_timeout_kills_the_worker_and_reports_it(pki, signed_pdf):
     report = verify_pdf_bytes(data=signed_pdf, trust_roots=[pki["root"]], timeout_s=0.05)
 
