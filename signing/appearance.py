@@ -237,9 +237,7 @@ class ThaiSignatureStamp(BaseStamp):
         engine = font.create_font_engine(self.writer)
         # HarfBuzz advances are in em, so one measuring pass at any size gives the
         # widths needed to pick the font size that fits the box.
-        widths_em = [
-            engine.shape(line, with_actual_text=False).x_advance for line in lines
-        ]
+        widths_em = [engine.shape(line, with_actual_text=False).x_advance for line in lines]
         size = min(
             _MAX_FONT_SIZE,
             height / (len(lines) * _LINE_HEIGHT_EM),
@@ -265,8 +263,7 @@ class ThaiSignatureStamp(BaseStamp):
             y = first_baseline - index * line_height
             shaped = engine.shape(line)
             ops.append(
-                b"BT %s %g Tf 1 0 0 1 %g %g Tm %s ET"
-                % (font_name.encode("ascii"), size, x, y, shaped.graphics_ops)
+                b"BT %s %g Tf 1 0 0 1 %g %g Tm %s ET" % (font_name.encode("ascii"), size, x, y, shaped.graphics_ops)
             )
         ops.append(b"Q")
         return b" ".join(ops)

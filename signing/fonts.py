@@ -45,6 +45,5 @@ def thai_font_path(*, weight: str = "Regular") -> Path:
         if candidate.is_file():
             return candidate
     raise FontNotFound(
-        "No Thai font found: install the PyPI package fontpkg-sarabun "
-        "or the Debian package fonts-tlwg-laksaman-ttf"
+        "No Thai font found: install the PyPI package fontpkg-sarabun or the Debian package fonts-tlwg-laksaman-ttf"
     )

@@ -125,9 +125,7 @@ class CertomancerPKI:
         return SimpleSigner(
             signing_cert=self.cert(label),
             signing_key=self.arch.key_set.get_private_key(KeyLabel(label)),
-            cert_registry=SimpleCertificateStore.from_certs(
-                [self.cert("interm"), self.root_cert]
-            ),
+            cert_registry=SimpleCertificateStore.from_certs([self.cert("interm"), self.root_cert]),
         )
 
     @property
@@ -137,9 +135,7 @@ class CertomancerPKI:
     def timestamper(self) -> HTTPTimeStamper:
         return HTTPTimeStamper(self.tsa_url, timeout=5)
 
-    def validation_context(
-        self, *, allow_fetching: bool = True, **kwargs
-    ) -> ValidationContext:
+    def validation_context(self, *, allow_fetching: bool = True, **kwargs) -> ValidationContext:
         """A context trusting only this PKI's root, requiring revocation data."""
         kwargs.setdefault("revocation_mode", "hard-fail")
         return ValidationContext(
