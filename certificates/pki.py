@@ -93,9 +93,7 @@ def _signature_algorithm(key_label: str) -> algos.SignedDigestAlgorithm:
     name = hsm.signature_algorithm_for(key_label)
     if name.endswith("_rsa"):
         # RSA AlgorithmIdentifiers carry an explicit NULL (RFC 4055); ECDSA ones carry none.
-        return algos.SignedDigestAlgorithm(
-            {"algorithm": name, "parameters": core.Null()}
-        )
+        return algos.SignedDigestAlgorithm({"algorithm": name, "parameters": core.Null()})
     return algos.SignedDigestAlgorithm({"algorithm": name})
 
 
@@ -119,18 +117,12 @@ def _crl_distribution_points(url: str) -> dict:
     )
 
 
-def _authority_information_access(
-    *, ocsp_url: str | None, ca_issuers_url: str | None
-) -> dict:
+def _authority_information_access(*, ocsp_url: str | None, ca_issuers_url: str | None) -> dict:
     descriptions = []
     if ocsp_url:
-        descriptions.append(
-            {"access_method": "ocsp", "access_location": _uri(ocsp_url)}
-        )
+        descriptions.append({"access_method": "ocsp", "access_location": _uri(ocsp_url)})
     if ca_issuers_url:
-        descriptions.append(
-            {"access_method": "ca_issuers", "access_location": _uri(ca_issuers_url)}
-        )
+        descriptions.append({"access_method": "ca_issuers", "access_location": _uri(ca_issuers_url)})
     return _extension("authority_information_access", descriptions)
 
 
@@ -140,9 +132,7 @@ def _issuer_key_identifier(issuer_cert: x509.Certificate) -> bytes:
 
 def _sign_certificate(tbs: dict, *, issuer_key_label: str) -> x509.Certificate:
     signature_algorithm = _signature_algorithm(issuer_key_label)
-    tbs_certificate = x509.TbsCertificate(
-        {**tbs, "version": "v3", "signature": signature_algorithm}
-    )
+    tbs_certificate = x509.TbsCertificate({**tbs, "version": "v3", "signature": signature_algorithm})
     signature = hsm.sign_raw(label=issuer_key_label, data=tbs_certificate.dump())
     return x509.Certificate(
         {
@@ -167,17 +157,13 @@ def build_root_ca(
 ) -> x509.Certificate:
     """A self-signed root CA certificate for the token key ``key_label``."""
     public_key = hsm.key_public(label=key_label)
-    name = _name(
-        {"country": country, "organization": organization, "common_name": common_name}
-    )
+    name = _name({"country": country, "organization": organization, "common_name": common_name})
     now = datetime.now(tz=UTC)
     tbs = {
         "serial_number": random_serial(),
         "issuer": name,
         "subject": name,
-        "validity": _validity(
-            not_before=now - _CLOCK_SKEW, not_after=now + timedelta(days=validity_days)
-        ),
+        "validity": _validity(not_before=now - _CLOCK_SKEW, not_after=now + timedelta(days=validity_days)),
         "subject_public_key_info": public_key,
         "extensions": [
             _extension("basic_constraints", {"ca": True}, critical=True),
@@ -264,17 +250,9 @@ def build_end_entity(
         _extension("basic_constraints", {"ca": False}, critical=True),
     ]
     if profile == "signing":
-        extensions.append(
-            _extension(
-                "key_usage", {"digital_signature", "non_repudiation"}, critical=True
-            )
-        )
+        extensions.append(_extension("key_usage", {"digital_signature", "non_repudiation"}, critical=True))
         if extended_key_usage:
-            extensions.append(
-                _extension(
-                    "extended_key_usage", ["email_protection", DOCUMENT_SIGNING_EKU]
-                )
-            )
+            extensions.append(_extension("extended_key_usage", ["email_protection", DOCUMENT_SIGNING_EKU]))
         if subject.get("email"):
             extensions.append(
                 _extension(
@@ -283,35 +261,19 @@ def build_end_entity(
                 )
             )
         extensions.append(_crl_distribution_points(crl_url))
-        extensions.append(
-            _authority_information_access(
-                ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url
-            )
-        )
+        extensions.append(_authority_information_access(ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url))
     elif profile == "ocsp":
         extensions.append(_extension("key_usage", {"digital_signature"}, critical=True))
         extensions.append(_extension("extended_key_usage", ["ocsp_signing"]))
         # Relying parties must not ask OCSP about the responder's own certificate (RFC 6960 4.2.2.2.1).
         extensions.append(_extension("ocsp_no_check", core.Null()))
-        extensions.append(
-            _authority_information_access(ocsp_url=None, ca_issuers_url=ca_issuers_url)
-        )
+        extensions.append(_authority_information_access(ocsp_url=None, ca_issuers_url=ca_issuers_url))
     elif profile == "tsa":
-        extensions.append(
-            _extension(
-                "key_usage", {"digital_signature", "non_repudiation"}, critical=True
-            )
-        )
+        extensions.append(_extension("key_usage", {"digital_signature", "non_repudiation"}, critical=True))
         # RFC 3161 2.3: the TSA certificate has exactly this EKU, marked critical.
-        extensions.append(
-            _extension("extended_key_usage", ["time_stamping"], critical=True)
-        )
+        extensions.append(_extension("extended_key_usage", ["time_stamping"], critical=True))
         extensions.append(_crl_distribution_points(crl_url))
-        extensions.append(
-            _authority_information_access(
-                ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url
-            )
-        )
+        extensions.append(_authority_information_access(ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url))
     else:
         raise ValueError(f"unknown certificate profile {profile!r}")
     tbs = {
@@ -377,20 +339,13 @@ def _ocsp_error(status: str) -> bytes:
     return ocsp.OCSPResponse({"response_status": status}).dump()
 
 
-def _cert_id_matches_issuer(
-    cert_id: ocsp.CertId, issuer_cert: x509.Certificate
-) -> bool:
+def _cert_id_matches_issuer(cert_id: ocsp.CertId, issuer_cert: x509.Certificate) -> bool:
     hash_name = cert_id["hash_algorithm"]["algorithm"].native
     if hash_name not in hashlib.algorithms_guaranteed:
         return False
     name_hash = hashlib.new(hash_name, issuer_cert.subject.dump()).digest()
-    key_hash = hashlib.new(
-        hash_name, bytes(issuer_cert.public_key["public_key"])
-    ).digest()
-    return (
-        cert_id["issuer_name_hash"].native == name_hash
-        and cert_id["issuer_key_hash"].native == key_hash
-    )
+    key_hash = hashlib.new(hash_name, bytes(issuer_cert.public_key["public_key"])).digest()
+    return cert_id["issuer_name_hash"].native == name_hash and cert_id["issuer_key_hash"].native == key_hash
 
 
 def build_ocsp_response(
@@ -425,9 +380,7 @@ def build_ocsp_response(
     for item in request_list:
         cert_id = item["req_cert"]
         if _cert_id_matches_issuer(cert_id, issuer_cert):
-            status, revoked_at, reason = status_for_serial(
-                cert_id["serial_number"].native
-            )
+            status, revoked_at, reason = status_for_serial(cert_id["serial_number"].native)
         else:
             status, revoked_at, reason = "unknown", None, None
         if status == "good":
@@ -452,9 +405,7 @@ def build_ocsp_response(
 
     response_data = {
         "version": "v1",
-        "responder_id": ocsp.ResponderId(
-            name="by_key", value=_key_identifier(responder_cert.public_key)
-        ),
+        "responder_id": ocsp.ResponderId(name="by_key", value=_key_identifier(responder_cert.public_key)),
         "produced_at": produced_at,
         "responses": responses,
     }
@@ -509,9 +460,7 @@ def _signing_certificate_v2(cert: x509.Certificate) -> dict:
             {
                 "cert_hash": hashlib.sha256(cert.dump()).digest(),
                 "issuer_serial": {
-                    "issuer": [
-                        x509.GeneralName(name="directory_name", value=cert.issuer)
-                    ],
+                    "issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
                     "serial_number": cert.serial_number,
                 },
             }
@@ -542,13 +491,9 @@ def build_timestamp_response(
     if hash_name not in {"sha256", "sha384", "sha512"}:
         return _tsa_rejection("bad_alg", f"unsupported hash algorithm {hash_name}")
     if len(hashed) != hashlib.new(hash_name).digest_size:
-        return _tsa_rejection(
-            "bad_data_format", "the message imprint has the wrong length"
-        )
+        return _tsa_rejection("bad_data_format", "the message imprint has the wrong length")
     if policy is not None and policy != TSA_POLICY_OID:
-        return _tsa_rejection(
-            "unaccepted_policy", "this TSA issues tokens under its own policy only"
-        )
+        return _tsa_rejection("unaccepted_policy", "this TSA issues tokens under its own policy only")
 
     gen_time = _utc(now)
     tst_info_fields = {
@@ -610,17 +555,11 @@ def build_timestamp_response(
     }
     if cert_req:
         signed_data["certificates"] = [tsa_cert, *chain]
-    token = cms.ContentInfo(
-        {"content_type": "signed_data", "content": cms.SignedData(signed_data)}
-    )
-    return tsp.TimeStampResp(
-        {"status": {"status": "granted"}, "time_stamp_token": token}
-    ).dump()
+    token = cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed_data)})
+    return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump()
 
 
-def build_csr(
-    *, public_key: keys.PublicKeyInfo, key_label: str, subject: dict
-) -> csr.CertificationRequest:
+def build_csr(*, public_key: keys.PublicKeyInfo, key_label: str, subject: dict) -> csr.CertificationRequest:
     """A PKCS#10 request for an external CA, signed by the token key (proof of possession)."""
     info = csr.CertificationRequestInfo(
         {
@@ -645,7 +584,5 @@ def csr_to_pem(request: csr.CertificationRequest) -> str:
     return pem.armor("CERTIFICATE REQUEST", request.dump()).decode("ascii")
 
 
-def certificate_matches_key(
-    cert: x509.Certificate, public_key: keys.PublicKeyInfo
-) -> bool:
+def certificate_matches_key(cert: x509.Certificate, public_key: keys.PublicKeyInfo) -> bool:
     return cert.public_key.dump() == public_key.dump()

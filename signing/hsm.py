@@ -160,9 +160,7 @@ def configure(config: HSMConfig) -> None:
 
 def get_config() -> HSMConfig:
     if _config is None:
-        raise HSMError(
-            "the HSM is not configured (signing.hsm.configure was never called)"
-        )
+        raise HSMError("the HSM is not configured (signing.hsm.configure was never called)")
     return _config
 
 
@@ -174,9 +172,7 @@ def _load_library(config: HSMConfig, *, force: bool):
     try:
         lib = pkcs11.lib(config.module_path)
     except p11_errors.PKCS11Error as exc:
-        raise HSMUnavailable(
-            f"cannot load PKCS#11 module {config.module_path}: {exc}"
-        ) from exc
+        raise HSMUnavailable(f"cannot load PKCS#11 module {config.module_path}: {exc}") from exc
     if force or _library_pid != os.getpid():
         with contextlib.suppress(p11_errors.PKCS11Error):
             lib.finalize()
@@ -215,9 +211,7 @@ def _open_session(pool: _Pool):
             p11_errors.PinLocked,
             p11_errors.PinExpired,
         ) as exc:
-            raise HSMError(
-                f"login to token {pool.config.token_label!r} refused: {exc!r}"
-            ) from exc
+            raise HSMError(f"login to token {pool.config.token_label!r} refused: {exc!r}") from exc
         pool.logged_in = True
         return opened
 
@@ -227,11 +221,7 @@ def _current_pool() -> _Pool:
     global _pool
     config = get_config()
     pool = _pool
-    if (
-        pool is not None
-        and pool.pid == os.getpid()
-        and not (pool.broken and pool.lent == 0)
-    ):
+    if pool is not None and pool.pid == os.getpid() and not (pool.broken and pool.lent == 0):
         return pool
     pool = _new_pool(config)
     _pool = pool
@@ -275,9 +265,7 @@ def _open_session_retrying(pool: _Pool):
             # Concurrent processes initialising SoftHSM sometimes see a half-written token.
             last_error = exc
             time.sleep(_INIT_BACKOFF_SECONDS * (2**attempt))
-    raise HSMUnavailable(
-        f"cannot open a session on {pool.config.token_label!r}: {last_error!r}"
-    )
+    raise HSMUnavailable(f"cannot open a session on {pool.config.token_label!r}: {last_error!r}")
 
 
 def _reinitialise(pool: _Pool) -> None:
@@ -391,9 +379,7 @@ def token_ensure(config: HSMConfig) -> bool:
     if _token_visible(config):
         return False
     if not _is_softhsm(config.module_path):
-        raise HSMUnavailable(
-            f"token {config.token_label!r} not found in {config.module_path}"
-        )
+        raise HSMUnavailable(f"token {config.token_label!r} not found in {config.module_path}")
     if not config.so_pin:
         raise HSMError("creating a SoftHSM token needs the SO PIN")
     lock_path = os.environ.get("SOFTHSM2_CONF", "/tmp/dsign-softhsm2") + ".init.lock"
@@ -420,9 +406,7 @@ def token_ensure(config: HSMConfig) -> bool:
                 check=False,
             )
             if result.returncode != 0:
-                raise HSMError(
-                    f"softhsm2-util --init-token failed: {result.stderr.strip()}"
-                )
+                raise HSMError(f"softhsm2-util --init-token failed: {result.stderr.strip()}")
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
     with _state_lock:
@@ -444,9 +428,7 @@ def _find(s, *, label: str, object_class):
     try:
         return s.get_key(object_class=object_class, label=label)
     except p11_errors.NoSuchKey as exc:
-        raise KeyNotFound(
-            f"no {object_class.name.lower()} labelled {label!r} in the token"
-        ) from exc
+        raise KeyNotFound(f"no {object_class.name.lower()} labelled {label!r} in the token") from exc
     except p11_errors.MultipleObjectsReturned as exc:
         raise HSMError(f"several keys labelled {label!r} in the token") from exc
 
@@ -484,9 +466,7 @@ def _private_template(label: str) -> dict:
 def key_generate(*, label: str, algorithm: str = "rsa2048") -> keys.PublicKeyInfo:
     """Generate a signing key pair inside the token and return its public half."""
     if algorithm not in KEY_ALGORITHMS:
-        raise ValueError(
-            f"algorithm must be one of {KEY_ALGORITHMS}, not {algorithm!r}"
-        )
+        raise ValueError(f"algorithm must be one of {KEY_ALGORITHMS}, not {algorithm!r}")
     if key_exists(label=label):
         raise HSMError(f"a key labelled {label!r} already exists")
     capabilities = MechanismFlag.SIGN | MechanismFlag.VERIFY
@@ -539,9 +519,7 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
         private_attrs = {
             Attribute.CLASS: ObjectClass.PRIVATE_KEY,
             Attribute.KEY_TYPE: KeyType.EC,
-            Attribute.EC_PARAMS: private_key["private_key_algorithm"][
-                "parameters"
-            ].dump(),
+            Attribute.EC_PARAMS: private_key["private_key_algorithm"]["parameters"].dump(),
             Attribute.VALUE: ec_key["private_key"].contents,
         }
     else:
@@ -550,9 +528,7 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
     public_der = (
         serialization.load_der_private_key(private_key.dump(), password=None)
         .public_key()
-        .public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     public_info = keys.PublicKeyInfo.load(public_der)
     if algorithm == "rsa":
@@ -570,9 +546,7 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
         public_attrs = {
             Attribute.KEY_TYPE: KeyType.EC,
             Attribute.EC_PARAMS: public_info["algorithm"]["parameters"].dump(),
-            Attribute.EC_POINT: core.OctetString(
-                bytes(public_info["public_key"])
-            ).dump(),
+            Attribute.EC_POINT: core.OctetString(bytes(public_info["public_key"])).dump(),
         }
     public_attrs.update(
         {
@@ -592,11 +566,7 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
 def key_exists(*, label: str) -> bool:
     def _check() -> bool:
         with session() as s, _module_lock:
-            found = list(
-                s.get_objects(
-                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}
-                )
-            )
+            found = list(s.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}))
             return bool(found)
 
     return _retrying(_check)
@@ -605,9 +575,7 @@ def key_exists(*, label: str) -> bool:
 def key_public(*, label: str) -> keys.PublicKeyInfo:
     def _read() -> keys.PublicKeyInfo:
         with session() as s, _module_lock:
-            return _public_key_info(
-                _find(s, label=label, object_class=ObjectClass.PUBLIC_KEY)
-            )
+            return _public_key_info(_find(s, label=label, object_class=ObjectClass.PUBLIC_KEY))
 
     return _retrying(_read)
 
@@ -616,11 +584,7 @@ def key_delete(*, label: str) -> None:
     """Destroy both halves of the key pair; a missing key is KeyNotFound."""
     with session() as s, _module_lock:
         found = list(s.get_objects({Attribute.LABEL: label}))
-        found = [
-            o
-            for o in found
-            if o[Attribute.CLASS] in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)
-        ]
+        found = [o for o in found if o[Attribute.CLASS] in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)]
         if not found:
             raise KeyNotFound(f"no key labelled {label!r} in the token")
         for obj in found:
@@ -641,11 +605,7 @@ def key_attributes(*, label: str) -> dict:
             "sign": private[Attribute.SIGN],
             "id": private[Attribute.ID],
         }
-        secret = (
-            Attribute.PRIVATE_EXPONENT
-            if report["key_type"] == "rsa"
-            else Attribute.VALUE
-        )
+        secret = Attribute.PRIVATE_EXPONENT if report["key_type"] == "rsa" else Attribute.VALUE
         try:
             private[secret]
             report["secret_readable"] = True
@@ -673,9 +633,7 @@ def sign_raw(*, label: str, data: bytes, digest_algorithm: str = "sha256") -> by
             if private[Attribute.KEY_TYPE] == KeyType.RSA:
                 return private.sign(data, mechanism=_RSA_MECHANISMS[digest_algorithm])
             # SoftHSM has no hash-then-ECDSA mechanisms; hashing is not a key operation.
-            raw = private.sign(
-                _digest(data, digest_algorithm), mechanism=Mechanism.ECDSA
-            )
+            raw = private.sign(_digest(data, digest_algorithm), mechanism=Mechanism.ECDSA)
             return encode_ecdsa_signature(raw)
 
     return _retrying(_sign)
@@ -702,15 +660,11 @@ class _PooledPKCS11Signer(PKCS11Signer):
         with _module_lock:
             super()._load_objects()
 
-    async def async_sign_raw(
-        self, data: bytes, digest_algorithm: str, dry_run=False
-    ) -> bytes:
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run=False) -> bytes:
         if dry_run:
             return await super().async_sign_raw(data, digest_algorithm, dry_run=True)
         await self.ensure_objects_loaded()
-        spec = self._select_pkcs11_signing_params(
-            digest_algorithm, sign_kwargs=self.sign_kwargs(data)
-        )
+        spec = self._select_pkcs11_signing_params(digest_algorithm, sign_kwargs=self.sign_kwargs(data))
         payload = spec.pre_sign_transform(data) if spec.pre_sign_transform else data
         key_handle = self._key_handle
 
@@ -724,9 +678,7 @@ class _PooledPKCS11Signer(PKCS11Signer):
         return await asyncio.get_running_loop().run_in_executor(None, _perform)
 
 
-def pyhanko_signer(
-    *, label: str, signing_cert: x509.Certificate, other_certs: list[x509.Certificate]
-) -> Signer:
+def pyhanko_signer(*, label: str, signing_cert: x509.Certificate, other_certs: list[x509.Certificate]) -> Signer:
     """A pyHanko Signer on the session this thread holds through ``with session():``.
 
     The signer is valid only while that block is open. ``signer()`` does both steps.
@@ -748,13 +700,9 @@ def pyhanko_signer(
 
 
 @contextlib.contextmanager
-def signer(
-    *, label: str, signing_cert: x509.Certificate, other_certs: list[x509.Certificate]
-) -> Iterator[Signer]:
+def signer(*, label: str, signing_cert: x509.Certificate, other_certs: list[x509.Certificate]) -> Iterator[Signer]:
     """Borrow a session and yield a pyHanko Signer for ``label`` that uses it."""
     if not key_exists(label=label):
         raise KeyNotFound(f"no private key labelled {label!r} in the token")
     with session():
-        yield pyhanko_signer(
-            label=label, signing_cert=signing_cert, other_certs=other_certs
-        )
+        yield pyhanko_signer(label=label, signing_cert=signing_cert, other_certs=other_certs)

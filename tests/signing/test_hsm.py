@@ -56,9 +56,7 @@ def test_generated_private_key_is_sensitive_and_cannot_be_read(token, algorithm)
     ("algorithm", "expected_algorithm"),
     [("rsa2048", "sha256_rsa"), ("rsa3072", "sha256_rsa"), ("ec-p256", "sha256_ecdsa")],
 )
-def test_sign_raw_signature_verifies_with_the_public_key(
-    token, algorithm, expected_algorithm
-):
+def test_sign_raw_signature_verifies_with_the_public_key(token, algorithm, expected_algorithm):
     public_key = hsm.key_generate(label="k", algorithm=algorithm)
     data = "บันทึกข้อความ".encode() * 100
 
@@ -118,11 +116,7 @@ def test_imported_key_signs_and_is_no_longer_extractable(token, algorithm):
 
 
 def test_unknown_token_is_reported_unavailable(token):
-    hsm.configure(
-        hsm.HSMConfig(
-            module_path=MODULE_PATH, token_label="no-such-token", user_pin="1234"
-        )
-    )
+    hsm.configure(hsm.HSMConfig(module_path=MODULE_PATH, token_label="no-such-token", user_pin="1234"))
 
     with pytest.raises(hsm.HSMUnavailable):
         hsm.sign_raw(label="k", data=b"data")
@@ -132,11 +126,7 @@ def test_unknown_token_is_reported_unavailable(token):
 
 
 def test_wrong_pin_is_a_permanent_error(token):
-    hsm.configure(
-        hsm.HSMConfig(
-            module_path=MODULE_PATH, token_label=token.token_label, user_pin="0000"
-        )
-    )
+    hsm.configure(hsm.HSMConfig(module_path=MODULE_PATH, token_label=token.token_label, user_pin="0000"))
 
     with pytest.raises(hsm.HSMError) as caught:
         hsm.key_exists(label="k")
@@ -144,9 +134,7 @@ def test_wrong_pin_is_a_permanent_error(token):
 
 
 def test_token_ensure_creates_a_missing_softhsm_token_once(token):
-    config = hsm.HSMConfig(
-        module_path=MODULE_PATH, token_label="second", user_pin="4321", so_pin=SO_PIN
-    )
+    config = hsm.HSMConfig(module_path=MODULE_PATH, token_label="second", user_pin="4321", so_pin=SO_PIN)
 
     assert hsm.token_ensure(config) is True
     assert hsm.token_ensure(config) is False
@@ -195,27 +183,24 @@ def test_pool_lends_at_most_pool_size_sessions(token, monkeypatch):
         assert again in (first, second)
 
 
-def _sign_many(label: str, count: int, queue) -> None:
+def _sign_many(label: str, count: int, queue, config: hsm.HSMConfig | None = None) -> None:
     try:
-        queue.put(
-            [
-                hsm.sign_raw(label=label, data=f"doc-{index}".encode())
-                for index in range(count)
-            ]
-        )
+        if config is not None:  # a spawned child starts without the parent's configuration
+            hsm.configure(config)
+        queue.put([hsm.sign_raw(label=label, data=f"doc-{index}".encode()) for index in range(count)])
     except hsm.HSMError as exc:  # reported to the parent, which fails the test
         queue.put(exc)
 
 
-def test_forked_processes_sign_concurrently_and_every_signature_verifies(token):
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_processes_sign_concurrently_and_every_signature_verifies(token, start_method):
     public_key = hsm.key_generate(label="shared", algorithm="ec-p256")
     # The parent uses its pool first, so the children inherit live library state and sessions.
     _verify(public_key, hsm.sign_raw(label="shared", data=b"parent"), b"parent")
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context(start_method)
     queue = context.Queue()
-    processes = [
-        context.Process(target=_sign_many, args=("shared", 20, queue)) for _ in range(4)
-    ]
+    child_config = token if start_method == "spawn" else None
+    processes = [context.Process(target=_sign_many, args=("shared", 20, queue, child_config)) for _ in range(4)]
     for process in processes:
         process.start()
     results = [queue.get(timeout=120) for _ in processes]
@@ -244,9 +229,7 @@ def test_signer_outside_a_session_is_refused(token):
     chain = make_pki()
     cert = issue(chain, label="alice")
     with pytest.raises(hsm.HSMError):
-        hsm.pyhanko_signer(
-            label="alice", signing_cert=cert, other_certs=[chain.issuing]
-        )
+        hsm.pyhanko_signer(label="alice", signing_cert=cert, other_certs=[chain.issuing])
     with (
         pytest.raises(hsm.KeyNotFound),
         hsm.signer(label="nobody", signing_cert=cert, other_certs=[]),
@@ -255,41 +238,27 @@ def test_signer_outside_a_session_is_refused(token):
 
 
 @pytest.mark.parametrize("algorithm", ["rsa2048", "ec-p256"])
-def test_pdf_signed_with_token_key_validates_in_pyhanko_and_pdfsig(
-    token, tmp_path, algorithm
-):
+def test_pdf_signed_with_token_key_validates_in_pyhanko_and_pdfsig(token, tmp_path, algorithm):
     chain = make_pki()
     cert = issue(chain, label="signer", algorithm=algorithm)
     writer = IncrementalPdfFileWriter(io.BytesIO(_blank_pdf()))
 
-    with hsm.signer(
-        label="signer", signing_cert=cert, other_certs=[chain.issuing]
-    ) as pdf_signer:
-        signed = signers.sign_pdf(
-            writer, signers.PdfSignatureMetadata(field_name="Sig1"), signer=pdf_signer
-        )
+    with hsm.signer(label="signer", signing_cert=cert, other_certs=[chain.issuing]) as pdf_signer:
+        signed = signers.sign_pdf(writer, signers.PdfSignatureMetadata(field_name="Sig1"), signer=pdf_signer)
 
     reader = PdfFileReader(signed)
-    context = ValidationContext(
-        trust_roots=[chain.root], allow_fetching=False, revocation_mode="soft-fail"
-    )
+    context = ValidationContext(trust_roots=[chain.root], allow_fetching=False, revocation_mode="soft-fail")
     status = validate_pdf_signature(reader.embedded_signatures[0], context)
-    assert status.intact and status.valid and status.trusted, (
-        status.pretty_print_details()
-    )
+    assert status.intact and status.valid and status.trusted, status.pretty_print_details()
     assert status.signing_cert.subject.native["common_name"] == "signer"
     assert status.signing_cert.subject.native["organizational_unit_name"] == "ฝ่ายบัญชี"
 
     untrusted = validate_pdf_signature(
         reader.embedded_signatures[0],
-        ValidationContext(
-            trust_roots=[], allow_fetching=False, revocation_mode="soft-fail"
-        ),
+        ValidationContext(trust_roots=[], allow_fetching=False, revocation_mode="soft-fail"),
     )
     assert not untrusted.trusted
 
     pdf_path = tmp_path / "signed.pdf"
     pdf_path.write_bytes(signed.getvalue())
-    assert_pdfsig_all_valid(
-        pdfsig_report(pdf_path, [chain.root.dump()], tmp_path), expected_count=1
-    )
+    assert_pdfsig_all_valid(pdfsig_report(pdf_path, [chain.root.dump()], tmp_path), expected_count=1)

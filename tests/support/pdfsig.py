@@ -69,9 +69,5 @@ def assert_pdfsig_all_valid(text: str, expected_count: int) -> None:
     """Every one of ``expected_count`` signatures is valid and its certificate trusted."""
     signatures = re.findall(r"^Signature #\d+:", text, flags=re.MULTILINE)
     assert len(signatures) == expected_count, text
-    assert text.count("Signature Validation: Signature is Valid.") == expected_count, (
-        text
-    )
-    assert (
-        text.count("Certificate Validation: Certificate is Trusted.") == expected_count
-    ), text
+    assert text.count("Signature Validation: Signature is Valid.") == expected_count, text
+    assert text.count("Certificate Validation: Certificate is Trusted.") == expected_count, text

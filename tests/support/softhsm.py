@@ -24,9 +24,7 @@ MODULE_PATH = "/usr/lib/softhsm/libsofthsm2.so"
 SO_PIN = "5678"
 
 
-def make_token(
-    tmp_path: Path, label: str = "dsign-test", pin: str = "1234"
-) -> hsm.HSMConfig:
+def make_token(tmp_path: Path, label: str = "dsign-test", pin: str = "1234") -> hsm.HSMConfig:
     """Create a token under ``tmp_path``, point SOFTHSM2_CONF at it and configure the HSM module.
 
     SOFTHSM2_CONF stays set for the rest of the process (and its children), so call this once per
@@ -35,9 +33,7 @@ def make_token(
     token_dir = Path(tmp_path) / "softhsm-tokens"
     token_dir.mkdir(parents=True, exist_ok=True)
     conf = Path(tmp_path) / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {token_dir}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
+    conf.write_text(f"directories.tokendir = {token_dir}\nobjectstore.backend = file\nlog.level = ERROR\n")
     os.environ["SOFTHSM2_CONF"] = str(conf)
     subprocess.run(
         [
@@ -54,9 +50,7 @@ def make_token(
         check=True,
         capture_output=True,
     )
-    config = hsm.HSMConfig(
-        module_path=MODULE_PATH, token_label=label, user_pin=pin, so_pin=SO_PIN
-    )
+    config = hsm.HSMConfig(module_path=MODULE_PATH, token_label=label, user_pin=pin, so_pin=SO_PIN)
     hsm.configure(config)
     return config
 
@@ -104,9 +98,7 @@ def make_pki(*, issuing_algorithm: str = "rsa2048") -> PKIChain:
         crl_url="http://127.0.0.1:9/pki/root.crl",
         ca_issuers_url="http://127.0.0.1:9/pki/root.crt",
     )
-    return PKIChain(
-        root=root, issuing=issuing, root_key="test-root", issuing_key="test-issuing"
-    )
+    return PKIChain(root=root, issuing=issuing, root_key="test-root", issuing_key="test-issuing")
 
 
 def issue(
