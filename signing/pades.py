@@ -22,7 +22,7 @@ from typing import Literal
 import aiohttp
 import requests
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
-from pyhanko.pdf_utils.generic import ArrayObject, DictionaryObject
+from pyhanko.pdf_utils.generic import ArrayObject, DictionaryObject, IndirectObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.layout import LayoutError
 from pyhanko.pdf_utils.misc import PdfError
@@ -120,7 +120,7 @@ def _open_reader(pdf: bytes) -> PdfFileReader:
     return reader
 
 
-def _walk_pages(node: DictionaryObject, inherited: dict) -> Iterator[dict]:
+def _walk_pages(node: DictionaryObject, inherited: dict, seen: set) -> Iterator[dict]:
     attrs = dict(inherited)
     for key in ("/MediaBox", "/CropBox"):
         if key in node:
@@ -128,14 +128,19 @@ def _walk_pages(node: DictionaryObject, inherited: dict) -> Iterator[dict]:
     if node.get("/Type") == "/Pages" or "/Kids" in node:
         kids: ArrayObject = node["/Kids"]
         for kid in kids:
-            yield from _walk_pages(kid.get_object(), attrs)
+            # A page tree that loops back on itself is malformed, not infinitely long.
+            key = (kid.idnum, kid.generation) if isinstance(kid, IndirectObject) else id(kid)
+            if key in seen:
+                raise SigningInputError("The PDF page tree contains a loop")
+            seen.add(key)
+            yield from _walk_pages(kid.get_object(), attrs, seen)
     else:
         yield attrs
 
 
 def _page_rects(reader: PdfFileReader) -> list[tuple[float, float, float, float]]:
     rects = []
-    for attrs in _walk_pages(reader.root["/Pages"], {}):
+    for attrs in _walk_pages(reader.root["/Pages"], {}, set()):
         raw = attrs.get("/CropBox", attrs.get("/MediaBox"))
         if raw is None:
             raise SigningInputError("A page of the PDF document has no MediaBox")

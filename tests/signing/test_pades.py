@@ -13,8 +13,11 @@ import pikepdf
 import pytest
 from certomancer.registry import KeyLabel
 from PIL import Image, ImageDraw
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESPassed
+from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko.sign.validation import (
@@ -33,7 +36,8 @@ from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
 from pyhanko_certvalidator.registry import SimpleCertificateStore, SimpleTrustManager
 
-from signing.appearance import Appearance, format_thai_datetime
+from signing.appearance import Appearance, ThaiSignatureStampStyle, format_thai_datetime
+from signing.fonts import thai_font_path
 from signing.pades import (
     SigningInputError,
     SigningServiceUnavailable,
@@ -263,6 +267,26 @@ def test_visible_stamp_has_shaped_thai_text_in_the_box(certomancer_pki, tmp_path
     outside = page.crop((0, 0, page.width, int(height - y2 * scale) - 2))
     assert inside.getextrema()[0] < 100, "stamp box is blank"
     assert outside.getextrema()[0] > 250, "something was drawn outside the stamp box"
+
+
+def test_sarabun_is_preferred_and_laksaman_fallback_draws_the_stamp(certomancer_pki, tmp_path):
+    assert thai_font_path().name == "Sarabun-Regular.ttf"
+    laksaman = Path("/usr/share/fonts/truetype/tlwg/Laksaman.ttf")
+    if not laksaman.is_file():
+        pytest.skip("fonts-tlwg-laksaman-ttf is not installed")
+    writer = IncrementalPdfFileWriter(io.BytesIO(_memo_pdf()))
+    output = PdfSigner(
+        PdfSignatureMetadata(field_name="Sig1", subfilter=SigSeedSubFilter.PADES),
+        certomancer_pki.signer(),
+        stamp_style=ThaiSignatureStampStyle(appearance=_appearance(), font_file=str(laksaman)),
+        new_field_spec=SigFieldSpec(sig_field_name="Sig1", box=BOX_RIGHT),
+    ).sign_pdf(writer)
+    path = tmp_path / "laksaman.pdf"
+    path.write_bytes(output.getvalue())
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Laksaman" in fonts, fonts
+    assert "ผู้อำนวยการกองคลัง" in text, text
 
 
 def test_invisible_signature_has_no_widget_area(certomancer_pki):
@@ -588,6 +612,18 @@ def test_page_boxes_reports_each_page_size():
     assert page_boxes(pdf) == [(595.0, 842.0), (842.0, 595.0), (612.0, 792.0)]
     with pytest.raises(SigningInputError):
         page_boxes(b"nope")
+
+
+def test_page_tree_with_a_loop_is_an_input_error():
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    looping = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Pages, Kids=pikepdf.Array(), Count=1))
+    looping.Kids.append(looping)
+    pdf.Root.Pages.Kids.append(looping)
+    out = io.BytesIO()
+    pdf.save(out)
+    with pytest.raises(SigningInputError, match="loop"):
+        page_boxes(out.getvalue())
 
 
 # --- through the HSM ----------------------------------------------------------------
