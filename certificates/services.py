@@ -121,6 +121,8 @@ def ca_bootstrap(*, actor=None) -> bool:
         defaults={"name": f"{org} Root CA", "source": TrustRoot.Source.INTERNAL},
     )
     audit.record(actor=actor, action="certificates.ca_created", target=issuing, details={"root": root.common_name})
+    crl_publish(authority=root)
+    crl_publish(authority=issuing)
     return True
 
 
@@ -251,40 +253,42 @@ def certificate_revoke(*, certificate: Certificate, actor, reason: str = "unspec
     return cert
 
 
+def _crl_build(*, ca: CertificateAuthority, now) -> bytes:
+    if ca.kind == CertificateAuthority.Kind.ROOT:
+        revoked = []
+    else:
+        revoked = [
+            (int(c.serial_number, 16), c.revoked_at, c.revocation_reason or "unspecified")
+            for c in Certificate.objects.filter(issued_by=ca, status=CertificateStatus.REVOKED)
+        ]
+    # The CRL number is the issue time in microseconds: increasing without a counter to write, so a
+    # CRL can be made on a read-only request path (see crl_current).
+    crl = pki.build_crl(
+        issuer_cert=ca.certificate, issuer_key_label=ca.key_label, revoked=revoked,
+        crl_number=int(now.timestamp() * 1_000_000), this_update=now, next_update=now + CRL_LIFETIME,
+    )
+    return crl.dump()
+
+
 def crl_publish(*, authority: CertificateAuthority) -> bytes:
     """Sign a fresh CRL for `authority` with its key in the token and keep it."""
-    with transaction.atomic():
-        ca = CertificateAuthority.objects.select_for_update().get(pk=authority.pk)
-        if ca.kind == CertificateAuthority.Kind.ROOT:
-            revoked = []
-        else:
-            revoked = [
-                (int(c.serial_number, 16), c.revoked_at, c.revocation_reason or "unspecified")
-                for c in Certificate.objects.filter(issued_by=ca, status=CertificateStatus.REVOKED)
-            ]
-        now = timezone.now()
-        ca.crl_number += 1
-        crl = pki.build_crl(
-            issuer_cert=ca.certificate,
-            issuer_key_label=ca.key_label,
-            revoked=revoked,
-            crl_number=ca.crl_number,
-            this_update=now,
-            next_update=now + CRL_LIFETIME,
-        )
-        ca.crl_der = crl.dump()
-        ca.crl_next_update = now + CRL_LIFETIME
-        ca.save(update_fields=["crl_number", "crl_der", "crl_next_update"])
-    return bytes(ca.crl_der)
+    now = timezone.now()
+    data = _crl_build(ca=authority, now=now)
+    CertificateAuthority.objects.filter(pk=authority.pk).update(
+        crl_der=data, crl_next_update=now + CRL_LIFETIME, crl_number=int(now.timestamp() * 1_000_000)
+    )
+    return data
 
 
 def crl_current(*, kind: str) -> bytes | None:
+    """The kept CRL while it is fresh; otherwise a fresh one made without writing (requests stay read-only:
+    a signing worker fetches CRLs from this app while it holds the database's write lock on SQLite)."""
     ca = CertificateAuthority.objects.filter(kind=kind).first()
     if ca is None:
         return None
-    # Refresh a little before nextUpdate so relying parties never see a stale CRL.
-    if ca.crl_der is None or ca.crl_next_update is None or ca.crl_next_update - timedelta(hours=1) <= timezone.now():
-        return crl_publish(authority=ca)
+    now = timezone.now()
+    if ca.crl_der is None or ca.crl_next_update is None or ca.crl_next_update - timedelta(hours=1) <= now:
+        return _crl_build(ca=ca, now=now)
     return bytes(ca.crl_der)
 
 

@@ -98,13 +98,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "th": "การประทับเวลาเอกสาร ({detail}) เสียหายหรือไม่ตรงกับเอกสาร",
     },
     "doc_timestamp_untrusted": {
-        "en": "The document timestamp ({detail}) does not come from a trusted time-stamping "
-        "authority.",
+        "en": "The document timestamp ({detail}) does not come from a trusted time-stamping authority.",
         "th": "การประทับเวลาเอกสาร ({detail}) ไม่ได้มาจากผู้ให้บริการประทับเวลาที่เชื่อถือ",
     },
     "changed_after_last": {
-        "en": "The document was changed after the last signature or timestamp in a way that is "
-        "not allowed.",
+        "en": "The document was changed after the last signature or timestamp in a way that is not allowed.",
         "th": "เอกสารถูกแก้ไขหลังจากลายมือชื่อหรือการประทับเวลาครั้งสุดท้ายในลักษณะที่ไม่อนุญาต",
     },
     "signature_problem": {
@@ -112,8 +110,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "th": 'ลายมือชื่อ "{detail}" ไม่ถูกต้อง',
     },
     "damaged_document": {
-        "en": "The document's internal structure is damaged ({detail}); its signatures cannot be "
-        "checked.",
+        "en": "The document's internal structure is damaged ({detail}); its signatures cannot be checked.",
         "th": "โครงสร้างภายในของเอกสารเสียหาย ({detail}) จึงไม่สามารถตรวจสอบลายมือชื่อได้",
     },
     "encrypted": {

@@ -27,6 +27,7 @@ from io import BytesIO
 from pathlib import Path
 
 from asn1crypto import crl, ocsp, x509
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.crypt import AuthStatus
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfError, get_and_apply
@@ -178,9 +179,7 @@ def outcome_to_report(*, outcome: dict, lang: str) -> dict:
     if outcome.get("unreadable") == "encrypted":
         raise EncryptedPDF(problem_text(code="encrypted", lang=lang))
     if "unreadable" in outcome:
-        raise UnreadablePDF(
-            problem_text(code="unreadable", lang=lang, detail=str(outcome["unreadable"]))
-        )
+        raise UnreadablePDF(problem_text(code="unreadable", lang=lang, detail=str(outcome["unreadable"])))
     code = outcome.get("error", "internal_error")
     if code not in ("timeout", "too_complex", "internal_error"):
         code = "internal_error"
@@ -267,15 +266,14 @@ async def _analyse(*, reader, data: bytes, trust_roots: list[x509.Certificate], 
         entries.append(_load_embedded(reader=reader, fq_name=fq_name, sig_obj=sig_obj, field=sig_field))
     entries.sort(key=lambda entry: entry["revision"])
 
+    damage = _structure_damage(reader=reader)
     tail_junk = _has_trailing_data(data=data)
     signatures: list[dict] = []
     doc_timestamps: list[dict] = []
     for entry in entries:
         if entry["kind"] == "/DocTimeStamp":
             doc_timestamps.append(
-                await _check_doc_timestamp(
-                    entry=entry, trust_roots=trust_roots, revinfo=revinfo, tail_junk=tail_junk
-                )
+                await _check_doc_timestamp(entry=entry, trust_roots=trust_roots, revinfo=revinfo, tail_junk=tail_junk)
             )
         else:
             signatures.append(
@@ -289,12 +287,8 @@ async def _analyse(*, reader, data: bytes, trust_roots: list[x509.Certificate], 
             )
 
     for signature in signatures:
-        signature["level"] = _level(
-            signature=signature, doc_timestamps=doc_timestamps, revinfo=revinfo
-        )
-    return _assemble(
-        signatures=signatures, doc_timestamps=doc_timestamps, entries=entries, lang=lang
-    )
+        signature["level"] = _level(signature=signature, doc_timestamps=doc_timestamps, revinfo=revinfo)
+    return _assemble(signatures=signatures, doc_timestamps=doc_timestamps, damage=damage, lang=lang)
 
 
 def _load_embedded(*, reader, fq_name: str, sig_obj, field) -> dict:
@@ -366,9 +360,7 @@ def _contexts(*, trust_roots: list[x509.Certificate], revinfo: dict, moment: dat
 
 
 def _key_usage():
-    return KeyUsageConstraints(
-        key_usage={"non_repudiation", "digital_signature"}, match_all_key_usages=False
-    )
+    return KeyUsageConstraints(key_usage={"non_repudiation", "digital_signature"}, match_all_key_usages=False)
 
 
 def _blank_signature(*, field: str) -> dict:
@@ -424,9 +416,7 @@ async def _check_signature(
         # the difference analysis choked (loops, broken objects): judge the rest, flag the changes
         diff_failed = True
         try:
-            status = await _validate(
-                embedded=embedded, trust_roots=trust_roots, revinfo=revinfo, skip_diff=True
-            )
+            status = await _validate(embedded=embedded, trust_roots=trust_roots, revinfo=revinfo, skip_diff=True)
         except (*PARSE_ERRORS, RecursionError) as retry_exc:
             _add(result, "format_failure", _short(retry_exc))
             return result
@@ -478,16 +468,12 @@ async def _revalidate_at_timestamp_if_expired(*, status, embedded, trust_roots, 
     if not (expired and ts is not None and ts.intact and ts.valid and ts.trusted):
         return status
     try:
-        return await _validate(
-            embedded=embedded, trust_roots=trust_roots, revinfo=revinfo, moment=ts.timestamp
-        )
+        return await _validate(embedded=embedded, trust_roots=trust_roots, revinfo=revinfo, moment=ts.timestamp)
     except PARSE_ERRORS:
         return status
 
 
-def _fill_from_status(
-    *, result: dict, status, tail_junk: bool, diff_failed: bool, signature_fields: set[str]
-) -> None:
+def _fill_from_status(*, result: dict, status, tail_junk: bool, diff_failed: bool, signature_fields: set[str]) -> None:
     result["intact"] = bool(status.intact)
     result["revoked"] = bool(status.revoked)
     result["trusted"] = bool(status.trusted) and not result["revoked"]
@@ -523,8 +509,12 @@ def _fill_from_status(
         _add(result, "revoked")
     elif status.intact and status.valid and not result["trusted"]:
         indic = status.trust_problem_indic
-        if indic in (AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, AdESIndeterminate.EXPIRED,
-                     AdESIndeterminate.NOT_YET_VALID, AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED):
+        if indic in (
+            AdESIndeterminate.OUT_OF_BOUNDS_NO_POE,
+            AdESIndeterminate.EXPIRED,
+            AdESIndeterminate.NOT_YET_VALID,
+            AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED,
+        ):
             _add(result, "expired")
         elif status.validation_path is not None and _bad_key_usage(status):
             _add(result, "key_usage")
@@ -703,6 +693,60 @@ async def _check_doc_timestamp(
     return result
 
 
+MAX_STRUCTURE_NODES = 1_000_000
+
+
+def _structure_damage(*, reader) -> str:
+    """Why the document's structure is broken (empty when it is not).
+
+    pyHanko reads objects lazily, so a broken object stream or a loop in the page or structure tree
+    may never be touched by signature validation; a strict verifier refuses to bless such a file.
+    """
+    xrefs = reader.xrefs
+    loaded = 0
+    for revision in range(xrefs.total_revisions):
+        for ref in xrefs.explicit_refs_in_revision(revision):
+            loaded += 1
+            if loaded > MAX_STRUCTURE_NODES:
+                return "too many objects"
+            try:
+                reader.get_object(ref)
+            except PdfDecodeLimitError:
+                raise
+            except PARSE_ERRORS as exc:
+                return _short(exc)
+    root = reader.root
+    for key, children in (("/Pages", "/Kids"), ("/StructTreeRoot", "/K")):
+        if key in root:
+            problem = _tree_loop(start=root.raw_get(key), children=children)
+            if problem:
+                return problem
+    return ""
+
+
+def _tree_loop(*, start, children: str) -> str:
+    seen: set[tuple[int, int]] = set()
+    stack = [start]
+    while stack:
+        if len(seen) > MAX_STRUCTURE_NODES:
+            return "tree too large"
+        node = stack.pop()
+        if isinstance(node, generic.IndirectObject):
+            key = (node.idnum, node.generation)
+            if key in seen:
+                return f"loop in {children} tree at object {node.idnum}"
+            seen.add(key)
+            try:
+                node = node.get_object()
+            except PARSE_ERRORS as exc:
+                return _short(exc)
+        if isinstance(node, generic.ArrayObject):
+            stack.extend(node.raw_get(index) for index in range(len(node)))
+        elif isinstance(node, generic.DictionaryObject) and children in node:
+            stack.append(node.raw_get(children))
+    return ""
+
+
 def _has_trailing_data(*, data: bytes) -> bool:
     # pyHanko accepts a revision whose %%EOF is followed by junk; an appended payload must not pass
     return not data.rstrip(b"\x00\t\n\f\r ").endswith(b"%%EOF")
@@ -713,9 +757,7 @@ def _level(*, signature: dict, doc_timestamps: list[dict], revinfo: dict) -> str
         return "B-B"
     if not (revinfo["present"] and _revinfo_covers(signature=signature, revinfo=revinfo)):
         return "B-T"
-    later_dts = [
-        ts for ts in doc_timestamps if ts["_revision"] > signature["_revision"] and ts["intact"]
-    ]
+    later_dts = [ts for ts in doc_timestamps if ts["_revision"] > signature["_revision"] and ts["intact"]]
     return "B-LTA" if later_dts else "B-LT"
 
 
@@ -741,8 +783,10 @@ def _revinfo_covers(*, signature: dict, revinfo: dict) -> bool:
     return True
 
 
-def _assemble(*, signatures: list[dict], doc_timestamps: list[dict], entries, lang: str) -> dict:
+def _assemble(*, signatures: list[dict], doc_timestamps: list[dict], damage: str, lang: str) -> dict:
     top: list[tuple[str, str]] = []
+    if damage:
+        top.append(("damaged_document", damage))
     if not signatures:
         top.append(("no_signatures", ""))
     for signature in signatures:
@@ -762,7 +806,7 @@ def _assemble(*, signatures: list[dict], doc_timestamps: list[dict], entries, la
     statuses = {s["status"] for s in signatures}
     if valid:
         status = "valid"
-    elif not signatures or "invalid" in statuses or any(not ts["valid"] for ts in doc_timestamps):
+    elif "invalid" in statuses or any(not ts["valid"] for ts in doc_timestamps):
         status = "invalid"
     else:
         status = "indeterminate"
@@ -782,4 +826,3 @@ def _assemble(*, signatures: list[dict], doc_timestamps: list[dict], entries, la
         "problems": [problem_text(code=c, lang=lang, detail=d) for c, d in top],
         "problem_codes": [code for code, _ in top],
     }
-

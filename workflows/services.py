@@ -405,7 +405,7 @@ def _tier_maybe_advance(*, document: Document, tier: RouteTier) -> None:
         _route_maybe_complete(document=document)
 
 
-def _route_maybe_complete(*, document: Document) -> None:
+def _route_maybe_complete(*, document: Document, finishing_job_id: int | None = None) -> None:
     """After the last tier: wait for every signature, then the document timestamp (B-LTA), then done."""
     from signing.models import JobStatus, SigningJob
 
@@ -428,7 +428,7 @@ def _route_maybe_complete(*, document: Document) -> None:
                 kind=JobKind.DOCUMENT_TIMESTAMP,
             )
             return
-        if dts.status != JobStatus.DONE:
+        if dts.status != JobStatus.DONE and dts.pk != finishing_job_id:
             return
     now = timezone.now()
     states.apply(states.DOCUMENT, document, "complete", completed_at=now, waiting_reason="")

@@ -47,7 +47,7 @@ def store_signed(*, job: SigningJob, pdf: bytes, sha256: str) -> None:
     if document.waiting_reason:
         Document.objects.filter(pk=document.pk).update(waiting_reason="")
         document.waiting_reason = ""
-    services._route_maybe_complete(document=document)
+    services._route_maybe_complete(document=document, finishing_job_id=job.pk)
 
 
 def job_waiting(*, job: SigningJob) -> None:

@@ -105,9 +105,7 @@ def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
 @pytest.fixture(scope="module")
 def pki():
     root_key, root_cert = _make_root("dsign Test Root")
-    signer_key, signer_cert = _make_signer_cert(
-        root_key=root_key, root_cert=root_cert, common_name="Somchai Jaidee"
-    )
+    signer_key, signer_cert = _make_signer_cert(root_key=root_key, root_cert=root_cert, common_name="Somchai Jaidee")
     _, other_root = _make_root("Somebody Else's Root")
     key_info = asn1_keys.PrivateKeyInfo.load(
         signer_key.private_bytes(
@@ -213,9 +211,7 @@ def test_page_appended_by_incremental_update_is_a_modification(pki, signed_pdf):
     page = generic.DictionaryObject(
         {
             generic.pdf_name("/Type"): generic.pdf_name("/Page"),
-            generic.pdf_name("/MediaBox"): generic.ArrayObject(
-                [generic.NumberObject(n) for n in (0, 0, 595, 842)]
-            ),
+            generic.pdf_name("/MediaBox"): generic.ArrayObject([generic.NumberObject(n) for n in (0, 0, 595, 842)]),
         }
     )
     writer.insert_page(page)
@@ -235,9 +231,7 @@ def test_page_appended_by_incremental_update_is_a_modification(pki, signed_pdf):
 
 
 def test_bytes_appended_after_eof_make_coverage_partial(pki, signed_pdf):
-    report = verify_pdf_bytes(
-        data=signed_pdf + b"\n<< /Evil (payload) >>\n", trust_roots=[pki["root"]]
-    )
+    report = verify_pdf_bytes(data=signed_pdf + b"\n<< /Evil (payload) >>\n", trust_roots=[pki["root"]])
 
     assert report["valid"] is False
     signature = _only_signature(report)
@@ -290,8 +284,9 @@ def test_encrypted_document_asks_for_the_password(pki):
         verify_pdf_bytes(data=out.getvalue(), trust_roots=[pki["root"]])
 
 
-def _pdf_with_xref_stream(*, catalog_extra: bytes = b"", xref_payload_filter: bytes = b"",
-                          xref_stream_data: bytes | None = None) -> bytes:
+def _pdf_with_xref_stream(
+    *, catalog_extra: bytes = b"", xref_payload_filter: bytes = b"", xref_stream_data: bytes | None = None
+) -> bytes:
     """A hand-built PDF whose cross-reference stream may be replaced by hostile data."""
     header = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
     objects = [
@@ -337,9 +332,7 @@ def test_decompression_bomb_ends_indeterminate_within_limits(pki):
     chunk = bytes(64 << 20)
     inflated_once = b"".join(inner.compress(chunk) for _ in range(32)) + inner.flush()
     bomb = zlib.compress(inflated_once, 9)
-    data = _pdf_with_xref_stream(
-        xref_payload_filter=b" /Filter [/FlateDecode /FlateDecode]", xref_stream_data=bomb
-    )
+    data = _pdf_with_xref_stream(xref_payload_filter=b" /Filter [/FlateDecode /FlateDecode]", xref_stream_data=bomb)
     assert len(data) < 100_000
 
     report = verify_pdf_bytes(data=data, trust_roots=[pki["root"]], timeout_s=30)
@@ -362,9 +355,7 @@ def test_deeply_nested_structure_ends_indeterminate(pki):
 
 def test_worker_hitting_the_memory_limit_is_indeterminate(pki, signed_pdf):
     # 64 MiB of address space is not even enough to import pyHanko: the child dies of MemoryError
-    report = verify_pdf_bytes(
-        data=signed_pdf, trust_roots=[pki["root"]], memory_limit_bytes=64 << 20
-    )
+    report = verify_pdf_bytes(data=signed_pdf, trust_roots=[pki["root"]], memory_limit_bytes=64 << 20)
 
     assert report["valid"] is False
     assert report["status"] == "indeterminate"

@@ -1,0 +1,48 @@
+# dsign: `make demo` serves a ready system on http://127.0.0.1:8000; `make test` runs lint and the suite.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+
+.PHONY: demo test bench faults topology screenshots setup system venv static lint
+
+system:
+	@bash scripts/install-system-packages.sh
+
+$(STAMP):
+	@bash scripts/make-venv.sh $(VENV)
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: system $(STAMP)
+
+static: system
+	@bash scripts/install-static.sh
+
+# Token, database, CA and schedules: everything the app needs before it serves. Idempotent.
+setup: venv static
+	@$(PY) manage.py hsm_init
+	@$(PY) manage.py migrate --noinput -v0
+	@$(PY) manage.py ca_init
+	@$(PY) manage.py register_schedules
+	@$(PY) manage.py collectstatic --noinput -v0
+
+demo: setup
+	@$(PY) manage.py seed_demo
+	@bash scripts/serve.sh
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+
+test: venv static lint
+	@bash scripts/run-tests.sh
+
+bench: setup
+	@$(PY) -m bench
+
+faults: venv static
+	@bash scripts/run-tests.sh --faults
+
+topology: setup
+	@bash scripts/topology.sh
+
+screenshots: venv static
+	@DSIGN_SCREENSHOTS=1 $(PY) -m pytest tests/ui/test_screenshots.py -q -p no:cacheprovider

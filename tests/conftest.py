@@ -1,0 +1,113 @@
+"""Project-wide fixtures: the test database holds the internal CA and the demo personas.
+
+The CA and the personas (requester, head1..3, director, auditor, admin) are created once per run, with
+their keys in the run's own SoftHSM token, right after the test database is made. Tests then run inside
+transactions that roll back; transactional tests restore the same content (serialized rollback).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pikepdf
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from signing import hsm
+
+
+def project_hsm_config() -> hsm.HSMConfig:
+    return hsm.HSMConfig(
+        module_path=settings.PKCS11_MODULE,
+        token_label=settings.HSM_TOKEN_LABEL,
+        user_pin=settings.HSM_PIN,
+        so_pin=settings.HSM_SO_PIN,
+        pool_size=settings.HSM_POOL_SIZE,
+    )
+
+
+def use_project_token() -> None:
+    """Point the HSM module back at the run's token (unit tests of signing.hsm make their own)."""
+    if os.environ.get("SOFTHSM2_CONF") != str(settings.SOFTHSM2_CONF) or hsm.get_config() != project_hsm_config():
+        os.environ["SOFTHSM2_CONF"] = str(settings.SOFTHSM2_CONF)
+        hsm.configure(project_hsm_config())
+
+
+@pytest.fixture(autouse=True)
+def _project_token():
+    use_project_token()
+    yield
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    from django.db import connections
+
+    from signing import setup
+
+    with django_db_blocker.unblock():
+        use_project_token()
+        setup.token_ensure()
+        call_command("ca_init", verbosity=0)
+        call_command("seed_demo", verbosity=0)
+        # Transactional tests flush the tables; serialized rollback puts this content back.
+        for connection in connections.all():
+            connection._test_serialized_contents = connection.creation.serialize_db_to_string()
+
+
+@pytest.fixture
+def personas(db):
+    from accounts.models import User
+
+    return {u.username: u for u in User.objects.all()}
+
+
+@pytest.fixture
+def outsider(db):
+    from accounts.models import User
+
+    return User.objects.create_user("outsider", password="demo-pass-2026", first_name_th="คนนอก")
+
+
+def make_otp(user, code: str = "246810") -> str:
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="test", defaults={"confirmed": True})
+    StaticToken.objects.get_or_create(device=device, token=code)
+    return code
+
+
+@pytest.fixture
+def otp():
+    return make_otp
+
+
+def api_client_for(user) -> APIClient:
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api_for():
+    return api_client_for
+
+
+def blank_pdf(pages: int = 1, text: str | None = None) -> bytes:
+    pdf = pikepdf.new()
+    for _ in range(pages):
+        pdf.add_blank_page(page_size=(595, 842))
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def pdf_bytes():
+    return blank_pdf()
