@@ -518,10 +518,10 @@ def _fill_from_status(*, result: dict, status, tail_junk: bool, diff_failed: boo
             _add(result, "expired")
         elif status.validation_path is not None and _bad_key_usage(status):
             _add(result, "key_usage")
-        elif indic == AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE:
-            if not weak:
-                _add(result, "weak_algorithm", status.md_algorithm)
-        else:
+        elif indic == AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE and not weak:
+            _add(result, "weak_algorithm", status.md_algorithm)
+        if status.validation_path is None:
+            # whatever else failed, no chain reached one of our roots
             _add(result, "untrusted")
     if result["coverage"] == "partial":
         _add(result, "coverage_partial")
