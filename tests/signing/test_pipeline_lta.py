@@ -1,11 +1,11 @@
 """Issue 3, acceptance 1: memo-2-tier through the API ends with three approval signatures and a document
 timestamp; pdfsig says every signature is valid and trusted; pyHanko's LTA validation passes offline."""
 
-import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 import asyncio
 import io
 
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESPassed
 from pyhanko.sign.validation.ades import ades_lta_validation
