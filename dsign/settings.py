@@ -120,6 +120,26 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Sign-in: local accounts always; AD through LDAP when LDAP_SERVER_URI is set; OpenID Connect (Entra ID)
+# when OIDC_RP_CLIENT_ID is set; SMS codes through an HTTP gateway when SMS_GATEWAY_URL is set.
+# accounts/auth_settings.py turns these variables into the libraries' settings (README lists them).
+from accounts.auth_settings import ldap_settings, oidc_settings, sms_settings  # noqa: E402
+
+AUTH_SETTINGS = {**ldap_settings(os.environ), **oidc_settings(os.environ), **sms_settings(os.environ)}
+vars().update(AUTH_SETTINGS)
+if AUTH_SETTINGS["LDAP_ENABLED"]:
+    AUTHENTICATION_BACKENDS.append("accounts.ldap.DirectoryBackend")
+if AUTH_SETTINGS["OIDC_ENABLED"]:
+    AUTHENTICATION_BACKENDS.append("accounts.oidc.OIDCBackend")
+# MFA: a wrong code locks the factor for THROTTLE_FACTOR * 2^(failures-1) seconds (django-otp).
+OTP_TOTP_ISSUER = env.str("MFA_ISSUER", default="dsign")
+OTP_TOTP_THROTTLE_FACTOR = env.int("MFA_THROTTLE_FACTOR", default=1)
+OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
+OTP_EMAIL_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
+OTP_EMAIL_TOKEN_VALIDITY = env.int("MFA_CODE_VALIDITY_SECONDS", default=300)
+MFA_CODE_VALIDITY_SECONDS = OTP_EMAIL_TOKEN_VALIDITY
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="th")
 LANGUAGES = [("th", "ไทย"), ("en", "English")]
@@ -262,23 +282,3 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
-LOGOUT_REDIRECT_URL = "/accounts/login/"
-
-# Sign-in: local accounts always; AD through LDAP when LDAP_SERVER_URI is set; OpenID Connect (Entra ID)
-# when OIDC_RP_CLIENT_ID is set; SMS codes through an HTTP gateway when SMS_GATEWAY_URL is set.
-# accounts/auth_settings.py turns these variables into the libraries' settings (README lists them).
-from accounts.auth_settings import ldap_settings, oidc_settings, sms_settings  # noqa: E402
-
-AUTH_SETTINGS = {**ldap_settings(os.environ), **oidc_settings(os.environ), **sms_settings(os.environ)}
-vars().update(AUTH_SETTINGS)
-if AUTH_SETTINGS["LDAP_ENABLED"]:
-    AUTHENTICATION_BACKENDS.append("accounts.ldap.DirectoryBackend")
-if AUTH_SETTINGS["OIDC_ENABLED"]:
-    AUTHENTICATION_BACKENDS.append("accounts.oidc.OIDCBackend")
-# MFA: a wrong code locks the factor for THROTTLE_FACTOR * 2^(failures-1) seconds (django-otp).
-OTP_TOTP_ISSUER = env.str("MFA_ISSUER", default="dsign")
-OTP_TOTP_THROTTLE_FACTOR = env.int("MFA_THROTTLE_FACTOR", default=1)
-OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
-OTP_EMAIL_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
-OTP_EMAIL_TOKEN_VALIDITY = env.int("MFA_CODE_VALIDITY_SECONDS", default=300)
-MFA_CODE_VALIDITY_SECONDS = OTP_EMAIL_TOKEN_VALIDITY
