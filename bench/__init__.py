@@ -1,0 +1,1 @@
+"""Benchmarks and the production topology of dsign (`python -m bench`, `scripts/topology.sh`)."""
