@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "certificates",
     "workflows",
     "reports",
+    "integrations",
 ]
 
 MIDDLEWARE = [
