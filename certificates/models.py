@@ -119,6 +119,8 @@ class ExpiryNotice(models.Model):
     certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="expiry_notices")
     days_before = models.IntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 

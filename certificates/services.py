@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from email.mime.image import MIMEImage
+from pathlib import Path
 
-from asn1crypto import pem
+from asn1crypto import cms, keys, pem, x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 
 import audit
 from signing import hsm
 
 from . import pki
-from .models import Certificate, CertificateAuthority, CertificateStatus, TrustRoot
+from .models import Certificate, CertificateAuthority, CertificateStatus, ExpiryNotice, TrustRoot
 
 MIN_VALIDITY_DAYS = 365
 CA_VALIDITY_DAYS = 20 * 365
@@ -31,6 +43,10 @@ REVOCATION_REASONS = (
     "cessation_of_operation",
     "certificate_hold",
 )
+# Roles that manage certificates and receive copies of expiry warnings (accounts.models.Role values).
+OFFICER_ROLES = ("ca_officer", "it_admin")
+# An "expired" notice is still sent this long after expiry (the task was down); older ones are history.
+EXPIRED_NOTICE_GRACE = timedelta(days=30)
 
 
 def pki_urls() -> dict[str, str]:
@@ -196,44 +212,242 @@ def certificate_issue(
     return record
 
 
-def agreement_email_send(*, certificate_id: int) -> None:
-    cert = Certificate.objects.select_related("user").get(pk=certificate_id)
-    if not cert.user.email:
-        return
-    link = settings.BASE_URL + reverse("certificate-agreement", args=[cert.pk, cert.agreement_token])
-    send_mail(
-        subject="dsign: กรุณายอมรับข้อตกลงการใช้ใบรับรอง / please accept the subscriber agreement",
-        message=(
-            f"เรียน {cert.user.full_name_th}\n\nมีการออกใบรับรองอิเล็กทรอนิกส์ให้ท่าน (serial {cert.serial_number}) "
-            f"กรุณาอ่านและยอมรับข้อตกลงการใช้ใบรับรองที่\n{link}\n\n"
-            f"A signing certificate was issued to you. Read and accept the subscriber agreement at\n{link}\n"
+# --- lifecycle: every status change goes through _transition ---------------------------------------
+
+
+class CertificateStateError(ValueError):
+    """The certificate is not in a state that allows this; the message says why."""
+
+
+_TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
+    # name: (allowed sources, target, message when refused)
+    "import": (
+        frozenset({CertificateStatus.AWAITING_ISSUANCE}),
+        CertificateStatus.PENDING_ACCEPTANCE,
+        "an issued certificate can only be imported for a request that is awaiting issuance",
+    ),
+    "accept": (
+        frozenset({CertificateStatus.PENDING_ACCEPTANCE}),
+        CertificateStatus.ACTIVE,
+        "this certificate is not waiting for acceptance",
+    ),
+    "supersede": (
+        frozenset({CertificateStatus.ACTIVE}),
+        CertificateStatus.SUPERSEDED,
+        "only an active certificate can be superseded",
+    ),
+    "expire": (
+        frozenset({CertificateStatus.ACTIVE, CertificateStatus.PENDING_ACCEPTANCE}),
+        CertificateStatus.EXPIRED,
+        "only an active or pending certificate can expire",
+    ),
+    "revoke": (
+        frozenset(
+            {
+                CertificateStatus.AWAITING_ISSUANCE,
+                CertificateStatus.PENDING_ACCEPTANCE,
+                CertificateStatus.ACTIVE,
+                CertificateStatus.SUPERSEDED,
+                CertificateStatus.EXPIRED,
+            }
         ),
-        from_email=None,
-        recipient_list=[cert.user.email],
+        CertificateStatus.REVOKED,
+        "this certificate is already revoked",
+    ),
+}
+
+
+def _transition(cert: Certificate, name: str, **fields) -> None:
+    sources, target, refusal = _TRANSITIONS[name]
+    if cert.status not in sources:
+        raise CertificateStateError(f"{refusal} (it is {cert.get_status_display()})")
+    cert.status = target
+    for name_, value in fields.items():
+        setattr(cert, name_, value)
+    cert.save(update_fields=["status", *fields])
+
+
+def _is_ca_officer_or_admin(user) -> bool:
+    return bool(user and (user.is_superuser or user.groups.filter(name__in=OFFICER_ROLES).exists()))
+
+
+# --- enrolment -----------------------------------------------------------------------------------
+
+
+@dataclass
+class EnrolmentResult:
+    issued: list[Certificate] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def certificates_issue_for_users(
+    *, users, actor, algorithm: str | None = None, validity_days: int | None = None, skip_holders: bool = True
+) -> EnrolmentResult:
+    """Issue one certificate per user, each in its own transaction, so one failure does not undo the others."""
+    result = EnrolmentResult()
+    for user in users:
+        if not user.is_active:
+            result.skipped.append(user.username)
+            continue
+        has_one = Certificate.objects.filter(
+            user=user, status__in=[CertificateStatus.ACTIVE, CertificateStatus.PENDING_ACCEPTANCE]
+        ).exists()
+        if skip_holders and has_one:
+            result.skipped.append(user.username)
+            continue
+        try:
+            result.issued.append(
+                certificate_issue(user=user, actor=actor, algorithm=algorithm, validity_days=validity_days)
+            )
+        except (ValueError, hsm.HSMError) as exc:
+            result.failed[user.username] = str(exc)
+    return result
+
+
+def certificates_issue_for_org_unit(
+    *, org_unit, actor, include_sub_units: bool = True, algorithm: str | None = None, skip_holders: bool = True
+) -> EnrolmentResult:
+    """Issue for every active member of `org_unit` (and its sub-units) who has no usable certificate yet."""
+    from accounts.models import OrgUnit, User
+
+    unit_ids, frontier = {org_unit.pk}, [org_unit.pk]
+    while include_sub_units and frontier:
+        frontier = [
+            pk
+            for pk in OrgUnit.objects.filter(parent_id__in=frontier).values_list("pk", flat=True)
+            if pk not in unit_ids
+        ]
+        unit_ids.update(frontier)
+    members = User.objects.filter(org_unit_id__in=unit_ids, is_active=True).order_by("username")
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="certificates.enrolment_started",
+            target=org_unit,
+            details={"org_unit": org_unit.code, "members": members.count(), "include_sub_units": include_sub_units},
+        )
+    return certificates_issue_for_users(users=members, actor=actor, algorithm=algorithm, skip_holders=skip_holders)
+
+
+@transaction.atomic(durable=True)
+def certificate_renew(*, certificate: Certificate, actor, algorithm: str | None = None) -> Certificate:
+    """A new key and certificate for the same holder; the old one is superseded when the new one is accepted."""
+    if certificate.status in (CertificateStatus.REVOKED, CertificateStatus.AWAITING_ISSUANCE):
+        raise CertificateStateError(
+            f"a {certificate.get_status_display()} certificate cannot be renewed; issue a new one instead"
+        )
+    algorithm = algorithm or certificate.key_algorithm or None
+    if certificate.source == Certificate.Source.INTERNAL:
+        new = certificate_issue(user=certificate.user, actor=actor, algorithm=algorithm)
+    else:
+        # Keys from an external CA are renewed the way they came: a fresh key in the token and a new CSR.
+        new = _request_external(user=certificate.user, actor=actor, algorithm=algorithm)
+    audit.record(
+        actor=actor,
+        action="certificates.renewed",
+        target=new,
+        details={"previous": certificate.pk, "previous_serial": certificate.serial_number},
     )
-    audit.record(action="certificates.agreement_email_sent", target=cert, details={"to": cert.user.email})
+    return new
+
+
+# --- the subscriber agreement --------------------------------------------------------------------
+
+
+def _logo() -> bytes | None:
+    path = Path(getattr(settings, "CA_LOGO_FILE", "") or Path(settings.BASE_DIR) / "static" / "img" / "logo.png")
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except OSError:
+        return None
+
+
+def _branded_email(*, subject: str, template: str, context: dict, to: list[str], bcc: list[str] | None = None):
+    """An HTML e-mail with a plain-text part and the organisation's logo as an inline image (cid:logo)."""
+    logo = _logo()
+    context = {"organization": settings.CA_ORGANIZATION, "has_logo": logo is not None, **context}
+    text = render_to_string(f"emails/certificates/{template}.txt", context)
+    html = render_to_string(f"emails/certificates/{template}.html", context)
+    message = EmailMultiAlternatives(subject=subject, body=text, to=to, bcc=bcc or [])
+    message.attach_alternative(html, "text/html")
+    if logo is not None:
+        message.mixed_subtype = "related"
+        image = MIMEImage(logo, _subtype="png")
+        image.add_header("Content-ID", "<logo>")
+        image.add_header("Content-Disposition", "inline", filename="logo.png")
+        message.attach(image)
+    return message
+
+
+def agreement_link(certificate: Certificate) -> str:
+    return settings.BASE_URL + reverse("certificate-agreement", args=[certificate.pk, certificate.agreement_token])
+
+
+def agreement_email_send(*, certificate_id: int) -> bool:
+    """E-mail the holder the link to the subscriber agreement. Runs after commit; a failure is audited."""
+    cert = Certificate.objects.select_related("user").get(pk=certificate_id)
+    if cert.status != CertificateStatus.PENDING_ACCEPTANCE or not cert.user.email:
+        return False
+    message = _branded_email(
+        subject="dsign: กรุณายอมรับข้อตกลงการใช้ใบรับรอง / please accept the subscriber agreement",
+        template="agreement",
+        context={"certificate": cert, "user": cert.user, "link": agreement_link(cert)},
+        to=[cert.user.email],
+    )
+    try:
+        message.send()
+    except Exception as exc:  # SMTP and socket errors of every kind: recorded, the officer can resend
+        with transaction.atomic():
+            audit.record(
+                action="certificates.agreement_email_failed",
+                target=cert,
+                outcome="failure",
+                details={"to": cert.user.email, "error": str(exc)[:500]},
+            )
+        return False
+    with transaction.atomic():
+        audit.record(action="certificates.agreement_email_sent", target=cert, details={"to": cert.user.email})
+    return True
+
+
+@transaction.atomic(durable=True)
+def agreement_resend(*, certificate: Certificate, actor) -> None:
+    """A CA officer sends the agreement link again (a new link; the old one stops working)."""
+    cert = Certificate.objects.select_for_update().get(pk=certificate.pk)
+    if cert.status != CertificateStatus.PENDING_ACCEPTANCE:
+        raise CertificateStateError(
+            f"the agreement is only sent for certificates pending acceptance (this one is {cert.get_status_display()})"
+        )
+    cert.agreement_token = secrets.token_urlsafe(32)
+    cert.save(update_fields=["agreement_token"])
+    audit.record(actor=actor, action="certificates.agreement_resent", target=cert)
+    transaction.on_commit(lambda: agreement_email_send(certificate_id=cert.pk))
 
 
 @transaction.atomic
 def certificate_accept(*, certificate: Certificate, actor, token: str) -> Certificate:
     cert = Certificate.objects.select_for_update().get(pk=certificate.pk)
     if cert.status != CertificateStatus.PENDING_ACCEPTANCE:
-        raise ValueError("this certificate is not waiting for acceptance")
-    if not secrets.compare_digest(cert.agreement_token, token) or actor.pk != cert.user_id:
+        raise CertificateStateError(f"this certificate is not waiting for acceptance ({cert.get_status_display()})")
+    if not token or not secrets.compare_digest(cert.agreement_token, token) or actor.pk != cert.user_id:
         raise PermissionError("this acceptance link is not valid for you")
-    now = timezone.now()
+    if cert.not_after and cert.not_after <= timezone.now():
+        raise CertificateStateError("this certificate has expired; ask the CA officer for a new one")
     previous = list(
-        Certificate.objects.select_for_update().filter(user_id=cert.user_id, status=CertificateStatus.ACTIVE)
+        Certificate.objects.select_for_update()
+        .filter(user_id=cert.user_id, status=CertificateStatus.ACTIVE)
+        .exclude(pk=cert.pk)
     )
-    cert.status = CertificateStatus.ACTIVE
-    cert.agreement_accepted_at = now
-    cert.save(update_fields=["status", "agreement_accepted_at"])
+    _transition(cert, "accept", agreement_accepted_at=timezone.now())
     for old in previous:
-        old.status = CertificateStatus.SUPERSEDED
-        old.superseded_by = cert
-        old.save(update_fields=["status", "superseded_by"])
+        _transition(old, "supersede", superseded_by=cert)
+        audit.record(actor=actor, action="certificates.superseded", target=old, details={"by": cert.pk})
     audit.record(actor=actor, action="certificates.agreement_accepted", target=cert)
     return cert
+
+
+# --- revocation ----------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -241,16 +455,393 @@ def certificate_revoke(*, certificate: Certificate, actor, reason: str = "unspec
     if reason not in REVOCATION_REASONS:
         raise ValueError(f"unknown revocation reason {reason!r}; use one of {', '.join(REVOCATION_REASONS)}")
     cert = Certificate.objects.select_for_update().get(pk=certificate.pk)
-    if cert.status == CertificateStatus.REVOKED:
-        raise ValueError("this certificate is already revoked")
-    cert.status = CertificateStatus.REVOKED
-    cert.revoked_at = timezone.now()
-    cert.revocation_reason = reason
-    cert.save(update_fields=["status", "revoked_at", "revocation_reason"])
+    _transition(cert, "revoke", revoked_at=timezone.now(), revocation_reason=reason)
     audit.record(actor=actor, action="certificates.revoked", target=cert, details={"reason": reason})
+    # The CRL is re-signed in the same transaction so it never lags the database; OCSP reads the row live.
     if cert.issued_by_id:
         crl_publish(authority=cert.issued_by)
     return cert
+
+
+# --- an external CA: CSR out, certificate in; PKCS#12 import ----------------------------------------
+
+
+def _request_external(*, user, actor, algorithm: str | None) -> Certificate:
+    algorithm = algorithm or settings.SIGNING_KEY_ALGORITHM
+    label = f"user-{user.pk}-{secrets.token_hex(6)}"
+    public_key = hsm.key_generate(label=label, algorithm=algorithm)
+    request = pki.build_csr(public_key=public_key, key_label=label, subject=_user_subject(user))
+    record = Certificate.objects.create(
+        user=user,
+        status=CertificateStatus.AWAITING_ISSUANCE,
+        source=Certificate.Source.EXTERNAL,
+        key_label=label,
+        key_algorithm=algorithm,
+        subject_cn=request["certification_request_info"]["subject"].native.get("common_name", ""),
+        csr_pem=pki.csr_to_pem(request),
+    )
+    audit.record(
+        actor=actor,
+        action="certificates.csr_created",
+        target=record,
+        details={"user": user.username, "algorithm": algorithm},
+    )
+    return record
+
+
+@transaction.atomic(durable=True)
+def certificate_request_external(*, user, actor, algorithm: str | None = None) -> Certificate:
+    """Generate a key in the token and keep a PKCS#10 request for a CA under the Thailand NRCA or AD CS."""
+    return _request_external(user=user, actor=actor, algorithm=algorithm)
+
+
+def _load_certificates(data: bytes) -> list[x509.Certificate]:
+    """Certificates from PEM (certificates or PKCS#7), DER or DER PKCS#7, in the order given."""
+    data = data.strip()
+    if not data:
+        raise ValueError("The file is empty.")
+    blobs: list[tuple[str, bytes]] = []
+    if pem.detect(data):
+        try:
+            for kind, _, der in pem.unarmor(data, multiple=True):
+                blobs.append((kind, der))
+        except ValueError as exc:
+            raise ValueError(f"The PEM file cannot be read: {exc}")
+    else:
+        blobs.append(("", data))
+    certs: list[x509.Certificate] = []
+    for kind, der in blobs:
+        if kind in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
+            certs.append(_parse_certificate(der))
+        elif kind in ("PKCS7", "CMS", ""):
+            certs.extend(_parse_pkcs7(der) if kind else _parse_der(der))
+    if not certs:
+        raise ValueError("The file holds no certificate (expected PEM, DER or PKCS#7).")
+    return certs
+
+
+def _parse_certificate(der: bytes) -> x509.Certificate:
+    try:
+        cert = x509.Certificate.load(der)
+        _ = cert.native  # asn1crypto parses lazily; this makes a damaged file fail here
+        return cert
+    except (ValueError, TypeError, KeyError, OverflowError):
+        raise ValueError("The file is not a certificate in PEM, DER or PKCS#7 form.")
+
+
+def _parse_pkcs7(der: bytes) -> list[x509.Certificate]:
+    try:
+        info = cms.ContentInfo.load(der)
+        if info["content_type"].native != "signed_data":
+            raise ValueError
+        certs = [c.chosen for c in info["content"]["certificates"] if c.name == "certificate"]
+        for cert in certs:
+            _ = cert.native
+        return certs
+    except (ValueError, TypeError, KeyError, OverflowError):
+        raise ValueError("The PKCS#7 file cannot be read.")
+
+
+def _parse_der(der: bytes) -> list[x509.Certificate]:
+    try:
+        return _parse_pkcs7(der)
+    except ValueError:
+        return [_parse_certificate(der)]
+
+
+def _validate_chain(*, leaf: x509.Certificate, others: list[x509.Certificate]) -> None:
+    """Refuse a certificate that does not chain to an enabled trust root or is not valid now."""
+    roots = [root.certificate for root in TrustRoot.objects.filter(enabled=True)]
+    if not roots:
+        raise ValueError("No trust root is enabled; add the issuing CA's root under Trust roots first.")
+    context = ValidationContext(
+        trust_roots=roots, other_certs=others, allow_fetching=False, revocation_mode="soft-fail"
+    )
+    validator = CertificateValidator(leaf, intermediate_certs=others, validation_context=context)
+    try:
+        asyncio.run(validator.async_validate_usage(set()))
+    except PathBuildingError:
+        raise ValueError(
+            f"The certificate of {leaf.subject.human_friendly} does not chain to an enabled trust root "
+            f"(issuer: {leaf.issuer.human_friendly}); add the CA's root under Trust roots or include the chain."
+        )
+    except (PathValidationError, ValidationError) as exc:
+        raise ValueError(f"The certificate chain is not valid: {exc}")
+
+
+def _fill_from_certificate(record: Certificate, cert: x509.Certificate, chain: list[x509.Certificate]) -> dict:
+    validity = cert["tbs_certificate"]["validity"]
+    return {
+        "certificate_der": cert.dump(),
+        "chain_pem": _as_pem(chain),
+        "serial_number": format(cert.serial_number, "x"),
+        "subject_cn": cert.subject.native.get("common_name", "") or record.subject_cn,
+        "issuer_cn": cert.issuer.native.get("common_name", "") or cert.issuer.human_friendly[:300],
+        "not_before": validity["not_before"].native,
+        "not_after": validity["not_after"].native,
+        "agreement_token": secrets.token_urlsafe(32),
+    }
+
+
+def _split_leaf(certs: list[x509.Certificate], public_key) -> tuple[x509.Certificate | None, list]:
+    for cert in certs:
+        if pki.certificate_matches_key(cert, public_key):
+            return cert, [c for c in certs if c is not cert]
+    return None, certs
+
+
+@transaction.atomic(durable=True)
+def certificate_import_issued(*, certificate: Certificate, data: bytes, actor) -> Certificate:
+    """Attach what the external CA issued for our CSR; then the holder must accept the agreement."""
+    cert = Certificate.objects.select_for_update().get(pk=certificate.pk)
+    if cert.status != CertificateStatus.AWAITING_ISSUANCE:
+        raise CertificateStateError(
+            f"an issued certificate can only be imported for a request awaiting issuance "
+            f"(this one is {cert.get_status_display()})"
+        )
+    certs = _load_certificates(data)
+    leaf, others = _split_leaf(certs, hsm.key_public(label=cert.key_label))
+    if leaf is None:
+        raise ValueError(
+            "The certificate does not match the key generated for this request: its public key differs "
+            f"(certificate for {certs[0].subject.human_friendly}). Import the certificate issued for this CSR."
+        )
+    _validate_chain(leaf=leaf, others=others)
+    _transition(cert, "import", **_fill_from_certificate(cert, leaf, others))
+    audit.record(
+        actor=actor,
+        action="certificates.imported",
+        target=cert,
+        details={"serial": cert.serial_number, "issuer": cert.issuer_cn, "not_after": cert.not_after},
+    )
+    transaction.on_commit(lambda: agreement_email_send(certificate_id=cert.pk))
+    return cert
+
+
+def _open_pkcs12(data: bytes, password: str | bytes | None):
+    if isinstance(password, str):
+        password = password.encode()
+    try:
+        key, leaf, extra = pkcs12.load_key_and_certificates(data, password or None)
+    except (ValueError, TypeError):
+        raise ValueError("The PKCS#12 file cannot be opened: the password is wrong or the file is damaged.")
+    if key is None or leaf is None:
+        raise ValueError("The PKCS#12 file must hold both the private key and its certificate.")
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError("Only RSA and EC keys can be imported.")
+    public = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*public) != leaf.public_key().public_bytes(*public):
+        raise ValueError("The private key in the PKCS#12 file does not match its certificate.")
+    private = keys.PrivateKeyInfo.load(
+        key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    der = serialization.Encoding.DER
+    return (
+        private,
+        x509.Certificate.load(leaf.public_bytes(der)),
+        [x509.Certificate.load(c.public_bytes(der)) for c in extra or []],
+    )
+
+
+def _algorithm_name(private: keys.PrivateKeyInfo) -> str:
+    if private.algorithm == "rsa":
+        return f"rsa{private.bit_size}"
+    curve = private.curve[1]
+    return {"secp256r1": "ec-p256", "secp384r1": "ec-p384", "secp521r1": "ec-p521"}.get(curve, f"ec-{curve}")
+
+
+@transaction.atomic(durable=True)
+def certificate_import_pkcs12(*, user, data: bytes, password: str | bytes | None, actor) -> Certificate:
+    """Move an existing certificate and key into the token (sensitive, non-extractable)."""
+    private, leaf, extra = _open_pkcs12(data, password)
+    _validate_chain(leaf=leaf, others=extra)
+    label = f"user-{user.pk}-{secrets.token_hex(6)}"
+    record = Certificate(
+        user=user,
+        status=CertificateStatus.AWAITING_ISSUANCE,
+        source=Certificate.Source.PKCS12,
+        key_label=label,
+        key_algorithm=_algorithm_name(private),
+    )
+    for name, value in _fill_from_certificate(record, leaf, extra).items():
+        setattr(record, name, value)
+    record.save()
+    hsm.key_import(label=label, private_key=private)
+    _transition(record, "import")
+    audit.record(
+        actor=actor,
+        action="certificates.pkcs12_imported",
+        target=record,
+        details={"user": user.username, "serial": record.serial_number, "issuer": record.issuer_cn},
+    )
+    transaction.on_commit(lambda: agreement_email_send(certificate_id=record.pk))
+    return record
+
+
+# --- trust roots ----------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def trust_root_add(*, name: str, source: str, data: bytes, actor, enabled: bool = True) -> TrustRoot:
+    """Add a root (PEM or DER) that signatures and imported certificates may chain to."""
+    if source not in TrustRoot.Source.values:
+        raise ValueError(f"unknown source {source!r}")
+    certs = _load_certificates(data)
+    if len(certs) != 1:
+        raise ValueError("Upload exactly one root certificate.")
+    cert = certs[0]
+    constraints = cert.basic_constraints_value
+    if constraints is None or not constraints["ca"].native:
+        raise ValueError("This is not a CA certificate (basicConstraints cA is not set); it cannot be a trust root.")
+    if TrustRoot.objects.filter(fingerprint_sha256=hashlib.sha256(cert.dump()).hexdigest()).exists():
+        raise ValueError("This root is already configured.")
+    root = TrustRoot.objects.create(
+        name=name or cert.subject.human_friendly[:200], source=source, certificate_der=cert.dump(), enabled=enabled
+    )
+    audit.record(
+        actor=actor,
+        action="certificates.trust_root_added",
+        target=root,
+        details={"subject": cert.subject.human_friendly, "sha256": root.fingerprint_sha256, "source": source},
+    )
+    return root
+
+
+@transaction.atomic(durable=True)
+def trust_root_set_enabled(*, trust_root: TrustRoot, enabled: bool, actor) -> TrustRoot:
+    root = TrustRoot.objects.select_for_update().get(pk=trust_root.pk)
+    if root.enabled == enabled:
+        return root
+    root.enabled = enabled
+    root.save(update_fields=["enabled"])
+    audit.record(
+        actor=actor,
+        action="certificates.trust_root_enabled" if enabled else "certificates.trust_root_disabled",
+        target=root,
+        details={"sha256": root.fingerprint_sha256},
+    )
+    return root
+
+
+# --- expiry ---------------------------------------------------------------------------------------
+
+
+def certificates_expire(*, now: datetime | None = None) -> int:
+    """Mark certificates past not_after as expired (daily task). Each row its own small transaction."""
+    now = now or timezone.now()
+    due = Certificate.objects.filter(
+        status__in=[CertificateStatus.ACTIVE, CertificateStatus.PENDING_ACCEPTANCE], not_after__lte=now
+    ).values_list("pk", flat=True)
+    count = 0
+    for pk in list(due):
+        with transaction.atomic():
+            cert = Certificate.objects.select_for_update().get(pk=pk)
+            if cert.status not in _TRANSITIONS["expire"][0]:
+                continue
+            _transition(cert, "expire")
+            audit.record(action="certificates.expired", target=cert, details={"not_after": cert.not_after})
+            count += 1
+    return count
+
+
+def _threshold_for(days_left: int, thresholds: list[int]) -> int | None:
+    """The most urgent warning due: the smallest threshold not below the days left."""
+    due = [t for t in thresholds if t >= days_left]
+    return min(due) if due else None
+
+
+def _officer_emails(*, exclude: str = "") -> list[str]:
+    from accounts.models import User
+
+    users = (
+        User.objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__name__in=OFFICER_ROLES))
+        .exclude(email="")
+    )
+    return sorted({u.email for u in users if u.email != exclude})
+
+
+@dataclass
+class ExpiryRun:
+    sent: list[tuple[int, int]] = field(default_factory=list)
+    failed: list[tuple[int, int]] = field(default_factory=list)
+
+
+def expiry_warnings_send(*, now: datetime | None = None, thresholds: list[int] | None = None) -> ExpiryRun:
+    """E-mail the holder and the CA officers at each threshold (days before expiry), each exactly once.
+
+    The ledger row is written and claimed before the e-mail goes out; a failure is recorded on it and
+    the same warning is tried again on a later day while it is still the one due.
+    """
+    now = now or timezone.now()
+    thresholds = sorted(set(settings.EXPIRY_WARNING_DAYS if thresholds is None else thresholds))
+    run = ExpiryRun()
+    if not thresholds:
+        return run
+    today = timezone.localdate(now)
+    start_of_today = timezone.make_aware(datetime.combine(today, time.min), timezone.get_current_timezone())
+    candidates = Certificate.objects.filter(
+        status__in=[CertificateStatus.ACTIVE, CertificateStatus.PENDING_ACCEPTANCE, CertificateStatus.EXPIRED],
+        not_after__lte=now + timedelta(days=max(thresholds) + 1),
+        not_after__gt=now - EXPIRED_NOTICE_GRACE,
+    ).select_related("user")
+    for cert in candidates:
+        days_left = (timezone.localdate(cert.not_after) - today).days
+        threshold = _threshold_for(days_left, thresholds)
+        if threshold is None:
+            continue
+        notice, _ = ExpiryNotice.objects.get_or_create(certificate=cert, days_before=threshold)
+        claimed = (
+            ExpiryNotice.objects.filter(pk=notice.pk, sent_at__isnull=True)
+            .filter(Q(attempted_at__isnull=True) | Q(attempted_at__lt=start_of_today))
+            .update(attempted_at=now, attempts=F("attempts") + 1)
+        )
+        if not claimed:
+            continue
+        ok = _expiry_email_send(cert=cert, notice=notice, days_left=days_left, now=now)
+        (run.sent if ok else run.failed).append((cert.pk, threshold))
+    return run
+
+
+def _expiry_email_send(*, cert: Certificate, notice: ExpiryNotice, days_left: int, now: datetime) -> bool:
+    holder = cert.user.email
+    officers = _officer_emails(exclude=holder)
+    to, bcc = ([holder], officers) if holder else (officers, [])
+    if days_left > 0:
+        subject = f"dsign: ใบรับรองของท่านจะหมดอายุในอีก {days_left} วัน / your certificate expires in {days_left} days"
+    elif days_left == 0:
+        subject = "dsign: ใบรับรองของท่านหมดอายุวันนี้ / your certificate expires today"
+    else:
+        subject = "dsign: ใบรับรองของท่านหมดอายุแล้ว / your certificate has expired"
+    details = {"days_before": notice.days_before, "days_left": days_left, "to": to, "bcc": bcc}
+    error = ""
+    if not to:
+        error = "nobody to tell: the holder and the CA officers have no e-mail address"
+    else:
+        message = _branded_email(
+            subject=subject,
+            template="expiry_warning",
+            context={"certificate": cert, "user": cert.user, "days_left": days_left},
+            to=to,
+            bcc=bcc,
+        )
+        try:
+            message.send()
+        except Exception as exc:  # SMTP and socket errors of every kind: recorded and retried another day
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+    with transaction.atomic():
+        if error:
+            ExpiryNotice.objects.filter(pk=notice.pk).update(error=error)
+            audit.record(
+                action="certificates.expiry_warning_failed",
+                target=cert,
+                outcome="failure",
+                details={**details, "error": error},
+            )
+            return False
+        ExpiryNotice.objects.filter(pk=notice.pk).update(sent_at=now, error="")
+        audit.record(action="certificates.expiry_warning_sent", target=cert, details=details)
+    return True
 
 
 def _crl_build(*, ca: CertificateAuthority, now) -> bytes:
@@ -264,8 +855,12 @@ def _crl_build(*, ca: CertificateAuthority, now) -> bytes:
     # The CRL number is the issue time in microseconds: increasing without a counter to write, so a
     # CRL can be made on a read-only request path (see crl_current).
     crl = pki.build_crl(
-        issuer_cert=ca.certificate, issuer_key_label=ca.key_label, revoked=revoked,
-        crl_number=int(now.timestamp() * 1_000_000), this_update=now, next_update=now + CRL_LIFETIME,
+        issuer_cert=ca.certificate,
+        issuer_key_label=ca.key_label,
+        revoked=revoked,
+        crl_number=int(now.timestamp() * 1_000_000),
+        this_update=now,
+        next_update=now + CRL_LIFETIME,
     )
     return crl.dump()
 
