@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from asn1crypto import pem, x509
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import Certificate, CertificateAuthority, CertificateStatus, TrustRoot
@@ -61,3 +63,53 @@ def authority_get(kind: str) -> CertificateAuthority | None:
 
 def certificate_by_serial(*, issuer: CertificateAuthority, serial: int) -> Certificate | None:
     return Certificate.objects.filter(issued_by=issuer, serial_number=format(serial, "x")).first()
+
+
+# --- lists and details for the admin, the API and the holder ----------------------------------------
+
+MANAGER_ROLES = ("ca_officer", "it_admin")
+READ_ALL_ROLES = (*MANAGER_ROLES, "auditor")
+
+
+def user_manages_certificates(user) -> bool:
+    """CA officers and IT admins issue, revoke and import certificates for others."""
+    return bool(
+        user and user.is_authenticated and (user.is_superuser or user.groups.filter(name__in=MANAGER_ROLES).exists())
+    )
+
+
+def user_reads_all_certificates(user) -> bool:
+    return bool(
+        user and user.is_authenticated and (user.is_superuser or user.groups.filter(name__in=READ_ALL_ROLES).exists())
+    )
+
+
+def certificates_visible(*, user) -> QuerySet[Certificate]:
+    qs = Certificate.objects.select_related("user", "user__org_unit", "issued_by").order_by("-created_at")
+    return qs if user_reads_all_certificates(user) else qs.filter(user=user)
+
+
+def certificates_filter(
+    *,
+    queryset: QuerySet[Certificate],
+    status: str | None = None,
+    org_unit: str | None = None,
+    expiring_within: int | None = None,
+    now: datetime | None = None,
+) -> QuerySet[Certificate]:
+    """Narrow a certificate list; `org_unit` is a unit code or id, `expiring_within` a number of days."""
+    if status:
+        queryset = queryset.filter(status=status)
+    if org_unit:
+        unit = Q(user__org_unit__code=org_unit)
+        if str(org_unit).isdigit():
+            unit |= Q(user__org_unit_id=int(org_unit))
+        queryset = queryset.filter(unit)
+    if expiring_within is not None:
+        now = now or timezone.now()
+        queryset = queryset.filter(
+            status__in=[CertificateStatus.ACTIVE, CertificateStatus.PENDING_ACCEPTANCE],
+            not_after__gt=now,
+            not_after__lte=now + timedelta(days=expiring_within),
+        )
+    return queryset
