@@ -1,13 +1,14 @@
-"""Reads of documents, routes and timelines."""
+"""Reads of documents, routes, inboxes and timelines (a fixed number of queries, whatever the row count)."""
 
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 
-from .models import Assignment, Document, DocumentVersion, RouteTier
-from .services import visible_documents_q
+from .models import Assignment, AssignmentStatus, Document, DocumentStatus, DocumentVersion, RouteTier, TierStatus
+from .services import SIGNING_HANDLER, visible_documents_q
 
 PRIVILEGED_ROLES = ("auditor", "it_admin")
 
@@ -23,49 +24,165 @@ def documents_visible_to(user: User) -> QuerySet[Document]:
     return qs
 
 
-def document_detail(*, user: User, document_id: int) -> Document | None:
+def _tiers_prefetch() -> Prefetch:
     tiers = RouteTier.objects.order_by("round", "order").prefetch_related(
         Prefetch("assignments", queryset=Assignment.objects.select_related("signer", "decided_by").order_by("id"))
     )
+    return Prefetch("tiers", queryset=tiers)
+
+
+def document_detail(*, user: User, document_id: int) -> Document | None:
     return (
         documents_visible_to(user)
         .select_related("requester", "template")
-        .prefetch_related(Prefetch("tiers", queryset=tiers))
+        .prefetch_related(_tiers_prefetch())
         .filter(pk=document_id)
         .first()
     )
 
 
+def document_list(*, user: User, status: str | None = None) -> QuerySet[Document]:
+    """The documents a person may see, newest first, with everything `current_tiers` needs prefetched."""
+    qs = documents_visible_to(user).select_related("requester", "template").prefetch_related(_tiers_prefetch())
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-id")
+
+
 def current_tiers(document: Document) -> list[RouteTier]:
-    return [tier for tier in document.tiers.all() if tier.round == document.round]
+    """The tiers of the running round: per order, the newest round's tier (see services.current_tier_ids).
+
+    Works on prefetched tiers, so listing documents costs no query per document.
+    """
+    newest: dict[int, RouteTier] = {}
+    for tier in document.tiers.all():
+        if tier.round <= document.round and (tier.order not in newest or tier.round > newest[tier.order].round):
+            newest[tier.order] = tier
+    return [newest[order] for order in sorted(newest)]
 
 
 def latest_version(document: Document) -> DocumentVersion:
     return document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
 
 
-def inbox(user: User) -> QuerySet[Assignment]:
-    from .models import AssignmentStatus, TierStatus
+def versions(document: Document) -> QuerySet[DocumentVersion]:
+    """Every version, oldest first: the original, revisions, each signature, timestamps, archive copies."""
+    return document.versions.order_by("number")
 
+
+def inbox(user: User) -> QuerySet[Assignment]:
+    """Seats waiting for the person's decision (their own; delegated seats are in `inbox_delegated`)."""
     return (
-        Assignment.objects.filter(signer=user, status=AssignmentStatus.PENDING, tier__status=TierStatus.ACTIVE)
-        .select_related("document", "document__requester", "tier")
+        Assignment.objects.filter(
+            signer=user,
+            status=AssignmentStatus.PENDING,
+            tier__status=TierStatus.ACTIVE,
+            document__status=DocumentStatus.IN_PROGRESS,
+        )
+        .select_related("document", "document__requester", "document__template", "tier")
         .order_by("tier__activated_at", "id")
     )
 
 
-def timeline(document: Document) -> list[dict]:
-    """What happened to the document, oldest first, from its audit events."""
-    from audit.models import Event
+def inbox_delegated(user: User) -> QuerySet[Assignment]:
+    """Seats of people the user currently acts for."""
+    from .services import delegators_for
 
-    events = Event.objects.filter(target_type="workflows.document", target_id=str(document.pk)).order_by("id")
-    return [
-        {
-            "at": e.created_at,
-            "action": e.action,
-            "actor": e.actor_repr or None,
-            "outcome": e.outcome,
-            "details": e.details,
-        }
-        for e in events
-    ]
+    return (
+        Assignment.objects.filter(
+            signer_id__in=delegators_for(user),
+            status=AssignmentStatus.PENDING,
+            tier__status=TierStatus.ACTIVE,
+            document__status=DocumentStatus.IN_PROGRESS,
+        )
+        .select_related("document", "document__requester", "document__template", "tier", "signer")
+        .order_by("tier__activated_at", "id")
+    )
+
+
+def waiting_for(document: Document) -> dict | None:
+    """Whom the document waits for now: undecided signers of the active tier, signatures being made."""
+    if document.status == DocumentStatus.RETURNED:
+        return {"requester": document.requester.username, "reason": "returned for revision", "signers": []}
+    if document.status != DocumentStatus.IN_PROGRESS:
+        return None
+    tiers = current_tiers(document)
+    active = next((t for t in tiers if t.status == TierStatus.ACTIVE), None)
+    seats = [a for t in tiers for a in t.assignments.all()]
+    approvals = 0
+    if active is not None:
+        approvals = sum(
+            a.status in (AssignmentStatus.APPROVED, AssignmentStatus.SIGNED) for a in active.assignments.all()
+        )
+    return {
+        "tier": active.order if active else None,
+        "tier_name": active.name if active else None,
+        "quorum": active.quorum if active else None,
+        "approvals": approvals,
+        "due_at": active.due_at if active else None,
+        "signers": [
+            {"username": a.signer.username, "name": a.signer.full_name_th}
+            for a in (active.assignments.all() if active else [])
+            if a.status == AssignmentStatus.PENDING
+        ],
+        "signatures_in_progress": [a.field_name for a in seats if a.status == AssignmentStatus.APPROVED],
+        "reason": document.waiting_reason,
+    }
+
+
+def timeline(document: Document) -> list[dict]:
+    """What happened to the document, oldest first, then (while it runs) whom it waits for.
+
+    Built from the audit log: the document's own events and the signing events of its jobs, each
+    signature named with the seat it fills.
+    """
+    from audit.models import Event
+    from signing.models import SigningJob
+
+    jobs = {
+        str(pk): field
+        for pk, field in SigningJob.objects.filter(handler=SIGNING_HANDLER, subject_id=document.pk).values_list(
+            "pk", "field_name"
+        )
+    }
+    seats = {
+        a.field_name: a for a in Assignment.objects.filter(document=document).select_related("signer", "decided_by")
+    }
+    own = Event.objects.filter(target_type="workflows.document", target_id=str(document.pk))
+    signing = Event.objects.filter(target_type="signing.signingjob", target_id__in=list(jobs))
+    entries = []
+    for event in (own | signing).order_by("id"):
+        details = dict(event.details)
+        if event.target_type == "signing.signingjob":
+            seat = seats.get(details.get("field") or jobs.get(event.target_id))
+            if seat is not None:
+                details["signer"] = seat.signer.username
+                details["signed_by"] = seat.decided_by.username if seat.decided_by else None
+        entries.append(
+            {
+                "at": event.created_at,
+                "action": event.action,
+                "actor": event.actor_repr or None,
+                "outcome": event.outcome,
+                "details": details,
+            }
+        )
+    if document.status in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED):
+        detailed = document_detail_for_tracking(document)
+        entries.append(
+            {
+                "at": timezone.now(),
+                "action": "waiting",
+                "actor": None,
+                "outcome": "pending",
+                "details": waiting_for(detailed) or {},
+            }
+        )
+    return entries
+
+
+def document_detail_for_tracking(document: Document) -> Document:
+    """The document with its tiers prefetched, whoever asks (the caller has checked visibility)."""
+    return (
+        Document.objects.select_related("requester", "template").prefetch_related(_tiers_prefetch()).get(pk=document.pk)
+    )

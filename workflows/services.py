@@ -8,6 +8,8 @@ exactly once however many approvals race. Signing jobs and notifications are sen
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -38,18 +40,13 @@ from .models import (
     WorkflowTemplate,
 )
 
+logger = logging.getLogger(__name__)
+
 SIGNING_HANDLER = "workflows.signing_handler"
 SLOT_WIDTH, SLOT_HEIGHT, SLOT_GAP, SLOT_MARGIN = 170.0, 62.0, 8.0, 36.0
 
 
-class WorkflowError(Exception):
-    """A request the workflow refuses. `status` is the HTTP status an API maps it to."""
-
-    status = 400
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+WorkflowError = states.WorkflowError
 
 
 class NotYourTurn(WorkflowError):
@@ -68,6 +65,10 @@ class InvalidDocument(WorkflowError):
     status = 400
 
 
+class NotAllowed(WorkflowError):
+    status = 403
+
+
 @dataclass(frozen=True)
 class PdfInfo:
     pages: list[tuple[float, float]]
@@ -82,7 +83,7 @@ def pdf_inspect(data: bytes) -> PdfInfo:
     if not data.lstrip()[:5].startswith(b"%PDF-"):
         raise InvalidDocument("The file is not a PDF.")
     try:
-        with pikepdf.open(__import__("io").BytesIO(data)) as pdf:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
             if pdf.is_encrypted:
                 raise InvalidDocument("The PDF is encrypted; upload it without a password.")
             pages = []
@@ -208,7 +209,7 @@ def route_start(
         title=title[:300],
         requester=actor,
         template=template,
-        status=DocumentStatus.IN_PROGRESS,
+        status=states.DOCUMENT_INITIAL,
         pades_level=template.pades_level,
     )
     _store_version(document=document, data=pdf, kind=DocumentVersion.Kind.ORIGINAL)
@@ -257,28 +258,45 @@ def _tier_open(*, document: Document, round: int, order: int) -> RouteTier:
 
 
 def _notify(*, user: User, document: Document | None, kind: str, message: str) -> None:
+    """In-app notification now; the e-mail after commit (a rolled-back change sends nothing)."""
     Notification.objects.create(user=user, document=document, kind=kind, message=message[:500])
     if user.email:
         from .notifications import notification_email_send
 
+        user_id, document_id = user.pk, document.pk if document else None
         transaction.on_commit(
-            lambda: notification_email_send(
-                user_id=user.pk, subject=message, document_id=document.pk if document else None
-            )
+            lambda: notification_email_send(user_id=user_id, subject=message, document_id=document_id, kind=kind)
         )
+
+
+def current_tier_ids(document: Document) -> list[int]:
+    """The tiers of the running round: per order, the newest round's tier.
+
+    A return to an earlier tier starts a new round from that tier; the tiers before it are not copied,
+    so their (signed) seats stay the ones that count.
+    """
+    newest: dict[int, tuple[int, int]] = {}
+    for pk, order, round_ in document.tiers.filter(round__lte=document.round).values_list("pk", "order", "round"):
+        if order not in newest or round_ > newest[order][0]:
+            newest[order] = (round_, pk)
+    return [pk for _, pk in newest.values()]
+
+
+def _current_assignments(document: Document):
+    return Assignment.objects.filter(tier_id__in=current_tier_ids(document))
 
 
 def _active_tier(document: Document) -> RouteTier | None:
     return document.tiers.filter(round=document.round, status=TierStatus.ACTIVE).first()
 
 
-def delegators_for(user: User, at=None) -> list[int]:
+def _delegations_active(*, delegate: User, at=None):
     at = at or timezone.now()
-    return list(
-        Delegation.objects.filter(
-            delegate=user, starts_at__lte=at, ends_at__gt=at, revoked_at__isnull=True
-        ).values_list("delegator_id", flat=True)
-    )
+    return Delegation.objects.filter(delegate=delegate, starts_at__lte=at, ends_at__gt=at, revoked_at__isnull=True)
+
+
+def delegators_for(user: User, at=None) -> list[int]:
+    return list(_delegations_active(delegate=user, at=at).values_list("delegator_id", flat=True))
 
 
 def _seat_for(*, document: Document, actor: User) -> tuple[Assignment, Delegation | None]:
@@ -286,26 +304,27 @@ def _seat_for(*, document: Document, actor: User) -> tuple[Assignment, Delegatio
     if document.status != DocumentStatus.IN_PROGRESS:
         raise AlreadyDecided(f"The document is {document.get_status_display()}; no more decisions are taken.")
     tier = _active_tier(document)
-    current = document.assignments.filter(tier__round=document.round)
+    current = _current_assignments(document)
     if tier is not None:
         own = tier.assignments.filter(signer=actor).first()
         if own is not None and own.status == AssignmentStatus.PENDING:
             return own, None
-        delegators = delegators_for(actor)
-        if delegators and own is None:
-            held = tier.assignments.filter(signer_id__in=delegators, status=AssignmentStatus.PENDING).first()
+        delegations = _delegations_active(delegate=actor).order_by("-starts_at")
+        if own is None and delegations:
+            by_delegator = {}
+            for delegation in delegations:
+                by_delegator.setdefault(delegation.delegator_id, delegation)
+            held = tier.assignments.filter(signer_id__in=by_delegator, status=AssignmentStatus.PENDING).first()
             if held is not None:
-                delegation = (
-                    Delegation.objects.filter(delegate=actor, delegator_id=held.signer_id, revoked_at__isnull=True)
-                    .order_by("-starts_at")
-                    .first()
-                )
-                return held, delegation
+                # Acting for someone must not give a person a second seat in the route.
+                if not document.template.allow_multiple_seats and current.filter(signer=actor).exists():
+                    raise NotYourTurn("You hold your own seat in this route, so you cannot also sign for someone.")
+                return held, by_delegator[held.signer_id]
         if own is not None:
             if own.status == AssignmentStatus.NOT_NEEDED:
                 raise AlreadyDecided("This tier already has the approvals it needs; your signature is not needed.")
             raise AlreadyDecided("You have already decided on this document.")
-    mine = current.filter(signer=actor).select_related("tier").first()
+    mine = current.filter(signer=actor).select_related("tier").order_by("-tier__round").first()
     if mine is None:
         raise NotFound("You are not a signer of this document.")
     if mine.tier.status == TierStatus.PENDING:
@@ -319,20 +338,28 @@ def _lock(document: Document) -> Document:
     return Document.objects.select_for_update().select_related("template").get(pk=document.pk)
 
 
+def _acting_for_words(*, seat: Assignment, delegation: Delegation) -> str:
+    holder = seat.signer
+    return f"{Delegation.Kind(delegation.kind).label} {holder.position or holder.full_name_th}".strip()
+
+
 def _appearance_for(*, actor: User, seat: Assignment, delegation: Delegation | None, at) -> dict:
-    acting_for = ""
-    if delegation is not None:
-        holder = seat.signer
-        prefix = "ปฏิบัติราชการแทน" if delegation.kind == Delegation.Kind.ACTING_FOR else "รักษาราชการแทน"
-        acting_for = f"{prefix} {holder.position or holder.full_name_th}".strip()
     image = actor.signature_image.name if actor.signature_image else ""
     return {
         "full_name_th": actor.full_name_th,
         "position": actor.position,
-        "acting_for": acting_for,
+        "acting_for": _acting_for_words(seat=seat, delegation=delegation) if delegation else "",
         "signed_at": at.isoformat(),
         "image_path": image,
     }
+
+
+def _signature_reason(*, actor: User, seat: Assignment, delegation: Delegation | None) -> str:
+    reason = "อนุมัติ / approved"
+    if delegation is not None:
+        kind = Delegation.Kind(delegation.kind).label
+        reason = f"{reason} — {actor.full_name_th} {kind} {seat.signer.full_name_th}"
+    return reason[:300]
 
 
 @transaction.atomic(durable=True)
@@ -346,14 +373,11 @@ def decision_approve(*, document: Document, actor: User, comment: str = "", step
     seat, delegation = _seat_for(document=document, actor=actor)
     certificate = certificate_for_signing(user=actor)
     if certificate is None:
-        raise AlreadyDecided(
+        raise NotAllowed(
             "You have no active signing certificate (not issued, not accepted, expired or revoked); ask the CA officer."
         )
     now = timezone.now()
-    states.apply(states.ASSIGNMENT, seat, "approve", decided_by=actor, decided_at=now, comment=comment[:2000])
-    reason = "อนุมัติ / approved"
-    if delegation is not None:
-        reason = f"{reason} — {actor.full_name_th} ปฏิบัติราชการแทน {seat.signer.full_name_th}"
+    states.apply(states.ASSIGNMENT, seat, "approve", decided_by=actor, decided_at=now, comment=(comment or "")[:2000])
     job = signing_services.signing_job_create(
         handler=SIGNING_HANDLER,
         subject_id=document.pk,
@@ -363,7 +387,7 @@ def decision_approve(*, document: Document, actor: User, comment: str = "", step
         page=seat.page,
         box=seat.box,
         appearance=_appearance_for(actor=actor, seat=seat, delegation=delegation, at=now),
-        reason=reason,
+        reason=_signature_reason(actor=actor, seat=seat, delegation=delegation),
     )
     Assignment.objects.filter(pk=seat.pk).update(signing_job_id=job.pk)
     seat.signing_job_id = job.pk
@@ -373,10 +397,12 @@ def decision_approve(*, document: Document, actor: User, comment: str = "", step
         target=document,
         details={
             "assignment": seat.pk,
+            "field": seat.field_name,
             "tier": seat.tier.order,
             "round": document.round,
             "job": job.pk,
             "on_behalf_of": seat.signer.username if delegation else None,
+            "delegation": delegation.kind if delegation else None,
         },
     )
     _tier_maybe_advance(document=document, tier=seat.tier)
@@ -411,9 +437,10 @@ def _route_maybe_complete(*, document: Document, finishing_job_id: int | None = 
 
     if document.status != DocumentStatus.IN_PROGRESS:
         return
-    if document.tiers.filter(round=document.round).exclude(status=TierStatus.COMPLETED).exists():
+    tier_ids = current_tier_ids(document)
+    if RouteTier.objects.filter(pk__in=tier_ids).exclude(status=TierStatus.COMPLETED).exists():
         return
-    if document.assignments.filter(tier__round=document.round, status=AssignmentStatus.APPROVED).exists():
+    if Assignment.objects.filter(tier_id__in=tier_ids, status=AssignmentStatus.APPROVED).exists():
         return
     jobs = SigningJob.objects.filter(handler=SIGNING_HANDLER, subject_id=document.pk)
     if document.pades_level == PadesLevel.B_LTA:
@@ -437,7 +464,8 @@ def _route_maybe_complete(*, document: Document, finishing_job_id: int | None = 
         user=document.requester, document=document, kind="completed", message=f"เอกสารลงนามครบถ้วนแล้ว: {document.title}"
     )
     _on_commit_webhook(document, "document.completed", {})
-    transaction.on_commit(lambda: _archive_enqueue(document.pk))
+    document_id = document.pk
+    transaction.on_commit(lambda: _archive_enqueue(document_id))
 
 
 def _archive_enqueue(document_id: int) -> None:
@@ -445,8 +473,8 @@ def _archive_enqueue(document_id: int) -> None:
         from django_q.tasks import async_task
 
         async_task("workflows.tasks.make_archive_copy", document_id)
-    except Exception:  # the archive copy is best effort here; a sweeper makes missing ones
-        pass
+    except Exception:  # the archive copy is best effort here; make_archive_copy can be run again by an admin
+        logger.exception("could not enqueue the archive copy of document %s", document_id)
 
 
 def _on_commit_webhook(document: Document, event: str, payload: dict) -> None:
@@ -457,16 +485,22 @@ def _on_commit_webhook(document: Document, event: str, payload: dict) -> None:
     webhooks.emit(document=document, event=event, payload=payload)
 
 
+def _required(text: str | None, message: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidDocument(message)
+    return text
+
+
 @transaction.atomic(durable=True)
 def decision_reject(*, document: Document, actor: User, comment: str) -> Assignment:
-    comment = (comment or "").strip()
-    if not comment:
-        raise InvalidDocument("Say why you reject the document (a comment is required).")
+    """Reject: the route ends and the requester is told why."""
+    comment = _required(comment, "Say why you reject the document (a comment is required).")
     document = _lock(document)
     seat, delegation = _seat_for(document=document, actor=actor)
     now = timezone.now()
     states.apply(states.ASSIGNMENT, seat, "reject", decided_by=actor, decided_at=now, comment=comment[:2000])
-    _route_close(document=document, assignment_transition="cancel")
+    _route_close(document=document)
     states.apply(states.DOCUMENT, document, "reject")
     audit.record(
         actor=actor,
@@ -474,6 +508,7 @@ def decision_reject(*, document: Document, actor: User, comment: str) -> Assignm
         target=document,
         details={
             "assignment": seat.pk,
+            "tier": seat.tier.order,
             "comment": comment[:500],
             "on_behalf_of": seat.signer.username if delegation else None,
         },
@@ -488,30 +523,40 @@ def decision_reject(*, document: Document, actor: User, comment: str) -> Assignm
     return seat
 
 
-def _route_close(*, document: Document, assignment_transition: str) -> None:
-    current = document.assignments.filter(tier__round=document.round)
-    states.apply_bulk(states.ASSIGNMENT, current, assignment_transition, decided_at=timezone.now())
+def _route_close(*, document: Document) -> None:
+    """The route stops: undecided seats are cancelled, unfinished tiers closed. Decided seats stay as they are."""
+    current = _current_assignments(document)
+    states.apply_bulk(states.ASSIGNMENT, current, "cancel", decided_at=timezone.now())
     states.apply_bulk(states.TIER, document.tiers.filter(round=document.round), "close")
 
 
 @transaction.atomic(durable=True)
 def decision_return(*, document: Document, actor: User, comment: str, to_tier: int | None = None) -> Document:
-    """Return for revision: to the requester (a new file restarts the route) or to an earlier tier."""
-    comment = (comment or "").strip()
-    if not comment:
-        raise InvalidDocument("Say what should be revised (a comment is required).")
+    """Return for revision: to the requester (a new file restarts the route) or to an earlier tier.
+
+    Returned to an earlier tier, the route restarts from that tier on the same file: the tiers before it
+    keep their signatures, that tier and the ones after it are asked again.
+    """
+    comment = _required(comment, "Say what should be revised (a comment is required).")
     document = _lock(document)
-    seat, _ = _seat_for(document=document, actor=actor)
-    now = timezone.now()
-    states.apply(states.ASSIGNMENT, seat, "return", decided_by=actor, decided_at=now, comment=comment[:2000])
+    seat, delegation = _seat_for(document=document, actor=actor)
     if to_tier is not None and not (1 <= to_tier <= seat.tier.order):
         raise InvalidDocument("You can only return the document to your own tier or an earlier one.")
-    _route_close(document=document, assignment_transition="cancel")
+    now = timezone.now()
+    states.apply(states.ASSIGNMENT, seat, "return", decided_by=actor, decided_at=now, comment=comment[:2000])
+    _route_close(document=document)
     audit.record(
         actor=actor,
         action="document.returned",
         target=document,
-        details={"comment": comment[:500], "to_tier": to_tier, "round": document.round},
+        details={
+            "assignment": seat.pk,
+            "tier": seat.tier.order,
+            "comment": comment[:500],
+            "to_tier": to_tier,
+            "round": document.round,
+            "on_behalf_of": seat.signer.username if delegation else None,
+        },
     )
     if to_tier is None:
         states.apply(states.DOCUMENT, document, "return")
@@ -526,9 +571,13 @@ def decision_return(*, document: Document, actor: User, comment: str, to_tier: i
     return document
 
 
-def _round_start(*, document: Document, from_tier: int) -> None:
-    """A new round of the route: tiers before `from_tier` stay done, the rest run again."""
-    previous = list(document.tiers.filter(round=document.round).order_by("order").prefetch_related("assignments"))
+def _round_start(*, document: Document, from_tier: int, page_count: int | None = None) -> None:
+    """A new round of the route: tiers before `from_tier` stay as they are, the rest run again."""
+    previous = list(
+        RouteTier.objects.filter(pk__in=current_tier_ids(document), order__gte=from_tier)
+        .order_by("order")
+        .prefetch_related("assignments")
+    )
     document.round += 1
     document.save(update_fields=["round"])
     seat_number = document.assignments.count()
@@ -536,18 +585,17 @@ def _round_start(*, document: Document, from_tier: int) -> None:
         tier = RouteTier.objects.create(
             document=document, round=document.round, order=old.order, name=old.name, quorum=old.quorum
         )
-        if old.order < from_tier:
-            states.apply(states.TIER, tier, "activate", activated_at=timezone.now())
-            states.apply(states.TIER, tier, "complete", completed_at=timezone.now())
-            continue
         for assignment in old.assignments.all():
             seat_number += 1
+            page = assignment.page
+            if page_count is not None and page >= page_count:
+                page = page_count - 1  # the revised file is shorter; keep the box on its last page
             Assignment.objects.create(
                 tier=tier,
                 document=document,
                 signer_id=assignment.signer_id,
                 field_name=f"Sig{seat_number}_r{document.round}",
-                page=assignment.page,
+                page=page,
                 box=assignment.box,
             )
     audit.record(
@@ -557,50 +605,77 @@ def _round_start(*, document: Document, from_tier: int) -> None:
 
 
 @transaction.atomic(durable=True)
-def route_resubmit(*, document: Document, actor: User, pdf: bytes) -> Document:
+def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str = "") -> Document:
+    """The requester sends a revised file; the route restarts from its first tier on the new version."""
     document = _lock(document)
     if actor.pk != document.requester_id:
         raise NotFound("Only the requester can resubmit this document.")
-    pdf_inspect(pdf)
+    info = pdf_inspect(pdf)
     states.apply(states.DOCUMENT, document, "resubmit")
-    _store_version(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION)
-    audit.record(actor=actor, action="document.resubmitted", target=document)
-    first = document.tiers.filter(round=document.round).order_by("order").values_list("order", flat=True).first()
-    _round_start(document=document, from_tier=first or 1)
+    version = _store_version(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION)
+    audit.record(
+        actor=actor,
+        action="document.resubmitted",
+        target=document,
+        details={"version": version.number, "sha256": version.sha256, "comment": (comment or "")[:500]},
+    )
+    first = document.tiers.order_by("order").values_list("order", flat=True).first()
+    _round_start(document=document, from_tier=first or 1, page_count=len(info.pages))
     return document
 
 
 @transaction.atomic(durable=True)
 def route_recall(*, document: Document, actor: User, reason: str = "") -> Document:
+    """The requester takes the document back before it is complete."""
     document = _lock(document)
     if actor.pk != document.requester_id:
         raise NotFound("Only the requester can recall this document.")
-    _route_close(document=document, assignment_transition="cancel")
     states.apply(states.DOCUMENT, document, "recall")
-    audit.record(actor=actor, action="document.recalled", target=document, details={"reason": reason[:500]})
+    _route_close(document=document)
+    audit.record(actor=actor, action="document.recalled", target=document, details={"reason": (reason or "")[:500]})
+    for seat in _current_assignments(document).filter(tier__status=TierStatus.CLOSED).select_related("signer"):
+        if seat.status == AssignmentStatus.CANCELLED and seat.tier.activated_at:
+            _notify(user=seat.signer, document=document, kind="recalled", message=f"เอกสารถูกเรียกคืน: {document.title}")
     return document
+
+
+def _require_admin(actor: User) -> None:
+    if not (actor.is_superuser or actor.has_role("it_admin")):
+        raise NotAllowed("Only an IT administrator can do this.")
 
 
 @transaction.atomic(durable=True)
 def route_cancel(*, document: Document, actor: User, reason: str) -> Document:
-    if not (reason or "").strip():
-        raise InvalidDocument("A reason is required to cancel a document.")
+    """An administrator ends a route that is not complete, with a reason (audited)."""
+    _require_admin(actor)
+    reason = _required(reason, "A reason is required to cancel a document.")
     document = _lock(document)
-    _route_close(document=document, assignment_transition="cancel")
     states.apply(states.DOCUMENT, document, "cancel")
+    _route_close(document=document)
     audit.record(actor=actor, action="document.cancelled", target=document, details={"reason": reason[:500]})
+    _notify(
+        user=document.requester,
+        document=document,
+        kind="cancelled",
+        message=f"เอกสารถูกยกเลิกโดยผู้ดูแลระบบ: {document.title} — {reason[:200]}",
+    )
     return document
 
 
 @transaction.atomic(durable=True)
 def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User, reason: str) -> Assignment:
-    if not (reason or "").strip():
-        raise InvalidDocument("A reason is required to reassign a seat.")
+    """An administrator gives an undecided seat to someone else (e.g. the signer left), with a reason."""
+    _require_admin(actor)
+    reason = _required(reason, "A reason is required to reassign a seat.")
     document = _lock(assignment.document)
-    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if document.status not in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED):
+        raise AlreadyDecided(f"The document is {document.get_status_display()}; its seats cannot change.")
+    assignment = Assignment.objects.select_for_update().select_related("signer", "tier").get(pk=assignment.pk)
     if assignment.status != AssignmentStatus.PENDING:
         raise AlreadyDecided("Only an undecided seat can be reassigned.")
-    taken = document.assignments.filter(tier__round=document.round, signer=new_signer)
+    if not new_signer.is_active:
+        raise InvalidDocument(f"{new_signer.full_name_th} is not an active user.")
+    taken = _current_assignments(document).filter(signer=new_signer)
     if taken.exists() and not document.template.allow_multiple_seats:
         raise InvalidDocument(f"{new_signer.full_name_th} already holds a seat in this route.")
     old = assignment.signer
@@ -614,15 +689,21 @@ def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User
     )
     if assignment.tier.status == TierStatus.ACTIVE:
         _notify(user=new_signer, document=document, kind="assigned", message=f"เอกสารรอท่านลงนาม: {document.title}")
+        _notify(user=old, document=document, kind="reassigned", message=f"ที่นั่งลงนามถูกโอนให้ผู้อื่น: {document.title}")
     return assignment
 
 
 @transaction.atomic(durable=True)
 def delegation_create(*, delegator: User, delegate: User, starts_at, ends_at, kind: str, actor: User) -> Delegation:
+    """ปฏิบัติราชการแทน / รักษาราชการแทน: `delegate` may decide for `delegator` from `starts_at` to `ends_at`."""
     if delegator.pk == delegate.pk:
         raise InvalidDocument("A person cannot delegate to themselves.")
     if ends_at <= starts_at:
         raise InvalidDocument("The delegation must end after it starts.")
+    if kind not in Delegation.Kind.values:
+        raise InvalidDocument(f"Unknown kind of delegation {kind!r}.")
+    if actor.pk != delegator.pk:
+        _require_admin(actor)
     delegation = Delegation.objects.create(
         delegator=delegator, delegate=delegate, starts_at=starts_at, ends_at=ends_at, kind=kind
     )
@@ -641,8 +722,240 @@ def delegation_create(*, delegator: User, delegate: User, starts_at, ends_at, ki
     return delegation
 
 
+@transaction.atomic(durable=True)
+def delegation_revoke(*, delegation: Delegation, actor: User) -> Delegation:
+    if actor.pk != delegation.delegator_id:
+        _require_admin(actor)
+    updated = Delegation.objects.filter(pk=delegation.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if updated:
+        audit.record(actor=actor, action="delegation.revoked", target=delegation)
+    delegation.refresh_from_db()
+    return delegation
+
+
 def visible_documents_q(user: User) -> Q:
-    return Q(requester=user) | Q(assignments__signer=user) | Q(assignments__decided_by=user)
+    """Documents a person may see: theirs, those they sign or signed, and those of people they stand in for."""
+    q = Q(requester=user) | Q(assignments__signer=user) | Q(assignments__decided_by=user)
+    delegators = delegators_for(user)
+    if delegators:
+        q |= Q(assignments__signer_id__in=delegators)
+    return q
+
+
+# --- reminders and escalation -------------------------------------------------------------------------
+
+
+def _it_admins() -> list[User]:
+    return list(
+        User.objects.filter(Q(is_superuser=True) | Q(groups__name="it_admin"), is_active=True).distinct().order_by("id")
+    )
+
+
+def reminders_send(*, now=None) -> dict[str, int]:
+    """Remind the undecided signers of tiers past half their due time, and tell IT admins of overdue ones.
+
+    Each tier is reminded once and escalated once: the mark is claimed by a conditional UPDATE, so two
+    runs of the schedule at the same time do not both send.
+    """
+    now = now or timezone.now()
+    counts = {"reminded": 0, "escalated": 0}
+    running = RouteTier.objects.filter(
+        status=TierStatus.ACTIVE,
+        document__status=DocumentStatus.IN_PROGRESS,
+        activated_at__isnull=False,
+        due_at__isnull=False,
+    ).select_related("document")
+    for tier in running.filter(reminded_at__isnull=True):
+        if now < tier.activated_at + (tier.due_at - tier.activated_at) / 2:
+            continue
+        with transaction.atomic():
+            if not RouteTier.objects.filter(pk=tier.pk, reminded_at__isnull=True).update(reminded_at=now):
+                continue
+            waiting = list(tier.assignments.filter(status=AssignmentStatus.PENDING).select_related("signer"))
+            for seat in waiting:
+                _notify(
+                    user=seat.signer,
+                    document=tier.document,
+                    kind="reminder",
+                    message=f"เตือน: เอกสารรอท่านลงนาม (ครบกำหนด {timezone.localtime(tier.due_at):%d/%m/%Y %H:%M}): "
+                    f"{tier.document.title}",
+                )
+            audit.record(
+                action="route.reminder_sent",
+                target=tier.document,
+                details={"round": tier.round, "tier": tier.order, "to": [s.signer.username for s in waiting]},
+            )
+        counts["reminded"] += 1
+    admins = None
+    for tier in running.filter(escalated_at__isnull=True, due_at__lte=now):
+        with transaction.atomic():
+            if not RouteTier.objects.filter(pk=tier.pk, escalated_at__isnull=True).update(escalated_at=now):
+                continue
+            admins = admins if admins is not None else _it_admins()
+            waiting = list(
+                tier.assignments.filter(status=AssignmentStatus.PENDING).values_list("signer__username", flat=True)
+            )
+            for admin in admins:
+                _notify(
+                    user=admin,
+                    document=tier.document,
+                    kind="escalation",
+                    message=f"เกินกำหนด: {tier.document.title} — ขั้นที่ {tier.order} ยังรอ {', '.join(waiting)}",
+                )
+            audit.record(
+                action="route.escalated",
+                target=tier.document,
+                details={
+                    "round": tier.round,
+                    "tier": tier.order,
+                    "waiting": waiting,
+                    "to": [a.username for a in admins],
+                },
+            )
+        counts["escalated"] += 1
+    return counts
+
+
+# --- archive copy and timestamp renewal -----------------------------------------------------------------
+
+ARCHIVE_RENEW_MARGIN = timedelta(days=180)
+
+
+def signing_record(*, document: Document) -> dict:
+    """What the archive copy carries about how the document was approved and signed."""
+    assignments = (
+        Assignment.objects.filter(document=document)
+        .select_related("tier", "signer", "decided_by")
+        .order_by("tier__round", "tier__order", "id")
+    )
+    return {
+        "document": {"id": document.pk, "title": document.title, "template": document.template.code},
+        "requester": document.requester.username,
+        "status": document.status,
+        "completed_at": document.completed_at,
+        "pades_level": document.pades_level,
+        "decisions": [
+            {
+                "round": a.tier.round,
+                "tier": a.tier.order,
+                "signer": a.signer.username,
+                "decided_by": a.decided_by.username if a.decided_by else None,
+                "status": a.status,
+                "decided_at": a.decided_at,
+                "signed_at": a.signed_at,
+                "field": a.field_name,
+                "comment": a.comment,
+            }
+            for a in assignments
+        ],
+        "versions": [
+            {"number": v.number, "kind": v.kind, "sha256": v.sha256, "created_at": v.created_at}
+            for v in document.versions.order_by("number")
+        ],
+    }
+
+
+def _archive_bytes(*, pdf: bytes, record: dict) -> bytes:
+    import json
+
+    record = json.loads(json.dumps(record, default=str))
+    try:
+        from signing.archive import archive_copy_make
+    except ImportError:
+        archive_copy_make = None
+    if archive_copy_make is not None:
+        return archive_copy_make(pdf=pdf, record=record)
+    # Until signing offers the PDF/A-3 conversion: a copy that carries the signed original and the record
+    # as embedded files (the signed original inside stays verifiable byte for byte).
+    with pikepdf.open(io.BytesIO(pdf)) as copy:
+        copy.attachments["signed-original.pdf"] = pikepdf.AttachedFileSpec(
+            copy, pdf, mime_type="application/pdf", description="the signed document, unchanged"
+        )
+        copy.attachments["signing-record.json"] = pikepdf.AttachedFileSpec(
+            copy,
+            json.dumps(record, ensure_ascii=False, indent=2).encode(),
+            mime_type="application/json",
+            description="dsign signing record",
+        )
+        out = io.BytesIO()
+        copy.save(out)
+        return out.getvalue()
+
+
+def _latest_signed_version(document: Document) -> DocumentVersion:
+    return document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
+
+
+def archive_copy_make(*, document_id: int) -> DocumentVersion | None:
+    """Store the archive copy of a completed document's latest version (idempotent)."""
+    from .signing_handler import version_read
+
+    document = Document.objects.select_related("template", "requester").get(pk=document_id)
+    if document.status != DocumentStatus.COMPLETED:
+        return None
+    source = _latest_signed_version(document)
+    existing = document.versions.filter(kind=DocumentVersion.Kind.ARCHIVE, number__gt=source.number).first()
+    if existing is not None:
+        return existing
+    data = _archive_bytes(pdf=version_read(source), record=signing_record(document=document))
+    with transaction.atomic():
+        document = _lock(document)
+        if _latest_signed_version(document).pk != source.pk:
+            return None  # a newer version arrived meanwhile (timestamp renewal); the next run archives it
+        existing = document.versions.filter(kind=DocumentVersion.Kind.ARCHIVE, number__gt=source.number).first()
+        if existing is not None:
+            return existing
+        version = _store_version(document=document, data=data, kind=DocumentVersion.Kind.ARCHIVE)
+        audit.record(
+            action="document.archived",
+            target=document,
+            details={"version": version.number, "source_version": source.number, "sha256": version.sha256},
+        )
+    return version
+
+
+def _lta_renewal_needed(pdf: bytes) -> bool:
+    try:
+        from signing.services import lta_renewal_needed
+    except ImportError:
+        lta_renewal_needed = None
+    if lta_renewal_needed is not None:
+        return lta_renewal_needed(pdf)
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    stamps = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_timestamp_signatures
+    if not stamps:
+        return True
+    return stamps[-1].signer_cert.not_valid_after <= timezone.now() + ARCHIVE_RENEW_MARGIN
+
+
+def archive_timestamp_renew(*, document_id: int) -> bool:
+    """Queue a new document timestamp over a completed B-LTA document whose last one nears expiry."""
+    from signing.models import JobStatus, SigningJob
+
+    from .signing_handler import version_read
+
+    document = Document.objects.get(pk=document_id)
+    if document.status != DocumentStatus.COMPLETED or document.pades_level != PadesLevel.B_LTA:
+        return False
+    if not _lta_renewal_needed(version_read(_latest_signed_version(document))):
+        return False
+    with transaction.atomic():
+        document = _lock(document)
+        jobs = SigningJob.objects.filter(
+            handler=SIGNING_HANDLER, subject_id=document.pk, field_name__startswith="DocTS_renew"
+        )
+        if jobs.exclude(status__in=[JobStatus.DONE, JobStatus.FAILED]).exists():
+            return False
+        job = signing_services.signing_job_create(
+            handler=SIGNING_HANDLER,
+            subject_id=document.pk,
+            field_name=f"DocTS_renew{jobs.count() + 1}",
+            level=PadesLevel.B_LTA,
+            kind=JobKind.DOCUMENT_TIMESTAMP,
+        )
+        audit.record(action="document.timestamp_renewal", target=document, details={"job": job.pk})
+    return True
 
 
 def decision_approve_batch(*, documents: list[Document], actor: User, comment: str, batch) -> list[dict]:

@@ -13,8 +13,20 @@ from .models import DocumentStatus as D
 from .models import TierStatus as T
 
 
-class TransitionNotAllowed(Exception):
-    pass
+class WorkflowError(Exception):
+    """A request the workflow refuses. `status` is the HTTP status an API maps it to."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class TransitionNotAllowed(WorkflowError):
+    """The object is not in a state that allows the transition (a race lost, or a route already ended)."""
+
+    status = 409
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,11 @@ class Transition:
 def _t(sources, target, refusal) -> Transition:
     return Transition(frozenset(sources), target, refusal)
 
+
+# Rows are created in these states; every later change goes through `apply` / `apply_bulk`.
+DOCUMENT_INITIAL = D.IN_PROGRESS
+TIER_INITIAL = T.PENDING
+ASSIGNMENT_INITIAL = A.PENDING
 
 DOCUMENT = {
     "complete": _t([D.IN_PROGRESS], D.COMPLETED, "only a document in progress can be completed"),
