@@ -22,8 +22,14 @@ class Event(models.Model):
     """One thing that happened. `hash` covers the canonical content and the previous event's hash."""
 
     created_at = models.DateTimeField(db_index=True)
+    # No database constraint and no SET_NULL: deleting a user must not rewrite (and so break) the chain.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_repr = models.CharField(max_length=200, blank=True)
     action = models.CharField(max_length=80, db_index=True)
@@ -63,9 +69,42 @@ class ChainHead(models.Model):
 
 
 class ChainAnchor(models.Model):
-    """An RFC 3161 timestamp over the chain head, so a rewrite of the whole tail is detectable."""
+    """An RFC 3161 timestamp over the chain head, so a rewrite of the whole tail is detectable.
+
+    The token's message imprint is the SHA-256 of `event_hash` written as its 64 ASCII hex digits.
+    """
 
     created_at = models.DateTimeField(auto_now_add=True)
     event_id = models.BigIntegerField()
     event_hash = models.CharField(max_length=64)
     timestamp_token = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"anchor of event #{self.event_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ChainPrune(models.Model):
+    """Where the chain starts after retention removed older events (they were exported first).
+
+    `chain_verify` starts at `first_kept_id` expecting `first_kept_prev_hash`; the pruning itself is an
+    event in the chain (`audit.retention_applied`), so this row cannot be forged without breaking it.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    first_kept_id = models.BigIntegerField()
+    first_kept_prev_hash = models.CharField(max_length=64)
+    pruned_count = models.BigIntegerField()
+    export_name = models.CharField(max_length=500)
+    export_sha256 = models.CharField(max_length=64)
+    export_timestamp_token = models.BinaryField()
+
+    class Meta:
+        ordering = ["-first_kept_id"]
+
+    def __str__(self) -> str:
+        return f"events before #{self.first_kept_id} pruned ({self.pruned_count})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("prune records are append-only")
+        super().save(*args, **kwargs)

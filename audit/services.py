@@ -5,21 +5,29 @@ or roll back together. Events are chained: each carries the hash of the previous
 row is locked while an event is appended, so concurrent writers produce one linear chain.
 """
 
+import asyncio
+import gzip
 import hashlib
 import json
+import os
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
+import aiohttp
+from asn1crypto import cms
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from .context import current_request
-from .models import ChainHead, Event, Outcome
+from .models import ChainAnchor, ChainHead, ChainPrune, Event, Outcome
 
 GENESIS_HASH = "0" * 64
 
 
-def _canonical(event: Event) -> bytes:
-    content = {
+def event_content(event: Event) -> dict:
+    """The hashed fields of an event (also the line format of exports, which add "hash")."""
+    return {
         "id": event.pk,
         "created_at": event.created_at.isoformat(timespec="microseconds"),
         "actor_id": event.actor_id,
@@ -34,7 +42,12 @@ def _canonical(event: Event) -> bytes:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
-    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def _canonical(event: Event) -> bytes:
+    return json.dumps(
+        event_content(event), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    ).encode()
 
 
 def event_hash(event: Event) -> str:
@@ -95,11 +108,40 @@ class ChainProblem:
     reason: str
 
 
+RETENTION_ACTION = "audit.retention_applied"
+
+
+def _anchors_by_event(*, from_id: int) -> dict[int, list[ChainAnchor]]:
+    anchors: dict[int, list[ChainAnchor]] = {}
+    for anchor in ChainAnchor.objects.filter(event_id__gte=from_id).order_by("event_id"):
+        anchors.setdefault(anchor.event_id, []).append(anchor)
+    return anchors
+
+
+def _anchor_problem(*, anchor: ChainAnchor, event: Event) -> str | None:
+    if anchor.event_hash != event.hash:
+        return f"it no longer matches the hash anchored by timestamp #{anchor.pk} (the chain was rewritten)"
+    try:
+        algorithm, imprint = timestamp_token_imprint(token_der=bytes(anchor.timestamp_token))
+    except ValueError as exc:
+        return f"the timestamp token of anchor #{anchor.pk} is unreadable: {exc}"
+    if algorithm != "sha256" or imprint != anchor_digest(event_hash=anchor.event_hash):
+        return f"the timestamp token of anchor #{anchor.pk} does not cover its hash"
+    return None
+
+
 def chain_verify(*, batch_size: int = 5000) -> ChainProblem | None:
-    """Walk the whole chain in id order; return the first broken link, or None when it is intact."""
-    expected_prev = GENESIS_HASH
-    expected_id = 1
-    last_id = 0
+    """Walk the chain in id order; return the first broken link, or None when it is intact.
+
+    The walk starts where retention last pruned (ChainPrune), and every RFC 3161 anchor over a kept event
+    is checked against that event's hash, so even a consistent rewrite of the whole tail is found.
+    """
+    boundary = ChainPrune.objects.order_by("-first_kept_id").first()
+    expected_prev = boundary.first_kept_prev_hash if boundary else GENESIS_HASH
+    expected_id = boundary.first_kept_id if boundary else 1
+    last_id = expected_id - 1
+    boundary_confirmed = boundary is None
+    anchors = _anchors_by_event(from_id=expected_id)
     while True:
         batch = list(Event.objects.filter(id__gt=last_id).order_by("id")[:batch_size])
         if not batch:
@@ -111,6 +153,17 @@ def chain_verify(*, batch_size: int = 5000) -> ChainProblem | None:
                 return ChainProblem(event.pk, "its link to the previous event is broken")
             if event_hash(event) != event.hash:
                 return ChainProblem(event.pk, "its content does not match its hash (it was changed)")
+            for anchor in anchors.pop(event.pk, []):
+                reason = _anchor_problem(anchor=anchor, event=event)
+                if reason:
+                    return ChainProblem(event.pk, reason)
+            if (
+                not boundary_confirmed
+                and event.action == RETENTION_ACTION
+                and event.details.get("first_kept_id") == boundary.first_kept_id
+                and event.details.get("first_kept_prev_hash") == boundary.first_kept_prev_hash
+            ):
+                boundary_confirmed = True
             expected_prev = event.hash
             expected_id += 1
             last_id = event.pk
@@ -119,11 +172,173 @@ def chain_verify(*, batch_size: int = 5000) -> ChainProblem | None:
         return ChainProblem(last_id + 1, f"events after #{last_id} up to #{head.last_event_id} are missing")
     if head and last_id and head.last_hash != expected_prev:
         return ChainProblem(last_id, "the chain head does not match the last event")
+    if anchors:
+        event_id = min(anchors)
+        return ChainProblem(event_id, f"event #{event_id} was anchored by a timestamp but is missing")
+    if not boundary_confirmed:
+        return ChainProblem(
+            boundary.first_kept_id, "the retention boundary is not confirmed by an audit.retention_applied event"
+        )
     return None
 
 
+def anchor_digest(*, event_hash: str) -> bytes:
+    """What an anchor timestamps: SHA-256 over the head hash as written (64 ASCII hex digits)."""
+    return hashlib.sha256(event_hash.encode("ascii")).digest()
+
+
+def timestamp_digest(*, digest: bytes) -> bytes:
+    """An RFC 3161 timestamp token (DER ContentInfo) over a SHA-256 digest, from the configured TSA."""
+    from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+
+    from signing.services import timestamper
+
+    try:
+        token = asyncio.run(timestamper().async_timestamp(digest, "sha256"))
+    except (TimeoutError, OSError, TimestampRequestError, aiohttp.ClientError) as exc:
+        raise TimestampUnavailable(f"the timestamp service did not answer: {exc}") from exc
+    return token.dump()
+
+
+class TimestampUnavailable(Exception):
+    """The TSA could not be reached or refused; nothing was anchored or pruned."""
+
+
+def timestamp_token_imprint(*, token_der: bytes) -> tuple[str, bytes]:
+    """(hash algorithm, hashed message) of an RFC 3161 token; ValueError when it is not one."""
+    try:
+        info = cms.ContentInfo.load(token_der)
+        tst = info["content"]["encap_content_info"]["content"].parsed
+        imprint = tst["message_imprint"]
+        return imprint["hash_algorithm"]["algorithm"].native, imprint["hashed_message"].native
+    except Exception as exc:  # asn1crypto raises many types for malformed input
+        raise ValueError(str(exc)) from exc
+
+
+def chain_anchor() -> ChainAnchor | None:
+    """Timestamp the current chain head; idempotent while the head has not moved. None when empty."""
+    head = ChainHead.objects.filter(pk=1).first()
+    if head is None or head.last_event_id == 0:
+        return None
+    existing = ChainAnchor.objects.filter(event_id=head.last_event_id, event_hash=head.last_hash).first()
+    if existing is not None:
+        return existing
+    token = timestamp_digest(digest=anchor_digest(event_hash=head.last_hash))
+    with transaction.atomic():
+        anchor = ChainAnchor.objects.create(
+            event_id=head.last_event_id, event_hash=head.last_hash, timestamp_token=token
+        )
+        record(
+            action="audit.chain_anchored",
+            target=("audit.chainanchor", anchor.pk),
+            details={"event_id": head.last_event_id, "event_hash": head.last_hash},
+        )
+    return anchor
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    count: int
+    first_id: int | None
+    last_id: int | None
+    sha256: str
+    timestamp_path: Path | None
+
+
+def events_export(*, events: models.QuerySet, out: Path, timestamp: bool = True) -> ExportResult:
+    """Write events (in id order) as gzip-compressed JSON Lines: each line is the hashed content plus
+    "hash", so the export can be re-verified on its own. With `timestamp`, `<out>.tst` holds an RFC 3161
+    token (a CMS signature by the TSA's key) over the file's SHA-256."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    count, first_id, last_id = 0, None, None
+    with open(partial, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        for event in events.order_by("id").iterator(chunk_size=2000):
+            line = event_content(event) | {"hash": event.hash}
+            gz.write(json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str).encode() + b"\n")
+            count += 1
+            first_id = first_id or event.pk
+            last_id = event.pk
+    with open(partial, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256")
+    token_path = None
+    if timestamp:
+        token_path = out.with_name(out.name + ".tst")
+        token_path.write_bytes(timestamp_digest(digest=digest.digest()))
+    with open(partial, "rb+") as fh:
+        os.fsync(fh.fileno())
+    partial.replace(out)
+    return ExportResult(out, count, first_id, last_id, digest.hexdigest(), token_path)
+
+
+def retention_apply(*, retention_days: int, export_dir: Path, now=None) -> ChainPrune | None:
+    """Export every event older than the retention period, timestamp the export, and only then delete.
+
+    Only a prefix of the chain is pruned (ids before the first event young enough to keep), so the rest
+    still verifies from the recorded boundary. Refuses to prune a chain that does not verify.
+    """
+    retention_days = max(90, retention_days)
+    cutoff = (now or timezone.now()) - timedelta(days=retention_days)
+    first_young = Event.objects.filter(created_at__gte=cutoff).order_by("id").values_list("id", flat=True).first()
+    boundary = ChainPrune.objects.order_by("-first_kept_id").first()
+    old = Event.objects.filter(id__gte=boundary.first_kept_id if boundary else 1)
+    old = old.filter(id__lt=first_young) if first_young is not None else old
+    if not old.exists():
+        return None
+    problem = chain_verify()
+    if problem is not None:
+        raise ChainBroken(f"the audit chain is broken at event #{problem.event_id} ({problem.reason}); not pruning")
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
+    span = old.aggregate(first=models.Min("id"), last=models.Max("id"))
+    out = Path(export_dir) / f"audit-{span['first']:012d}-{span['last']:012d}-{stamp}.jsonl.gz"
+    result = events_export(events=old.filter(id__lte=span["last"]), out=out, timestamp=True)
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().get(pk=1)
+        if first_young is not None:
+            first_kept_id = first_young
+            first_kept_prev_hash = Event.objects.values_list("prev_hash", flat=True).get(pk=first_young)
+        else:
+            first_kept_id, first_kept_prev_hash = head.last_event_id + 1, head.last_hash
+        prune = ChainPrune.objects.create(
+            first_kept_id=first_kept_id,
+            first_kept_prev_hash=first_kept_prev_hash,
+            pruned_count=result.count,
+            export_name=str(result.path),
+            export_sha256=result.sha256,
+            export_timestamp_token=result.timestamp_path.read_bytes(),
+        )
+        record(
+            action=RETENTION_ACTION,
+            target=("audit.chainprune", prune.pk),
+            details={
+                "first_kept_id": first_kept_id,
+                "first_kept_prev_hash": first_kept_prev_hash,
+                "pruned": result.count,
+                "export": result.path.name,
+                "export_sha256": result.sha256,
+                "retention_days": retention_days,
+            },
+        )
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # The append-only trigger lets DELETE through only inside this transaction.
+                cursor.execute("SET LOCAL dsign.audit_retention = 'on'")
+        Event.objects.filter(id__lt=first_kept_id)._raw_delete(Event.objects.db)
+    return prune
+
+
+class ChainBroken(Exception):
+    pass
+
+
 def install_database_guards() -> None:
-    """On PostgreSQL, refuse UPDATE and DELETE of audit events in the database itself."""
+    """On PostgreSQL, refuse UPDATE and DELETE of audit events in the database itself.
+
+    DELETE passes only in a transaction that set `dsign.audit_retention` (retention_apply, after the
+    export); a database owner could drop the trigger anyway, which the hash chain and anchors reveal.
+    """
     if connection.vendor != "postgresql":
         return
     table = Event._meta.db_table
@@ -132,6 +347,9 @@ def install_database_guards() -> None:
             """
             CREATE OR REPLACE FUNCTION dsign_audit_append_only() RETURNS trigger AS $$
             BEGIN
+              IF TG_OP = 'DELETE' AND current_setting('dsign.audit_retention', true) = 'on' THEN
+                RETURN OLD;
+              END IF;
               RAISE EXCEPTION 'audit events are append-only';
             END;
             $$ LANGUAGE plpgsql;

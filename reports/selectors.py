@@ -1,0 +1,346 @@
+"""Read-only queries behind the reports. They may read other apps' models, never write them.
+
+Everything large is streamed (`values_list(...).iterator()`) or aggregated in SQL, so a month of a
+million events costs one pass over the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from audit.models import Event
+
+# "Transactions" are the events about documents and their processing steps.
+TRANSACTION_PREFIXES = ("document.", "route.", "assignment.", "delegation.", "signing.")
+SIGNATURE_ACTION = "signing.signature_made"
+TRANSACTION_COLUMNS = [
+    "event_id",
+    "time",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "document_id",
+    "object",
+    "outcome",
+    "detail",
+]
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime  # inclusive, aware
+    end: datetime  # exclusive, aware
+    label: str  # "2026-11" or "2026-11-01_2026-11-15"
+    tz: tzinfo
+
+    @property
+    def first_day(self) -> date:
+        return timezone.localtime(self.start, self.tz).date()
+
+    @property
+    def last_day(self) -> date:
+        return timezone.localtime(self.end - timedelta(microseconds=1), self.tz).date()
+
+
+def period_month(*, year: int, month: int, tz: tzinfo | None = None) -> Period:
+    tz = tz or timezone.get_current_timezone()
+    start = datetime(year, month, 1, tzinfo=tz)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+    return Period(start=start, end=end, label=f"{year:04d}-{month:02d}", tz=tz)
+
+
+def period_range(*, first_day: date, last_day: date, tz: tzinfo | None = None) -> Period:
+    """Whole local days from first_day to last_day, both included."""
+    tz = tz or timezone.get_current_timezone()
+    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=tz)
+    after = last_day + timedelta(days=1)
+    end = datetime(after.year, after.month, after.day, tzinfo=tz)
+    return Period(start=start, end=end, label=f"{first_day:%Y-%m-%d}_{last_day:%Y-%m-%d}", tz=tz)
+
+
+def _transactions_q() -> Q:
+    query = Q()
+    for prefix in TRANSACTION_PREFIXES:
+        query |= Q(action__startswith=prefix)
+    return query
+
+
+def _in(period: Period):
+    return Event.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
+
+
+def _local(moment: datetime | None, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _document_id(target_type: str, target_id: str, details: dict) -> str:
+    if target_type == "workflows.document":
+        return target_id
+    subject = details.get("subject") if isinstance(details, dict) else None
+    return str(subject) if subject is not None else ""
+
+
+def _detail(details) -> str:
+    if not details:
+        return ""
+    if isinstance(details, dict):
+        for key in ("message", "reason", "change_message", "comment"):
+            if details.get(key):
+                return str(details[key])[:500]
+        return ", ".join(f"{k}={v}" for k, v in details.items() if v not in (None, ""))[:500]
+    return str(details)[:500]
+
+
+def transactions_count(*, period: Period) -> int:
+    return _in(period).filter(_transactions_q()).count()
+
+
+def transactions_rows(*, period: Period, limit: int | None = None) -> Iterator[tuple]:
+    """Every document event of the period in time order, as TRANSACTION_COLUMNS tuples."""
+    rows = (
+        _in(period)
+        .filter(_transactions_q())
+        .order_by("id")
+        .values_list(
+            "id", "created_at", "actor_repr", "action", "target_type", "target_id", "target_repr", "outcome", "details"
+        )
+    )
+    if limit is not None:
+        rows = rows[:limit]
+    tz = period.tz
+    for pk, created_at, actor, action, target_type, target_id, target_repr, outcome, details in rows.iterator(
+        chunk_size=5000
+    ):
+        yield (
+            pk,
+            _local(created_at, tz),
+            actor or "system",
+            action,
+            target_type,
+            target_id,
+            _document_id(target_type, target_id, details),
+            target_repr,
+            outcome,
+            _detail(details),
+        )
+
+
+def action_counts(*, period: Period) -> list[tuple[str, int, int]]:
+    """(action, events, failures) for every action of the period, most frequent first."""
+    rows = (
+        _in(period)
+        .values("action")
+        .annotate(total=Count("id"), failed=Count("id", filter=~Q(outcome="success")))
+        .order_by("-total", "action")
+    )
+    return [(row["action"], row["total"], row["failed"]) for row in rows]
+
+
+def _per_day(queryset, period: Period) -> list[tuple[date, int]]:
+    counted = dict(
+        queryset.annotate(day=TruncDate("created_at", tzinfo=period.tz))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    days, day = [], period.first_day
+    while day <= period.last_day:
+        days.append((day, counted.get(day, 0)))
+        day += timedelta(days=1)
+    return days
+
+
+def transactions_per_day(*, period: Period) -> list[tuple[date, int]]:
+    return _per_day(_in(period).filter(_transactions_q()), period)
+
+
+def signatures_per_day(*, period: Period) -> list[tuple[date, int]]:
+    return _per_day(_in(period).filter(action=SIGNATURE_ACTION), period)
+
+
+FAILED_JOB_COLUMNS = [
+    "job_id",
+    "document_id",
+    "document",
+    "field",
+    "status",
+    "attempts",
+    "error_code",
+    "error_message",
+    "created",
+    "finished",
+]
+FAILED_EVENT_COLUMNS = ["event_id", "time", "actor", "action", "object_type", "object_id", "outcome", "code", "cause"]
+
+
+def failed_jobs(*, period: Period) -> list[tuple]:
+    """Signing jobs of the period that failed or are waiting to retry, with the cause they recorded."""
+    from signing.models import JobStatus, SigningJob
+    from workflows.models import Document
+
+    jobs = list(
+        SigningJob.objects.filter(status__in=[JobStatus.FAILED, JobStatus.WAITING])
+        .filter(
+            Q(created_at__gte=period.start, created_at__lt=period.end)
+            | Q(finished_at__gte=period.start, finished_at__lt=period.end)
+        )
+        .order_by("id")
+        .values_list(
+            "id",
+            "handler",
+            "subject_id",
+            "field_name",
+            "status",
+            "attempts",
+            "error_code",
+            "error_message",
+            "created_at",
+            "finished_at",
+        )
+    )
+    documents = {}
+    subject_ids = {job[2] for job in jobs if job[1].startswith("workflows.")}
+    if subject_ids:
+        documents = dict(Document.objects.filter(pk__in=subject_ids).values_list("pk", "title"))
+    return [
+        (
+            pk,
+            subject_id,
+            documents.get(subject_id, "") if handler.startswith("workflows.") else "",
+            field,
+            status,
+            attempts,
+            code,
+            message,
+            _local(created, period.tz),
+            _local(finished, period.tz),
+        )
+        for pk, handler, subject_id, field, status, attempts, code, message, created, finished in jobs
+    ]
+
+
+def failed_events(*, period: Period) -> Iterator[tuple]:
+    """Audit events of the period whose outcome was not success (failure, denied), with their cause."""
+    rows = (
+        _in(period)
+        .exclude(outcome="success")
+        .order_by("id")
+        .values_list("id", "created_at", "actor_repr", "action", "target_type", "target_id", "outcome", "details")
+    )
+    for pk, created_at, actor, action, target_type, target_id, outcome, details in rows.iterator(chunk_size=5000):
+        code = str(details.get("code") or details.get("detail") or "") if isinstance(details, dict) else ""
+        cause = _detail(details)
+        yield pk, _local(created_at, period.tz), actor or "system", action, target_type, target_id, outcome, code, cause
+
+
+CERTIFICATE_COLUMNS = [
+    "certificate_id",
+    "user",
+    "name",
+    "org_unit",
+    "status",
+    "serial",
+    "subject",
+    "issuer",
+    "not_before",
+    "not_after",
+    "revoked_at",
+]
+CERTIFICATE_FILTERS = ("active", "expired", "revoked", "pending", "superseded")
+
+
+def _effective_status(status: str, not_after: datetime | None, now: datetime) -> str:
+    if status == "active" and not_after is not None and not_after <= now:
+        return "expired"
+    if status in ("awaiting_issuance", "pending_acceptance"):
+        return "pending"
+    return status
+
+
+def _unit_and_descendants(code: str) -> list[int]:
+    from accounts.models import OrgUnit
+
+    units = list(OrgUnit.objects.values_list("pk", "code", "parent_id"))
+    wanted = {pk for pk, unit_code, _ in units if unit_code == code}
+    grew = True
+    while grew:
+        more = {pk for pk, _, parent in units if parent in wanted and pk not in wanted}
+        wanted |= more
+        grew = bool(more)
+    return sorted(wanted)
+
+
+def certificate_status(*, status: str | None = None, org_unit: str | None = None, at: datetime) -> list[tuple]:
+    """Every certificate with its status as of `at` (active past its end counts as expired).
+
+    `status` is one of CERTIFICATE_FILTERS; `org_unit` an OrgUnit code (that unit and the units below it).
+    """
+    from certificates.models import Certificate
+
+    certificates = Certificate.objects.select_related("user", "user__org_unit").order_by("user__username", "id")
+    if org_unit:
+        certificates = certificates.filter(user__org_unit_id__in=_unit_and_descendants(org_unit))
+    rows = []
+    for cert in certificates:
+        effective = _effective_status(cert.status, cert.not_after, at)
+        if status and effective != status:
+            continue
+        unit = cert.user.org_unit
+        rows.append(
+            (
+                cert.pk,
+                cert.user.username,
+                cert.user.full_name_th,
+                unit.code if unit else "",
+                effective,
+                cert.serial_number,
+                cert.subject_cn,
+                cert.issuer_cn,
+                _local(cert.not_before, at.tzinfo),
+                _local(cert.not_after, at.tzinfo),
+                _local(cert.revoked_at, at.tzinfo),
+            )
+        )
+    return rows
+
+
+CERT_ADMIN_COLUMNS = ["event_id", "time", "actor", "action", "object_type", "object_id", "object", "outcome", "detail"]
+
+
+def certificate_admin_events(*, period: Period) -> list[tuple]:
+    """Certificate management: every `certificates.*` event and every admin change to a certificates model."""
+    rows = (
+        _in(period)
+        .filter(
+            Q(action__startswith="certificates.")
+            | Q(action__startswith="admin.", target_type__startswith="certificates.")
+        )
+        .order_by("id")
+        .values_list(
+            "id", "created_at", "actor_repr", "action", "target_type", "target_id", "target_repr", "outcome", "details"
+        )
+    )
+    return [
+        (pk, _local(created, period.tz), actor or "system", action, ttype, tid, trepr, outcome, _detail(details))
+        for pk, created, actor, action, ttype, tid, trepr, outcome, details in rows
+    ]
+
+
+def tier_durations(*, period: Period) -> list[tuple[int, int, float]]:
+    """(tier order, tiers completed in the period, average hours from opening to completion)."""
+    from workflows.models import RouteTier
+
+    totals: dict[int, list[float]] = {}
+    rows = RouteTier.objects.filter(
+        completed_at__gte=period.start, completed_at__lt=period.end, activated_at__isnull=False
+    ).values_list("order", "activated_at", "completed_at")
+    for order, opened, completed in rows.iterator():
+        totals.setdefault(order, []).append((completed - opened).total_seconds() / 3600)
+    return [(order, len(hours), sum(hours) / len(hours)) for order, hours in sorted(totals.items())]

@@ -1,0 +1,317 @@
+"""Writing a report (PDF, CSV, XLSX) for a month or a date range, and e-mailing the monthly one.
+
+Files written for a period labelled L (``2026-11`` or ``2026-11-01_2026-11-15``):
+
+- ``report-L.xlsx``: one sheet per section (transactions, failed signing jobs, failed events, certificates,
+  certificate admin log, signatures per day, transactions per day, time per tier, events per action).
+  Transactions go on as many sheets as Excel's row limit requires.
+- ``report-L.csv``: all sections in one UTF-8 file (with a BOM so Excel reads the Thai), one row per record,
+  columns ``section, record_id, time, actor, action, object_type, object_id, document_id, object, outcome,
+  code, detail, value``; each section fills the columns that apply (see `_CSV_MAPPERS`).
+- ``report-L.pdf``: the summary for people: counts per action and per day, the charts, failures in full
+  (up to PDF_FAILURE_LIMIT), certificates, the certificate admin log, and the first PDF_TRANSACTION_LIMIT
+  transactions with a note pointing to the CSV/XLSX for the rest.
+
+All rows are streamed once from the database into the CSV and the XLSX (openpyxl write-only mode), so
+the cost grows linearly with the month and memory stays flat.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.utils import timezone
+from openpyxl import Workbook
+
+from . import selectors
+from .selectors import Period
+
+PDF_TRANSACTION_LIMIT = 300
+PDF_FAILURE_LIMIT = 5000
+XLSX_MAX_ROWS = 1_048_576 - 1  # Excel's limit per sheet, less the header row
+
+CSV_COLUMNS = [
+    "section",
+    "record_id",
+    "time",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "document_id",
+    "object",
+    "outcome",
+    "code",
+    "detail",
+    "value",
+]
+
+
+def _transaction_csv(row: tuple) -> list:
+    pk, time, actor, action, object_type, object_id, document_id, obj, outcome, detail = row
+    return [pk, time, actor, action, object_type, object_id, document_id, obj, outcome, "", detail, ""]
+
+
+def _job_csv(row: tuple) -> list:
+    pk, document_id, title, field_name, status, attempts, code, message, created, finished = row
+    return [
+        pk,
+        finished or created,
+        "",
+        f"signing job {status}",
+        "signing.signingjob",
+        pk,
+        document_id,
+        title,
+        status,
+        code,
+        message,
+        attempts,
+    ]
+
+
+def _failed_event_csv(row: tuple) -> list:
+    pk, time, actor, action, object_type, object_id, outcome, code, cause = row
+    return [pk, time, actor, action, object_type, object_id, "", "", outcome, code, cause, ""]
+
+
+def _certificate_csv(row: tuple) -> list:
+    pk, username, name, unit, status, serial, subject, issuer, not_before, not_after, revoked_at = row
+    detail = f"serial {serial}; issuer {issuer}; valid {not_before} to {not_after}"
+    if revoked_at:
+        detail += f"; revoked {revoked_at}"
+    return [pk, not_after, username, "", "certificates.certificate", pk, "", subject or name, status, unit, detail, ""]
+
+
+def _admin_csv(row: tuple) -> list:
+    pk, time, actor, action, object_type, object_id, obj, outcome, detail = row
+    return [pk, time, actor, action, object_type, object_id, "", obj, outcome, "", detail, ""]
+
+
+_CSV_MAPPERS = {
+    "transactions": _transaction_csv,
+    "failed_signing_jobs": _job_csv,
+    "failed_events": _failed_event_csv,
+    "certificates": _certificate_csv,
+    "certificate_admin_log": _admin_csv,
+}
+
+
+@dataclass
+class ReportFiles:
+    pdf: Path
+    csv: Path
+    xlsx: Path
+    counts: dict = field(default_factory=dict)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.pdf, self.csv, self.xlsx]
+
+
+class _Sheets:
+    """Write-only XLSX with a header per sheet; spills a long section over numbered sheets."""
+
+    def __init__(self):
+        self.book = Workbook(write_only=True)
+
+    def section(self, title: str, columns: list[str]):
+        state = {"sheet": None, "rows": 0, "part": 1}
+
+        def new_sheet():
+            name = title if state["part"] == 1 else f"{title} ({state['part']})"
+            state["sheet"] = self.book.create_sheet(name[:31])
+            state["sheet"].append(columns)
+            state["rows"] = 0
+
+        new_sheet()
+
+        def append(row):
+            if state["rows"] >= XLSX_MAX_ROWS:
+                state["part"] += 1
+                new_sheet()
+            state["sheet"].append(row)
+            state["rows"] += 1
+
+        return append
+
+
+def report_write(
+    *,
+    period: Period,
+    out_dir: Path,
+    cert_status: str | None = None,
+    org_unit: str | None = None,
+    now=None,
+) -> ReportFiles:
+    """Write report-<label>.pdf/.csv/.xlsx into out_dir and return their paths and section counts."""
+    from .pdf import report_pdf_render
+
+    if cert_status and cert_status not in selectors.CERTIFICATE_FILTERS:
+        raise ValueError(f"certificate status must be one of {', '.join(selectors.CERTIFICATE_FILTERS)}")
+    now = now or timezone.now()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = out_dir / f"report-{period.label}"
+    files = ReportFiles(pdf=base.with_suffix(".pdf"), csv=base.with_suffix(".csv"), xlsx=base.with_suffix(".xlsx"))
+    sheets = _Sheets()
+    pdf_data: dict = {}
+
+    with open(files.csv, "w", newline="", encoding="utf-8-sig") as fh:
+        out = csv.writer(fh)
+        out.writerow(CSV_COLUMNS)
+
+        def stream(section: str, title: str, columns: list[str], rows, keep: int) -> tuple[int, list]:
+            to_sheet = sheets.section(title, columns)
+            to_csv = _CSV_MAPPERS[section]
+            kept, count = [], 0
+            for row in rows:
+                to_sheet(row)
+                out.writerow([section, *to_csv(row)])
+                if count < keep:
+                    kept.append(row)
+                count += 1
+            files.counts[section] = count
+            return count, kept
+
+        _, pdf_data["transactions"] = stream(
+            "transactions",
+            "transactions",
+            selectors.TRANSACTION_COLUMNS,
+            selectors.transactions_rows(period=period),
+            PDF_TRANSACTION_LIMIT,
+        )
+        _, pdf_data["failed_jobs"] = stream(
+            "failed_signing_jobs",
+            "failed signing jobs",
+            selectors.FAILED_JOB_COLUMNS,
+            selectors.failed_jobs(period=period),
+            PDF_FAILURE_LIMIT,
+        )
+        _, pdf_data["failed_events"] = stream(
+            "failed_events",
+            "failed events",
+            selectors.FAILED_EVENT_COLUMNS,
+            selectors.failed_events(period=period),
+            PDF_FAILURE_LIMIT,
+        )
+        _, pdf_data["certificates"] = stream(
+            "certificates",
+            "certificates",
+            selectors.CERTIFICATE_COLUMNS,
+            selectors.certificate_status(status=cert_status, org_unit=org_unit, at=timezone.localtime(now, period.tz)),
+            10**9,
+        )
+        _, pdf_data["certificate_admin_log"] = stream(
+            "certificate_admin_log",
+            "certificate admin log",
+            selectors.CERT_ADMIN_COLUMNS,
+            selectors.certificate_admin_events(period=period),
+            PDF_FAILURE_LIMIT,
+        )
+
+        summaries = {
+            "signatures_per_day": (["day", "signatures"], selectors.signatures_per_day(period=period)),
+            "transactions_per_day": (["day", "events"], selectors.transactions_per_day(period=period)),
+            "time_per_tier": (
+                ["tier", "tiers completed", "average hours"],
+                [(o, n, round(h, 2)) for o, n, h in selectors.tier_durations(period=period)],
+            ),
+            "events_per_action": (["action", "events", "not successful"], selectors.action_counts(period=period)),
+        }
+        for section, (columns, rows) in summaries.items():
+            to_sheet = sheets.section(section.replace("_", " "), columns)
+            for row in rows:
+                to_sheet([str(row[0]), *row[1:]])
+                out.writerow(_summary_csv(section, row))
+            pdf_data[section] = rows
+
+    sheets.book.save(files.xlsx)
+    files.pdf.write_bytes(
+        report_pdf_render(
+            period=period,
+            data=pdf_data,
+            counts=files.counts,
+            filters={"status": cert_status or "", "org_unit": org_unit or ""},
+            generated_at=timezone.localtime(now, period.tz),
+        )
+    )
+    return files
+
+
+def _summary_csv(section: str, row: tuple) -> list:
+    blank = [""] * (len(CSV_COLUMNS) - 1)
+    if section in ("signatures_per_day", "transactions_per_day"):
+        day, count = row
+        return [section, "", str(day), *blank[2:-1], count]
+    if section == "time_per_tier":
+        order, completed, hours = row
+        return [section, order, "", "", "", "", "", "", f"tier {order}", "", "", f"{completed} tiers", hours]
+    action, total, failed = row
+    return [section, "", "", "", action, "", "", "", "", "", "", f"{failed} not successful", total]
+
+
+def report_recipients() -> list[str]:
+    """E-mail addresses of active IT admins and auditors (and superusers)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    users = get_user_model().objects.filter(is_active=True).exclude(email="")
+    users = users.filter(Q(groups__name__in=["it_admin", "auditor"]) | Q(is_superuser=True))
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def monthly_report_send(*, year: int, month: int, work_dir: Path, force: bool = False) -> list[str]:
+    """Write the month's report and e-mail the three files; records `reports.monthly_sent` (or _failed).
+
+    Sent once per month: a second run (django-q2 may deliver a task twice) finds the event and stops.
+    """
+    from django.conf import settings
+    from django.core.mail import EmailMessage
+    from django.db import transaction
+
+    import audit
+    from audit.models import Event
+
+    period = selectors.period_month(year=year, month=month)
+    already = Event.objects.filter(action="reports.monthly_sent", target_type="reports.monthly", target_id=period.label)
+    if already.exists() and not force:
+        return []
+    recipients = report_recipients()
+    if not recipients:
+        return []
+    files = report_write(period=period, out_dir=work_dir)
+    message = EmailMessage(
+        subject=f"dsign: รายงานประจำเดือน {period.label} / monthly report",
+        body=(
+            f"รายงานการใช้งานระบบประจำเดือน {period.label} แนบมาพร้อมนี้ (PDF, CSV, XLSX)\n"
+            f"The dsign report for {period.label} is attached.\n\n"
+            + "\n".join(f"{section}: {count}" for section, count in files.counts.items())
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+    )
+    types = {".pdf": "application/pdf", ".csv": "text/csv", ".xlsx": _XLSX}
+    for path in files.paths:
+        message.attach(path.name, path.read_bytes(), types[path.suffix])
+    try:
+        message.send()
+    except Exception as exc:
+        with transaction.atomic():
+            audit.record(
+                action="reports.monthly_failed",
+                target=("reports.monthly", period.label),
+                outcome="failure",
+                details={"to": recipients, "message": str(exc)[:500]},
+            )
+        raise
+    with transaction.atomic():
+        audit.record(
+            action="reports.monthly_sent", target=("reports.monthly", period.label), details={"to": recipients}
+        )
+    return recipients
+
+
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
