@@ -1,21 +1,117 @@
-"""REST API of documents: thin views that parse input, call one service or selector, render."""
+"""REST API of documents, workflow templates, inboxes and batch signing: thin views around services.
+
+Paths and JSON shapes here are public (DESIGN.md): extend them, never change them. Every error is JSON
+`{"detail": ...}` with a 4xx status. People authenticate with a token or a session; applications with an
+API key acting for a user, limited to the scopes in `application_scopes` (integrations.auth) — they can
+read and create documents but never approve, reject or sign.
+"""
 
 from __future__ import annotations
 
+from io import BytesIO
+
 from django.conf import settings
+from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import generics, serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
+import audit
 from accounts.services import StepUpFailed, mfa_step_up
+from integrations.auth import ApiKeyAuthentication, ApplicationScopes
+from integrations.idempotency import idempotent
+from signing.models import SigningBatch
+from signing.services import signing_batch_progress
 
 from . import selectors, services
-from .models import Document, WorkflowTemplate
+from .models import (
+    Assignment,
+    Document,
+    DocumentStatus,
+    DocumentVersion,
+    RouteTier,
+    TemplateTier,
+    WorkflowTemplate,
+)
+
+MAX_ID = 2**63 - 1  # larger ids cannot exist and would overflow the database's integer
 
 ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
+
+_ERROR_TEXT = {
+    400: ("The request is invalid.", "title: This field is required."),
+    401: ("Not authenticated.", "Authentication credentials were not provided."),
+    403: ("Not allowed.", "It is not your turn yet: an earlier tier has not finished."),
+    404: ("Not found, or not visible to you.", "Not found."),
+    409: ("Conflicts with the current state.", "You have already decided on this document."),
+    413: ("The upload is too large.", "The file is larger than 25 MB."),
+    422: (
+        "Idempotency-Key reused with a different request.",
+        "This Idempotency-Key was already used with a different request; use a new key.",
+    ),
+    429: ("Too many requests, or MFA locked after wrong codes.", "Request was throttled."),
+}
+
+
+def errors(*codes: int) -> dict:
+    """Error responses for `extend_schema`: always 401 and 429, plus `codes`, each with an example."""
+    out = {}
+    for code in sorted({401, 429, *codes}):
+        description, example = _ERROR_TEXT[code]
+        out[code] = OpenApiResponse(
+            ERROR, description=description, examples=[OpenApiExample(f"{code}", value={"detail": example})]
+        )
+    return out
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Send the same key to retry safely: the first successful response is replayed for 24 hours; the "
+        "same key with a different body gets 422, and while the first request runs, 409."
+    ),
+)
+
+
+class Pagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 200
+
+    def get_offset(self, request) -> int:
+        # A huge offset would overflow the database's integer; nothing lives that far anyway.
+        return min(super().get_offset(request), 10**9)
+
+
+class ApiView(APIView):
+    authentication_classes = [ApiKeyAuthentication, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    permission_classes = [IsAuthenticated, ApplicationScopes]
+    throttle_classes = [AnonRateThrottle, UserRateThrottle]
+    application_scopes: dict[str, str] = {}
+
+
+class ListView(ApiView, generics.ListAPIView):
+    pagination_class = Pagination
+
+
+# --- serializers ---------------------------------------------------------------------------------------
 
 
 class AssignmentOut(serializers.Serializer):
@@ -57,97 +153,16 @@ class DocumentOut(serializers.Serializer):
     completed_at = serializers.DateTimeField(allow_null=True)
     tiers = serializers.SerializerMethodField()
 
+    @extend_schema_field(TierOut(many=True))
     def get_tiers(self, document) -> list[dict]:
         return TierOut(selectors.current_tiers(document), many=True).data
 
 
 class DocumentCreateIn(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True)
+    file = serializers.FileField(allow_empty_file=True, help_text="the PDF to route")
     title = serializers.CharField(max_length=300)
-    workflow = serializers.CharField(max_length=64)
+    workflow = serializers.CharField(max_length=64, help_text="workflow template code, e.g. memo-2-tier")
     placements = serializers.JSONField(required=False, help_text='{"head1": {"page": 0, "box": [x1,y1,x2,y2]}}')
-
-
-def _workflow_error(exc: services.WorkflowError) -> Response:
-    return Response({"detail": exc.message}, status=exc.status)
-
-
-def _read_upload(upload) -> bytes:
-    if upload.size > settings.MAX_UPLOAD_BYTES:
-        raise services.InvalidDocument("too large")
-    return upload.read()
-
-
-class DocumentListCreate(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
-
-    @extend_schema(responses={200: DocumentOut(many=True)})
-    def get(self, request):
-        qs = selectors.documents_visible_to(request.user).select_related("template", "requester").order_by("-id")
-        status_filter = request.query_params.get("status")
-        if status_filter:
-            qs = qs.filter(status=status_filter)
-        page = self.paginator.paginate_queryset(qs.prefetch_related("tiers__assignments__signer"), request, view=self)
-        return self.paginator.get_paginated_response(DocumentOut(page, many=True).data)
-
-    @property
-    def paginator(self):
-        if not hasattr(self, "_paginator"):
-            from rest_framework.pagination import LimitOffsetPagination
-
-            self._paginator = LimitOffsetPagination()
-        return self._paginator
-
-    @extend_schema(
-        request={"multipart/form-data": DocumentCreateIn},
-        responses={201: DocumentOut, 400: ERROR, 413: ERROR},
-    )
-    def post(self, request):
-        form = DocumentCreateIn(data=request.data)
-        if not form.is_valid():
-            return Response({"detail": _first_error(form.errors)}, status=400)
-        upload = form.validated_data["file"]
-        if upload.size > settings.MAX_UPLOAD_BYTES:
-            return Response(
-                {"detail": f"The file is larger than {settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."}, status=413
-            )
-        template = WorkflowTemplate.objects.filter(code=form.validated_data["workflow"], active=True).first()
-        if template is None:
-            return Response({"detail": f"Unknown workflow template {form.validated_data['workflow']!r}."}, status=400)
-        placements = form.validated_data.get("placements") or None
-        if placements is not None and not isinstance(placements, dict):
-            return Response({"detail": "placements must be an object keyed by signer username."}, status=400)
-        try:
-            document = services.route_start(
-                title=form.validated_data["title"],
-                pdf=upload.read(),
-                template=template,
-                actor=request.user,
-                placements=placements,
-            )
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
-        document = selectors.document_detail(user=request.user, document_id=document.pk)
-        return Response(DocumentOut(document).data, status=status.HTTP_201_CREATED)
-
-
-def _first_error(errors) -> str:
-    for field, messages in errors.items():
-        return f"{field}: {messages[0]}"
-    return "Invalid input."
-
-
-def _visible(request, pk: int) -> Document:
-    document = selectors.document_detail(user=request.user, document_id=pk)
-    if document is None:
-        raise Http404
-    return document
-
-
-class DocumentDetail(APIView):
-    @extend_schema(responses={200: DocumentOut, 404: ERROR})
-    def get(self, request, pk: int):
-        return Response(DocumentOut(_visible(request, pk)).data)
 
 
 class ApproveIn(serializers.Serializer):
@@ -157,82 +172,406 @@ class ApproveIn(serializers.Serializer):
 
 class DecisionIn(serializers.Serializer):
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    to_tier = serializers.IntegerField(required=False, allow_null=True, default=None)
+    to_tier = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=1000)
 
 
-class DocumentApprove(APIView):
+class TemplateTierOut(serializers.Serializer):
+    order = serializers.IntegerField()
+    name = serializers.CharField()
+    quorum = serializers.IntegerField(help_text="approvals needed; 0 = all signers")
+    signers = serializers.SerializerMethodField()
+    rule_position = serializers.CharField()
+    due_hours = serializers.IntegerField()
+
+    def get_signers(self, tier) -> list[str]:
+        return [u.username for u in tier.signers.all()]
+
+
+class WorkflowOut(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    document_type = serializers.CharField()
+    pades_level = serializers.CharField()
+    allow_multiple_seats = serializers.BooleanField()
+    tiers = TemplateTierOut(many=True)
+
+
+class InboxDocumentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    requester = serializers.CharField(source="requester.username")
+    created_at = serializers.DateTimeField()
+
+
+class InboxItemOut(serializers.Serializer):
+    document = InboxDocumentOut()
+    tier = serializers.IntegerField(source="tier.order")
+    tier_name = serializers.CharField(source="tier.name")
+    field = serializers.CharField(source="field_name")
+    assigned_at = serializers.DateTimeField(source="tier.activated_at", allow_null=True)
+    due_at = serializers.DateTimeField(source="tier.due_at", allow_null=True)
+
+
+class VersionOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    kind = serializers.CharField()
+    sha256 = serializers.CharField()
+    size = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class BatchIn(serializers.Serializer):
+    documents = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=100
+    )
+    otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class BatchErrorOut(serializers.Serializer):
+    document = serializers.IntegerField()
+    detail = serializers.CharField()
+
+
+class BatchCreatedOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    total = serializers.IntegerField(help_text="signatures queued")
+    errors = BatchErrorOut(many=True, help_text="documents that could not be approved, and why")
+
+
+class BatchRefusedOut(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = BatchErrorOut(many=True)
+
+
+class BatchProgressOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    total = serializers.IntegerField()
+    finished = serializers.IntegerField(help_text="done + failed")
+    queued = serializers.IntegerField()
+    running = serializers.IntegerField()
+    waiting = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+DOCUMENT_EXAMPLE = OpenApiExample(
+    "document",
+    value={
+        "id": 42,
+        "title": "บันทึกข้อความ ขออนุมัติจัดซื้อ",
+        "status": "in_progress",
+        "workflow": "memo-2-tier",
+        "requester": "requester",
+        "pades_level": "B-LTA",
+        "round": 1,
+        "waiting_reason": "",
+        "created_at": "2026-03-01T09:00:00+07:00",
+        "completed_at": None,
+        "tiers": [
+            {
+                "order": 1,
+                "name": "หัวหน้างาน",
+                "quorum": 2,
+                "status": "active",
+                "due_at": "2026-03-04T09:00:00+07:00",
+                "assignments": [
+                    {
+                        "signer": "head1",
+                        "signer_name": "นายสมชาย รักงาน",
+                        "status": "pending",
+                        "decided_by": None,
+                        "decided_at": None,
+                        "signed_at": None,
+                        "comment": "",
+                        "field": "Sig1_r1",
+                        "page": 0,
+                        "box": [36.0, 106.0, 206.0, 168.0],
+                    }
+                ],
+            }
+        ],
+    },
+    response_only=True,
+)
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def _workflow_error(exc: services.WorkflowError) -> Response:
+    return Response({"detail": exc.message}, status=exc.status)
+
+
+def _first_error(errors) -> str:
+    for field, messages in errors.items():
+        if isinstance(messages, dict):
+            return f"{field}: {_first_error(messages)}"
+        return f"{field}: {messages[0]}"
+    return "Invalid input."
+
+
+def _form(serializer_class, request):
+    """The validated data, or a 400 Response saying what is wrong."""
+    if not isinstance(request.data, dict):
+        return None, Response({"detail": "The body must be a JSON object or a form."}, status=400)
+    form = serializer_class(data=request.data)
+    if not form.is_valid():
+        return None, Response({"detail": _first_error(form.errors)}, status=400)
+    return form.validated_data, None
+
+
+def _visible(request, pk: int) -> Document:
+    document = selectors.document_detail(user=request.user, document_id=pk) if 0 < pk <= MAX_ID else None
+    if document is None:
+        raise Http404
+    return document
+
+
+def _documents_filtered(*, user, status_filter: str, role: str, q: str):
+    tiers = Prefetch(
+        "tiers",
+        queryset=RouteTier.objects.order_by("round", "order").prefetch_related(
+            Prefetch("assignments", queryset=Assignment.objects.select_related("signer", "decided_by").order_by("id"))
+        ),
+    )
+    qs = selectors.documents_visible_to(user).select_related("template", "requester").prefetch_related(tiers)
+    if status_filter:
+        qs = qs.filter(status=status_filter)
+    if role == "requester":
+        qs = qs.filter(requester=user)
+    elif role == "signer":
+        qs = qs.filter(pk__in=Assignment.objects.filter(Q(signer=user) | Q(decided_by=user)).values("document_id"))
+    if q:
+        qs = qs.filter(title__icontains=q)
+    return qs.order_by("-id")
+
+
+# --- views ---------------------------------------------------------------------------------------------
+
+
+class WorkflowList(ListView):
+    serializer_class = WorkflowOut
+    application_scopes = {"GET": "workflows:read"}
+
+    def get_queryset(self):
+        tiers = Prefetch("tiers", queryset=TemplateTier.objects.order_by("order").prefetch_related("signers"))
+        return WorkflowTemplate.objects.filter(active=True).prefetch_related(tiers).order_by("code")
+
+    @extend_schema(
+        summary="Workflow templates a document can be routed with",
+        responses={200: WorkflowOut(many=True), **errors()},
+        examples=[
+            OpenApiExample(
+                "memo-2-tier",
+                value={
+                    "code": "memo-2-tier",
+                    "name": "บันทึกข้อความ 2 ขั้น",
+                    "document_type": "memo",
+                    "pades_level": "B-LTA",
+                    "allow_multiple_seats": False,
+                    "tiers": [
+                        {
+                            "order": 1,
+                            "name": "หัวหน้างาน",
+                            "quorum": 2,
+                            "signers": ["head1", "head2", "head3"],
+                            "rule_position": "",
+                            "due_hours": 72,
+                        },
+                        {
+                            "order": 2,
+                            "name": "ผู้อำนวยการ",
+                            "quorum": 1,
+                            "signers": ["director"],
+                            "rule_position": "",
+                            "due_hours": 72,
+                        },
+                    ],
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DocumentListCreate(ListView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    serializer_class = DocumentOut
+    application_scopes = {"GET": "documents:read", "POST": "documents:create"}
+
+    _queryset = None
+
+    def get_queryset(self):
+        return self._queryset if self._queryset is not None else Document.objects.none()
+
+    @extend_schema(
+        summary="Documents you requested, sign, or may see",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=DocumentStatus.values, description="document status"),
+            OpenApiParameter(
+                "role",
+                OpenApiTypes.STR,
+                enum=["requester", "signer"],
+                description="only documents you requested, or only those you hold a seat in",
+            ),
+            OpenApiParameter("q", OpenApiTypes.STR, description="words in the title"),
+        ],
+        responses={200: DocumentOut(many=True), **errors(400)},
+        examples=[DOCUMENT_EXAMPLE],
+    )
+    def get(self, request, *args, **kwargs):
+        params = request.query_params
+        status_filter, role = params.get("status", ""), params.get("role", "")
+        if status_filter and status_filter not in DocumentStatus.values:
+            return Response({"detail": f"status must be one of {', '.join(DocumentStatus.values)}."}, status=400)
+        if role and role not in ("requester", "signer"):
+            return Response({"detail": "role must be requester or signer."}, status=400)
+        q = params.get("q", "").replace("\x00", "").strip()[:200]
+        self._queryset = _documents_filtered(user=request.user, status_filter=status_filter, role=role, q=q)
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Upload a PDF and start its route",
+        request={"multipart/form-data": DocumentCreateIn},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: DocumentOut, **errors(400, 403, 409, 413, 422)},
+        examples=[DOCUMENT_EXAMPLE],
+    )
+    @idempotent
+    def post(self, request):
+        form, refusal = _form(DocumentCreateIn, request)
+        if refusal:
+            return refusal
+        upload = form["file"]
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            return Response(
+                {"detail": f"The file is larger than {settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."}, status=413
+            )
+        template = WorkflowTemplate.objects.filter(code=form["workflow"], active=True).first()
+        if template is None:
+            return Response({"detail": f"Unknown workflow template {form['workflow']!r}."}, status=400)
+        placements = form.get("placements") or None
+        if placements is not None and not isinstance(placements, dict):
+            return Response({"detail": "placements must be an object keyed by signer username."}, status=400)
+        try:
+            document = services.route_start(
+                title=form["title"], pdf=upload.read(), template=template, actor=request.user, placements=placements
+            )
+        except services.WorkflowError as exc:
+            return _workflow_error(exc)
+        document = selectors.document_detail(user=request.user, document_id=document.pk)
+        return Response(DocumentOut(document).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentDetail(ApiView):
+    application_scopes = {"GET": "documents:read"}
+
+    @extend_schema(
+        summary="A document and its route", responses={200: DocumentOut, **errors(404)}, examples=[DOCUMENT_EXAMPLE]
+    )
+    def get(self, request, pk: int):
+        return Response(DocumentOut(_visible(request, pk)).data)
+
+
+class DocumentApprove(ApiView):
     # Wrong codes are throttled by the MFA devices themselves (they lock after failures), not per request.
     @extend_schema(
+        summary="Approve and sign (the signer's own credentials and OTP; never an application)",
         request=ApproveIn,
-        responses={202: DocumentOut, 403: ERROR, 404: ERROR, 409: ERROR, 429: ERROR},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={202: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        examples=[
+            OpenApiExample("approve", value={"otp": "123456", "comment": "เห็นชอบ"}, request_only=True),
+            DOCUMENT_EXAMPLE,
+        ],
     )
+    @idempotent
     def post(self, request, pk: int):
         document = _visible(request, pk)
-        form = ApproveIn(data=request.data)
-        if not form.is_valid():
-            return Response({"detail": _first_error(form.errors)}, status=400)
+        form, refusal = _form(ApproveIn, request)
+        if refusal:
+            return refusal
         try:
             services._seat_for(document=document, actor=request.user)
         except services.WorkflowError as exc:
             return _workflow_error(exc)
         try:
-            mfa_step_up(user=request.user, code=form.validated_data["otp"])
+            mfa_step_up(user=request.user, code=form["otp"])
         except StepUpFailed as exc:
             return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
         try:
             services.decision_approve(
-                document=document, actor=request.user, comment=form.validated_data["comment"], step_up_verified=True
+                document=document, actor=request.user, comment=form["comment"], step_up_verified=True
             )
         except services.WorkflowError as exc:
             return _workflow_error(exc)
         return Response(DocumentOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
 
 
-class DocumentReject(APIView):
-    @extend_schema(request=DecisionIn, responses={200: DocumentOut, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})
+class DocumentReject(ApiView):
+    @extend_schema(
+        summary="Reject (ends the route); a comment is required",
+        request=DecisionIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        examples=[OpenApiExample("reject", value={"comment": "งบประมาณไม่เพียงพอ"}, request_only=True)],
+    )
+    @idempotent
     def post(self, request, pk: int):
         document = _visible(request, pk)
-        form = DecisionIn(data=request.data)
-        if not form.is_valid():
-            return Response({"detail": _first_error(form.errors)}, status=400)
+        form, refusal = _form(DecisionIn, request)
+        if refusal:
+            return refusal
         try:
-            services.decision_reject(document=document, actor=request.user, comment=form.validated_data["comment"])
+            services.decision_reject(document=document, actor=request.user, comment=form["comment"])
         except services.WorkflowError as exc:
             return _workflow_error(exc)
         return Response(DocumentOut(_visible(request, pk)).data)
 
 
-class DocumentReturn(APIView):
-    @extend_schema(request=DecisionIn, responses={200: DocumentOut, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})
+class DocumentReturn(ApiView):
+    @extend_schema(
+        summary="Return for revision, to the requester or to an earlier tier",
+        request=DecisionIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        examples=[OpenApiExample("return", value={"comment": "แก้ไขวันที่", "to_tier": 1}, request_only=True)],
+    )
+    @idempotent
     def post(self, request, pk: int):
         document = _visible(request, pk)
-        form = DecisionIn(data=request.data)
-        if not form.is_valid():
-            return Response({"detail": _first_error(form.errors)}, status=400)
+        form, refusal = _form(DecisionIn, request)
+        if refusal:
+            return refusal
         try:
             services.decision_return(
-                document=document,
-                actor=request.user,
-                comment=form.validated_data["comment"],
-                to_tier=form.validated_data["to_tier"],
+                document=document, actor=request.user, comment=form["comment"], to_tier=form["to_tier"]
             )
         except services.WorkflowError as exc:
             return _workflow_error(exc)
         return Response(DocumentOut(_visible(request, pk)).data)
 
 
-class DocumentRecall(APIView):
-    @extend_schema(request=DecisionIn, responses={200: DocumentOut, 404: ERROR, 409: ERROR})
+class DocumentRecall(ApiView):
+    @extend_schema(
+        summary="Recall a running document (the requester only)",
+        request=DecisionIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        examples=[OpenApiExample("recall", value={"comment": "ส่งผิดเรื่อง"}, request_only=True)],
+    )
+    @idempotent
     def post(self, request, pk: int):
         document = _visible(request, pk)
-        form = DecisionIn(data=request.data)
-        form.is_valid()
+        form, refusal = _form(DecisionIn, request)
+        if refusal:
+            return refusal
         try:
-            services.route_recall(
-                document=document,
-                actor=request.user,
-                reason=form.validated_data.get("comment", "") if form.is_valid() else "",
-            )
+            services.route_recall(document=document, actor=request.user, reason=form["comment"])
         except services.WorkflowError as exc:
             return _workflow_error(exc)
         except services.states.TransitionNotAllowed as exc:
@@ -240,11 +579,17 @@ class DocumentRecall(APIView):
         return Response(DocumentOut(_visible(request, pk)).data)
 
 
-class DocumentFile(APIView):
-    @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(description="the latest version"), 404: ERROR})
-    def get(self, request, pk: int):
-        import audit
+class DocumentFile(ApiView):
+    application_scopes = {"GET": "documents:read"}
 
+    @extend_schema(
+        summary="The latest version of the PDF",
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the latest version"),
+            **errors(404),
+        },
+    )
+    def get(self, request, pk: int):
         from .signing_handler import version_read
 
         document = _visible(request, pk)
@@ -256,8 +601,6 @@ class DocumentFile(APIView):
             target=document,
             details={"version": version.number, "sha256": version.sha256},
         )
-        from io import BytesIO
-
         response = FileResponse(
             BytesIO(data), content_type="application/pdf", filename=f"document-{document.pk}-v{version.number}.pdf"
         )
@@ -265,8 +608,40 @@ class DocumentFile(APIView):
         return response
 
 
-class DocumentTimeline(APIView):
+class DocumentVersions(ListView):
+    serializer_class = VersionOut
+    application_scopes = {"GET": "documents:read"}
+
+    def get_queryset(self):
+        document = _visible(self.request, self.kwargs["pk"])
+        return DocumentVersion.objects.filter(document=document).order_by("number")
+
     @extend_schema(
+        summary="Every immutable version of the document, oldest first",
+        responses={200: VersionOut(many=True), **errors(404)},
+        examples=[
+            OpenApiExample(
+                "original",
+                value={
+                    "number": 1,
+                    "kind": "original",
+                    "sha256": "9f86d0…",
+                    "size": 48213,
+                    "created_at": "2026-03-01T09:00:00+07:00",
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DocumentTimeline(ApiView):
+    application_scopes = {"GET": "documents:read"}
+
+    @extend_schema(
+        summary="What happened to the document, oldest first",
         responses={
             200: inline_serializer(
                 "TimelineEntry",
@@ -279,8 +654,96 @@ class DocumentTimeline(APIView):
                 },
                 many=True,
             ),
-            404: ERROR,
-        }
+            **errors(404),
+        },
     )
     def get(self, request, pk: int):
         return Response(selectors.timeline(_visible(request, pk)))
+
+
+class Inbox(ListView):
+    serializer_class = InboxItemOut
+
+    def get_queryset(self):
+        return selectors.inbox(self.request.user)
+
+    @extend_schema(
+        summary="Seats waiting for your decision, oldest first",
+        responses={200: InboxItemOut(many=True), **errors(403)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class BatchCreate(ApiView):
+    @extend_schema(
+        summary="Approve and sign several documents after one OTP",
+        description=(
+            "One MFA step-up, then each document is approved in its own transaction; documents that cannot "
+            "be approved are listed in `errors` and do not stop the others. Poll the batch for progress."
+        ),
+        request=BatchIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            202: BatchCreatedOut,
+            409: OpenApiResponse(BatchRefusedOut, description="none of the documents could be approved"),
+            **{code: r for code, r in errors(400, 403, 422).items()},
+        },
+        examples=[
+            OpenApiExample("batch", value={"documents": [41, 42], "otp": "123456", "comment": ""}, request_only=True),
+            OpenApiExample(
+                "accepted", value={"id": 7, "total": 2, "errors": []}, response_only=True, status_codes=["202"]
+            ),
+        ],
+    )
+    @idempotent
+    def post(self, request):
+        form, refusal = _form(BatchIn, request)
+        if refusal:
+            return refusal
+        wanted = list(dict.fromkeys(form["documents"]))
+        found = {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
+        missing = [{"document": pk, "detail": "Not found."} for pk in wanted if pk not in found]
+        try:
+            mfa_step_up(user=request.user, code=form["otp"])
+        except StepUpFailed as exc:
+            return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
+        batch = SigningBatch.objects.create(signer_id=request.user.pk, total=0)
+        refused = services.decision_approve_batch(
+            documents=[found[pk] for pk in wanted if pk in found],
+            actor=request.user,
+            comment=form["comment"],
+            batch=batch,
+        )
+        problems = missing + refused
+        if batch.total == 0:
+            return Response({"detail": "None of the documents could be approved.", "errors": problems}, status=409)
+        return Response({"id": batch.pk, "total": batch.total, "errors": problems}, status=status.HTTP_202_ACCEPTED)
+
+
+class BatchDetail(ApiView):
+    @extend_schema(
+        summary="Progress of a batch: how many signatures are done",
+        responses={200: BatchProgressOut, **errors(404)},
+        examples=[
+            OpenApiExample(
+                "half done",
+                value={
+                    "id": 7,
+                    "total": 2,
+                    "finished": 1,
+                    "queued": 1,
+                    "running": 0,
+                    "waiting": 0,
+                    "done": 1,
+                    "failed": 0,
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, pk: int):
+        batch = SigningBatch.objects.filter(pk=pk, signer_id=request.user.pk).first() if 0 < pk <= MAX_ID else None
+        if batch is None:
+            raise Http404
+        return Response(signing_batch_progress(batch=batch))

@@ -3,6 +3,7 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
+    path("workflows/", api.WorkflowList.as_view(), name="api-workflows"),
     path("documents/", api.DocumentListCreate.as_view(), name="api-documents"),
     path("documents/<int:pk>/", api.DocumentDetail.as_view(), name="api-document"),
     path("documents/<int:pk>/approve/", api.DocumentApprove.as_view(), name="api-document-approve"),
@@ -10,5 +11,9 @@ urlpatterns = [
     path("documents/<int:pk>/return/", api.DocumentReturn.as_view(), name="api-document-return"),
     path("documents/<int:pk>/recall/", api.DocumentRecall.as_view(), name="api-document-recall"),
     path("documents/<int:pk>/file/", api.DocumentFile.as_view(), name="api-document-file"),
+    path("documents/<int:pk>/versions/", api.DocumentVersions.as_view(), name="api-document-versions"),
     path("documents/<int:pk>/timeline/", api.DocumentTimeline.as_view(), name="api-document-timeline"),
+    path("inbox/", api.Inbox.as_view(), name="api-inbox"),
+    path("batches/", api.BatchCreate.as_view(), name="api-batches"),
+    path("batches/<int:pk>/", api.BatchDetail.as_view(), name="api-batch"),
 ]
