@@ -1,7 +1,11 @@
-"""Identity: users with Thai and English names, and the organisation tree they belong to."""
+"""Identity: users with Thai and English names, the organisation tree, SMS devices, step-ups, login history."""
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django_otp.models import CooldownMixin, SideChannelDevice, ThrottlingMixin, TimestampMixin
+
+from audit.models import Event
 
 
 class OrgUnit(models.Model):
@@ -63,3 +67,80 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return f"{self.full_name_th} ({self.username})"
+
+
+class SMSDevice(TimestampMixin, CooldownMixin, ThrottlingMixin, SideChannelDevice):
+    """A phone that receives one-time codes by SMS through accounts.sms (django-otp side-channel device)."""
+
+    phone = models.CharField("โทรศัพท์มือถือ / mobile", max_length=30)
+
+    class Meta(SideChannelDevice.Meta):
+        verbose_name = "SMS device"
+
+    def generate_challenge(self) -> str:
+        allowed, data = self.generate_is_allowed()
+        if not allowed:
+            raise ChallengeRefused(
+                "A code was sent a moment ago; wait before asking for another "
+                f"(next at {_local_hhmm(data['next_generation_at'])})."
+            )
+        from .sms import send_sms
+
+        self.cooldown_set(commit=False)
+        self.generate_token(valid_secs=settings.MFA_CODE_VALIDITY_SECONDS, commit=True)
+        send_sms(phone=self.phone, text=f"dsign: รหัสยืนยัน / code {self.token}")
+        return "sent by SMS"
+
+    def verify_token(self, token) -> bool:
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        verified = super().verify_token(token)
+        if verified:
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+        else:
+            self.throttle_increment()
+        return verified
+
+    def get_cooldown_duration(self) -> int:
+        return getattr(settings, "SMS_COOLDOWN_SECONDS", 30)
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+
+class ChallengeRefused(Exception):
+    """A code cannot be sent now (cooldown, no address); the message says why."""
+
+
+def _local_hhmm(moment) -> str:
+    from django.utils import timezone
+
+    return timezone.localtime(moment).strftime("%H:%M:%S")
+
+
+class StepUp(models.Model):
+    """The user's latest successful MFA step-up; signing needs one younger than STEP_UP_WINDOW_SECONDS."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="step_up")
+    verified_at = models.DateTimeField()
+    purpose = models.CharField(max_length=40)
+    device = models.CharField(max_length=100)
+    # Set when the step-up happened in a browser session: that session alone may rely on it.
+    session_key = models.CharField(max_length=40, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user.username} at {self.verified_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LoginEvent(Event):
+    """Sign-ins and failed sign-ins: the audit events `accounts.login` and `accounts.login_failed`."""
+
+    ACTIONS = ("accounts.login", "accounts.login_failed", "accounts.logout")
+
+    class Meta:
+        proxy = True
+        verbose_name = "sign-in record"
+        verbose_name_plural = "login history"

@@ -1,0 +1,195 @@
+"""REST API of the signed-in user: profile, MFA devices, enrolment and code challenges."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from . import selectors, services
+
+ERROR = inline_serializer("AccountsError", {"detail": serializers.CharField()})
+
+
+class ProfileOut(serializers.Serializer):
+    username = serializers.CharField()
+    email = serializers.CharField()
+    title_th = serializers.CharField()
+    first_name_th = serializers.CharField()
+    last_name_th = serializers.CharField()
+    full_name_th = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    full_name_en = serializers.CharField()
+    position = serializers.CharField()
+    org_unit = serializers.CharField(source="org_unit.name_th", default=None, allow_null=True)
+    roles = serializers.SerializerMethodField()
+    mfa_enrolled = serializers.SerializerMethodField()
+
+    def get_roles(self, user) -> list[str]:
+        return selectors.user_roles(user)
+
+    def get_mfa_enrolled(self, user) -> bool:
+        return any(d["confirmed"] for d in selectors.mfa_devices(user))
+
+
+class DeviceOut(serializers.Serializer):
+    id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["totp", "email", "sms", "backup", "other"])
+    name = serializers.CharField()
+    confirmed = serializers.BooleanField()
+    address = serializers.CharField()
+    sends_codes = serializers.BooleanField()
+    locked_until = serializers.DateTimeField(allow_null=True)
+
+
+def _error(exc: services.MFAError) -> Response:
+    return Response({"detail": exc.message}, status=exc.status)
+
+
+class Me(APIView):
+    @extend_schema(responses={200: ProfileOut})
+    def get(self, request):
+        return Response(ProfileOut(request.user).data)
+
+
+class MyDevices(APIView):
+    @extend_schema(responses={200: DeviceOut(many=True)})
+    def get(self, request):
+        return Response(DeviceOut(selectors.mfa_devices(request.user), many=True).data)
+
+
+class ChallengeIn(serializers.Serializer):
+    device = serializers.CharField(max_length=100)
+
+
+class MyChallenge(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "otp"
+
+    @extend_schema(
+        request=ChallengeIn,
+        responses={200: inline_serializer("ChallengeOut", {"detail": serializers.CharField()}), 404: ERROR, 429: ERROR},
+    )
+    def post(self, request):
+        form = ChallengeIn(data=request.data)
+        if not form.is_valid():
+            return Response({"detail": "device: give the id of one of your MFA devices."}, status=400)
+        try:
+            message = services.mfa_challenge(user=request.user, device_id=form.validated_data["device"])
+        except services.MFAError as exc:
+            return _error(exc)
+        return Response({"detail": message})
+
+
+class EnrolIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["totp", "email", "sms"])
+    name = serializers.CharField(max_length=64, required=False, default="Authenticator")
+    email = serializers.EmailField(required=False, default="")
+    phone = serializers.CharField(max_length=30, required=False, default="")
+
+
+class MyEnrol(APIView):
+    """Start enrolling a device: TOTP answers with the otpauth URI and its QR code; e-mail/SMS send a code."""
+
+    @extend_schema(
+        request=EnrolIn,
+        responses={
+            201: inline_serializer(
+                "EnrolOut",
+                {
+                    "device": serializers.CharField(),
+                    "otpauth_uri": serializers.CharField(required=False),
+                    "qr_svg": serializers.CharField(required=False),
+                    "detail": serializers.CharField(),
+                },
+            ),
+            400: ERROR,
+        },
+    )
+    def post(self, request):
+        form = EnrolIn(data=request.data)
+        if not form.is_valid():
+            return Response({"detail": "kind: totp, email or sms."}, status=400)
+        data = form.validated_data
+        try:
+            if data["kind"] == "totp":
+                enrolment = services.totp_enrol_start(user=request.user, name=data["name"])
+                return Response(
+                    {
+                        "device": enrolment.device.persistent_id,
+                        "otpauth_uri": enrolment.uri,
+                        "qr_svg": enrolment.qr_svg,
+                        "detail": "Scan the QR code, then confirm with the 6-digit code.",
+                    },
+                    status=201,
+                )
+            if data["kind"] == "email":
+                device = services.email_device_add(user=request.user, email=data["email"])
+            else:
+                device = services.sms_device_add(user=request.user, phone=data["phone"])
+            message = services.mfa_challenge(user=request.user, device_id=device.persistent_id)
+        except services.MFAError as exc:
+            return _error(exc)
+        return Response({"device": device.persistent_id, "detail": f"Code {message}; confirm with it."}, status=201)
+
+
+class ConfirmIn(serializers.Serializer):
+    device = serializers.CharField(max_length=100)
+    code = serializers.CharField(max_length=16)
+
+
+class MyConfirm(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "otp"
+
+    @extend_schema(request=ConfirmIn, responses={200: DeviceOut, 403: ERROR, 404: ERROR, 429: ERROR})
+    def post(self, request):
+        form = ConfirmIn(data=request.data)
+        if not form.is_valid():
+            return Response({"detail": "device and code are required."}, status=400)
+        try:
+            device = services.device_confirm(user=request.user, **form.validated_data)
+        except services.MFAError as exc:
+            return _error(exc)
+        row = next(d for d in selectors.mfa_devices(request.user) if d["id"] == device.persistent_id)
+        return Response(DeviceOut(row).data)
+
+
+class MyBackupCodes(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            201: inline_serializer("BackupCodes", {"codes": serializers.ListField(child=serializers.CharField())})
+        },
+    )
+    def post(self, request):
+        return Response({"codes": services.static_codes_generate(user=request.user)}, status=201)
+
+
+class StepUpIn(serializers.Serializer):
+    otp = serializers.CharField(max_length=64)
+
+
+class MyStepUp(APIView):
+    """Step up once before a batch of approvals; `step_up_fresh` then holds for the window."""
+
+    @extend_schema(
+        request=StepUpIn,
+        responses={
+            200: inline_serializer("StepUpOut", {"fresh_until": serializers.DateTimeField()}),
+            403: ERROR,
+            429: ERROR,
+        },
+    )
+    def post(self, request):
+        form = StepUpIn(data=request.data)
+        if not form.is_valid():
+            return Response({"detail": "otp is required."}, status=400)
+        try:
+            services.mfa_step_up(user=request.user, code=form.validated_data["otp"], purpose="sign", request=request)
+        except services.StepUpFailed as exc:
+            return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
+        return Response({"fresh_until": services.step_up_expires_at(user=request.user)})

@@ -1,0 +1,66 @@
+"""HTML pages of accounts: sign-in (local, AD, "Sign in with Microsoft") and the user's MFA devices."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from . import selectors, services
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["oidc_enabled"] = getattr(settings, "OIDC_ENABLED", False)
+        context["oidc_provider_name"] = getattr(settings, "OIDC_PROVIDER_NAME", "Microsoft")
+        context["ldap_enabled"] = getattr(settings, "LDAP_ENABLED", False)
+        context["oidc_failed"] = self.request.GET.get("error") == "oidc"
+        return context
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def mfa_devices(request):
+    """List devices and run the enrolment steps; each POST calls one service and re-renders."""
+    enrolment = None
+    backup_codes = None
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "totp":
+                enrolment = services.totp_enrol_start(user=request.user, name=request.POST.get("name", ""))
+            elif action == "email":
+                device = services.email_device_add(user=request.user, email=request.POST.get("email", ""))
+                messages.info(request, services.mfa_challenge(user=request.user, device_id=device.persistent_id))
+            elif action == "sms":
+                device = services.sms_device_add(user=request.user, phone=request.POST.get("phone", ""))
+                messages.info(request, services.mfa_challenge(user=request.user, device_id=device.persistent_id))
+            elif action == "confirm":
+                services.device_confirm(
+                    user=request.user, device_id=request.POST.get("device", ""), code=request.POST.get("code", "")
+                )
+                messages.success(request, "ยืนยันอุปกรณ์แล้ว / Device confirmed.")
+                return redirect("accounts-mfa")
+            elif action == "challenge":
+                messages.info(
+                    request, services.mfa_challenge(user=request.user, device_id=request.POST.get("device", ""))
+                )
+            elif action == "backup":
+                backup_codes = services.static_codes_generate(user=request.user)
+            elif action == "delete":
+                services.device_delete(user=request.user, device_id=request.POST.get("device", ""))
+                return redirect("accounts-mfa")
+        except services.MFAError as exc:
+            messages.error(request, exc.message)
+    return render(
+        request,
+        "accounts/mfa.html",
+        {"devices": selectors.mfa_devices(request.user), "enrolment": enrolment, "backup_codes": backup_codes},
+    )
