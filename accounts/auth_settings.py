@@ -13,12 +13,12 @@ from pathlib import Path
 DEFAULT_LDAP_USER_FILTER = "(sAMAccountName=%(user)s)"
 # AD keeps no standard Thai-name attributes; organisations usually put them in extensionAttributeN.
 DEFAULT_LDAP_ATTR_MAP = (
-    "first_name=givenName;last_name=sn;email=mail;title_th=extensionAttribute3;"
-    "first_name_th=extensionAttribute1;last_name_th=extensionAttribute2;position=title;phone=telephoneNumber"
+    "first_name=givenName,last_name=sn,email=mail,title_th=extensionAttribute3,"
+    "first_name_th=extensionAttribute1,last_name_th=extensionAttribute2,position=title,phone=telephoneNumber"
 )
 DEFAULT_OIDC_CLAIM_MAP = (
-    "first_name=given_name;last_name=family_name;email=email;first_name_th=given_name_th;"
-    "last_name_th=family_name_th;title_th=title_th;position=job_title"
+    "first_name=given_name,last_name=family_name,email=email,first_name_th=given_name_th,"
+    "last_name_th=family_name_th,title_th=title_th,position=job_title"
 )
 USER_FIELDS = {"first_name", "last_name", "email", "title_th", "first_name_th", "last_name_th", "title_en"}
 USER_FIELDS |= {"position", "phone"}
@@ -47,10 +47,13 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def parse_pairs(text: str, *, allowed_keys: set[str] | None = None, name: str = "value") -> dict[str, str]:
-    """'a=x;b=y' -> {'a': 'x', 'b': 'y'}. Values may contain '=' and ',' (DNs), so only ';' separates."""
+def parse_pairs(
+    text: str, *, allowed_keys: set[str] | None = None, name: str = "value", separator: str = ";"
+) -> dict[str, str]:
+    """'a=x;b=y' -> {'a': 'x', 'b': 'y'}. Role maps hold DNs (with ',') and are split on ';'; attribute
+    maps hold LDAP attribute options (givenName;lang-th) and are split on ','."""
     pairs: dict[str, str] = {}
-    for item in (text or "").split(";"):
+    for item in (text or "").split(separator):
         item = item.strip()
         if not item:
             continue
@@ -115,6 +118,7 @@ def ldap_settings(environ: Mapping[str, str]) -> dict:
         environ.get("LDAP_USER_ATTR_MAP", "") or DEFAULT_LDAP_ATTR_MAP,
         allowed_keys=USER_FIELDS,
         name="LDAP_USER_ATTR_MAP",
+        separator=",",
     )
     role_groups = parse_pairs(environ.get("LDAP_ROLE_GROUPS", ""), allowed_keys=_role_names(), name="LDAP_ROLE_GROUPS")
     return {
@@ -162,7 +166,10 @@ def oidc_settings(environ: Mapping[str, str]) -> dict:
     if not issuer and not all(endpoints[name] for name in required):
         raise ValueError("OIDC_RP_CLIENT_ID needs OIDC_OP_ISSUER or the OIDC_OP_*_ENDPOINT variables")
     claim_map = parse_pairs(
-        environ.get("OIDC_CLAIM_MAP", "") or DEFAULT_OIDC_CLAIM_MAP, allowed_keys=USER_FIELDS, name="OIDC_CLAIM_MAP"
+        environ.get("OIDC_CLAIM_MAP", "") or DEFAULT_OIDC_CLAIM_MAP,
+        allowed_keys=USER_FIELDS,
+        name="OIDC_CLAIM_MAP",
+        separator=",",
     )
     return (
         base
