@@ -16,6 +16,7 @@ from .selectors import verification_trust_roots
 class VerifyIn(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
     lang = serializers.ChoiceField(choices=["th", "en"], required=False, default="en")
+    password = serializers.CharField(required=False, allow_blank=True, write_only=True, max_length=256)
 
 
 class VerifyView(APIView):
@@ -45,8 +46,13 @@ class VerifyView(APIView):
         data = upload.read()
         try:
             report = verification.verify_pdf_bytes(
-                data=data, trust_roots=verification_trust_roots(), lang=form.validated_data["lang"]
+                data=data,
+                trust_roots=verification_trust_roots(),
+                lang=form.validated_data["lang"],
+                password=form.validated_data.get("password") or None,
             )
+        except verification.EncryptedPDF as exc:
+            return Response({"detail": str(exc), "code": "encrypted"}, status=400)
         except verification.UnreadablePDF as exc:
             return Response({"detail": f"The file cannot be read as a PDF: {exc}"}, status=400)
         audit.record(

@@ -64,6 +64,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Form field values were filled in or changed after this signature was made: {detail}.",
         "th": "มีการกรอกหรือเปลี่ยนค่าในช่องแบบฟอร์มหลังจากลงลายมือชื่อนี้: {detail}",
     },
+    "attachments_added": {
+        "en": "Files were attached after this signature was made (not covered by it): {detail}.",
+        "th": "มีการแนบไฟล์หลังจากลงลายมือชื่อนี้ (ไฟล์แนบไม่อยู่ในขอบเขตของลายมือชื่อ): {detail}",
+    },
     "modifications_unknown": {
         "en": "The changes made after this signature could not be analysed.",
         "th": "ไม่สามารถวิเคราะห์การแก้ไขที่เกิดขึ้นหลังจากลงลายมือชื่อนี้ได้",

@@ -71,6 +71,8 @@ PARSE_ERRORS = (
     ArithmeticError,
     NotImplementedError,
 )
+# Told to the reader, but not a reason to call a signature invalid.
+HARMLESS_NOTES = {"form_fields_changed", "attachments_added"}
 INDETERMINATE_CODES = {"damaged_document", "format_failure", "modifications_unknown", "too_complex", "internal_error"}
 
 
@@ -94,9 +96,12 @@ def verify_pdf_bytes(
     lang: str = "en",
     timeout_s: float = 30,
     memory_limit_bytes: int = 1 << 30,
+    password: str | None = None,
 ) -> dict:
     """Verify every signature in `data` against `trust_roots`; return the DESIGN.md report.
 
+    `password` opens an encrypted PDF; for an encrypted copy made by `signing.encryption` the signed
+    document inside it is verified (the report then says `"container": "encrypted_copy"`).
     Raises `UnreadablePDF` (or `EncryptedPDF`) only; every other failure is an indeterminate report.
     """
     request = {
@@ -104,6 +109,8 @@ def verify_pdf_bytes(
         "trust_roots": [base64.b64encode(root.dump()).decode("ascii") for root in trust_roots],
         "lang": lang,
     }
+    if password:
+        request["password"] = password
     outcome = run_worker(
         payload=json.dumps(request).encode("ascii"),
         timeout_s=timeout_s,
@@ -203,10 +210,18 @@ def indeterminate_report(*, code: str, detail: str = "", lang: str = "en") -> di
 # ---------------------------------------------------------------------------------------------
 
 
-def analyse_pdf(*, data: bytes, trust_roots: list[x509.Certificate], lang: str = "en") -> dict:
+def analyse_pdf(
+    *, data: bytes, trust_roots: list[x509.Certificate], lang: str = "en", password: str | None = None
+) -> dict:
     """Verify `data` in this process. Raises UnreadablePDF; may raise MemoryError/RecursionError."""
     try:
-        reader = open_reader(data=data)
+        reader = open_reader(data=data, password=password)
+        if reader.encrypted:
+            inner = _encrypted_copy_payload(reader=reader)
+            if inner is not None:
+                report = analyse_pdf(data=inner, trust_roots=trust_roots, lang=lang)
+                report["container"] = "encrypted_copy"
+                return report
         return asyncio.run(_analyse(reader=reader, data=data, trust_roots=trust_roots, lang=lang))
     except PdfDecodeLimitError:
         # pyHanko's decompression-bomb guard: a real PDF, but not one we will inflate
@@ -216,7 +231,24 @@ def analyse_pdf(*, data: bytes, trust_roots: list[x509.Certificate], lang: str =
         return indeterminate_report(code="damaged_document", detail=_short(exc), lang=lang)
 
 
-def open_reader(*, data: bytes):
+def _encrypted_copy_payload(*, reader) -> bytes | None:
+    """The signed PDF inside a `signing.encryption` wrapper (no signatures of its own), else None."""
+    from signing.encryption import SIGNED_ATTACHMENT_NAME
+
+    try:
+        if str(reader.root["/Collection"]["/D"]) != SIGNED_ATTACHMENT_NAME or "/AcroForm" in reader.root:
+            return None
+        names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
+        if len(names) != 2 or str(names[0]) != SIGNED_ATTACHMENT_NAME:
+            return None
+        return names[1]["/EF"]["/F"].data
+    except PdfDecodeLimitError:
+        raise
+    except (KeyError, *PARSE_ERRORS):
+        return None  # not our wrapper: judged as the document it is
+
+
+def open_reader(*, data: bytes, password: str | None = None):
     if b"%PDF-" not in data[:1024]:
         raise UnreadablePDF("no PDF header")
     try:
@@ -234,7 +266,7 @@ def open_reader(*, data: bytes):
     if encrypted:
         try:
             # a signed PDF may be encrypted with an empty user password; anything else is locked
-            result = reader.decrypt(b"")
+            result = reader.decrypt((password or "").encode("utf-8"))
             if result.status == AuthStatus.FAILED:
                 raise EncryptedPDF("encrypted")
         except PARSE_ERRORS as exc:
@@ -243,7 +275,7 @@ def open_reader(*, data: bytes):
         # Word-style hybrid cross-references are common; pyHanko validates them only when lenient
         reader = PdfFileReader(BytesIO(data), strict=False)
         if encrypted:
-            reader.decrypt(b"")
+            reader.decrypt((password or "").encode("utf-8"))
     try:
         reader.root  # noqa: B018 - touching the catalogue is the cheapest "is there a document" test
     except PdfDecodeLimitError:
@@ -265,6 +297,14 @@ async def _analyse(*, reader, data: bytes, trust_roots: list[x509.Certificate], 
     for fq_name, sig_obj, sig_field in enumerate_sig_fields(reader, filled_status=True):
         entries.append(_load_embedded(reader=reader, fq_name=fq_name, sig_obj=sig_obj, field=sig_field))
     entries.sort(key=lambda entry: entry["revision"])
+    final_attachments = _attachment_names(root=reader.root)
+    for entry in entries:
+        if entry["revision"] >= 0:
+            try:
+                signed_root = reader.get_historical_resolver(entry["revision"]).root
+            except PARSE_ERRORS:
+                continue  # the signature's own check reports the broken revision
+            entry["attachments_added"] = sorted(final_attachments - _attachment_names(root=signed_root))
 
     damage = _structure_damage(reader=reader)
     tail_junk = _has_trailing_data(data=data)
@@ -289,6 +329,16 @@ async def _analyse(*, reader, data: bytes, trust_roots: list[x509.Certificate], 
     for signature in signatures:
         signature["level"] = _level(signature=signature, doc_timestamps=doc_timestamps, revinfo=revinfo)
     return _assemble(signatures=signatures, doc_timestamps=doc_timestamps, damage=damage, lang=lang)
+
+
+def _attachment_names(*, root) -> set[str]:
+    """Names in a flat EmbeddedFiles tree (nested trees: none are added by an accepted update)."""
+    try:
+        tree = root["/Names"]["/EmbeddedFiles"]
+        values = tree["/Names"] if "/Names" in tree else generic.ArrayObject()
+        return {str(values[i]) for i in range(0, len(values) - 1, 2)}
+    except (KeyError, *PARSE_ERRORS):
+        return set()
 
 
 def _load_embedded(*, reader, fq_name: str, sig_obj, field) -> dict:
@@ -375,6 +425,7 @@ def _blank_signature(*, field: str) -> dict:
         "level": "B-B",
         "coverage": "partial",
         "modifications": "other",
+        "attachments_added": [],
         "valid": False,
         "status": "indeterminate",
         "problem_codes": [],
@@ -405,6 +456,7 @@ async def _check_signature(
         return result
     result["signer"] = _signer_name(embedded=embedded)
     _check_baseline(embedded=embedded, result=result)
+    result["attachments_added"] = entry.get("attachments_added", [])
 
     diff_failed = False
     try:
@@ -449,7 +501,15 @@ async def _validate(*, embedded, trust_roots, revinfo, skip_diff: bool = False, 
         ts_validation_context=ts_ctx,
         key_usage_settings=_key_usage(),
         skip_diff=skip_diff,
+        diff_policy=_diff_policy(),
     )
+
+
+def _diff_policy():
+    # pyHanko's standard rules, plus the archive-record update dsign makes (signing.archive)
+    from signing.archive import archive_diff_policy
+
+    return archive_diff_policy()
 
 
 def _in_diff_analysis(*, embedded) -> bool:
@@ -529,6 +589,8 @@ def _fill_from_status(*, result: dict, status, tail_junk: bool, diff_failed: boo
         _add(result, "modified_other")
     elif result["modifications"] == "annotations":
         _add(result, "modified_annotations")
+    if result.get("attachments_added"):
+        _add(result, "attachments_added", ", ".join(result["attachments_added"]))
     changed = _changed_value_fields(status=status, signature_fields=signature_fields)
     if changed:
         result["changed_form_fields"] = changed
@@ -550,7 +612,7 @@ def _fill_from_status(*, result: dict, status, tail_junk: bool, diff_failed: boo
         and status.docmdp_ok is not False
         and status.seed_value_ok
         and not weak
-        and not _problems_other_than(result, {"form_fields_changed"})
+        and not _problems_other_than(result, HARMLESS_NOTES)
     )
     result["status"] = _status_of(result)
 
@@ -567,7 +629,7 @@ def _status_of(result: dict) -> str:
     if result["valid"]:
         return "valid"
     codes = set(_codes(result))
-    definite = codes - INDETERMINATE_CODES - {"form_fields_changed"}
+    definite = codes - INDETERMINATE_CODES - HARMLESS_NOTES
     return "invalid" if definite else "indeterminate"
 
 
@@ -665,7 +727,7 @@ async def _check_doc_timestamp(
         return result
     _, ts_ctx = _contexts(trust_roots=trust_roots, revinfo=revinfo, moment=None)
     try:
-        status = await async_validate_pdf_timestamp(embedded, validation_context=ts_ctx)
+        status = await async_validate_pdf_timestamp(embedded, validation_context=ts_ctx, diff_policy=_diff_policy())
     except PARSE_ERRORS as exc:
         _add(result, "format_failure", _short(exc))
         return result

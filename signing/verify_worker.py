@@ -1,6 +1,7 @@
 """Subprocess entry point for PDF verification: `python -m signing.verify_worker`.
 
-Reads one JSON request on stdin (`{"pdf": base64, "trust_roots": [base64 DER], "lang": "en"}`), or
+Reads one JSON request on stdin (`{"pdf": base64, "trust_roots": [base64 DER], "lang": "en"}`, with an
+optional `"password"` for an encrypted file), or
 a batch (`{"batch": [request, ...]}`), and writes one JSON answer on stdout: `{"report": {...}}`,
 `{"unreadable": "reason"}` (`"encrypted"` for a locked file) or `{"error": code, "detail": ...}`.
 A batch answers `{"batch": [answer, ...]}`. The process limits its own address space and CPU time
@@ -39,10 +40,12 @@ def answer_request(*, request: dict) -> dict:
         for root in roots:
             root.native  # noqa: B018 - reject a malformed root here, not mid-validation
         lang = str(request.get("lang", "en"))
+        password = request.get("password")
+        password = str(password) if password is not None else None
     except Exception as exc:  # noqa: BLE001 - any bad request is answered, never a traceback
         return {"error": "internal_error", "detail": f"bad request: {type(exc).__name__}"}
     try:
-        return {"report": analyse_pdf(data=data, trust_roots=roots, lang=lang)}
+        return {"report": analyse_pdf(data=data, trust_roots=roots, lang=lang, password=password)}
     except UnreadablePDF as exc:
         from signing.verification import EncryptedPDF
 

@@ -17,6 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("file")
         parser.add_argument("--json", action="store_true", help="print the full report as JSON")
         parser.add_argument("--lang", choices=["en", "th"], default="en")
+        parser.add_argument(
+            "--password-file",
+            help="read the password of an encrypted PDF from this file ('-' for stdin), not the command line",
+        )
 
     def handle(self, *args, **options):
         path = Path(options["file"])
@@ -24,16 +28,28 @@ class Command(BaseCommand):
             data = path.read_bytes()
         except OSError as exc:
             self._unreadable(f"cannot read {path}: {exc.strerror or exc}")
+        password = None
+        if options["password_file"]:
+            source = options["password_file"]
+            try:
+                raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+            except OSError as exc:
+                self._unreadable(f"cannot read the password file {source}: {exc.strerror or exc}")
+            password = raw.rstrip("\r\n")
         try:
             report = verification.verify_pdf_bytes(
-                data=data, trust_roots=verification_trust_roots(), lang=options["lang"]
+                data=data, trust_roots=verification_trust_roots(), lang=options["lang"], password=password
             )
+        except verification.EncryptedPDF as exc:
+            self._unreadable(f"{path}: {exc} (use --password-file)")
         except verification.UnreadablePDF as exc:
             self._unreadable(f"{path}: not a readable PDF: {exc}")
         if options["json"]:
             self.stdout.write(json.dumps(report, ensure_ascii=False, indent=2))
         else:
             self.stdout.write(("VALID" if report["valid"] else "NOT VALID") + f": {path}")
+            if report.get("container") == "encrypted_copy":
+                self.stdout.write("  (the signed document inside this encrypted copy was verified)")
             for sig in report["signatures"]:
                 verdict = "valid" if sig["valid"] else "NOT valid"
                 self.stdout.write(f"  {sig['field']}: {verdict} — {sig.get('signer') or '?'} ({sig['level']})")
