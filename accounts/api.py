@@ -151,7 +151,9 @@ class MyConfirm(APIView):
         if not form.is_valid():
             return Response({"detail": "device and code are required."}, status=400)
         try:
-            device = services.device_confirm(user=request.user, **form.validated_data)
+            device = services.device_confirm(
+                user=request.user, device_id=form.validated_data["device"], code=form.validated_data["code"]
+            )
         except services.MFAError as exc:
             return _error(exc)
         row = next(d for d in selectors.mfa_devices(request.user) if d["id"] == device.persistent_id)

@@ -126,9 +126,7 @@ def step_up_fresh(*, user: User, request=None, window_seconds: int | None = None
 
 def user_device(*, user: User, device_id: str, confirmed: bool | None = True) -> Device:
     """One of the user's devices by its persistent id ('otp_totp.totpdevice/3'); MFAError 404 otherwise."""
-    from django_otp import device_from_persistent_id
-
-    device = device_from_persistent_id(device_id or "")
+    device = Device.from_persistent_id(device_id or "")
     if device is None or device.user_id != user.pk or (confirmed is not None and device.confirmed != confirmed):
         raise MFAError("No such MFA device.", status=404)
     return device
