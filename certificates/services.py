@@ -681,11 +681,8 @@ def certificate_import_pkcs12(*, user, data: bytes, password: str | bytes | None
 # --- trust roots ----------------------------------------------------------------------------------
 
 
-@transaction.atomic(durable=True)
-def trust_root_add(*, name: str, source: str, data: bytes, actor, enabled: bool = True) -> TrustRoot:
-    """Add a root (PEM or DER) that signatures and imported certificates may chain to."""
-    if source not in TrustRoot.Source.values:
-        raise ValueError(f"unknown source {source!r}")
+def trust_root_parse(data: bytes) -> x509.Certificate:
+    """The one CA certificate in `data` (PEM or DER), refused when it is not a CA or is already configured."""
     certs = _load_certificates(data)
     if len(certs) != 1:
         raise ValueError("Upload exactly one root certificate.")
@@ -695,6 +692,16 @@ def trust_root_add(*, name: str, source: str, data: bytes, actor, enabled: bool 
         raise ValueError("This is not a CA certificate (basicConstraints cA is not set); it cannot be a trust root.")
     if TrustRoot.objects.filter(fingerprint_sha256=hashlib.sha256(cert.dump()).hexdigest()).exists():
         raise ValueError("This root is already configured.")
+    return cert
+
+
+# Not durable: the admin's add form calls it inside its own transaction.
+@transaction.atomic
+def trust_root_add(*, name: str, source: str, data: bytes, actor, enabled: bool = True) -> TrustRoot:
+    """Add a root (PEM or DER) that signatures and imported certificates may chain to."""
+    if source not in TrustRoot.Source.values:
+        raise ValueError(f"unknown source {source!r}")
+    cert = trust_root_parse(data)
     root = TrustRoot.objects.create(
         name=name or cert.subject.human_friendly[:200], source=source, certificate_der=cert.dump(), enabled=enabled
     )
@@ -707,7 +714,7 @@ def trust_root_add(*, name: str, source: str, data: bytes, actor, enabled: bool 
     return root
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def trust_root_set_enabled(*, trust_root: TrustRoot, enabled: bool, actor) -> TrustRoot:
     root = TrustRoot.objects.select_for_update().get(pk=trust_root.pk)
     if root.enabled == enabled:
