@@ -85,6 +85,8 @@ def tier_active(order: int) -> Callable[[dict], bool]:
 def completed(document: dict) -> bool:
     if document["status"] not in ("in_progress", "completed"):
         raise FlowError(f"document {document['id']} ended {document['status']}: {document.get('waiting_reason')}")
+    if "failed" in (document.get("waiting_reason") or "").lower():
+        raise FlowError(f"document {document['id']}: {document['waiting_reason']}")
     return document["status"] == "completed"
 
 

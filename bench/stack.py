@@ -8,6 +8,7 @@ and stops processes, each in its own process group so a kill reaches the whole c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -136,6 +137,10 @@ class Stack:
         """Database, token, CA, schedules and (optionally) the demo data. Idempotent."""
         self.var_dir.mkdir(parents=True, exist_ok=True)
         (self.var_dir / "logs").mkdir(exist_ok=True)
+        if not (self.var_dir / "softhsm").exists():
+            # A new token cannot sign for certificates a database already holds (their keys were in
+            # another token), so a fresh state directory gets a fresh database too.
+            database_drop(self.database_url)
         database_ensure(self.database_url)
         self.manage("hsm_init")
         self.manage("migrate", "--noinput", "-v0")
@@ -148,7 +153,9 @@ class Stack:
         if name in self.processes and self.processes[name].poll() is None:
             raise StackError(f"{name} is already running")
         log = open(self.var_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         self.processes[name] = process
         return process
@@ -157,8 +164,21 @@ class Stack:
         for index, port in enumerate(self.web_ports, start=1):
             self._spawn(
                 f"web{index}",
-                [GUNICORN, "dsign.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers",
-                 str(self.web_workers), "--threads", "4", "--timeout", "120", "--graceful-timeout", "5", "--no-control-socket"],
+                [
+                    GUNICORN,
+                    "dsign.wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    str(self.web_workers),
+                    "--threads",
+                    "4",
+                    "--timeout",
+                    "120",
+                    "--graceful-timeout",
+                    "5",
+                    "--no-control-socket",
+                ],
                 self.env(),
             )
         if wait:
@@ -178,33 +198,36 @@ class Stack:
         out = subprocess.run(["ps", "-o", "pid=", "-g", str(pgid)], capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]
 
-    def stop(self, name: str, *, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-        process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if sig != signal.SIGKILL:
-            return
-        # kill -9 of a group leaves nothing behind, but wait until the kernel agrees.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+    def stop(self, *names: str, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        """Stop processes (all given at once). SIGTERM goes to each leader, which stops its own children
+        (gunicorn's arbiter, qcluster's sentinel); SIGKILL goes to the whole group, as a crash would."""
+        victims = [p for p in (self.processes.pop(n, None) for n in names) if p is not None]
+        for process in victims:
+            with contextlib.suppress(ProcessLookupError):
+                if sig == signal.SIGKILL:
+                    os.killpg(process.pid, sig)
+                else:
+                    os.kill(process.pid, sig)
+        deadline = time.monotonic() + timeout
+        for process in victims:
             try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            # Whatever the leader left behind (or everything, when it did not stop in time) is killed.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            group_gone = time.monotonic() + 10
+            while time.monotonic() < group_gone:
+                try:
+                    os.killpg(process.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
 
     def stop_all(self) -> None:
-        for name in [n for n in self.processes if n.startswith("worker")] + list(self.processes):
-            self.stop(name)
+        self.stop(*list(self.processes))
 
     def wait_http(self, url: str, *, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -238,7 +261,8 @@ class Stack:
             f"codes = json.loads({json.dumps(json.dumps(codes))})\n"
             "for username, tokens in codes.items():\n"
             "    user = User.objects.get(username=username)\n"
-            "    device, _ = StaticDevice.objects.get_or_create(user=user, name='bench', defaults={'confirmed': True})\n"
+            "    device, _ = StaticDevice.objects.get_or_create(user=user, name='bench', "
+            "defaults={'confirmed': True})\n"
             "    StaticToken.objects.bulk_create([StaticToken(device=device, token=t) for t in tokens])\n"
         )
         self.shell(code)
