@@ -9,4 +9,5 @@ urlpatterns = [
     path("ocsp", views.ocsp, name="pki-ocsp"),
     path("tsa", views.tsa, name="pki-tsa"),
     path("agreement/<int:pk>/<str:token>/", views.agreement, name="certificate-agreement"),
+    path("mine/", views.my_certificates, name="certificates-mine"),
 ]

@@ -73,3 +73,10 @@ def agreement(request, pk: int, token: str):
             messages.success(request, "ยอมรับข้อตกลงแล้ว ใบรับรองพร้อมใช้งาน / Agreement accepted.")
         return redirect("certificate-agreement", pk=pk, token=token)
     return render(request, "certificates/agreement.html", {"certificate": cert, "token": token})
+
+
+@login_required
+def my_certificates(request):
+    """The holder's own certificates with their details (name, created, expiry, serial, issuer, status)."""
+    certificates = selectors.certificates_visible(user=request.user).filter(user=request.user)
+    return render(request, "certificates/mine.html", {"certificates": certificates})

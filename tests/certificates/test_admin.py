@@ -102,3 +102,26 @@ def test_trust_root_disable_is_audited(officer_client, personas):
     assert response.status_code == 302
     root.refresh_from_db()
     assert not root.enabled and Event.objects.filter(action="certificates.trust_root_disabled").exists()
+
+
+def test_holder_page_shows_only_their_certificates_with_details(client, personas):
+    client.force_login(personas["head1"])
+    page = client.get("/pki/mine/").content.decode()
+    own = selectors.certificate_for_signing(user=personas["head1"])
+    other = selectors.certificate_for_signing(user=personas["head2"])
+    assert own.serial_number in page and other.serial_number not in page
+    assert own.not_after.strftime("%Y-") in page and "Issuing CA" in page
+
+
+def test_agreement_page_accepts_for_the_holder_only(client, personas, outsider):
+    from certificates import services
+
+    cert = services.certificate_issue(user=outsider, actor=personas["admin"])
+    url = f"/pki/agreement/{cert.pk}/{cert.agreement_token}/"
+    client.force_login(personas["head1"])
+    assert client.post(url).status_code == 404
+    client.force_login(outsider)
+    assert client.post(url).status_code == 302
+    cert.refresh_from_db()
+    assert cert.status == CertificateStatus.ACTIVE
+    assert Event.objects.filter(action="certificates.agreement_accepted", target_id=str(cert.pk)).exists()
