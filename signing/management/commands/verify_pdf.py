@@ -1,9 +1,11 @@
-"""verify_pdf FILE [--json]: exit 0 valid, 1 not valid, 2 unreadable (one line on stderr)."""
+"""verify_pdf FILE [--json] [--trust-root CERT] [--password-file F]: exit 0 valid, 1 not valid, 2 unreadable
+(one line on stderr)."""
 
 import json
 import sys
 from pathlib import Path
 
+from asn1crypto import pem, x509
 from django.core.management.base import BaseCommand
 
 from signing import verification
@@ -17,6 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("file")
         parser.add_argument("--json", action="store_true", help="print the full report as JSON")
         parser.add_argument("--lang", choices=["en", "th"], default="en")
+        parser.add_argument(
+            "--trust-root",
+            action="append",
+            metavar="CERT",
+            help="trust this root certificate (PEM or DER file) instead of the configured roots; repeatable",
+        )
         parser.add_argument(
             "--password-file",
             help="read the password of an encrypted PDF from this file ('-' for stdin), not the command line",
@@ -38,7 +46,7 @@ class Command(BaseCommand):
             password = raw.rstrip("\r\n")
         try:
             report = verification.verify_pdf_bytes(
-                data=data, trust_roots=verification_trust_roots(), lang=options["lang"], password=password
+                data=data, trust_roots=self._roots(options["trust_root"]), lang=options["lang"], password=password
             )
         except verification.EncryptedPDF as exc:
             self._unreadable(f"{path}: {exc} (use --password-file)")
@@ -58,6 +66,21 @@ class Command(BaseCommand):
             for problem in report["problems"]:
                 self.stdout.write(f"  - {problem}")
         sys.exit(0 if report["valid"] else 1)
+
+    def _roots(self, paths: list[str] | None) -> list[x509.Certificate]:
+        if not paths:
+            return verification_trust_roots()
+        roots = []
+        for name in paths:
+            try:
+                data = Path(name).read_bytes()
+                if pem.detect(data):
+                    _, _, data = pem.unarmor(data)
+                roots.append(x509.Certificate.load(data))
+                roots[-1].native  # noqa: B018 - a broken certificate is reported here, not mid-verification
+            except (OSError, ValueError) as exc:
+                self._unreadable(f"cannot read the trust root {name}: {exc}")
+        return roots
 
     def _unreadable(self, message: str):
         sys.stderr.write(message.replace("\n", " ") + "\n")
