@@ -193,8 +193,6 @@ def oidc_settings(environ: Mapping[str, str]) -> dict:
             "OIDC_TIMEOUT": int(environ.get("OIDC_TIMEOUT", "10")),
             "OIDC_VERIFY_SSL": _bool(environ.get("OIDC_VERIFY_SSL"), True),
             "OIDC_OP_LOGOUT_URL_METHOD": "accounts.oidc.provider_logout_url",
-            "OIDC_AUTHENTICATE_CLASS": "accounts.oidc.AuthenticationRequestView",
-            "OIDC_CALLBACK_CLASS": "accounts.oidc.AuthenticationCallbackView",
             "LOGIN_REDIRECT_URL_FAILURE": "/accounts/login/?error=oidc",
         }
     )

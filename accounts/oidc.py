@@ -8,6 +8,7 @@ checks on the ID token (the library checks signature, expiry and nonce); logout 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from urllib.parse import urlencode
@@ -17,11 +18,12 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
-from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView, OIDCLogoutView
 
 from .models import Role
 from .services import user_roles_set
 
+logger = logging.getLogger(__name__)
 DISCOVERY_KEYS = {
     "OIDC_OP_AUTHORIZATION_ENDPOINT": "authorization_endpoint",
     "OIDC_OP_TOKEN_ENDPOINT": "token_endpoint",
@@ -98,6 +100,15 @@ class OIDCBackend(OIDCAuthenticationBackend):
     def OIDC_OP_JWKS_ENDPOINT(self):  # noqa: N802
         return self.get_settings("OIDC_OP_JWKS_ENDPOINT", None)
 
+    def authenticate(self, request, **kwargs):
+        # A provider that refuses the code or answers with a bad token is a failed sign-in (audited by
+        # Django's user_login_failed), not a server error.
+        try:
+            return super().authenticate(request, **kwargs)
+        except (requests.RequestException, SuspiciousOperation, ValueError) as exc:
+            logger.warning("OIDC sign-in failed: %s", exc)
+            return None
+
     def get_userinfo(self, access_token, id_token, payload):
         # Entra puts groups in the ID token and not in userinfo (Graph), so the two are merged.
         claims = {k: v for k, v in payload.items() if k not in {"aud", "exp", "iat", "nonce", "auth_time"}}
@@ -152,6 +163,10 @@ class AuthenticationRequestView(OIDCAuthenticationRequestView):
 
 
 class AuthenticationCallbackView(OIDCAuthenticationCallbackView):
+    get_settings = staticmethod(oidc_setting)
+
+
+class LogoutView(OIDCLogoutView):
     get_settings = staticmethod(oidc_setting)
 
 

@@ -1,9 +1,13 @@
-from django.urls import include, path
+from django.urls import path
 
-from . import views
+from . import oidc, views
 
 urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/mfa/", views.mfa_devices, name="accounts-mfa"),
-    path("oidc/", include("mozilla_django_oidc.urls")),
+    # mozilla-django-oidc's own urls module picks its view classes at import time from settings; naming
+    # dsign's views here keeps the routes independent of import order.
+    path("oidc/authenticate/", oidc.AuthenticationRequestView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", oidc.AuthenticationCallbackView.as_view(), name="oidc_authentication_callback"),
+    path("oidc/logout/", oidc.LogoutView.as_view(), name="oidc_logout"),
 ]
