@@ -22,7 +22,16 @@ PKI_TEAM = f"cn=pki-team,{GROUPS}"
 AUDITORS = f"cn=dsign-auditors,{GROUPS}"
 # Users: uid, password, given/sn English, given/sn Thai, title, mail.
 USERS = [
-    ("somchai.k", "Ldap-pass-1", "Somchai", "Kittisak", "สมชาย", "กิตติศักดิ์", "นักวิชาการคอมพิวเตอร์", "somchai.k@example.go.th"),  # noqa: E501
+    (
+        "somchai.k",
+        "Ldap-pass-1",
+        "Somchai",
+        "Kittisak",
+        "สมชาย",
+        "กิตติศักดิ์",
+        "นักวิชาการคอมพิวเตอร์",
+        "somchai.k@example.go.th",
+    ),
     ("wilai.s", "Ldap-pass-2", "Wilai", "Suksan", "วิไล", "สุขสันต์", "ผู้ตรวจสอบภายใน", "wilai.s@example.go.th"),
     ("prasert.m", "Ldap-pass-3", "Prasert", "Mankong", "ประเสริฐ", "มั่นคง", "เจ้าหน้าที่ธุรการ", "prasert.m@example.go.th"),
 ]
