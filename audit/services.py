@@ -54,6 +54,13 @@ def event_hash(event: Event) -> str:
     return hashlib.sha256(_canonical(event)).hexdigest()
 
 
+def _now_milliseconds():
+    # Millisecond precision survives every serialiser (Django's JSON encoder drops microseconds), so an
+    # event dumped and loaded again (dumpdata, test fixtures) still matches its hash.
+    now = timezone.now()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 def _target_fields(target) -> tuple[str, str, str]:
     if target is None:
         return "", "", ""
@@ -83,7 +90,7 @@ def record(
         # Events are numbered here, under the head lock, so the id is part of the hashed content.
         event = Event(
             id=next_id,
-            created_at=timezone.now(),
+            created_at=_now_milliseconds(),
             actor=actor_obj,
             actor_repr=str(getattr(actor_obj, "username", "") or (actor if isinstance(actor, str) else "")),
             action=action,
