@@ -125,3 +125,26 @@ def test_agreement_page_accepts_for_the_holder_only(client, personas, outsider):
     cert.refresh_from_db()
     assert cert.status == CertificateStatus.ACTIVE
     assert Event.objects.filter(action="certificates.agreement_accepted", target_id=str(cert.pk)).exists()
+
+
+def test_issue_for_selected_users_then_resend_and_renew_actions(
+    officer_client, personas, outsider, django_capture_on_commit_callbacks
+):
+    outsider.email = "outsider@dsign.example"
+    outsider.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = officer_client.post(
+            "/admin/certificates/certificate/enrol/", {"users": [outsider.pk, personas["head1"].pk]}
+        )
+    assert response.status_code == 302
+    issued = Certificate.objects.get(user=outsider)
+    assert Certificate.objects.filter(user=personas["head1"]).count() == 1  # holder skipped
+    url = "/admin/certificates/certificate/"
+    with django_capture_on_commit_callbacks(execute=True):
+        officer_client.post(url, {"action": "resend_agreement", "_selected_action": [issued.pk]})
+    assert len(mail.outbox) == 2 and mail.outbox[1].to == ["outsider@dsign.example"]
+    old = selectors.certificate_for_signing(user=personas["director"])
+    officer_client.post(url, {"action": "renew", "_selected_action": [old.pk]})
+    new = Certificate.objects.filter(user=personas["director"]).exclude(pk=old.pk).get()
+    assert new.status == CertificateStatus.PENDING_ACCEPTANCE and new.key_label != old.key_label
+    assert Event.objects.filter(action="certificates.renewed", actor=personas["admin"]).exists()
