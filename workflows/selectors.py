@@ -11,6 +11,7 @@ from .models import Assignment, AssignmentStatus, Document, DocumentStatus, Docu
 from .services import SIGNING_HANDLER, visible_documents_q
 
 PRIVILEGED_ROLES = ("auditor", "it_admin")
+TIMELINE_HIDDEN = ("document.downloaded",)
 
 
 def can_see_all(user: User) -> bool:
@@ -148,7 +149,10 @@ def timeline(document: Document) -> list[dict]:
     seats = {
         a.field_name: a for a in Assignment.objects.filter(document=document).select_related("signer", "decided_by")
     }
-    own = Event.objects.filter(target_type="workflows.document", target_id=str(document.pk))
+    # Downloads are in the audit log; the route's timeline is about decisions and signatures.
+    own = Event.objects.filter(target_type="workflows.document", target_id=str(document.pk)).exclude(
+        action__in=TIMELINE_HIDDEN
+    )
     signing = Event.objects.filter(target_type="signing.signingjob", target_id__in=list(jobs))
     entries = []
     for event in (own | signing).order_by("id"):

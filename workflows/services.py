@@ -693,7 +693,7 @@ def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User
     return assignment
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic  # not durable: Django admin's add view already runs in a transaction
 def delegation_create(*, delegator: User, delegate: User, starts_at, ends_at, kind: str, actor: User) -> Delegation:
     """ปฏิบัติราชการแทน / รักษาราชการแทน: `delegate` may decide for `delegator` from `starts_at` to `ends_at`."""
     if delegator.pk == delegate.pk:
