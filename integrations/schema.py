@@ -19,6 +19,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
+MAX_ID = 2**63 - 1
 ERROR_SCHEMA = {
     "type": "object",
     "properties": {"detail": {"type": "string"}},
@@ -47,6 +48,12 @@ def add_error_responses(result, generator, request, public):
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("in") == "path" and schema.get("type") == "integer":
+                    # Database ids: the URL pattern only matches digits, and ids are 64-bit.
+                    schema.setdefault("minimum", 1)
+                    schema.setdefault("maximum", MAX_ID)
             codes = ["401", "403", "429"]
             has_query = any(p.get("in") == "query" for p in operation.get("parameters", []))
             if method in ("post", "put", "patch") or has_query:
