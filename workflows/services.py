@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -818,17 +819,19 @@ def reminders_send(*, now=None) -> dict[str, int]:
 
 # --- archive copy and timestamp renewal -----------------------------------------------------------------
 
-ARCHIVE_RENEW_MARGIN = timedelta(days=180)
+ARCHIVE_RENEW_MARGIN = timedelta(days=90)
 
 
 def signing_record(*, document: Document) -> dict:
     """What the archive copy carries about how the document was approved and signed."""
-    assignments = (
+    assignments = list(
         Assignment.objects.filter(document=document)
         .select_related("tier", "signer", "decided_by")
         .order_by("tier__round", "tier__order", "id")
     )
+    signed = sum(a.status == AssignmentStatus.SIGNED for a in assignments)
     return {
+        "summary": f"{document.title} — {document.get_status_display()}, {signed} signature(s)",
         "document": {"id": document.pk, "title": document.title, "template": document.template.code},
         "requester": document.requester.username,
         "status": document.status,
@@ -856,30 +859,10 @@ def signing_record(*, document: Document) -> dict:
 
 
 def _archive_bytes(*, pdf: bytes, record: dict) -> bytes:
-    import json
+    from signing.archive import archive_copy_make as pdfa3_copy
 
-    record = json.loads(json.dumps(record, default=str))
-    try:
-        from signing.archive import archive_copy_make
-    except ImportError:
-        archive_copy_make = None
-    if archive_copy_make is not None:
-        return archive_copy_make(pdf=pdf, record=record)
-    # Until signing offers the PDF/A-3 conversion: a copy that carries the signed original and the record
-    # as embedded files (the signed original inside stays verifiable byte for byte).
-    with pikepdf.open(io.BytesIO(pdf)) as copy:
-        copy.attachments["signed-original.pdf"] = pikepdf.AttachedFileSpec(
-            copy, pdf, mime_type="application/pdf", description="the signed document, unchanged"
-        )
-        copy.attachments["signing-record.json"] = pikepdf.AttachedFileSpec(
-            copy,
-            json.dumps(record, ensure_ascii=False, indent=2).encode(),
-            mime_type="application/json",
-            description="dsign signing record",
-        )
-        out = io.BytesIO()
-        copy.save(out)
-        return out.getvalue()
+    # Plain JSON types only (dates as ISO text), for both the JSON and the XML form of the record.
+    return pdfa3_copy(pdf=pdf, record=json.loads(json.dumps(record, default=str)))
 
 
 def _latest_signed_version(document: Document) -> DocumentVersion:
@@ -915,18 +898,9 @@ def archive_copy_make(*, document_id: int) -> DocumentVersion | None:
 
 
 def _lta_renewal_needed(pdf: bytes) -> bool:
-    try:
-        from signing.services import lta_renewal_needed
-    except ImportError:
-        lta_renewal_needed = None
-    if lta_renewal_needed is not None:
-        return lta_renewal_needed(pdf)
-    from pyhanko.pdf_utils.reader import PdfFileReader
+    from signing.archive import lta_renewal_needed
 
-    stamps = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_timestamp_signatures
-    if not stamps:
-        return True
-    return stamps[-1].signer_cert.not_valid_after <= timezone.now() + ARCHIVE_RENEW_MARGIN
+    return lta_renewal_needed(pdf=pdf, horizon_days=ARCHIVE_RENEW_MARGIN.days)
 
 
 def archive_timestamp_renew(*, document_id: int) -> bool:

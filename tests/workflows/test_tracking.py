@@ -11,8 +11,11 @@ import io
 import pikepdf
 import pytest
 
+from certificates.selectors import trust_roots_list
+from signing.verification import verify_pdf_bytes
 from tests.conftest import api_client_for
 from tests.workflows.helpers import approve, detail, latest_file, signature_fields, signed_seats, upload
+from workflows import tasks
 from workflows.models import DocumentVersion
 
 pytestmark = [pytest.mark.hsm, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -76,3 +79,8 @@ def test_detail_timeline_and_file_agree_at_every_step(personas, pdf_bytes, live_
     assert names, "the archive copy carries the signing record"
     assert archive.number > DocumentVersion.objects.get(document_id=doc["id"], kind="timestamped").number
     assert len(latest) > 0
+    report = verify_pdf_bytes(data=archive.file.open("rb").read(), trust_roots=trust_roots_list())
+    assert [s["field"] for s in report["signatures"]][:3] == sorted(signed_seats(body), key=lambda f: int(f[3:-3]))
+    assert all(s["intact"] for s in report["signatures"]), report
+    assert tasks.renew_archive_timestamps() == 0  # the TSA certificate is years from expiry
+    assert tasks.make_archive_copy(doc["id"]) == archive.number  # idempotent
