@@ -12,3 +12,16 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("workflows.urls")),
 ]
+
+
+def _not_found(request, exception=None):
+    """JSON for the API (clients parse it), Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+handler404 = _not_found
