@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "workflows",
     "reports",
     "integrations",
+    "branding",
 ]
 
 MIDDLEWARE = [
@@ -91,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "branding.context_processors.branding",
             ],
         },
     },
