@@ -204,6 +204,9 @@ if PKCS11_MODULE == SOFTHSM_MODULE:
 SIGNING_KEY_ALGORITHM = env.str("SIGNING_KEY_ALGORITHM", default="rsa2048")
 CERTIFICATE_VALIDITY_DAYS = env.int("CERTIFICATE_VALIDITY_DAYS", default=730)
 CA_ORGANIZATION = env.str("CA_ORGANIZATION", default="dsign Demo Organisation")
+# Branding of pages and e-mails when nothing is set in admin: the organisation's name and a logo file.
+ORGANIZATION_NAME = env.str("ORGANIZATION_NAME", default=CA_ORGANIZATION)
+ORGANIZATION_LOGO = env.str("ORGANIZATION_LOGO", default="")
 # RFC 3161 timestamping: the app's own TSA (key in the token) unless TSA_URL names another (e.g. ETDA's).
 TSA_URL = env.str("TSA_URL", default=f"{BASE_URL}/pki/tsa")
 TSA_USERNAME = env.str("TSA_USERNAME", default="")
