@@ -33,6 +33,7 @@ lint: venv
 	@$(VENV)/bin/ruff check .
 
 test: venv static lint
+	@bash scripts/install-test-node.sh
 	@bash scripts/run-tests.sh
 
 bench: setup
