@@ -1,0 +1,138 @@
+"""Forms of the office pages: they parse and check input; the views hand the cleaned data to services."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import User
+
+from .models import WorkflowTemplate
+
+SIGNATURE_IMAGE_TYPES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+SIGNATURE_IMAGE_MAX_BYTES = 1024 * 1024
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+
+
+def _templates():
+    return WorkflowTemplate.objects.filter(active=True).order_by("name")
+
+
+class TemplateChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.name
+
+
+class ComposeForm(forms.Form):
+    """One form for both ways in: a memo typed here, or an uploaded PDF (`source` says which)."""
+
+    source = forms.ChoiceField(
+        label=_("Document"), choices=[("memo", _("Compose a memo")), ("upload", _("Upload a PDF"))], initial="memo"
+    )
+    workflow = TemplateChoice(label=_("Workflow"), queryset=_templates(), to_field_name="code", empty_label=None)
+    title = forms.CharField(label=_("Subject"), max_length=300)
+    government_unit = forms.CharField(label=_("Government unit"), max_length=300, required=False)
+    reference = forms.CharField(label=_("Reference no."), max_length=100, required=False)
+    memo_date = forms.DateField(label=_("Date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    addressee = forms.CharField(label=_("To"), max_length=300, required=False)
+    body = forms.CharField(label=_("Body"), required=False, widget=forms.Textarea(attrs={"rows": 10}))
+    file = forms.FileField(label=_("PDF file"), required=False)
+    attachments = MultipleFileField(label=_("Attachments (PDF)"), required=False, widget=MultipleFileInput)
+    placements = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workflow"].queryset = _templates()
+        self.fields["memo_date"].initial = date.today()
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(_("The file is too large."))
+        return upload
+
+    def clean_placements(self) -> dict | None:
+        raw = self.cleaned_data.get("placements") or ""
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(_("The signature boxes could not be read.")) from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_("The signature boxes could not be read."))
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if data.get("source") == "upload" and not data.get("file"):
+            self.add_error("file", _("Choose the PDF to send."))
+        if data.get("source") == "memo" and not (data.get("body") or "").strip():
+            self.add_error("body", _("Write the text of the memo."))
+        return data
+
+
+class DecisionForm(forms.Form):
+    comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    otp = forms.CharField(
+        label=_("One-time code (OTP)"),
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class BatchForm(forms.Form):
+    documents = forms.TypedMultipleChoiceField(coerce=int, choices=[])
+    otp = forms.CharField(label=_("One-time code (OTP)"), max_length=64)
+    comment = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, *args, document_ids: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["documents"].choices = [(pk, pk) for pk in document_ids]
+
+
+class VerifyForm(forms.Form):
+    file = forms.FileField(label=_("PDF file to verify"))
+    password = forms.CharField(
+        label=_("Password (encrypted copies only)"), required=False, widget=forms.PasswordInput, max_length=256
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(_("The file is too large to verify."))
+        return upload
+
+
+class SignatureImageForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["signature_image"]
+        labels = {"signature_image": _("Handwritten signature (PNG or JPEG)")}
+
+    def clean_signature_image(self):
+        upload = self.cleaned_data.get("signature_image")
+        if not upload or not hasattr(upload, "content_type"):
+            return upload
+        if upload.size > SIGNATURE_IMAGE_MAX_BYTES:
+            raise forms.ValidationError(_("The image must be at most 1 MB."))
+        head = upload.read(8)
+        upload.seek(0)
+        # The content type is what the browser claims; the first bytes are what the file is.
+        if not any(head.startswith(magic) for magic in SIGNATURE_IMAGE_TYPES.values()):
+            raise forms.ValidationError(_("Upload a PNG or JPEG image."))
+        return upload

@@ -1,0 +1,363 @@
+"""The office web UI: inbox, my documents, compose, document view with live timeline, batch signing, verify,
+my certificate. Each view parses input, calls one service or selector and renders; htmx fragments
+(`office/_*.html`) are what the pages poll.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pikepdf
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+import audit
+from accounts.selectors import mfa_devices
+from accounts.services import StepUpFailed, mfa_step_up
+from branding.selectors import branding_get
+from certificates.selectors import certificates_visible
+from signing import verification
+from signing.appearance import format_thai_datetime
+from signing.models import SigningBatch
+from signing.selectors import verification_trust_roots
+from signing.services import signing_batch_progress
+
+from . import selectors, services
+from .forms import BatchForm, ComposeForm, DecisionForm, SignatureImageForm, VerifyForm
+from .models import DocumentStatus, WorkflowTemplate
+
+# htmx stops polling when a fragment answers with this status (the document or batch is finished).
+HTMX_STOP_POLLING = 286
+DOCUMENT_FINAL = {DocumentStatus.COMPLETED, DocumentStatus.REJECTED, DocumentStatus.RECALLED, DocumentStatus.CANCELLED}
+# Default signature box, in PDF points; the composer starts from these and the signer may move them.
+SLOT_WIDTH, SLOT_HEIGHT = services.SLOT_WIDTH, services.SLOT_HEIGHT
+
+
+def _document_or_404(request, pk: int):
+    document = selectors.document_detail(user=request.user, document_id=pk)
+    if document is None:
+        raise Http404
+    return document
+
+
+def _thai_date(moment) -> str:
+    return format_thai_datetime(moment) if moment else ""
+
+
+@login_required
+@require_GET
+def inbox(request):
+    """What waits for me, oldest first, with due dates; several can be signed with one OTP."""
+    now = timezone.now()
+    items = [
+        {
+            "assignment": a,
+            "document": a.document,
+            "due_at": a.tier.due_at,
+            "overdue": bool(a.tier.due_at and a.tier.due_at < now),
+        }
+        for a in selectors.inbox(request.user)
+    ]
+    delegated = list(selectors.inbox_delegated(request.user))
+    return render(request, "office/inbox.html", {"items": items, "delegated": delegated, "nav": "inbox"})
+
+
+@login_required
+@require_GET
+def my_documents(request):
+    """What I sent and where each one stands."""
+    documents = selectors.document_list(user=request.user).filter(requester=request.user)
+    rows = [{"document": d, "waiting": selectors.waiting_for(d)} for d in documents[:200]]
+    return render(request, "office/documents.html", {"rows": rows, "nav": "documents"})
+
+
+def _signers_for(template: WorkflowTemplate, requester) -> list[dict]:
+    seats = []
+    for tier in template.tiers.order_by("order"):
+        for user in services.resolve_signers(tier=tier, requester=requester):
+            seats.append(
+                {"username": user.username, "name": user.full_name_th, "position": user.position, "tier": tier.order}
+            )
+    return seats
+
+
+@login_required
+@require_GET
+def compose_signers(request):
+    """The seats a workflow template would open for me: the composer draws one box per seat."""
+    template = WorkflowTemplate.objects.filter(code=request.GET.get("workflow", ""), active=True).first()
+    if template is None:
+        return JsonResponse({"detail": "Unknown workflow template."}, status=404)
+    return JsonResponse(
+        {
+            "workflow": template.code,
+            "box": [SLOT_WIDTH, SLOT_HEIGHT],
+            "signers": _signers_for(template, request.user),
+        }
+    )
+
+
+def _memo_pdf(*, form: ComposeForm) -> bytes:
+    from .memo import Memo, render_memo_pdf
+
+    data = form.cleaned_data
+    brand = branding_get()
+    memo = Memo(
+        government_unit=data.get("government_unit") or brand.name,
+        reference=data.get("reference") or "",
+        date=data.get("memo_date") or timezone.localdate(),
+        subject=data["title"],
+        addressee=data.get("addressee") or "",
+        body=data.get("body") or "",
+        attachments=[f.name for f in data.get("attachments") or []],
+    )
+    pdf, _areas = render_memo_pdf(
+        memo=memo, emblem_path=brand.emblem_path, organisation_name=brand.name, static_root=settings.BASE_DIR / "static"
+    )
+    return _with_attachments(pdf, data.get("attachments") or [])
+
+
+def _with_attachments(pdf: bytes, attachments) -> bytes:
+    """Append the attached PDFs' pages after the memo, so the signatures cover them too."""
+    if not attachments:
+        return pdf
+    with pikepdf.open(io.BytesIO(pdf)) as out:
+        for upload in attachments:
+            with pikepdf.open(io.BytesIO(upload.read())) as extra:
+                out.pages.extend(extra.pages)
+        buffer = io.BytesIO()
+        out.save(buffer)
+    return buffer.getvalue()
+
+
+@login_required
+@require_POST
+def compose_preview(request):
+    """Render the memo to PDF for the composer to show and to place the boxes on (nothing is stored)."""
+    form = ComposeForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return JsonResponse({"detail": _("Check the form."), "errors": form.errors}, status=400)
+    if form.cleaned_data["source"] != "memo":
+        return JsonResponse({"detail": _("Only a memo is rendered here.")}, status=400)
+    try:
+        pdf = _memo_pdf(form=form)
+    except (ImportError, pikepdf.PdfError) as exc:
+        return JsonResponse({"detail": _("The memo could not be rendered: %(why)s") % {"why": exc}}, status=400)
+    return HttpResponse(pdf, content_type="application/pdf")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def compose(request):
+    """Compose a memo or upload a PDF, pick a workflow, place the boxes (composer.js), send."""
+    form = ComposeForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            # The composer posts the PDF it showed (the rendered memo) as `file`; without script, render here.
+            pdf = data["file"].read() if data.get("file") else _memo_pdf(form=form)
+            document = services.route_start(
+                title=data["title"],
+                pdf=pdf,
+                template=data["workflow"],
+                actor=request.user,
+                placements=data.get("placements"),
+            )
+        except services.WorkflowError as exc:
+            form.add_error(None, exc.message)
+        except (ImportError, pikepdf.PdfError) as exc:
+            form.add_error(None, _("The memo could not be rendered: %(why)s") % {"why": exc})
+        else:
+            messages.success(request, _("Sent for approval: %(title)s") % {"title": document.title})
+            if request.headers.get("X-Composer") == "1":
+                return JsonResponse({"id": document.pk, "url": reverse("office-document", args=[document.pk])})
+            return redirect("office-document", pk=document.pk)
+    if request.method == "POST" and request.headers.get("X-Composer") == "1":
+        return JsonResponse(
+            {"detail": " ".join(form.non_field_errors()) or _("Check the form."), "errors": form.errors}, status=400
+        )
+    return render(request, "office/compose.html", {"form": form, "nav": "compose"})
+
+
+def _timeline_context(request, document) -> dict:
+    entries = selectors.timeline(document)
+    for entry in entries:
+        entry["when"] = _thai_date(entry["at"])
+        due = entry["details"].get("due_at") if entry["action"] == "waiting" else None
+        entry["due"] = _thai_date(due) if due else ""
+    return {"document": document, "entries": entries, "final": document.status in DOCUMENT_FINAL}
+
+
+def _my_turn(user, document) -> bool:
+    return any(a.document_id == document.pk for a in [*selectors.inbox(user), *selectors.inbox_delegated(user)])
+
+
+@login_required
+@require_GET
+def document_view(request, pk: int):
+    document = _document_or_404(request, pk)
+    context = {
+        **_timeline_context(request, document),
+        "tiers": selectors.current_tiers(document),
+        "my_turn": _my_turn(request.user, document),
+        "decision_form": DecisionForm(),
+        "version": selectors.latest_version(document),
+        "nav": "documents",
+    }
+    return render(request, "office/document.html", context)
+
+
+@login_required
+@require_GET
+def document_timeline(request, pk: int):
+    """The live timeline fragment, polled by htmx every few seconds until the route ends."""
+    document = _document_or_404(request, pk)
+    context = _timeline_context(request, document)
+    response = render(request, "office/_timeline.html", context)
+    if context["final"] and request.headers.get("HX-Request"):
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@login_required
+@require_POST
+def document_decide(request, pk: int, decision: str):
+    """Approve (with OTP), reject or return with a comment."""
+    document = _document_or_404(request, pk)
+    form = DecisionForm(request.POST)
+    form.is_valid()
+    comment = form.cleaned_data.get("comment", "")
+    try:
+        if decision == "approve":
+            if not _my_turn(request.user, document):
+                raise services.NotYourTurn(_("This document is not waiting for your decision."))
+            mfa_step_up(user=request.user, code=form.cleaned_data.get("otp", ""), request=request)
+            services.decision_approve(document=document, actor=request.user, comment=comment, step_up_verified=True)
+            messages.success(request, _("Approved; your signature is being added."))
+        elif decision == "reject":
+            services.decision_reject(document=document, actor=request.user, comment=comment)
+            messages.success(request, _("Rejected."))
+        elif decision == "return":
+            services.decision_return(document=document, actor=request.user, comment=comment)
+            messages.success(request, _("Returned for revision."))
+        else:
+            raise Http404
+    except StepUpFailed as exc:
+        messages.error(request, exc.message)
+    except services.WorkflowError as exc:
+        messages.error(request, exc.message)
+    return redirect("office-document", pk=pk)
+
+
+@login_required
+@require_POST
+def batch_start(request):
+    """Approve the selected inbox items after one OTP; the page then polls the batch's progress."""
+    mine = [a.document_id for a in selectors.inbox(request.user)]
+    form = BatchForm(request.POST, document_ids=mine)
+    if not form.is_valid():
+        return render(request, "office/_batch.html", {"error": _("Choose documents and enter the OTP.")}, status=400)
+    try:
+        mfa_step_up(user=request.user, code=form.cleaned_data["otp"], request=request)
+    except StepUpFailed as exc:
+        return render(request, "office/_batch.html", {"error": exc.message}, status=403)
+    documents = list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
+    batch = SigningBatch.objects.create(signer_id=request.user.pk, total=0)
+    refused = services.decision_approve_batch(
+        documents=documents, actor=request.user, comment=form.cleaned_data.get("comment", ""), batch=batch
+    )
+    return render(request, "office/_batch.html", _batch_context(batch=batch, refused=refused))
+
+
+def _batch_context(*, batch: SigningBatch, refused: list | None = None) -> dict:
+    progress = signing_batch_progress(batch=batch)
+    total = progress["total"]
+    percent = 100 if total == 0 else round(100 * progress["finished"] / total)
+    return {
+        "batch": batch,
+        "progress": progress,
+        "percent": percent,
+        "refused": refused or [],
+        "finished": percent >= 100,
+    }
+
+
+@login_required
+@require_GET
+def batch_progress(request, pk: int):
+    batch = SigningBatch.objects.filter(pk=pk, signer_id=request.user.pk).first()
+    if batch is None:
+        raise Http404
+    context = _batch_context(batch=batch)
+    response = render(request, "office/_batch.html", context)
+    if context["finished"] and request.headers.get("HX-Request"):
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def verify(request):
+    """Upload any PDF and read the verification report (in the page's language)."""
+    report = None
+    form = VerifyForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data["file"].read()
+        lang = "th" if (get_language() or "th").startswith("th") else "en"
+        try:
+            report = verification.verify_pdf_bytes(
+                data=data,
+                trust_roots=verification_trust_roots(),
+                lang=lang,
+                password=form.cleaned_data.get("password") or None,
+            )
+        except verification.UnreadablePDF as exc:
+            form.add_error("file", _("The file cannot be read as a PDF: %(why)s") % {"why": exc})
+        else:
+            audit.record(
+                actor=request.user,
+                action="document.verified",
+                target=None,
+                details={"valid": report["valid"], "signatures": len(report["signatures"]), "size": len(data)},
+            )
+            report["file_name"] = form.cleaned_data["file"].name
+    return render(request, "office/verify.html", {"form": form, "report": report, "nav": "verify"})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def my_certificate(request):
+    """Certificate details, the agreement link, the handwritten signature image and MFA devices."""
+    form = SignatureImageForm(request.POST or None, request.FILES or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        audit.record(actor=request.user, action="accounts.signature_image_set", target=request.user, details={})
+        messages.success(request, _("Your signature image is saved."))
+        return redirect("office-me")
+    context = {
+        "form": form,
+        "certificates": certificates_visible(user=request.user).filter(user=request.user).order_by("-created_at"),
+        "devices": mfa_devices(request.user),
+        "nav": "me",
+    }
+    return render(request, "office/me.html", context)
+
+
+@login_required
+@require_GET
+def signature_image(request):
+    """The user's own signature image (media is not served publicly)."""
+    if not request.user.signature_image:
+        raise Http404
+    with request.user.signature_image.open("rb") as handle:
+        data = handle.read()
+    kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+    return HttpResponse(data, content_type=kind)
