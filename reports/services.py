@@ -4,7 +4,7 @@ Files written for a period labelled L (``2026-11`` or ``2026-11-01_2026-11-15``)
 
 - ``report-L.xlsx``: one sheet per section (transactions, failed signing jobs, failed events, certificates,
   certificate admin log, signatures per day, transactions per day, time per tier, events per action).
-  Transactions go on as many sheets as Excel's row limit requires.
+  Transactions go on as many sheets as Excel's row limit requires (reports.xlsx streams them).
 - ``report-L.csv``: all sections in one UTF-8 file (with a BOM so Excel reads the Thai), one row per record,
   columns ``section, record_id, time, actor, action, object_type, object_id, document_id, object, outcome,
   code, detail, value``; each section fills the columns that apply (see `_CSV_MAPPERS`).
@@ -12,8 +12,8 @@ Files written for a period labelled L (``2026-11`` or ``2026-11-01_2026-11-15``)
   (up to PDF_FAILURE_LIMIT), certificates, the certificate admin log, and the first PDF_TRANSACTION_LIMIT
   transactions with a note pointing to the CSV/XLSX for the rest.
 
-All rows are streamed once from the database into the CSV and the XLSX (openpyxl write-only mode), so
-the cost grows linearly with the month and memory stays flat.
+All rows are streamed once from the database into the CSV and the XLSX, and the per-day counts are taken
+in the same pass, so the cost grows linearly with the month and memory stays flat.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.utils import timezone
-from openpyxl import Workbook
 
 from . import selectors
-from .selectors import Period
+from .selectors import SIGNATURE_ACTION, Period
+from .xlsx import StreamingWorkbook
 
-PDF_TRANSACTION_LIMIT = 300
-PDF_FAILURE_LIMIT = 5000
-XLSX_MAX_ROWS = 1_048_576 - 1  # Excel's limit per sheet, less the header row
+PDF_TRANSACTION_LIMIT = 100
+PDF_FAILURE_LIMIT = 2000
 
 CSV_COLUMNS = [
     "section",
@@ -111,33 +110,6 @@ class ReportFiles:
         return [self.pdf, self.csv, self.xlsx]
 
 
-class _Sheets:
-    """Write-only XLSX with a header per sheet; spills a long section over numbered sheets."""
-
-    def __init__(self):
-        self.book = Workbook(write_only=True)
-
-    def section(self, title: str, columns: list[str]):
-        state = {"sheet": None, "rows": 0, "part": 1}
-
-        def new_sheet():
-            name = title if state["part"] == 1 else f"{title} ({state['part']})"
-            state["sheet"] = self.book.create_sheet(name[:31])
-            state["sheet"].append(columns)
-            state["rows"] = 0
-
-        new_sheet()
-
-        def append(row):
-            if state["rows"] >= XLSX_MAX_ROWS:
-                state["part"] += 1
-                new_sheet()
-            state["sheet"].append(row)
-            state["rows"] += 1
-
-        return append
-
-
 def report_write(
     *,
     period: Period,
@@ -156,15 +128,26 @@ def report_write(
     out_dir.mkdir(parents=True, exist_ok=True)
     base = out_dir / f"report-{period.label}"
     files = ReportFiles(pdf=base.with_suffix(".pdf"), csv=base.with_suffix(".csv"), xlsx=base.with_suffix(".xlsx"))
-    sheets = _Sheets()
+    sheets = StreamingWorkbook(files.xlsx)
     pdf_data: dict = {}
+    days = selectors.period_days(period=period)
+    per_day = {day.isoformat(): 0 for day in days}
+    signatures = dict(per_day)
+
+    def counting(rows):
+        for row in rows:
+            day = row[1][:10]
+            per_day[day] = per_day.get(day, 0) + 1
+            if row[3] == SIGNATURE_ACTION:
+                signatures[day] = signatures.get(day, 0) + 1
+            yield row
 
     with open(files.csv, "w", newline="", encoding="utf-8-sig") as fh:
         out = csv.writer(fh)
         out.writerow(CSV_COLUMNS)
 
-        def stream(section: str, title: str, columns: list[str], rows, keep: int) -> tuple[int, list]:
-            to_sheet = sheets.section(title, columns)
+        def stream(section: str, title: str, columns: list[str], rows, keep: int, numeric=None) -> tuple[int, list]:
+            to_sheet = sheets.sheet(title, columns, numeric=numeric)
             to_csv = _CSV_MAPPERS[section]
             kept, count = [], 0
             for row in rows:
@@ -180,8 +163,9 @@ def report_write(
             "transactions",
             "transactions",
             selectors.TRANSACTION_COLUMNS,
-            selectors.transactions_rows(period=period),
+            counting(selectors.transactions_rows(period=period)),
             PDF_TRANSACTION_LIMIT,
+            numeric=(0,),
         )
         _, pdf_data["failed_jobs"] = stream(
             "failed_signing_jobs",
@@ -213,8 +197,8 @@ def report_write(
         )
 
         summaries = {
-            "signatures_per_day": (["day", "signatures"], selectors.signatures_per_day(period=period)),
-            "transactions_per_day": (["day", "events"], selectors.transactions_per_day(period=period)),
+            "signatures_per_day": (["day", "signatures"], [(d, signatures.get(d.isoformat(), 0)) for d in days]),
+            "transactions_per_day": (["day", "events"], [(d, per_day.get(d.isoformat(), 0)) for d in days]),
             "time_per_tier": (
                 ["tier", "tiers completed", "average hours"],
                 [(o, n, round(h, 2)) for o, n, h in selectors.tier_durations(period=period)],
@@ -222,13 +206,13 @@ def report_write(
             "events_per_action": (["action", "events", "not successful"], selectors.action_counts(period=period)),
         }
         for section, (columns, rows) in summaries.items():
-            to_sheet = sheets.section(section.replace("_", " "), columns)
+            to_sheet = sheets.sheet(section.replace("_", " "), columns)
             for row in rows:
                 to_sheet([str(row[0]), *row[1:]])
                 out.writerow(_summary_csv(section, row))
             pdf_data[section] = rows
 
-    sheets.book.save(files.xlsx)
+    sheets.close()
     files.pdf.write_bytes(
         report_pdf_render(
             period=period,
