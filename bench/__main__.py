@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from .stack import ROOT, Stack, free_port
+from .stack import ROOT, Stack
 
 SECTIONS = ("baseline", "pipeline", "batch", "scaling", "latency", "verification", "report")
 
@@ -23,11 +23,12 @@ def bench_stack() -> Stack:
         var_dir=Path(os.environ.get("BENCH_VAR_DIR", ROOT / "var" / "bench")),
         database_url=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/dsign_bench"),
         redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2"),
-        web_ports=[free_port(), free_port()],
+        # Fixed: the first run writes these into the certificates' CRL/OCSP URLs (DSIGN_BASE_URL).
+        web_ports=[int(p) for p in os.environ.get("BENCH_PORTS", "8011,8012").split(",")],
         web_workers=2,
         clusters=2,
         workers_per_cluster=1,
-        extra_env={"LOG_LEVEL": "WARNING"},
+        extra_env={"LOG_LEVEL": "WARNING", "EMAIL_URL": "dummymail://"},
     )
 
 
