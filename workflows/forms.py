@@ -40,7 +40,10 @@ class ComposeForm(forms.Form):
     """One form for both ways in: a memo typed here, or an uploaded PDF (`source` says which)."""
 
     source = forms.ChoiceField(
-        label=_("Document"), choices=[("memo", _("Compose a memo")), ("upload", _("Upload a PDF"))], initial="memo"
+        label=_("Document"),
+        choices=[("memo", _("Compose a memo")), ("upload", _("Upload a PDF"))],
+        initial="memo",
+        widget=forms.RadioSelect,
     )
     workflow = TemplateChoice(label=_("Workflow"), queryset=_templates(), to_field_name="code", empty_label=None)
     title = forms.CharField(label=_("Subject"), max_length=300)
