@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         for section in SECTIONS:
             if section in only:
                 print(f"== {section}", flush=True)
-                rows.extend(getattr(measure, section)(stack=stack, quick=args.quick, figures=rows))
+                try:
+                    rows.extend(getattr(measure, section)(stack=stack, quick=args.quick, figures=rows))
+                except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
+                    rows.append(measure.Figure(f"{section}", None, "", verdict="not measured", note=repr(exc)[:200]))
                 print(measure.table(rows[-3:]), flush=True)
     finally:
         stack.stop_all()

@@ -289,7 +289,7 @@ def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]
                 after,
                 "queries",
                 "constant",
-                "constant" if after == before else f"grew from {before}",
+                "constant" if after == before else f"not constant: {before} → {after}",
                 f"{before} → {after} after +25 docs",
             )
         )
