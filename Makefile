@@ -21,6 +21,7 @@ static: system
 setup: venv static
 	@$(PY) manage.py hsm_init
 	@$(PY) manage.py migrate --noinput -v0
+	@$(PY) manage.py roles_sync -v0
 	@$(PY) manage.py ca_init
 	@$(PY) manage.py register_schedules
 	@$(PY) manage.py collectstatic --noinput -v0

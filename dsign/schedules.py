@@ -18,6 +18,7 @@ SCHEDULES = [
     Recurring("signer reminders and escalation", "workflows.tasks.send_reminders", "H"),
     Recurring("renew archive timestamps", "workflows.tasks.renew_archive_timestamps", "D"),
     Recurring("anchor the audit chain", "audit.tasks.anchor_chain", "D"),
+    Recurring("audit retention", "audit.tasks.apply_retention", "D"),
     Recurring("monthly report", "reports.tasks.send_monthly_report", "M"),
     Recurring("resume webhook deliveries", "integrations.tasks.resume_webhook_deliveries", "I", minutes=1),
     Recurring("purge idempotency keys", "integrations.tasks.purge_idempotency_keys", "D"),

@@ -500,7 +500,7 @@ class DocumentApprove(ApiView):
         except services.WorkflowError as exc:
             return _workflow_error(exc)
         try:
-            mfa_step_up(user=request.user, code=form["otp"])
+            mfa_step_up(user=request.user, code=form["otp"], request=request)
         except StepUpFailed as exc:
             return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
         try:
@@ -705,7 +705,7 @@ class BatchCreate(ApiView):
         found = {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
         missing = [{"document": pk, "detail": "Not found."} for pk in wanted if pk not in found]
         try:
-            mfa_step_up(user=request.user, code=form["otp"])
+            mfa_step_up(user=request.user, code=form["otp"], request=request)
         except StepUpFailed as exc:
             return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
         batch = SigningBatch.objects.create(signer_id=request.user.pk, total=0)
