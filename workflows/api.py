@@ -44,7 +44,6 @@ from .models import (
     Document,
     DocumentStatus,
     DocumentVersion,
-    RouteTier,
     TemplateTier,
     WorkflowTemplate,
 )
@@ -330,22 +329,14 @@ def _visible(request, pk: int) -> Document:
 
 
 def _documents_filtered(*, user, status_filter: str, role: str, q: str):
-    tiers = Prefetch(
-        "tiers",
-        queryset=RouteTier.objects.order_by("round", "order").prefetch_related(
-            Prefetch("assignments", queryset=Assignment.objects.select_related("signer", "decided_by").order_by("id"))
-        ),
-    )
-    qs = selectors.documents_visible_to(user).select_related("template", "requester").prefetch_related(tiers)
-    if status_filter:
-        qs = qs.filter(status=status_filter)
+    qs = selectors.document_list(user=user, status=status_filter or None)
     if role == "requester":
         qs = qs.filter(requester=user)
     elif role == "signer":
         qs = qs.filter(pk__in=Assignment.objects.filter(Q(signer=user) | Q(decided_by=user)).values("document_id"))
     if q:
         qs = qs.filter(title__icontains=q)
-    return qs.order_by("-id")
+    return qs
 
 
 # --- views ---------------------------------------------------------------------------------------------
