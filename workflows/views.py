@@ -193,7 +193,13 @@ def _timeline_context(request, document) -> dict:
         entry["when"] = _thai_date(entry["at"])
         due = entry["details"].get("due_at") if entry["action"] == "waiting" else None
         entry["due"] = _thai_date(due) if due else ""
-    return {"document": document, "entries": entries, "final": document.status in DOCUMENT_FINAL}
+    names = {document.requester.username: document.requester.full_name_th}
+    for tier in document.tiers.all():
+        for seat in tier.assignments.all():
+            names[seat.signer.username] = seat.signer.full_name_th
+            if seat.decided_by is not None:
+                names[seat.decided_by.username] = seat.decided_by.full_name_th
+    return {"document": document, "entries": entries, "names": names, "final": document.status in DOCUMENT_FINAL}
 
 
 def _my_turn(user, document) -> bool:

@@ -52,3 +52,35 @@ ACTION_LABELS = {
 @register.simple_tag
 def action_label(action: str) -> str:
     return str(ACTION_LABELS.get(action, action))
+
+
+STATUS_LABELS = {
+    "pending": _("waiting"),
+    "active": _("in progress"),
+    "completed": _("done"),
+    "closed": _("closed"),
+    "approved": _("approved, signing"),
+    "signed": _("signed"),
+    "rejected": _("rejected"),
+    "not_needed": _("not needed"),
+    "returned": _("returned"),
+    "cancelled": _("cancelled"),
+    "entire_file": _("the whole file"),
+    "entire_revision": _("its revision"),
+    "partial": _("part of the file"),
+    "none": _("no changes"),
+    "form_filling": _("form filling"),
+    "annotations": _("annotations"),
+    "other": _("other changes"),
+}
+
+
+@register.filter
+def status_label(value: str) -> str:
+    return str(STATUS_LABELS.get(value, value))
+
+
+@register.filter
+def person(username: str, names: dict) -> str:
+    """A participant's Thai name in place of their username (the audit log stores usernames)."""
+    return names.get(username, username) if username else ""
