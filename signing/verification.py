@@ -1,14 +1,18 @@
 """Strict verification of signed PDFs: the verification report of DESIGN.md.
 
 `verify_pdf_bytes` is the only entry point other apps should use. It never parses the PDF in the
-calling process: a `python -m signing.verify_worker` subprocess does, under an address-space limit,
-a CPU limit and a wall-clock deadline, so hostile files (decompression bombs, reference loops, deep
-nesting) cost at most one killed child. Anything that goes wrong in the child becomes an
-indeterminate report, never an exception; only a file that is not a PDF at all raises
-`UnreadablePDF`, and an encrypted one `EncryptedPDF` (a subclass, so callers that map
-`UnreadablePDF` to "exit 2" need nothing more).
+calling process. Each process that verifies keeps one warm "zygote" (`python -m
+signing.verify_worker --zygote`, started on first use, or by `verifier_warm_up`, and again if it
+died; a forked gunicorn or qcluster worker starts its own) that has already imported pyHanko; per
+request it forks a child that sets its own address-space and CPU limits, verifies and exits, and
+the caller enforces a wall-clock deadline (the zygote kills the child when the caller gives up). So
+hostile files (decompression bombs, reference loops, deep nesting) cost at most one killed child,
+and a verification costs a fork instead of a Python start and the pyHanko import. Anything that
+goes wrong in the child becomes an indeterminate report, never an exception; only a file that is
+not a PDF at all raises `UnreadablePDF`, and an encrypted one `EncryptedPDF` (a subclass, so
+callers that map `UnreadablePDF` to "exit 2" need nothing more).
 
-`analyse_pdf` is the in-process analysis the worker runs. The verdict rules are ours, not pyHanko's
+`analyse_pdf` is the in-process analysis the child runs. The verdict rules are ours, not pyHanko's
 `bottom_line`: a signature is valid only when it is intact, cryptographically valid, trusted, not
 revoked, covers its whole revision, uses strong algorithms, is a PAdES baseline CMS, and is followed
 by nothing but form filling or validation-data/timestamp updates. Revocation is judged only from data
@@ -17,11 +21,16 @@ embedded in the file (no network fetching).
 
 import asyncio
 import base64
+import binascii
+import functools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
@@ -45,13 +54,17 @@ from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import ValidationContext
 
 from signing.messages import problem_text
+from signing.verify_worker import CHILD_EXIT_MEMORY
 
 __all__ = [
     "EncryptedPDF",
     "UnreadablePDF",
     "analyse_pdf",
     "indeterminate_report",
+    "install_fast_paths",
+    "verifier_warm_up",
     "verify_pdf_bytes",
+    "warm_up",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +98,7 @@ class EncryptedPDF(UnreadablePDF):
 
 
 # ---------------------------------------------------------------------------------------------
-# The subprocess boundary
+# The process boundary: one warm zygote per client process, one forked, limited child per request
 # ---------------------------------------------------------------------------------------------
 
 
@@ -103,6 +116,7 @@ def verify_pdf_bytes(
     `password` opens an encrypted PDF; for an encrypted copy made by `signing.encryption` the signed
     document inside it is verified (the report then says `"container": "encrypted_copy"`).
     Raises `UnreadablePDF` (or `EncryptedPDF`) only; every other failure is an indeterminate report.
+    Thread-safe; concurrent calls run in parallel children of the same zygote.
     """
     request = {
         "pdf": base64.b64encode(data).decode("ascii"),
@@ -120,61 +134,182 @@ def verify_pdf_bytes(
     return outcome_to_report(outcome=outcome, lang=lang)
 
 
-def run_worker(*, payload: bytes, timeout_s: float, memory_limit_bytes: int, lang: str) -> dict:
-    """Run the worker on `payload`; its decoded JSON answer, or an `{"error": code}` outcome."""
-    command = [
-        sys.executable,
-        "-m",
-        "signing.verify_worker",
-        "--memory-limit",
-        str(memory_limit_bytes),
-        "--cpu-limit",
-        str(max(1, int(timeout_s))),
-    ]
+class _Zygote:
+    __slots__ = ("control", "process")
+
+    def __init__(self, *, control: socket.socket, process: subprocess.Popen):
+        self.control = control
+        self.process = process
+
+
+_zygote: _Zygote | None = None
+_zygote_lock = threading.Lock()
+CONTROL_SEND_TIMEOUT_S = 10
+
+
+def _zygote_start() -> _Zygote:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     try:
         process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            [sys.executable, "-m", "signing.verify_worker", "--zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             cwd=REPO_ROOT,
             env=env,
-            # its own process group, so a timeout kill takes anything it spawned too
+            # not in our process group: a Ctrl-C or a group kill aimed at us reaches it through its socket
             start_new_session=True,
         )
-    except OSError as exc:
-        return {"error": "internal_error", "detail": f"cannot start the verifier: {exc}"}
+    except OSError:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    # a zygote that stops reading (it never should) must not hang us: we restart it instead
+    ours.settimeout(CONTROL_SEND_TIMEOUT_S)
+    return _Zygote(control=ours, process=process)
+
+
+def _zygote_stop(zygote: _Zygote) -> None:
+    zygote.control.close()  # the zygote exits (killing its children) when it sees its socket close
+    if zygote.process.poll() is None:
+        zygote.process.kill()
+        zygote.process.wait()
+
+
+def _forget_zygote_after_fork() -> None:
+    """In a forked child (gunicorn, qcluster): the parent's zygote is not ours; start our own when needed."""
+    global _zygote, _zygote_lock
+    _zygote_lock = threading.Lock()
+    if _zygote is not None:
+        _zygote.control.close()
+        _zygote.process.returncode = 0  # not our child: never to be waited for from here
+        _zygote = None
+
+
+os.register_at_fork(after_in_child=_forget_zygote_after_fork)
+
+
+def _dispatch(*, header: bytes, fds: list[int]) -> None:
+    """Hand one request to the zygote, starting it (again) if it is not running. Raises OSError."""
+    global _zygote
+    for attempt in (1, 2):
+        with _zygote_lock:
+            if _zygote is not None and _zygote.process.poll() is not None:
+                _zygote_stop(_zygote)
+                _zygote = None
+            if _zygote is None:
+                _zygote = _zygote_start()
+            zygote = _zygote
+            try:
+                socket.send_fds(zygote.control, [header], fds)
+                return
+            except OSError:
+                # it died between the poll and the send, or stopped reading: a new one, once
+                _zygote_stop(zygote)
+                _zygote = None
+                if attempt == 2:
+                    raise
+
+
+def verifier_warm_up() -> None:
+    """Start this process's zygote now (e.g. in a gunicorn `post_fork` hook) rather than on first use."""
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None or _zygote.process.poll() is not None:
+            if _zygote is not None:
+                _zygote_stop(_zygote)
+            _zygote = _zygote_start()
+
+
+def run_worker(*, payload: bytes, timeout_s: float, memory_limit_bytes: int, lang: str) -> dict:
+    """Run `payload` in a limited child of the zygote; its decoded JSON answer, or an `{"error": code}`."""
+    deadline = time.monotonic() + timeout_s
+    header = json.dumps(
+        {"memory_limit": int(memory_limit_bytes), "cpu_limit": max(1, int(timeout_s)), "wall_limit": timeout_s}
+    ).encode("ascii")
+    io_ours, io_theirs = socket.socketpair()
+    status_ours, status_theirs = socket.socketpair()
     try:
-        stdout, stderr = process.communicate(payload, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        process.communicate()
-        return {"error": "timeout"}
-    if process.returncode != 0:
-        return _crash_outcome(returncode=process.returncode, stderr=stderr)
+        try:
+            _dispatch(header=header, fds=[io_theirs.fileno(), status_theirs.fileno()])
+        except OSError as exc:
+            return {"error": "internal_error", "detail": f"cannot start the verifier: {exc}"}
+        finally:
+            io_theirs.close()
+            status_theirs.close()
+        try:
+            answer = _exchange(channel=io_ours, payload=payload, deadline=deadline)
+            # the child has closed its socket, so it is exiting: its status follows at once
+            status = _read_to_end(channel=status_ours, deadline=max(deadline, time.monotonic() + 5))
+        except TimeoutError:
+            return {"error": "timeout"}
+    finally:
+        # closing the status socket before the child is done tells the zygote to kill it
+        io_ours.close()
+        status_ours.close()
+    return _outcome(answer=answer, status=status)
+
+
+def _exchange(*, channel: socket.socket, payload: bytes, deadline: float) -> bytes:
     try:
-        answer = json.loads(stdout)
-    except ValueError:
-        return {"error": "internal_error", "detail": "the verifier returned unreadable output"}
-    if not isinstance(answer, dict):
-        return {"error": "internal_error", "detail": "the verifier returned unreadable output"}
-    return answer
-
-
-def _kill_group(process: subprocess.Popen) -> None:
+        channel.settimeout(_remaining(deadline))
+        channel.sendall(payload)
+        channel.shutdown(socket.SHUT_WR)
+    except TimeoutError:
+        raise
+    except OSError:
+        return b""  # the child died before reading it all: its exit status says why
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        return _read_to_end(channel=channel, deadline=deadline)
+    except TimeoutError:
+        raise
+    except OSError:
+        return b""
 
 
-def _crash_outcome(*, returncode: int, stderr: bytes) -> dict:
-    # SIGXCPU / SIGKILL come from the CPU limit; MemoryError exits (1) mention it on stderr.
+def _read_to_end(*, channel: socket.socket, deadline: float) -> bytes:
+    chunks = []
+    while True:
+        channel.settimeout(_remaining(deadline))
+        chunk = channel.recv(1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _outcome(*, answer: bytes, status: bytes) -> dict:
+    if answer:
+        try:
+            decoded = json.loads(answer)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            return decoded
+    words = status.decode("ascii", "replace").split()
+    if len(words) == 2 and words[0] == "exit" and words[1].lstrip("-").isdigit():
+        return _crash_outcome(returncode=int(words[1]))
+    if words == ["fork-failed"]:
+        return {"error": "internal_error", "detail": "the verifier could not start a process"}
+    return {"error": "internal_error", "detail": "the verifier stopped unexpectedly"}
+
+
+def _crash_outcome(*, returncode: int) -> dict:
+    # SIGXCPU / SIGKILL come from the CPU limit or the zygote's wall-clock kill
     if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
         return {"error": "timeout"}
-    if b"MemoryError" in stderr or returncode == -signal.SIGSEGV:
+    # MemoryError under the address-space limit, or a C library that could not allocate
+    if returncode in (CHILD_EXIT_MEMORY, -signal.SIGSEGV, -signal.SIGABRT):
         return {"error": "too_complex"}
     return {"error": "internal_error", "detail": f"verifier exited with status {returncode}"}
 
@@ -203,6 +338,151 @@ def indeterminate_report(*, code: str, detail: str = "", lang: str = "en") -> di
         "problems": [problem_text(code=code, lang=lang, detail=detail)],
         "problem_codes": [code],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparing the zygote (runs inside the worker)
+# ---------------------------------------------------------------------------------------------
+
+_PDF_WHITESPACE = b" \n\r\t\f\x00"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+_HEX_CHUNK = 1 << 16
+
+
+def _read_hex_string_fast(stream):
+    """pyHanko's hex-string reader, one slice at a time instead of one byte at a time.
+
+    Same result and stream position as `generic.read_hex_string_from_stream` for strings made of
+    hex digits and whitespace (signature /Contents: most of the parsing time of a signed PDF);
+    anything else (a comment, a bad character, no closing `>`) goes to pyHanko's own reader.
+    """
+    start = stream.tell()
+    stream.read(1)  # the opening "<"
+    chunks = []
+    while True:
+        chunk = stream.read(_HEX_CHUNK)
+        if not chunk:
+            break
+        end = chunk.find(b">")
+        if end >= 0:
+            chunks.append(chunk[:end])
+            body = b"".join(chunks)
+            digits = body.translate(None, _PDF_WHITESPACE)
+            if digits.translate(None, _HEX_DIGITS):
+                break
+            stream.seek(start + 1 + len(body) + 1)
+            if len(digits) % 2:
+                digits += b"0"
+            return generic.pdf_string(binascii.unhexlify(digits))
+        chunks.append(chunk)
+    stream.seek(start)
+    return _ORIGINAL_HEX_READER(stream)
+
+
+_ORIGINAL_HEX_READER = generic.read_hex_string_from_stream
+
+
+_ORIGINAL_NAME_PREP = x509.NameTypeAndValue._ldap_string_prep
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_prep_cached(value: str) -> str:
+    return _ORIGINAL_NAME_PREP(None, value)
+
+
+def _name_prep(self, value):
+    # a pure function of the string (RFC 4518 preparation), yet recomputed for every parsed copy of a
+    # name: each signature's CMS carries the same names, compared again and again while matching certificates
+    if type(value) is str:
+        return _name_prep_cached(value)
+    return _ORIGINAL_NAME_PREP(self, value)
+
+
+def install_fast_paths() -> None:
+    """Speed-ups with unchanged results, for the verifier's processes (each child serves one request).
+
+    pyHanko's hex-string reader is swapped for `_read_hex_string_fast`, and asn1crypto's name
+    preparation is memoised per string.
+    """
+    generic.read_hex_string_from_stream = _read_hex_string_fast
+    x509.NameTypeAndValue._ldap_string_prep = _name_prep
+
+
+def warm_up() -> None:
+    """Verify a throw-away signed PDF so every lazy import and cache is loaded before the zygote forks."""
+    install_fast_paths()
+    try:
+        data, root = _throwaway_signed_pdf()
+        analyse_pdf(data=data, trust_roots=[root])
+    except Exception:  # noqa: BLE001, S110 - warming up is an optimisation; a failure only costs speed
+        pass
+
+
+def _throwaway_signed_pdf() -> tuple[bytes, x509.Certificate]:
+    from datetime import UTC, timedelta
+
+    from asn1crypto import keys
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, "dsign verifier warm-up")])
+    now = datetime.now(UTC)
+    cert = (
+        cx509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    asn1_cert = x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    signer = signers.SimpleSigner(
+        signing_cert=asn1_cert,
+        signing_key=keys.PrivateKeyInfo.load(
+            key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        ),
+        cert_registry=SimpleCertificateStore.from_certs([]),
+    )
+    blank = BytesIO()
+    writer = PdfFileWriter()
+    writer.insert_page(
+        generic.DictionaryObject(
+            {
+                generic.NameObject("/Type"): generic.NameObject("/Page"),
+                generic.NameObject("/MediaBox"): generic.ArrayObject(
+                    [
+                        generic.NumberObject(0),
+                        generic.NumberObject(0),
+                        generic.NumberObject(595),
+                        generic.NumberObject(842),
+                    ]
+                ),
+            }
+        )
+    )
+    writer.write(blank)
+    data = blank.getvalue()
+    for field in ("WarmUp1", "WarmUp2"):
+        out = BytesIO()
+        signers.sign_pdf(
+            IncrementalPdfFileWriter(BytesIO(data)),
+            signers.PdfSignatureMetadata(field_name=field),
+            signer=signer,
+            output=out,
+        )
+        data = out.getvalue()
+    return data, asn1_cert
 
 
 # ---------------------------------------------------------------------------------------------
