@@ -96,12 +96,12 @@ def test_compose_place_boxes_three_approvals_download_and_verify(
         if username == "head1":
             # The requester's open page shows the signature without a reload (the timeline polls).
             requester.wait_for_function(
-                "document.querySelector('#timeline').innerText.includes('ลงลายมือชื่อแล้ว')", timeout=15_000
+                "document.querySelector('#timeline').innerText.includes('ลงลายมือชื่อแล้ว')", timeout=30_000
             )
 
     assert Document.objects.get(pk=document_id).status == "completed"
     requester.wait_for_function(
-        "document.querySelector('#document-status').innerText.includes('เสร็จสมบูรณ์')", timeout=15_000
+        "document.querySelector('#document-status').innerText.includes('เสร็จสมบูรณ์')", timeout=30_000
     )
     requester.reload()
     with requester.expect_download() as download:
