@@ -20,6 +20,7 @@ embedded in the file (no network fetching).
 """
 
 import asyncio
+import atexit
 import base64
 import binascii
 import functools
@@ -62,6 +63,7 @@ __all__ = [
     "analyse_pdf",
     "indeterminate_report",
     "install_fast_paths",
+    "verifier_last_peak_rss_bytes",
     "verifier_warm_up",
     "verify_pdf_bytes",
     "warm_up",
@@ -225,8 +227,34 @@ def verifier_warm_up() -> None:
             _zygote = _zygote_start()
 
 
+_last_child = threading.local()
+
+
+def verifier_last_peak_rss_bytes() -> int | None:
+    """Peak resident memory of the child that served this thread's last verification (None: unknown)."""
+    return getattr(_last_child, "peak_rss_bytes", None)
+
+
+def _stop_at_exit() -> None:
+    # waiting for the zygote (which waits for its children) keeps no orphan behind and lets
+    # RUSAGE_CHILDREN of whoever waits for us account for the verifier's memory
+    global _zygote
+    if _zygote is not None:
+        zygote, _zygote = _zygote, None
+        zygote.control.close()
+        try:
+            zygote.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            zygote.process.kill()
+            zygote.process.wait()
+
+
+atexit.register(_stop_at_exit)
+
+
 def run_worker(*, payload: bytes, timeout_s: float, memory_limit_bytes: int, lang: str) -> dict:
     """Run `payload` in a limited child of the zygote; its decoded JSON answer, or an `{"error": code}`."""
+    _last_child.peak_rss_bytes = None
     deadline = time.monotonic() + timeout_s
     header = json.dumps(
         {"memory_limit": int(memory_limit_bytes), "cpu_limit": max(1, int(timeout_s)), "wall_limit": timeout_s}
@@ -289,6 +317,9 @@ def _remaining(deadline: float) -> float:
 
 
 def _outcome(*, answer: bytes, status: bytes) -> dict:
+    words = status.decode("ascii", "replace").split()
+    exited = len(words) == 3 and words[0] == "exit" and words[1].lstrip("-").isdigit() and words[2].isdigit()
+    _last_child.peak_rss_bytes = int(words[2]) * 1024 if exited else None
     if answer:
         try:
             decoded = json.loads(answer)
@@ -296,8 +327,7 @@ def _outcome(*, answer: bytes, status: bytes) -> dict:
             decoded = None
         if isinstance(decoded, dict):
             return decoded
-    words = status.decode("ascii", "replace").split()
-    if len(words) == 2 and words[0] == "exit" and words[1].lstrip("-").isdigit():
+    if exited:
         return _crash_outcome(returncode=int(words[1]))
     if words == ["fork-failed"]:
         return {"error": "internal_error", "detail": "the verifier could not start a process"}

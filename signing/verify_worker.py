@@ -13,10 +13,11 @@ socket and a status socket. The zygote forks a child that
 - writes one JSON answer to it (`{"report": {...}}`, `{"unreadable": "reason"}` (`"encrypted"` for a
   locked file), `{"error": code, "detail": ...}`; a batch answers `{"batch": [answer, ...]}`) and exits.
 
-When the child is gone the zygote writes `exit <returncode>\\n` (negative: killed by that signal) to
-the status socket and closes it. If the client hangs up the status socket first (its deadline
-passed), or the child outlives `wall_limit`, the zygote kills the child. When the control socket
-closes (the client process exited), the zygote kills its children and exits.
+When the child is gone the zygote writes `exit <returncode> <peak RSS in KiB>\\n` (negative
+returncode: killed by that signal) to the status socket and closes it. If the client hangs up the
+status socket first (its deadline passed), or the child outlives `wall_limit`, the zygote kills the
+child. When the control socket closes (the client process exited), the zygote kills and reaps its
+children and exits.
 
 Without `--zygote` the module answers one request from stdin on stdout under the same limits (a
 debugging aid; the service always uses the zygote).
@@ -184,7 +185,7 @@ def _receive(control: socket.socket) -> tuple[bytes, list[int]] | None:
     return message, fds
 
 
-def _spawn(*, message: bytes, fds: list[int], control: socket.socket) -> _Child | None:
+def _spawn(*, message: bytes, fds: list[int]) -> _Child | None:
     if len(fds) != 2:
         for fd in fds:
             os.close(fd)
@@ -222,18 +223,19 @@ def _report(*, status_fd: int, line: str) -> None:
     os.close(status_fd)
 
 
-def _reap(children: dict[int, _Child]) -> None:
+def _reap(children: dict[int, _Child], *, block: bool = False) -> None:
     for pid in list(children):
         try:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, usage = os.wait4(pid, 0 if block else os.WNOHANG)
         except ChildProcessError:
-            done, status = pid, 0
+            done, status, usage = pid, 0, None
         if not done:
             continue
         child = children.pop(pid)
         if child.pidfd >= 0:
             os.close(child.pidfd)
-        _report(status_fd=child.status_fd, line=f"exit {os.waitstatus_to_exitcode(status)}")
+        peak_kib = usage.ru_maxrss if usage is not None else 0
+        _report(status_fd=child.status_fd, line=f"exit {os.waitstatus_to_exitcode(status)} {peak_kib}")
 
 
 def serve_zygote(*, control: socket.socket) -> None:
@@ -258,11 +260,13 @@ def serve_zygote(*, control: socket.socket) -> None:
         if control.fileno() in readable:
             received = _receive(control)
             if received is None:
+                # our client is gone; reaping the children adds their usage to ours for whoever waits for us
                 for child in children.values():
                     _kill(child)
+                _reap(children, block=True)
                 return
             if received[1]:
-                child = _spawn(message=received[0], fds=received[1], control=control)
+                child = _spawn(message=received[0], fds=received[1])
                 if child is not None:
                     children[child.pid] = child
         now = time.monotonic()
