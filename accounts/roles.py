@@ -20,6 +20,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "certificates": ("view",),
         "audit": ("view",),
         "django_q": ("view",),
+        "branding": ("view", "change"),
     },
     Role.AUDITOR: {
         "audit": ("view",),

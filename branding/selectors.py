@@ -1,6 +1,6 @@
 """Reads of the branding: for pages (context processor), e-mails and the memo renderer.
 
-Unset fields fall back to the settings (`ORGANIZATION_NAME`, `CA_ORGANIZATION`) and to the bundled
+Unset fields fall back to the settings (`ORGANIZATION_NAME`, `ORGANIZATION_LOGO`) and to the bundled
 placeholder logo and emblem, so a fresh installation is usable before anyone opens admin.
 """
 
@@ -32,15 +32,23 @@ def _default_name() -> str:
     return getattr(settings, "ORGANIZATION_NAME", "") or getattr(settings, "CA_ORGANIZATION", "") or "dsign"
 
 
+def _default_logo_path() -> Path | None:
+    configured = getattr(settings, "ORGANIZATION_LOGO", "")
+    return Path(configured) if configured and Path(configured).is_file() else None
+
+
 def branding_get() -> Brand:
     row = Branding.objects.filter(pk=1).first()
     name = (row.organisation_name if row else "") or _default_name()
-    logo_path = Path(row.logo.path) if row and row.logo and Path(row.logo.path).is_file() else None
+    if row and row.logo and Path(row.logo.path).is_file():
+        logo_path = Path(row.logo.path)
+    else:
+        logo_path = _default_logo_path()
     emblem_path = Path(row.emblem.path) if row and row.emblem and Path(row.emblem.path).is_file() else DEFAULT_EMBLEM
     return Brand(
         name=name,
         name_en=(row.organisation_name_en if row else "") or name,
-        logo_url=row.logo.url if logo_path else static(DEFAULT_LOGO),
+        logo_url=row.logo.url if row and row.logo and logo_path else static(DEFAULT_LOGO),
         logo_path=logo_path,
         emblem_path=emblem_path,
     )

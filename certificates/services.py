@@ -7,15 +7,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from email.mime.image import MIMEImage
-from pathlib import Path
 
 from asn1crypto import cms, keys, pem, x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
@@ -25,6 +22,8 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 
 import audit
+from branding.email import branded_email, has_logo
+from branding.selectors import branding_get
 from signing import hsm
 
 from . import pki
@@ -355,29 +354,12 @@ def certificate_renew(*, certificate: Certificate, actor, algorithm: str | None 
 # --- the subscriber agreement --------------------------------------------------------------------
 
 
-def _logo() -> bytes | None:
-    path = Path(getattr(settings, "CA_LOGO_FILE", "") or Path(settings.BASE_DIR) / "static" / "img" / "logo.png")
-    try:
-        return path.read_bytes() if path.is_file() else None
-    except OSError:
-        return None
-
-
 def _branded_email(*, subject: str, template: str, context: dict, to: list[str], bcc: list[str] | None = None):
-    """An HTML e-mail with a plain-text part and the organisation's logo as an inline image (cid:logo)."""
-    logo = _logo()
-    context = {"organization": settings.CA_ORGANIZATION, "has_logo": logo is not None, **context}
+    """An HTML e-mail from `emails/certificates/<template>`, with the organisation's name and logo."""
+    context = {"organization": branding_get().name, "has_logo": has_logo(), **context}
     text = render_to_string(f"emails/certificates/{template}.txt", context)
     html = render_to_string(f"emails/certificates/{template}.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=to, bcc=bcc or [])
-    message.attach_alternative(html, "text/html")
-    if logo is not None:
-        message.mixed_subtype = "related"
-        image = MIMEImage(logo, _subtype="png")
-        image.add_header("Content-ID", "<logo>")
-        image.add_header("Content-Disposition", "inline", filename="logo.png")
-        message.attach(image)
-    return message
+    return branded_email(subject=subject, text=text, html=html, to=to, bcc=bcc)
 
 
 def agreement_link(certificate: Certificate) -> str:

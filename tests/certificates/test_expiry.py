@@ -51,8 +51,8 @@ def certificate(holder, personas):
 def branded(settings, tmp_path):
     logo = tmp_path / "logo.png"
     logo.write_bytes(_png())
-    settings.CA_LOGO_FILE = str(logo)
-    settings.CA_ORGANIZATION = "กรมทดสอบ Test Department"
+    settings.ORGANIZATION_LOGO = str(logo)
+    settings.ORGANIZATION_NAME = "กรมทดสอบ Test Department"
     settings.EXPIRY_WARNING_DAYS = THRESHOLDS
     return logo
 
@@ -102,7 +102,7 @@ def test_warning_goes_to_holder_and_officers_with_logo_and_organisation(certific
 
 
 def test_without_a_logo_the_mail_has_no_image(certificate, holder, settings, tmp_path):
-    settings.CA_LOGO_FILE = str(tmp_path / "missing.png")
+    settings.ORGANIZATION_LOGO = str(tmp_path / "missing.png")
     services.expiry_warnings_send(now=certificate.not_after - timedelta(days=7), thresholds=THRESHOLDS)
     (message,) = _to_holder(holder)
     assert "cid:logo" not in message.alternatives[0][0] and not message.attachments

@@ -81,10 +81,10 @@ def test_email_carries_the_organisation_name_and_logo(
     message = next(m for m in mail.outbox if m.to == ["head1@dsign.example"])
     assert message.subject.startswith("[กรมตัวอย่าง]") and "ขออนุมัติจัดซื้อ" in message.subject
     html, mime = message.alternatives[0]
-    assert mime == "text/html" and "กรมตัวอย่าง" in html and 'src="cid:dsign-logo"' in html
+    assert mime == "text/html" and "กรมตัวอย่าง" in html and 'src="cid:logo"' in html
     assert f"/documents/{document.pk}/" in message.body
     raw = message.message().as_string()
-    assert "Content-ID: <dsign-logo>" in raw
+    assert "Content-ID: <logo>" in raw
 
 
 def test_document_list_and_inbox_do_not_query_per_row(personas, template, django_assert_max_num_queries):
