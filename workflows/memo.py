@@ -9,6 +9,7 @@ Needs no Django settings: templates are rendered with a standalone Django templa
 from __future__ import annotations
 
 import datetime
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -199,7 +200,8 @@ def _fix_to_unicode(*, document, pdf, font_files: dict[tuple[str, int], Path]) -
         entries = []
         for glyph, cluster_text in sorted(font.to_unicode.items()):
             text = own.get(glyph, cluster_text)
-            if len(cluster_text) == 1 and own.get(glyph) == cluster_text:
+            # Keep WeasyPrint's text where it says the same thing ("fi" rather than the cmap's U+FB01).
+            if unicodedata.normalize("NFKC", cluster_text) == unicodedata.normalize("NFKC", text):
                 text = cluster_text
             if not text:
                 continue
@@ -245,6 +247,7 @@ def _render_html(*, memo: Memo, emblem_url: str | None, organisation_name: str) 
         # Localised number formatting would read Django settings, which this module must not need.
         use_l10n=False,
         use_tz=False,
+        autoescape=True,  # memo fields are user text: never markup
     )
     return engine.get_template("memo.html").render(context)
 
