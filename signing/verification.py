@@ -439,80 +439,16 @@ def install_fast_paths() -> None:
 
 
 def warm_up() -> None:
-    """Verify a throw-away signed PDF so every lazy import and cache is loaded before the zygote forks."""
+    """Load everything a verification uses before the zygote forks, so no child pays for an import.
+
+    A first analysis costs twice a later one mostly because of modules imported on first use (the
+    archive diff rule pulls in pikepdf and lxml); a full throw-away verification gained nothing more.
+    """
+    import signing.archive
+    import signing.encryption  # noqa: F401 - imported on first use by _encrypted_copy_payload
+
     install_fast_paths()
-    try:
-        data, root = _throwaway_signed_pdf()
-        analyse_pdf(data=data, trust_roots=[root])
-    except Exception:  # noqa: BLE001, S110 - warming up is an optimisation; a failure only costs speed
-        pass
-
-
-def _throwaway_signed_pdf() -> tuple[bytes, x509.Certificate]:
-    from datetime import UTC, timedelta
-
-    from asn1crypto import keys
-    from cryptography import x509 as cx509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.pdf_utils.writer import PdfFileWriter
-    from pyhanko.sign import signers
-    from pyhanko_certvalidator.registry import SimpleCertificateStore
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, "dsign verifier warm-up")])
-    now = datetime.now(UTC)
-    cert = (
-        cx509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    asn1_cert = x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-    signer = signers.SimpleSigner(
-        signing_cert=asn1_cert,
-        signing_key=keys.PrivateKeyInfo.load(
-            key.private_bytes(
-                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        ),
-        cert_registry=SimpleCertificateStore.from_certs([]),
-    )
-    blank = BytesIO()
-    writer = PdfFileWriter()
-    writer.insert_page(
-        generic.DictionaryObject(
-            {
-                generic.NameObject("/Type"): generic.NameObject("/Page"),
-                generic.NameObject("/MediaBox"): generic.ArrayObject(
-                    [
-                        generic.NumberObject(0),
-                        generic.NumberObject(0),
-                        generic.NumberObject(595),
-                        generic.NumberObject(842),
-                    ]
-                ),
-            }
-        )
-    )
-    writer.write(blank)
-    data = blank.getvalue()
-    for field in ("WarmUp1", "WarmUp2"):
-        out = BytesIO()
-        signers.sign_pdf(
-            IncrementalPdfFileWriter(BytesIO(data)),
-            signers.PdfSignatureMetadata(field_name=field),
-            signer=signer,
-            output=out,
-        )
-        data = out.getvalue()
-    return data, asn1_cert
+    signing.archive.archive_diff_policy()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """The isolated side of PDF verification: a warm "zygote" process that forks one limited child per request.
 
-`python -m signing.verify_worker --zygote FD` imports pyHanko and the verifier once, runs one warm-up
-verification, then waits on FD (an AF_UNIX SOCK_SEQPACKET socket shared with one client process,
-`signing.verification`). Each request is one control message: a JSON header
-`{"memory_limit": bytes, "cpu_limit": s, "wall_limit": s}` carrying two file descriptors, an I/O
-socket and a status socket. The zygote forks a child that
+`python -m signing.verify_worker --zygote FD` imports pyHanko and the verifier once (everything a
+verification uses, see `signing.verification.warm_up`), then waits on FD (an AF_UNIX SOCK_SEQPACKET
+socket shared with one client process, `signing.verification`). Each request is one control message:
+a JSON header `{"memory_limit": bytes, "cpu_limit": s, "wall_limit": s}` carrying two file
+descriptors, an I/O socket and a status socket. The zygote forks a child that
 
 - closes every other descriptor, sets RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE / RLIMIT_CORE and asks
   to be killed if the zygote dies (so a hostile PDF can only kill this one child),
@@ -102,7 +102,7 @@ def _answer_bytes(*, raw: bytes) -> bytes:
 
 
 def _prepare() -> None:
-    """Import and exercise everything a verification needs, so each forked child starts warm."""
+    """Import everything a verification needs, so each forked child starts warm."""
     import gc
     import logging
 
@@ -285,6 +285,9 @@ def _one_shot(*, memory_limit_bytes: int, cpu_limit_s: int) -> int:
 
     _limit_resources(memory_limit_bytes=memory_limit_bytes, cpu_limit_s=cpu_limit_s)
     logging.disable(logging.CRITICAL)
+    from signing.verification import install_fast_paths
+
+    install_fast_paths()
     sys.stdout.buffer.write(_answer_bytes(raw=sys.stdin.buffer.read()))
     sys.stdout.buffer.flush()
     return 0

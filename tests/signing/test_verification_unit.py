@@ -1,6 +1,7 @@
 """Strict verification of documents we sign ourselves: valid, tampered, untrusted and hostile."""
 
 import datetime
+import time
 import zlib
 from io import BytesIO
 
@@ -362,9 +363,29 @@ def test_worker_hitting_the_memory_limit_is_indeterminate(pki, signed_pdf):
     assert report["problem_codes"] == ["too_complex"]
 
 
-def test_wall_clock_timeout_kills_the_worker_and_reports_it(pki, signed_pdf):
-    report = verify_pdf_bytes(data=signed_pdf, trust_roots=[pki["root"]], timeout_s=0.05)
+def _pdf_with_many_objects(count: int) -> bytes:
+    """A well-formed PDF whose `count` unused objects the verifier still reads: seconds of parsing."""
+    body = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"] + [b"[1 2 3]"] * count
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n%s\nendobj\n" % (number, obj)
+    xref = len(body)
+    body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1)
+    body += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    body += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(offsets) + 1, xref)
+    return bytes(body)
 
+
+def test_wall_clock_timeout_kills_the_worker_and_reports_it(pki):
+    data = _pdf_with_many_objects(50_000)  # about 5 s of work for the verifier
+    verify_pdf_bytes(data=_blank_pdf(), trust_roots=[pki["root"]])  # the verifier is running
+
+    started = time.monotonic()
+    report = verify_pdf_bytes(data=data, trust_roots=[pki["root"]], timeout_s=0.5)
+
+    assert time.monotonic() - started < 2.5
     assert report["valid"] is False
     assert report["status"] == "indeterminate"
     assert report["problem_codes"] == ["timeout"]
