@@ -6,6 +6,7 @@ my certificate. Each view parses input, calls one service or selector and render
 from __future__ import annotations
 
 import io
+import json
 
 import pikepdf
 from django.conf import settings
@@ -105,24 +106,31 @@ def compose_signers(request):
     )
 
 
-def _memo_pdf(*, form: ComposeForm) -> bytes:
-    from .memo import Memo, render_memo_pdf
+def _memo_pdf(*, form: ComposeForm, requester) -> tuple[bytes, dict[str, dict]]:
+    """The memo as PDF, and a signature box per seat inside the signature blocks the memo laid out."""
+    from .memo import Memo, SignerBlock, render_memo_pdf
 
     data = form.cleaned_data
     brand = branding_get()
+    seats = _signers_for(data["workflow"], requester)
     memo = Memo(
-        government_unit=data.get("government_unit") or brand.name,
-        reference=data.get("reference") or "",
+        department=data.get("government_unit") or brand.name,
+        reference_no=data.get("reference") or "",
         date=data.get("memo_date") or timezone.localdate(),
         subject=data["title"],
-        addressee=data.get("addressee") or "",
+        salutation=data.get("addressee") or "",
         body=data.get("body") or "",
+        signers=[SignerBlock(full_name=seat["name"], position=seat["position"]) for seat in seats],
         attachments=[f.name for f in data.get("attachments") or []],
     )
-    pdf, _areas = render_memo_pdf(
+    pdf, areas = render_memo_pdf(
         memo=memo, emblem_path=brand.emblem_path, organisation_name=brand.name, static_root=settings.BASE_DIR / "static"
     )
-    return _with_attachments(pdf, data.get("attachments") or [])
+    placements = {
+        seat["username"]: {"page": area.page, "box": [area.x1, area.y1, area.x2, area.y2]}
+        for seat, area in zip(seats, areas, strict=False)
+    }
+    return _with_attachments(pdf, data.get("attachments") or []), placements
 
 
 def _with_attachments(pdf: bytes, attachments) -> bytes:
@@ -148,10 +156,13 @@ def compose_preview(request):
     if form.cleaned_data["source"] != "memo":
         return JsonResponse({"detail": _("Only a memo is rendered here.")}, status=400)
     try:
-        pdf = _memo_pdf(form=form)
+        pdf, placements = _memo_pdf(form=form, requester=request.user)
     except (ImportError, pikepdf.PdfError) as exc:
         return JsonResponse({"detail": _("The memo could not be rendered: %(why)s") % {"why": exc}}, status=400)
-    return HttpResponse(pdf, content_type="application/pdf")
+    response = HttpResponse(pdf, content_type="application/pdf")
+    # The composer starts each seat's box in the memo's own signature block.
+    response["X-Signature-Placements"] = json.dumps(placements)
+    return response
 
 
 @login_required
@@ -163,13 +174,16 @@ def compose(request):
         data = form.cleaned_data
         try:
             # The composer posts the PDF it showed (the rendered memo) as `file`; without script, render here.
-            pdf = data["file"].read() if data.get("file") else _memo_pdf(form=form)
+            if data.get("file"):
+                pdf, placements = data["file"].read(), {}
+            else:
+                pdf, placements = _memo_pdf(form=form, requester=request.user)
             document = services.route_start(
                 title=data["title"],
                 pdf=pdf,
                 template=data["workflow"],
                 actor=request.user,
-                placements=data.get("placements"),
+                placements={**placements, **(data.get("placements") or {})},
             )
         except services.WorkflowError as exc:
             form.add_error(None, exc.message)

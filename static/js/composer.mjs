@@ -47,7 +47,10 @@ function errorsText(body) {
   return parts.filter(Boolean).join(" — ");
 }
 
+let memoPlacements = {};
+
 async function loadPdf() {
+  memoPlacements = {};
   if (source() === "upload") {
     const file = document.getElementById("id_file").files[0];
     if (!file) throw new Error(form.querySelector('label[for="id_file"]').textContent);
@@ -58,6 +61,7 @@ async function loadPdf() {
     const body = await response.json().catch(() => null);
     throw new Error(errorsText(body) || response.statusText);
   }
+  memoPlacements = JSON.parse(response.headers.get("X-Signature-Placements") || "{}");
   return await response.blob();
 }
 
@@ -201,6 +205,11 @@ async function toPlacement() {
     step2.hidden = false;
     pages = await renderPdf(pagesHolder, await pdf.arrayBuffer(), { width: 820 });
     boxes = defaultLayout(seats.signers, seats.box, pages[pages.length - 1]);
+    // A composed memo has a signature block per seat: start each box there.
+    for (const item of boxes) {
+      const placed = memoPlacements[item.signer.username];
+      if (placed && pages[placed.page]) Object.assign(item, { page: placed.page, box: placed.box });
+    }
     const legend = document.getElementById("signer-legend");
     legend.replaceChildren();
     for (const item of boxes) {

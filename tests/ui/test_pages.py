@@ -145,3 +145,31 @@ def test_signature_image_must_really_be_an_image(signed_in, personas):
     personas["head1"].refresh_from_db()
     assert personas["head1"].signature_image
     assert client.get("/me/signature.png").content == png
+
+
+def test_a_composed_memo_starts_each_box_in_its_signers_signature_block(signed_in, personas):
+    import json
+
+    memo_fields = {
+        "source": "memo",
+        "workflow": "memo-2-tier",
+        "title": "ขออนุมัติจัดซื้อครุภัณฑ์คอมพิวเตอร์",
+        "government_unit": "กองเทคโนโลยีสารสนเทศ โทร. 1234",
+        "reference": "ทส 0201/123",
+        "addressee": "ผู้อำนวยการ",
+        "body": "ด้วยกองเทคโนโลยีสารสนเทศมีความประสงค์จะจัดซื้อครุภัณฑ์คอมพิวเตอร์\nจึงเรียนมาเพื่อโปรดพิจารณาอนุมัติ",
+    }
+    client = signed_in("requester")
+    preview = client.post("/documents/new/preview/", memo_fields, HTTP_X_COMPOSER="1")
+    assert preview.status_code == 200 and preview["Content-Type"] == "application/pdf"
+    shown = json.loads(preview["X-Signature-Placements"])
+    assert set(shown) == {"head1", "head2", "head3", "director"}
+
+    # Without script the page renders the memo itself; the seats land in the same blocks.
+    response = client.post("/documents/new/", memo_fields)
+    assert response.status_code == 302
+    document = services.Document.objects.get(title=memo_fields["title"])
+    for seat in document.assignments.select_related("signer"):
+        assert (seat.page, seat.box) == (shown[seat.signer.username]["page"], shown[seat.signer.username]["box"])
+    boxes = sorted(tuple(s.box) for s in document.assignments.all())
+    assert all(a[2] <= b[0] or a[3] <= b[1] or b[3] <= a[1] for a, b in zip(boxes, boxes[1:], strict=False))
