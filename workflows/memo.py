@@ -18,6 +18,8 @@ from urllib.request import url2pathname
 
 from django.template import Context, Engine
 
+from signing.appearance import BUDDHIST_ERA_OFFSET, THAI_MONTHS
+
 __all__ = [
     "Memo",
     "MemoResourceRefused",
@@ -32,21 +34,6 @@ __all__ = [
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "memo"
 DEFAULT_EMBLEM = Path("img") / "garuda.svg"
 
-THAI_MONTHS = (
-    "มกราคม",
-    "กุมภาพันธ์",
-    "มีนาคม",
-    "เมษายน",
-    "พฤษภาคม",
-    "มิถุนายน",
-    "กรกฎาคม",
-    "สิงหาคม",
-    "กันยายน",
-    "ตุลาคม",
-    "พฤศจิกายน",
-    "ธันวาคม",
-)
-BUDDHIST_ERA_OFFSET = 543
 THAI_NIKHAHIT = "\u0e4d"
 
 # WeasyPrint lays out in CSS px (1/96 in); PDF user space is in points (1/72 in).
