@@ -503,7 +503,28 @@ class DocumentApprove(ApiView):
         return Response(DocumentOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
 
 
-class DocumentReject(ApiView):
+class DecisionView(ApiView):
+    """Reject, return and recall: parse the comment, call one workflow service, show the document."""
+
+    def decide(self, *, document, actor, form: dict) -> None:
+        raise NotImplementedError
+
+    def post(self, request, pk: int):
+        document = _visible(request, pk)
+        form, refusal = _form(DecisionIn, request)
+        if refusal:
+            return refusal
+        try:
+            self.decide(document=document, actor=request.user, form=form)
+        except services.WorkflowError as exc:
+            return _workflow_error(exc)
+        return Response(DocumentOut(_visible(request, pk)).data)
+
+
+class DocumentReject(DecisionView):
+    def decide(self, *, document, actor, form):
+        services.decision_reject(document=document, actor=actor, comment=form["comment"])
+
     @extend_schema(
         summary="Reject (ends the route); a comment is required",
         request=DecisionIn,
@@ -513,18 +534,13 @@ class DocumentReject(ApiView):
     )
     @idempotent
     def post(self, request, pk: int):
-        document = _visible(request, pk)
-        form, refusal = _form(DecisionIn, request)
-        if refusal:
-            return refusal
-        try:
-            services.decision_reject(document=document, actor=request.user, comment=form["comment"])
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
-        return Response(DocumentOut(_visible(request, pk)).data)
+        return super().post(request, pk)
 
 
-class DocumentReturn(ApiView):
+class DocumentReturn(DecisionView):
+    def decide(self, *, document, actor, form):
+        services.decision_return(document=document, actor=actor, comment=form["comment"], to_tier=form["to_tier"])
+
     @extend_schema(
         summary="Return for revision, to the requester or to an earlier tier",
         request=DecisionIn,
@@ -534,20 +550,13 @@ class DocumentReturn(ApiView):
     )
     @idempotent
     def post(self, request, pk: int):
-        document = _visible(request, pk)
-        form, refusal = _form(DecisionIn, request)
-        if refusal:
-            return refusal
-        try:
-            services.decision_return(
-                document=document, actor=request.user, comment=form["comment"], to_tier=form["to_tier"]
-            )
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
-        return Response(DocumentOut(_visible(request, pk)).data)
+        return super().post(request, pk)
 
 
-class DocumentRecall(ApiView):
+class DocumentRecall(DecisionView):
+    def decide(self, *, document, actor, form):
+        services.route_recall(document=document, actor=actor, reason=form["comment"])
+
     @extend_schema(
         summary="Recall a running document (the requester only)",
         request=DecisionIn,
@@ -557,17 +566,7 @@ class DocumentRecall(ApiView):
     )
     @idempotent
     def post(self, request, pk: int):
-        document = _visible(request, pk)
-        form, refusal = _form(DecisionIn, request)
-        if refusal:
-            return refusal
-        try:
-            services.route_recall(document=document, actor=request.user, reason=form["comment"])
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
-        except services.states.TransitionNotAllowed as exc:
-            return Response({"detail": str(exc)}, status=409)
-        return Response(DocumentOut(_visible(request, pk)).data)
+        return super().post(request, pk)
 
 
 class DocumentFile(ApiView):
