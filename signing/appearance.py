@@ -17,13 +17,12 @@ from zoneinfo import ZoneInfo
 from PIL import Image, UnidentifiedImageError
 from pyhanko.pdf_utils import layout
 from pyhanko.pdf_utils.content import ResourceType
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import BaseStamp, BaseStampStyle
 
-from signing.fonts import thai_font_path
+from signing.fonts import stamp_font_factory, thai_font_path
 
 __all__ = [
     "THAI_MONTHS",
@@ -230,7 +229,7 @@ class ThaiSignatureStamp(BaseStamp):
         height: float,
     ) -> bytes:
         lines = appearance_lines(appearance)
-        font = GlyphAccumulatorFactory(
+        font = stamp_font_factory(
             font_file=self.style.font_file,
             bcp47_lang_code=appearance.locale,
         )

@@ -156,6 +156,7 @@ def configure(config: HSMConfig) -> None:
         _pool = None
         # Reloading also re-reads SOFTHSM2_CONF, which tests point at a fresh token directory.
         _library_pid = None
+        _key_kinds.clear()
 
 
 def get_config() -> HSMConfig:
@@ -469,6 +470,7 @@ def key_generate(*, label: str, algorithm: str = "rsa2048") -> keys.PublicKeyInf
         raise ValueError(f"algorithm must be one of {KEY_ALGORITHMS}, not {algorithm!r}")
     if key_exists(label=label):
         raise HSMError(f"a key labelled {label!r} already exists")
+    _key_forget(label)
     capabilities = MechanismFlag.SIGN | MechanismFlag.VERIFY
     public_template = {
         Attribute.TOKEN: True,
@@ -510,6 +512,7 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
 
     if key_exists(label=label):
         raise HSMError(f"a key labelled {label!r} already exists")
+    _key_forget(label)
     algorithm = private_key.algorithm
     if algorithm == "rsa":
         private_attrs = decode_rsa_private_key(private_key["private_key"].parsed.dump())
@@ -582,6 +585,7 @@ def key_public(*, label: str) -> keys.PublicKeyInfo:
 
 def key_delete(*, label: str) -> None:
     """Destroy both halves of the key pair; a missing key is KeyNotFound."""
+    _key_forget(label)
     with session() as s, _module_lock:
         found = list(s.get_objects({Attribute.LABEL: label}))
         found = [o for o in found if o[Attribute.CLASS] in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)]
@@ -639,13 +643,29 @@ def sign_raw(*, label: str, data: bytes, digest_algorithm: str = "sha256") -> by
     return _retrying(_sign)
 
 
+# Key type by label, per process. A label names one key pair for its whole life (key_generate and
+# key_import refuse an existing label), so the type cannot change under a label; the entry is dropped
+# when this process deletes or creates the key. A key deleted by another process is still found
+# missing when signing (KeyNotFound from the token), just not before borrowing a session.
+_key_kinds: dict[str, str] = {}
+
+
 def _key_kind(label: str) -> str:
+    kind = _key_kinds.get(label)
+    if kind is not None:
+        return kind
+
     def _read() -> str:
         with session() as s, _module_lock:
             private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
             return "rsa" if private[Attribute.KEY_TYPE] == KeyType.RSA else "ecdsa"
 
-    return _retrying(_read)
+    kind = _key_kinds[label] = _retrying(_read)
+    return kind
+
+
+def _key_forget(label: str) -> None:
+    _key_kinds.pop(label, None)
 
 
 def signature_algorithm_for(label: str, digest_algorithm: str = "sha256") -> str:
@@ -701,8 +721,11 @@ def pyhanko_signer(*, label: str, signing_cert: x509.Certificate, other_certs: l
 
 @contextlib.contextmanager
 def signer(*, label: str, signing_cert: x509.Certificate, other_certs: list[x509.Certificate]) -> Iterator[Signer]:
-    """Borrow a session and yield a pyHanko Signer for ``label`` that uses it."""
-    if not key_exists(label=label):
-        raise KeyNotFound(f"no private key labelled {label!r} in the token")
+    """Borrow a session and yield a pyHanko Signer for ``label`` that uses it.
+
+    Raises KeyNotFound before borrowing when the key is missing (checked once per label and
+    process; see ``_key_kinds``).
+    """
+    _key_kind(label)
     with session():
         yield pyhanko_signer(label=label, signing_cert=signing_cert, other_certs=other_certs)

@@ -21,7 +21,6 @@ from typing import Literal
 
 import aiohttp
 import requests
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
 from pyhanko.pdf_utils.generic import ArrayObject, DictionaryObject, IndirectObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.layout import LayoutError
@@ -59,7 +58,7 @@ from signing.appearance import (
     ThaiSignatureStampStyle,
     load_handwritten_image,
 )
-from signing.fonts import thai_font_path
+from signing.fonts import stamp_font_factory
 
 __all__ = [
     "LEVELS",
@@ -297,7 +296,7 @@ def _stamp_style(*, appearance: Appearance | None):
     # certificate names are often Thai.
     return TextStampStyle(
         stamp_text="%(signer)s\n%(ts)s",
-        text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(str(thai_font_path()))),
+        text_box_style=TextBoxStyle(font=stamp_font_factory()),
         border_width=0,
     )
 
@@ -414,7 +413,8 @@ def sign_pdf(
     )
     failures_before = len(_fetch_failures(validation_context))
     try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        # The reader that checked the input is the one the update is written over: parse once.
+        writer = IncrementalPdfFileWriter.from_reader(reader)
         output = pdf_signer.sign_pdf(
             writer,
             bytes_reserved=_bytes_reserved(signer=signer, level=level),

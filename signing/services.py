@@ -10,12 +10,15 @@ after it, outside that transaction, so even a killed attempt leaves a trace.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
 import os
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from types import ModuleType
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from django.conf import settings
 from django.db import transaction
@@ -111,31 +114,47 @@ def signing_job_run(*, job_id: int) -> str:
     attempt = SigningAttempt.objects.create(job=job, worker_pid=os.getpid())
     handler = _handler(job)
     try:
-        with transaction.atomic():
-            job = SigningJob.objects.select_for_update().get(pk=job_id)
-            if job.status in (JobStatus.DONE, JobStatus.FAILED):
-                attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS, error="already done")
-                return job.status
-            handler.lock_subject(job.subject_id)
-            source = handler.latest_pdf(job.subject_id)
-            signed = _produce(job=job, pdf=source)
-            sha256 = hashlib.sha256(signed).hexdigest()
-            handler.store_signed(job=job, pdf=signed, sha256=sha256)
-            now = timezone.now()
-            SigningJob.objects.filter(pk=job.pk).update(
-                status=JobStatus.DONE,
-                result_sha256=sha256,
-                finished_at=now,
-                attempts=job.attempts + 1,
-                error_code="",
-                error_message="",
-                next_attempt_at=None,
-            )
-            audit.record(
-                action="signing.signature_made" if job.kind == JobKind.SIGNATURE else "signing.document_timestamped",
-                target=("signing.signingjob", job.pk),
-                details={"field": job.field_name, "level": job.level, "sha256": sha256, "subject": job.subject_id},
-            )
+        # Everything that does not depend on the document's current bytes (credentials, stamp,
+        # HSM session, TSA client) is made before the locks are taken: the transaction below holds
+        # the document row (and on SQLite the whole database) only for reading, signing and storing.
+        with _producer(job=job) as produce:
+            with transaction.atomic():
+                job = SigningJob.objects.select_for_update().get(pk=job_id)
+                if job.status in (JobStatus.DONE, JobStatus.FAILED):
+                    attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS, error="already done")
+                    return job.status
+                handler.lock_subject(job.subject_id)
+                signed = produce(handler.latest_pdf(job.subject_id))
+                sha256 = hashlib.sha256(signed).hexdigest()
+                try:
+                    handler.store_signed(job=job, pdf=signed, sha256=sha256)
+                except OSError as exc:
+                    # Disk full, storage unmounted, permissions: nothing was committed; retry later.
+                    raise TransientSigningError(
+                        "storage_unavailable",
+                        f"Waiting for file storage: the signed document could not be saved ({_os_reason(exc)}).",
+                    ) from exc
+                SigningJob.objects.filter(pk=job.pk).update(
+                    status=JobStatus.DONE,
+                    result_sha256=sha256,
+                    finished_at=timezone.now(),
+                    attempts=job.attempts + 1,
+                    error_code="",
+                    error_message="",
+                    next_attempt_at=None,
+                )
+                audit.record(
+                    action="signing.signature_made"
+                    if job.kind == JobKind.SIGNATURE
+                    else "signing.document_timestamped",
+                    target=("signing.signingjob", job.pk),
+                    details={
+                        "field": job.field_name,
+                        "level": job.level,
+                        "sha256": sha256,
+                        "subject": job.subject_id,
+                    },
+                )
     except TransientSigningError as exc:
         _job_wait(job_id=job_id, code=exc.code, message=exc.message)
         attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.TRANSIENT, error=exc.message)
@@ -146,6 +165,12 @@ def signing_job_run(*, job_id: int) -> str:
         return JobStatus.FAILED
     attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS)
     return JobStatus.DONE
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def attempt_close(*, attempt: SigningAttempt, outcome: str, error: str = "") -> None:
@@ -224,53 +249,93 @@ def signing_jobs_resume(*, stale_after: timedelta | None = None) -> int:
     return len(due) + len(stale)
 
 
-def _produce(*, job: SigningJob, pdf: bytes) -> bytes:
-    """Make the signature or document timestamp. Classifies every error as transient or permanent."""
+@contextlib.contextmanager
+def _producer(*, job: SigningJob) -> Iterator[Callable[[bytes], bytes]]:
+    """Prepare the signature (or document timestamp) of `job` and yield the function that makes it
+    over given PDF bytes. Every error, here or in that function, is classified as transient or
+    permanent."""
     from . import hsm, pades
 
     try:
         if job.kind == JobKind.DOCUMENT_TIMESTAMP:
-            return pades.add_document_timestamp(
-                pdf=pdf, timestamper=timestamper(), validation_context=validation_context(for_signing=True)
+            tsa, context = timestamper(), validation_context(for_signing=True)
+            yield _classified(
+                lambda pdf: pades.add_document_timestamp(pdf=pdf, timestamper=tsa, validation_context=context)
             )
+            return
         from certificates.selectors import CertificateNotUsable, signing_credentials_get
 
         try:
             credentials = signing_credentials_get(certificate_id=job.certificate_id)
         except CertificateNotUsable as exc:
             raise PermanentSigningError("certificate_not_usable", str(exc)) from exc
+        needs_tsa = job.level != PadesLevel.B_B
+        options = dict(
+            field_name=job.field_name,
+            page=job.page,
+            box=tuple(job.box) if job.box else None,
+            appearance=_appearance(job.appearance),
+            level=PadesLevel.B_LT if job.level == PadesLevel.B_LTA else job.level,
+            timestamper=timestamper() if needs_tsa else None,
+            validation_context=validation_context(for_signing=True) if needs_tsa else None,
+            reason=job.reason or None,
+            location=job.location or None,
+            contact=None,
+        )
         with hsm.signer(
             label=credentials.key_label,
-            signing_cert=credentials.certificate,
-            other_certs=credentials.chain,
+            signing_cert=_parsed(credentials.certificate),
+            other_certs=[_parsed(c) for c in credentials.chain],
         ) as signer:
-            needs_tsa = job.level != PadesLevel.B_B
-            return pades.sign_pdf(
-                pdf=pdf,
-                signer=signer,
-                field_name=job.field_name,
-                page=job.page,
-                box=tuple(job.box) if job.box else None,
-                appearance=_appearance(job.appearance),
-                level=PadesLevel.B_LT if job.level == PadesLevel.B_LTA else job.level,
-                timestamper=timestamper() if needs_tsa else None,
-                validation_context=validation_context(for_signing=True) if needs_tsa else None,
-                reason=job.reason or None,
-                location=job.location or None,
-                contact=None,
-            )
+            yield _classified(lambda pdf: pades.sign_pdf(pdf=pdf, signer=signer, **options))
     except (PermanentSigningError, TransientSigningError):
         raise
-    except pades.SigningInputError as exc:
+    except Exception as exc:  # noqa: BLE001 - _classify raises a typed error or re-raises as-is
+        _classify(exc)
+
+
+def _classified(make: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    def run(pdf: bytes) -> bytes:
+        try:
+            return make(pdf)
+        except (PermanentSigningError, TransientSigningError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - _classify raises a typed error or re-raises as-is
+            _classify(exc)
+            raise
+
+    return run
+
+
+def _classify(exc: Exception) -> NoReturn:
+    from . import hsm, pades
+
+    if isinstance(exc, pades.SigningInputError):
         raise PermanentSigningError("bad_input", f"The document cannot be signed: {exc}") from exc
-    except pades.SigningServiceUnavailable as exc:
+    if isinstance(exc, pades.SigningServiceUnavailable):
         raise TransientSigningError(
             "service_unavailable", f"Waiting for the timestamp or revocation service: {exc}"
         ) from exc
-    except hsm.KeyNotFound as exc:
+    if isinstance(exc, hsm.KeyNotFound):
         raise PermanentSigningError("key_missing", "The signer's key is not in the HSM.") from exc
-    except hsm.HSMError as exc:
+    if isinstance(exc, hsm.HSMError):
         raise TransientSigningError("hsm_unavailable", f"Waiting for the HSM: {exc}") from exc
+    raise exc
+
+
+# Certificates parsed once per process (by their DER): asn1crypto parses lazily and keeps what it
+# parsed, so a reused object is cheaper to put into every signature than a fresh one.
+_parsed_certificates: dict[bytes, object] = {}
+
+
+def _parsed(certificate):
+    der = certificate.dump()
+    cached = _parsed_certificates.get(der)
+    if cached is None:
+        if len(_parsed_certificates) > 1024:
+            _parsed_certificates.clear()
+        cached = _parsed_certificates[der] = certificate
+    return cached
 
 
 def _appearance(data: dict):
