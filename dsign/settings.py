@@ -235,7 +235,10 @@ Q_CLUSTER = {
     "max_attempts": 0,
     "ack_failures": True,
     "catch_up": False,
-    "save_limit": 10000,
+    # Successful results are not stored: every signing job keeps its own ledger (SigningJob,
+    # SigningAttempt, audit event), and with a positive limit django-q2 locks and loads the whole
+    # success table on every task to prune it. Failures are still stored.
+    "save_limit": env.int("Q_SAVE_LIMIT", default=-1),
     "poll": 0.2,
     "sync": env.bool("Q_SYNC", default=False),
 }
