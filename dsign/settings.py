@@ -171,18 +171,16 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if S3_BUCKET:
-    STORAGES["default"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": S3_BUCKET,
-            "endpoint_url": env.str("S3_ENDPOINT_URL", default="") or None,
-            "access_key": env_secret("S3_ACCESS_KEY") or None,
-            "secret_key": env_secret("S3_SECRET_KEY") or None,
-            "region_name": env.str("S3_REGION", default="") or None,
-            "default_acl": None,
-            "file_overwrite": False,
-        },
-    }
+    from signing.storage import s3_storage_entry
+
+    STORAGES["default"] = s3_storage_entry(
+        bucket=S3_BUCKET,
+        endpoint_url=env.str("S3_ENDPOINT_URL", default="") or None,
+        access_key=env_secret("S3_ACCESS_KEY") or None,
+        secret_key=env_secret("S3_SECRET_KEY") or None,
+        region=env.str("S3_REGION", default="") or None,
+        addressing_style=env.str("S3_ADDRESSING_STYLE", default="") or None,
+    )
 
 # E-mail: console by default; EMAIL_URL (smtp://user:pass@host:587, submission://…) for a real server.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -16,7 +16,6 @@ from datetime import timedelta
 
 import pikepdf
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
@@ -25,6 +24,7 @@ from django.utils import timezone
 import audit
 from accounts.models import User
 from signing import services as signing_services
+from signing import storage
 from signing.models import JobKind, PadesLevel
 
 from . import states
@@ -104,15 +104,17 @@ def pdf_inspect(data: bytes) -> PdfInfo:
 
 def _store_version(*, document: Document, data: bytes, kind: str, signing_job_id: int | None = None) -> DocumentVersion:
     number = (document.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
-    sha256 = hashlib.sha256(data).hexdigest()
-    name = default_storage.save(f"documents/{document.pk}/v{number}-{sha256[:16]}.pdf", ContentFile(data))
+    digest = hashlib.sha256(data).hexdigest()
+    stored = storage.store(
+        storage=default_storage, name=f"documents/{document.pk}/v{number}-{digest[:16]}.pdf", data=data
+    )
     return DocumentVersion.objects.create(
         document=document,
         number=number,
         kind=kind,
-        file=name,
-        sha256=sha256,
-        size=len(data),
+        file=stored.name,
+        sha256=stored.sha256,
+        size=stored.size,
         signing_job_id=signing_job_id,
     )
 

@@ -6,18 +6,13 @@ assignment's "signed" mark and the job's "done" mark commit together.
 
 from __future__ import annotations
 
-import hashlib
-
 from django.utils import timezone
 
 from signing.models import JobKind, SigningJob
+from signing.storage import StoredFileCorrupted, read_verified
 
 from . import services, states
-from .models import Assignment, AssignmentStatus, Document, DocumentVersion
-
-
-class StoredFileCorrupted(Exception):
-    pass
+from .models import Assignment, Document, DocumentVersion
 
 
 def lock_subject(subject_id: int) -> None:
@@ -25,11 +20,8 @@ def lock_subject(subject_id: int) -> None:
 
 
 def version_read(version: DocumentVersion) -> bytes:
-    with version.file.open("rb") as fh:
-        data = fh.read()
-    if hashlib.sha256(data).hexdigest() != version.sha256:
-        raise StoredFileCorrupted(f"stored version {version.number} of document {version.document_id} is corrupted")
-    return data
+    """The version's bytes, checked against the SHA-256 recorded when it was stored."""
+    return read_verified(storage=version.file.storage, name=version.file.name, sha256=version.sha256)
 
 
 def latest_pdf(subject_id: int) -> bytes:
@@ -68,4 +60,12 @@ def job_failed(*, job: SigningJob) -> None:
     services._on_commit_webhook(document, "signature.failed", {"job": job.pk, "error": job.error_message})
 
 
-__all__ = ["lock_subject", "latest_pdf", "store_signed", "job_waiting", "job_failed", "AssignmentStatus"]
+__all__ = [
+    "lock_subject",
+    "latest_pdf",
+    "store_signed",
+    "job_waiting",
+    "job_failed",
+    "version_read",
+    "StoredFileCorrupted",
+]

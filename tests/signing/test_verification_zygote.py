@@ -1,13 +1,12 @@
 """The verifier's process model: a warm zygote per process, one forked, limited child per request.
 
-Speed (a 10-signature document under 0.5 s), reuse and restart of the zygote, thread- and
+Repeatable answers on a 10-signature document, reuse and restart of the zygote, thread- and
 fork-safety, no child left behind, the zygote leaving with its client, and the two speed-ups of
 `install_fast_paths` giving exactly pyHanko's and asn1crypto's results.
 """
 
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -93,24 +92,15 @@ def wait_for(condition, *, timeout_s: float = 10) -> bool:
 # --- speed -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_ten_signature_document_verifies_in_under_half_a_second(chain, ten_signatures):
+def test_ten_signature_document_verifies_the_same_on_every_warm_call(chain, ten_signatures):
+    # How fast this is belongs to `make bench` (BENCHMARKS.md), not to an assertion here.
     verification.verifier_warm_up()
     first = verify_pdf_bytes(data=ten_signatures, trust_roots=[chain["root"]])
     assert first["valid"] is True, first["problems"]
     assert [s["field"] for s in first["signatures"]] == [f"Sig{i}" for i in range(1, 11)]
     assert all(s["valid"] and s["modifications"] in ("none", "form_filling") for s in first["signatures"])
-
-    times = []
-    for _ in range(7):
-        started = time.perf_counter()
-        report = verify_pdf_bytes(data=ten_signatures, trust_roots=[chain["root"]])
-        times.append(time.perf_counter() - started)
-        assert report == first
-    # typically 0.15-0.3 s here (a fresh interpreter per call took 1-2.3 s); this machine is shared with
-    # other test runs, so the target is asserted on the best run and the median gets some slack
-    assert min(times) < 0.5, times
-    assert statistics.median(times) < 1.0, times
+    for _ in range(3):
+        assert verify_pdf_bytes(data=ten_signatures, trust_roots=[chain["root"]]) == first
 
 
 # --- the zygote's life ---------------------------------------------------------------------------------------
