@@ -25,31 +25,47 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-MEMO_HTML = """<html><head><style>
-@page {{ size: A4; margin: 2cm 2cm 2cm 3cm; }}
-@font-face {{ font-family: Sarabun; src: url("{font}"); }}
-body {{ font-family: Sarabun; font-size: 16pt; line-height: 1.35; }}
-h1 {{ text-align: center; font-size: 29pt; margin: 0 0 12pt; }}
-.row {{ border-bottom: 1px dotted #000; margin-bottom: 4pt; }}
-p {{ text-indent: 2.5cm; margin: 6pt 0; }}
-</style></head><body>
-<h1>บันทึกข้อความ</h1>
-<div class="row"><b>ส่วนราชการ</b> กองคลัง สำนักงานปลัด โทร. ๐ ๒๑๒๓ ๔๕๖๗</div>
-<div class="row"><b>ที่</b> กค ๐๔๐๑/๑๒๓ &nbsp;&nbsp;&nbsp; <b>วันที่</b> ๒๒ พฤศจิกายน ๒๕๖๙</div>
-<div class="row"><b>เรื่อง</b> ขออนุมัติจัดซื้อครุภัณฑ์สำนักงาน</div>
-<p style="text-indent:0"><b>เรียน</b> ผู้อำนวยการ</p>
-<p>ด้วยกองคลังมีความจำเป็นต้องจัดซื้อเครื่องคอมพิวเตอร์และเครื่องพิมพ์ จำนวน ๑๒ รายการ
-เพื่อทดแทนครุภัณฑ์เดิมที่ชำรุดและหมดอายุการใช้งาน ซึ่งได้ตรวจสอบแล้วว่าไม่คุ้มค่าแก่การซ่อมแซม</p>
-<p>จึงเรียนมาเพื่อโปรดพิจารณาอนุมัติ</p>
-</body></html>"""
+MEMO_FIELDS = {
+    "government_unit": "กองคลัง สำนักงานปลัดกระทรวง โทร. ๐ ๒๑๒๓ ๔๕๖๗",
+    "reference": "กค ๐๒๐๑/๑๒๓",
+    "addressee": "ผู้อำนวยการ",
+    "body": (
+        "ด้วยกองคลังมีความจำเป็นต้องจัดซื้อเครื่องคอมพิวเตอร์และเครื่องพิมพ์ จำนวน ๑๒ รายการ "
+        "เพื่อทดแทนครุภัณฑ์เดิมที่ชำรุดและหมดอายุการใช้งาน ซึ่งได้ตรวจสอบแล้วว่าไม่คุ้มค่าแก่การซ่อมแซม\n"
+        "จึงเรียนมาเพื่อโปรดพิจารณาอนุมัติ"
+    ),
+}
 
 
-def memo_pdf() -> bytes:
-    from weasyprint import HTML
+def memo_pdf(personas) -> tuple[bytes, dict]:
+    """The memo as the composer renders it (workflows.memo), with the seats' signature blocks."""
+    from datetime import date
 
-    from signing.fonts import thai_font_path
+    from django.conf import settings
 
-    return HTML(string=MEMO_HTML.format(font=thai_font_path().as_uri())).write_pdf()
+    from workflows.memo import Memo, SignerBlock, render_memo_pdf
+
+    signers = [personas[name] for name in ("head1", "head2", "head3", "director")]
+    memo = Memo(
+        department=MEMO_FIELDS["government_unit"],
+        reference_no=MEMO_FIELDS["reference"],
+        date=date(2026, 11, 22),
+        subject="ขออนุมัติจัดซื้อครุภัณฑ์สำนักงาน",
+        salutation=MEMO_FIELDS["addressee"],
+        body=MEMO_FIELDS["body"],
+        signers=[SignerBlock(full_name=u.full_name_th, position=u.position) for u in signers],
+    )
+    pdf, areas = render_memo_pdf(
+        memo=memo,
+        emblem_path=None,
+        organisation_name="สำนักงานปลัดกระทรวงตัวอย่าง",
+        static_root=settings.BASE_DIR / "static",
+    )
+    placements = {
+        user.username: {"page": area.page, "box": [area.x1, area.y1, area.x2, area.y2]}
+        for user, area in zip(signers, areas, strict=True)
+    }
+    return pdf, placements
 
 
 def test_screenshots(live_server, open_page, personas, tmp_path):
@@ -61,10 +77,13 @@ def test_screenshots(live_server, open_page, personas, tmp_path):
     template = WorkflowTemplate.objects.get(code="memo-2-tier")
     template.pades_level = "B-T"
     template.save()
-    pdf = memo_pdf()
+    pdf, placements = memo_pdf(personas)
     titles = ["ขออนุมัติจัดซื้อครุภัณฑ์สำนักงาน", "ขออนุมัติเดินทางไปราชการ จังหวัดเชียงใหม่", "รายงานผลการดำเนินงานประจำไตรมาส"]
     documents = [
-        services.route_start(title=title, pdf=pdf, template=template, actor=personas["requester"]) for title in titles
+        services.route_start(
+            title=title, pdf=pdf, template=template, actor=personas["requester"], placements=placements
+        )
+        for title in titles
     ]
 
     head1 = open_page(width=1280, height=760)
@@ -78,11 +97,12 @@ def test_screenshots(live_server, open_page, personas, tmp_path):
     requester = open_page(width=1280, height=1000)
     sign_in(requester, base, "requester")
     requester.goto(f"{base}/documents/new/")
-    requester.get_by_label("อัปโหลด PDF").check()
+    requester.get_by_label("ร่างบันทึกข้อความ").check()
     requester.get_by_label("เรื่อง", exact=True).fill("ขออนุมัติจัดซื้อครุภัณฑ์สำนักงาน")
-    path = tmp_path / "memo.pdf"
-    path.write_bytes(pdf)
-    requester.get_by_label("ไฟล์ PDF").set_input_files(str(path))
+    requester.get_by_label("ส่วนราชการ").fill(MEMO_FIELDS["government_unit"])
+    requester.get_by_label("ที่", exact=True).fill(MEMO_FIELDS["reference"])
+    requester.get_by_label("เรียน", exact=True).fill(MEMO_FIELDS["addressee"])
+    requester.get_by_label("ข้อความ", exact=True).fill(MEMO_FIELDS["body"])
     requester.get_by_role("button", name="ถัดไป: วางตำแหน่งลายมือชื่อ").click()
     requester.wait_for_selector('#composer-pages[data-ready="1"]')
     requester.locator(".sigbox").last.scroll_into_view_if_needed()
