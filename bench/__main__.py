@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from . import measure
 
-    started = time.monotonic()
+    started, load_before = time.monotonic(), measure._load()
+    print(f"load average {load_before}", flush=True)
     rows: list[measure.Figure] = []
     try:
         for section in SECTIONS:
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             rows=rows,
             command="python -m bench" + (" --quick" if args.quick else "") + (f" --only {args.only}" if argv else ""),
             seconds=time.monotonic() - started,
+            load_before=load_before,
         )
         print("BENCHMARKS.md updated")
     return 0

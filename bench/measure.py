@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import requests
+
 from .flow import Api, one_page_pdf
 from .stack import ROOT, Stack
 
@@ -40,6 +42,11 @@ def table(rows: list[Figure]) -> str:
     for r in rows:
         lines.append(f"| {r.name} | {_fmt(r.value)} {r.unit} | {r.target} | {r.verdict} | {r.note} |")
     return "\n".join(lines)
+
+
+def _load() -> str:
+    """The 1-minute load average on this machine's cores, e.g. "1.3/2" (other suites share the cores)."""
+    return f"{os.getloadavg()[0]:.1f}/{os.cpu_count()}"
 
 
 def _at_least(value: float, target: float) -> str:
@@ -74,13 +81,20 @@ def baseline(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure
     with hsm.signer(label=creds.key_label, signing_cert=creds.certificate, other_certs=creds.chain) as signer:
         for _ in range(5):
             sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), PdfSignatureMetadata(field_name="Sig1"), signer=signer)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), PdfSignatureMetadata(field_name="Sig1"), signer=signer)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    # SoftHSM signs inside this process (a library), so CPU time covers the token's work too.
     return [
-        Figure("(a) baseline: pyHanko + SoftHSM, one process", count / elapsed, "sig/s", note=f"{count} signatures"),
+        Figure(
+            "(a) baseline: pyHanko + SoftHSM, one process",
+            count / elapsed,
+            "sig/s",
+            note=f"{count} signatures, RSA-2048; load {_load()}",
+        ),
         Figure("(a) baseline: time per signature", 1000 * elapsed / count, "ms", "≈16 ms (issue 3)"),
+        Figure("(a) baseline: CPU per signature", 1000 * cpu / count, "ms", note="what it would take on an idle core"),
     ]
 
 
@@ -120,7 +134,15 @@ def _clients(usernames: list[str], base_url: str, codes: int) -> tuple[dict[str,
     return apis, otps
 
 
-def _ensure_running(stack: Stack, *, clusters: int) -> None:
+def _ensure_running(stack: Stack, *, clusters: int, broker: str = "redis") -> None:
+    """Web and `clusters` qcluster processes on `broker` ("redis", or "orm": the database as the queue).
+    Web enqueues and workers dequeue, so a change of broker restarts both."""
+    redis_url = stack.redis_url or getattr(stack, "_redis_url", "")
+    stack._redis_url = redis_url  # type: ignore[attr-defined]
+    wanted = redis_url if broker == "redis" else ""
+    if stack.redis_url != wanted:
+        stack.stop_all()
+        stack.redis_url = wanted
     if not any(n.startswith("web") for n in stack.processes):
         stack.start_web()
     running = sorted(n for n in stack.processes if n.startswith("worker"))
@@ -129,6 +151,38 @@ def _ensure_running(stack: Stack, *, clusters: int) -> None:
         for index in range(1, clusters + 1):
             stack.start_cluster(f"worker{index}")
         time.sleep(3)  # let the workers import Django before the clock starts
+
+
+def _cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by the stack's web and worker processes and by PostgreSQL's."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        # utime + stime, plus cutime + cstime: children that exited (recycled workers, closed backends).
+        return sum(int(v) for v in fields[11:15]) / tick
+
+    totals = {"web": 0.0, "workers": 0.0, "postgres": 0.0}
+    for name in list(stack.processes):
+        group = "web" if name.startswith("web") else "workers"
+        totals[group] += sum(used(pid) for pid in stack.cluster_pids(name))
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip().startswith("postgres"):
+                    totals["postgres"] += used(int(entry.name))
+            except OSError:
+                continue
+    return totals
+
+
+def _cpu_note(before: dict[str, float], after: dict[str, float], signatures: int) -> str:
+    parts = [f"{k} {1000 * (after[k] - before[k]) / signatures:.0f}" for k in before]
+    total = sum(after[k] - before[k] for k in before)
+    return f"CPU ms per signature {1000 * total / signatures:.0f} ({', '.join(parts)})"
 
 
 def _approvals_throughput(
@@ -166,15 +220,27 @@ def _baseline_rate(figures: list[Figure]) -> float | None:
     return next((f.value for f in figures if f.unit == "sig/s" and f.name.startswith("(a)")), None)
 
 
+def _baseline_measured(stack: Stack, figures: list[Figure]) -> float:
+    """The baseline rate, measured now if this run did not include section (a): the ratio is only
+    meaningful between figures taken under the same load."""
+    rate = _baseline_rate(figures)
+    if rate is None:
+        figures.extend(baseline(stack=stack, quick=True, figures=figures))
+        rate = _baseline_rate(figures)
+    return rate
+
+
 def pipeline(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]:
     """Approvals through the API, two workers, signed versions stored: B-B and B-LT."""
     _ensure_running(stack, clusters=2)
-    base = _baseline_rate(figures)
+    base = _baseline_measured(stack, figures)
     rows = []
     for level in ("B-B", "B-LT"):
         documents = _documents(10 if quick else 60, level=level)
+        cpu = _cpu_seconds(stack)
         rate, elapsed = _approvals_throughput(stack, documents=documents, signers=["head1", "head2"])
-        note = f"{2 * len(documents)} signatures in {elapsed:.1f} s, 2 workers"
+        cpu_note = _cpu_note(cpu, _cpu_seconds(stack), 2 * len(documents))
+        note = f"{2 * len(documents)} signatures in {elapsed:.1f} s, 2 workers; {cpu_note}; load {_load()}"
         rows.append(Figure(f"(b) pipeline {level}", rate, "sig/s", note=note))
         if base:
             ratio = rate / base
@@ -184,17 +250,49 @@ def pipeline(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure
     return rows
 
 
+def _batches_throughput(
+    stack: Stack, *, documents: list[int], signer: str, per_request: int = 100, clients: int = 4, timeout: float = 1800
+) -> tuple[float, float]:
+    """POST /api/v1/batches/ (one OTP per request, up to 100 documents each) until every document is
+    approved, then wait for every signature; returns (signatures/s, seconds) from the first request."""
+    from signing.models import JobStatus, SigningJob
+
+    chunks = [documents[i : i + per_request] for i in range(0, len(documents), per_request)]
+    apis, otps = _clients([signer], stack.base_url, len(chunks))
+    batch_ids: list[int] = []
+
+    def post(chunk: list[int]) -> None:
+        response = apis[signer].post(
+            "/api/v1/batches/", json={"documents": chunk, "otp": otps[signer].pop()}, timeout=600
+        )
+        body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
+        if response.status_code != 202 or body.get("total") != len(chunk):
+            raise RuntimeError(f"batch of {len(chunk)}: {response.status_code} {response.text[:300]}")
+        batch_ids.append(body["id"])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(post, chunks))
+    deadline = time.monotonic() + timeout
+    # decision_approve_batch tags the jobs with their batch after each approval commits; count by document.
+    jobs = SigningJob.objects.filter(subject_id__in=documents, kind="signature")
+    while jobs.filter(status=JobStatus.DONE).count() < len(documents):
+        failed = jobs.filter(status=JobStatus.FAILED).first()
+        if failed or time.monotonic() > deadline:
+            raise RuntimeError(f"signing did not finish: {failed.error_message if failed else 'timeout'}")
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    return len(documents) / elapsed, elapsed
+
+
 def batch(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]:
-    """1,000 documents signed by one signer (the batch API when it exists; approvals in a loop until then)."""
+    """1,000 documents signed by one signer through the batch API (10 requests of 100, 4 at a time)."""
     _ensure_running(stack, clusters=2)
     count = 100 if quick else 1000
     documents = _documents(count, level="B-B")
-    probe = Api(
-        base_url=stack.base_url,
-        token=_clients(["head1"], stack.base_url, 0)[0]["head1"].session.headers["Authorization"].split()[1],
-    ).get("/api/v1/batches/")
-    how = "approvals in a loop (batch API absent)" if probe.status_code == 404 else "approvals in a loop"
-    rate, elapsed = _approvals_throughput(stack, documents=documents, signers=["head1"], clients=8)
+    cpu = _cpu_seconds(stack)
+    rate, elapsed = _batches_throughput(stack, documents=documents, signer="head1")
+    cpu_note = _cpu_note(cpu, _cpu_seconds(stack), count)
     return [
         Figure(
             f"(c) batch of {count} (B-B)",
@@ -202,27 +300,42 @@ def batch(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]:
             "sig/s",
             "≥ 50 on 2 cores",
             _at_least(rate, 50),
-            f"{how}; {elapsed:.1f} s",
+            f"POST /api/v1/batches/ ×{-(-count // 100)} (100 each, 4 clients), 2 workers; {elapsed:.1f} s; "
+            f"{cpu_note}; load {_load()}",
         )
     ]
 
 
 def scaling(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]:
-    """The same signing work with one worker, then two (two qcluster processes)."""
+    """The same signing work with one worker, then two (two qcluster processes); then two on the ORM
+    broker (the database as the queue, polled) instead of Redis."""
     count = 20 if quick else 120
     rates = {}
-    for clusters in (1, 2):
-        _ensure_running(stack, clusters=clusters)
+    for clusters, broker in ((1, "redis"), (2, "redis"), (2, "orm")):
+        _ensure_running(stack, clusters=clusters, broker=broker)
         documents = _documents(count, level="B-B")
-        rates[clusters], _ = _approvals_throughput(stack, documents=documents, signers=["head1"])
-    ratio = rates[2] / rates[1]
+        rates[clusters, broker], _ = _approvals_throughput(stack, documents=documents, signers=["head1"])
+    _ensure_running(stack, clusters=2, broker="redis")
+    ratio = rates[2, "redis"] / rates[1, "redis"]
     return [
-        Figure("(d) 1 worker", rates[1], "sig/s"),
-        Figure("(d) 2 workers", rates[2], "sig/s"),
+        Figure("(d) 1 worker", rates[1, "redis"], "sig/s", note=f"{count} approvals over HTTP; load {_load()}"),
+        Figure("(d) 2 workers", rates[2, "redis"], "sig/s"),
         Figure(
             "(d) scaling 2 / 1 workers", ratio, "×", "→ 2.0 (2 cores, shared with web)", f"{ratio / 2:.0%} of linear"
         ),
+        Figure(
+            "(d) 2 workers, ORM broker",
+            rates[2, "orm"],
+            "sig/s",
+            note=f"{rates[2, 'orm'] / rates[2, 'redis']:.2f} × Redis (Q_CLUSTER poll {_poll()} s)",
+        ),
     ]
+
+
+def _poll() -> float:
+    from django.conf import settings
+
+    return settings.Q_CLUSTER.get("poll", 0.2)
 
 
 # --- (e) latency ------------------------------------------------------------------------------------------
@@ -244,29 +357,140 @@ def _queries_per_page(path: str, username: str) -> int:
     return len(queries)
 
 
+BULK_TITLE = "bench bulk"
+BULK_EVENTS_MONTH = (2001, 1)
+
+
+def _bulk_documents_ensure(count: int) -> int:
+    """At least `count` documents titled "bench bulk …" in the database, kept between runs: copies of
+    one real route (document, version, tiers, seats) written with COPY. Returns how many exist."""
+    import random
+    from datetime import timedelta
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+    from psycopg.types.json import Jsonb
+
+    from workflows.models import Assignment, Document, DocumentVersion, RouteTier
+
+    have = Document.objects.filter(title__startswith=BULK_TITLE).count()
+    if have >= count:
+        return have
+    need = count - have
+    [template_id] = _documents(1, level="B-B")
+    models = [Document, DocumentVersion, RouteTier, Assignment]
+    fields = {m: [f.attname for f in m._meta.concrete_fields] for m in models}
+    rows = {
+        m: list(
+            m.objects.filter(**({"pk": template_id} if m is Document else {"document_id": template_id}))
+            .order_by("pk")
+            .values_list(*fields[m])
+        )
+        for m in models
+    }
+    rng = random.Random(have)
+    now = timezone.now()
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        first = {}
+        for m in models:
+            cursor.execute(f"LOCK TABLE {m._meta.db_table} IN EXCLUSIVE MODE")
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {m._meta.db_table}")
+            first[m] = cursor.fetchone()[0]
+        per_doc = {m: len(rows[m]) for m in models}
+        for m in models:
+            columns = ", ".join(connection.ops.quote_name(m._meta.get_field(a).column) for a in fields[m])
+            index = {a: i for i, a in enumerate(fields[m])}
+            with cursor.cursor.copy(f"COPY {m._meta.db_table} ({columns}) FROM STDIN") as copy:
+                for k in range(need):
+                    doc_id = first[Document] + k
+                    created = now - timedelta(minutes=5 * (have + k))
+                    tier_ids = {
+                        old[0]: first[RouteTier] + k * per_doc[RouteTier] + j for j, old in enumerate(rows[RouteTier])
+                    }
+                    for j, template in enumerate(rows[m]):
+                        row = [Jsonb(v) if isinstance(v, dict | list) else v for v in template]
+                        row[index["id"]] = first[m] + k * per_doc[m] + j
+                        if m is Document:
+                            row[index["title"]] = f"{BULK_TITLE} {have + k}"
+                            row[index["created_at"]] = row[index["updated_at"]] = created
+                            row[index["status"]] = rng.choice(("in_progress", "completed", "completed", "rejected"))
+                        else:
+                            row[index["document_id"]] = doc_id
+                        if m is Assignment:
+                            row[index["tier_id"]] = tier_ids[template[index["tier_id"]]]
+                        copy.write_row(row)
+        for m in models:
+            table = m._meta.db_table
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+    with connection.cursor() as cursor:
+        for m in models:
+            cursor.execute(f"ANALYZE {m._meta.db_table}")
+    print(f"  generated {need:,} documents in {time.perf_counter() - started:.0f} s", flush=True)
+    return count
+
+
+def _bulk_events_ensure(count: int) -> int:
+    """At least `count` chained audit events in a month nobody else uses (kept between runs)."""
+    from django.db import connection, transaction
+
+    from audit.models import Event
+
+    from .report_bench import synthetic_events_insert
+
+    year, month = BULK_EVENTS_MONTH
+    have = Event.objects.filter(created_at__year=year, created_at__month=month).count()
+    if have >= count:
+        return have
+    started = time.perf_counter()
+    with transaction.atomic():
+        synthetic_events_insert(count=count - have, year=year, month=month, seed=have)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Event._meta.db_table}")
+    print(f"  generated {count - have:,} audit events in {time.perf_counter() - started:.0f} s", flush=True)
+    return count
+
+
 def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]:
-    """Document list (and inbox, when the API has one) p95 with 50 concurrent clients, and queries per page."""
+    """Document list (and inbox, when the API has one) p95 with 50 concurrent clients over 100,000
+    documents and 1,000,000 audit events, and queries per page before/after the data grows."""
+    from audit.models import Event
     from workflows.models import Document
 
+    if not quick:
+        _bulk_events_ensure(1_000_000)
+        _bulk_documents_ensure(100_000)
     _ensure_running(stack, clusters=2)
     apis, _ = _clients(["requester", "head1"], stack.base_url, 0)
-    size = Document.objects.count()
+    size, events = Document.objects.count(), Event.objects.count()
     rows = []
     endpoints = [("document list", "requester", "/api/v1/documents/?limit=20")]
     if apis["head1"].get("/api/v1/inbox/").status_code == 200:
         endpoints.append(("inbox", "head1", "/api/v1/inbox/"))
     clients, per_client = (10, 10) if quick else (50, 20)
     for name, user, path in endpoints:
+        retried = []
 
-        def run(_, user=user, path=path):
-            api = Api(base_url=stack.base_url, token=apis[user].session.headers["Authorization"].split()[1])
+        def run(index, user=user, path=path, retried=retried):
+            # Clients spread over the web processes, as behind a load balancer.
+            port = stack.web_ports[index % len(stack.web_ports)]
+            api = Api(base_url=f"http://127.0.0.1:{port}", token=apis[user].session.headers["Authorization"].split()[1])
             times = []
             for _ in range(per_client):
                 started = time.perf_counter()
-                assert api.get(path).status_code == 200
+                try:
+                    response = api.get(path)
+                except requests.RequestException:
+                    # gunicorn may drop a kept-alive connection as it is reused; a browser retries such
+                    # a GET on a new connection, and so do we, inside the sample's time (and counted).
+                    retried.append(1)
+                    api.session.close()
+                    response = api.get(path)
+                assert response.status_code == 200, response.status_code
                 times.append(1000 * (time.perf_counter() - started))
             return times
 
+        run(0)  # warm every web worker's caches and connections
         with ThreadPoolExecutor(clients) as pool:
             samples = [t for times in pool.map(run, range(clients)) for t in times]
         p95 = statistics.quantiles(samples, n=20)[-1]
@@ -277,7 +501,8 @@ def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]
                 "ms",
                 "< 150 ms",
                 _at_most(p95, 150),
-                f"{size:,} documents (target size 100,000 not generated yet)",
+                f"median {statistics.median(samples):.0f} ms; {size:,} documents, {events:,} audit events; "
+                f"clients without think time, {len(retried)} GETs retried on a new connection; load {_load()}",
             )
         )
         before = _queries_per_page(path, user)
@@ -385,12 +610,25 @@ def machine() -> str:
     )
 
 
-def benchmarks_write(*, rows: list[Figure], command: str, seconds: float) -> None:
+def benchmarks_write(*, rows: list[Figure], command: str, seconds: float, load_before: str = "") -> None:
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    block = (
-        f"{BEGIN}\n_Measured {date.today().isoformat()} on {machine()}; `{command}` took {seconds / 60:.1f} min._\n\n"
-        f"{table(rows)}\n{END}"
-    )
+    load = f"load average {load_before} before, {_load()} after (1-minute, on {os.cpu_count()} cores)"
+    header = f"_Measured {date.today().isoformat()} on {machine()}; `{command}` took {seconds / 60:.1f} min; {load}._"
+    # A partial run (--only) replaces its own sections' rows and keeps the others, with their dates.
+    measured = {r.name[:3] for r in rows}
+    old = re.search(re.escape(BEGIN) + "(.*?)" + re.escape(END), text, flags=re.S)
+    kept = [
+        line
+        for line in (old.group(1).splitlines() if old else [])
+        if line.startswith("| (") and line[2:5] not in measured
+    ]
+    notes = [line for line in (old.group(1).splitlines() if old else []) if line.startswith("_Measured")]
+    if kept:
+        header = "\n\n".join([*notes[-1:], header.replace("_Measured", "_Sections re-measured")])
+    lines = table(rows).splitlines()
+    order = {letter: i for i, letter in enumerate("abcdefg")}
+    body = sorted([*lines[2:], *kept], key=lambda line: order.get(line[3:4], 99))
+    block = f"{BEGIN}\n{header}\n\n" + "\n".join([*lines[:2], *body]) + f"\n{END}"
     text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     path.write_text(text)
