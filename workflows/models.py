@@ -155,13 +155,19 @@ class Assignment(models.Model):
     field_name = models.CharField(max_length=100)
     page = models.PositiveIntegerField(default=0)
     box = models.JSONField(null=True, blank=True)
-    signing_job_id = models.BigIntegerField(null=True, blank=True)
+    signing_job_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    waiting_since = models.DateTimeField(
+        null=True, blank=True, help_text="when the seat's tier opened; the inbox sorts on it (oldest first)"
+    )
     signed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["tier", "id"]
         constraints = [models.UniqueConstraint(fields=["tier", "signer"], name="one_seat_per_signer_per_tier")]
-        indexes = [models.Index(fields=["signer", "status"])]
+        indexes = [
+            models.Index(fields=["signer", "status"]),
+            models.Index(fields=["signer", "status", "waiting_since", "id"], name="assignment_inbox"),
+        ]
 
 
 class Delegation(models.Model):

@@ -73,15 +73,12 @@ def versions(document: Document) -> QuerySet[DocumentVersion]:
 
 def inbox(user: User) -> QuerySet[Assignment]:
     """Seats waiting for the person's decision (their own; delegated seats are in `inbox_delegated`)."""
+    # A pending seat with `waiting_since` is in an open tier of a running document (a tier or route that
+    # ends moves its pending seats on), so the index (signer, status, waiting_since, id) answers alone.
     return (
-        Assignment.objects.filter(
-            signer=user,
-            status=AssignmentStatus.PENDING,
-            tier__status=TierStatus.ACTIVE,
-            document__status=DocumentStatus.IN_PROGRESS,
-        )
+        Assignment.objects.filter(signer=user, status=AssignmentStatus.PENDING, waiting_since__isnull=False)
         .select_related("document", "document__requester", "document__template", "tier")
-        .order_by("tier__activated_at", "id")
+        .order_by("waiting_since", "id")
     )
 
 
@@ -91,13 +88,10 @@ def inbox_delegated(user: User) -> QuerySet[Assignment]:
 
     return (
         Assignment.objects.filter(
-            signer_id__in=delegators_for(user),
-            status=AssignmentStatus.PENDING,
-            tier__status=TierStatus.ACTIVE,
-            document__status=DocumentStatus.IN_PROGRESS,
+            signer_id__in=delegators_for(user), status=AssignmentStatus.PENDING, waiting_since__isnull=False
         )
         .select_related("document", "document__requester", "document__template", "tier", "signer")
-        .order_by("tier__activated_at", "id")
+        .order_by("waiting_since", "id")
     )
 
 

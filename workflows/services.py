@@ -252,6 +252,7 @@ def _tier_open(*, document: Document, round: int, order: int) -> RouteTier:
     hours = document.template.tiers.filter(order=order).values_list("due_hours", flat=True).first() or 72
     now = timezone.now()
     states.apply(states.TIER, tier, "activate", activated_at=now, due_at=now + timedelta(hours=hours))
+    tier.assignments.update(waiting_since=now)
     audit.record(action="route.tier_opened", target=document, details={"round": round, "tier": order})
     for assignment in tier.assignments.select_related("signer"):
         _notify(
