@@ -21,8 +21,11 @@ def bb_template(db):
 def upload(client, data: bytes, *, title="บันทึกข้อความ ทดสอบ", workflow="memo-2-tier"):
     return client.post(
         "/api/v1/documents/",
-        {"file": SimpleUploadedFile("memo.pdf", data, content_type="application/pdf"), "title": title,
-         "workflow": workflow},
+        {
+            "file": SimpleUploadedFile("memo.pdf", data, content_type="application/pdf"),
+            "title": title,
+            "workflow": workflow,
+        },
         format="multipart",
     )
 
