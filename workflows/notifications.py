@@ -18,6 +18,7 @@ from branding.selectors import branding_get
 
 logger = logging.getLogger(__name__)
 
+
 def brand_name() -> str:
     return branding_get().name
 
