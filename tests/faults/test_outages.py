@@ -71,10 +71,16 @@ def test_full_disk_stores_nothing_half_signed_and_the_job_is_retried(faults):
     ):
         assert time.monotonic() < deadline, "no signing attempt was made"
         time.sleep(0.3)
-    time.sleep(3)
+    deadline = time.monotonic() + 60
+    while faults.job(document_id)[0]["status"] != "waiting":
+        assert time.monotonic() < deadline, faults.job(document_id)
+        time.sleep(0.3)
+    job = faults.job(document_id)[0]
+    assert job["error_code"] == "storage_unavailable" and "disk is full" in job["error_message"], job
     assert faults.signed_versions(document_id) == 0
-    assert faults.job(document_id)[0]["status"] != "done"
-    seat = next(a for a in faults.document(document_id)["tiers"][0]["assignments"] if a["signer"] == "head1")
+    detail = faults.document(document_id)
+    assert "disk is full" in detail["waiting_reason"]  # the document says why it waits
+    seat = next(a for a in detail["tiers"][0]["assignments"] if a["signer"] == "head1")
     assert seat["status"] == "approved"  # the decision is kept while the signature cannot be stored
 
     faults.disk_full_flag.unlink()
