@@ -7,10 +7,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-import audit
-
-from . import verification
-from .selectors import verification_trust_roots
+from . import services, verification
 
 
 class VerifyIn(serializers.Serializer):
@@ -45,20 +42,14 @@ class VerifyView(APIView):
             return Response({"detail": "The file is too large to verify."}, status=413)
         data = upload.read()
         try:
-            report = verification.verify_pdf_bytes(
+            report = services.document_verify(
                 data=data,
-                trust_roots=verification_trust_roots(),
                 lang=form.validated_data["lang"],
-                password=form.validated_data.get("password") or None,
+                actor=request.user,
+                password=form.validated_data.get("password"),
             )
         except verification.EncryptedPDF as exc:
             return Response({"detail": str(exc), "code": "encrypted"}, status=400)
         except verification.UnreadablePDF as exc:
             return Response({"detail": f"The file cannot be read as a PDF: {exc}"}, status=400)
-        audit.record(
-            actor=request.user,
-            action="document.verified",
-            target=None,
-            details={"valid": report["valid"], "signatures": len(report["signatures"]), "size": len(data)},
-        )
         return Response(report)

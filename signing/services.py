@@ -387,3 +387,29 @@ def signing_batch_progress(*, batch: SigningBatch) -> dict:
         counts[row["status"]] += 1
     finished = counts[JobStatus.DONE] + counts[JobStatus.FAILED]
     return {"id": batch.pk, "total": batch.total, "finished": finished, **counts}
+
+
+def signing_batch_create(*, signer) -> SigningBatch:
+    """A batch for one signer's single MFA step-up; its jobs are attached as the approvals are recorded."""
+    return SigningBatch.objects.create(signer_id=signer.pk, total=0)
+
+
+def document_verify(*, data: bytes, lang: str, actor, password: str | None = None) -> dict:
+    """Verify an uploaded PDF against the configured trust roots and record that it was verified.
+
+    Raises verification.UnreadablePDF (and its EncryptedPDF) when the file cannot be read as a PDF.
+    """
+    from . import verification
+    from .selectors import verification_trust_roots
+
+    report = verification.verify_pdf_bytes(
+        data=data, trust_roots=verification_trust_roots(), lang=lang, password=password or None
+    )
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="document.verified",
+            target=None,
+            details={"valid": report["valid"], "signatures": len(report["signatures"]), "size": len(data)},
+        )
+    return report

@@ -35,6 +35,7 @@ import audit
 from accounts.services import StepUpFailed, mfa_step_up
 from integrations.auth import ApiKeyAuthentication, ApplicationScopes
 from integrations.idempotency import idempotent
+from signing import services as signing_services
 from signing.models import SigningBatch
 from signing.services import signing_batch_progress
 
@@ -705,7 +706,7 @@ class BatchCreate(ApiView):
             mfa_step_up(user=request.user, code=form["otp"], request=request)
         except StepUpFailed as exc:
             return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
-        batch = SigningBatch.objects.create(signer_id=request.user.pk, total=0)
+        batch = signing_services.signing_batch_create(signer=request.user)
         refused = services.decision_approve_batch(
             documents=[found[pk] for pk in wanted if pk in found],
             actor=request.user,

@@ -25,10 +25,10 @@ from accounts.selectors import mfa_devices
 from accounts.services import StepUpFailed, mfa_step_up
 from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
+from signing import services as signing_services
 from signing import verification
 from signing.appearance import format_thai_datetime
 from signing.models import SigningBatch
-from signing.selectors import verification_trust_roots
 from signing.services import signing_batch_progress
 
 from . import selectors, services
@@ -290,7 +290,7 @@ def batch_start(request):
     except StepUpFailed as exc:
         return render(request, "office/_batch.html", {"error": exc.message}, status=403)
     documents = list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
-    batch = SigningBatch.objects.create(signer_id=request.user.pk, total=0)
+    batch = signing_services.signing_batch_create(signer=request.user)
     refused = services.decision_approve_batch(
         documents=documents, actor=request.user, comment=form.cleaned_data.get("comment", ""), batch=batch
     )
@@ -333,21 +333,12 @@ def verify(request):
         data = form.cleaned_data["file"].read()
         lang = "th" if (get_language() or "th").startswith("th") else "en"
         try:
-            report = verification.verify_pdf_bytes(
-                data=data,
-                trust_roots=verification_trust_roots(),
-                lang=lang,
-                password=form.cleaned_data.get("password") or None,
+            report = signing_services.document_verify(
+                data=data, lang=lang, actor=request.user, password=form.cleaned_data.get("password")
             )
         except verification.UnreadablePDF as exc:
             form.add_error("file", _("The file cannot be read as a PDF: %(why)s") % {"why": exc})
         else:
-            audit.record(
-                actor=request.user,
-                action="document.verified",
-                target=None,
-                details={"valid": report["valid"], "signatures": len(report["signatures"]), "size": len(data)},
-            )
             report["file_name"] = form.cleaned_data["file"].name
     return render(request, "office/verify.html", {"form": form, "report": report, "nav": "verify"})
 
