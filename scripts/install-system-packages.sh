@@ -10,6 +10,13 @@ PACKAGES=(
   libpango-1.0-0 libpangoft2-1.0-0   # WeasyPrint
   chromium chromium-driver           # browser tests
 )
+# On a bare Debian/Ubuntu: a Python with venv and headers, a compiler (python-ldap builds from source),
+# and Node.js/npm for the front-end assets. Machines that already have them (pyenv, nvm) are left alone.
+python3 -c 'import venv, ensurepip' 2>/dev/null || PACKAGES+=(python3 python3-venv python3-dev)
+command -v gcc >/dev/null 2>&1 || PACKAGES+=(build-essential python3-dev)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+command -v pg_isready >/dev/null 2>&1 || PACKAGES+=(postgresql-client)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
