@@ -185,12 +185,24 @@ def _cpu_note(before: dict[str, float], after: dict[str, float], signatures: int
     return f"CPU ms per signature {1000 * total / signatures:.0f} ({', '.join(parts)})"
 
 
+def _wait_signed(jobs, *, count: int, timeout: float) -> None:
+    """Wait until `count` of `jobs` are done; a failed job or the timeout ends the measurement."""
+    from signing.models import JobStatus
+
+    deadline = time.monotonic() + timeout
+    while jobs.filter(status=JobStatus.DONE).count() < count:
+        failed = jobs.filter(status=JobStatus.FAILED).first()
+        if failed or time.monotonic() > deadline:
+            raise RuntimeError(f"signing did not finish: {failed.error_message if failed else 'timeout'}")
+        time.sleep(0.1)
+
+
 def _approvals_throughput(
     stack: Stack, *, documents: list[int], signers: list[str], clients: int = 8, timeout: float = 1800
 ) -> tuple[float, float]:
     """Approve every document as each signer over HTTP; returns (signatures/s, seconds) from the first
     approval to the last stored signature."""
-    from signing.models import JobStatus, SigningJob
+    from signing.models import SigningJob
 
     apis, otps = _clients(signers, stack.base_url, len(documents))
     last_job = SigningJob.objects.order_by("-id").values_list("id", flat=True).first() or 0
@@ -205,13 +217,7 @@ def _approvals_throughput(
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(approve, pairs))
-    deadline = time.monotonic() + timeout
-    jobs = SigningJob.objects.filter(id__gt=last_job, kind="signature")
-    while jobs.filter(status=JobStatus.DONE).count() < len(pairs):
-        failed = jobs.filter(status=JobStatus.FAILED).first()
-        if failed or time.monotonic() > deadline:
-            raise RuntimeError(f"signing did not finish: {failed.error_message if failed else 'timeout'}")
-        time.sleep(0.1)
+    _wait_signed(SigningJob.objects.filter(id__gt=last_job, kind="signature"), count=len(pairs), timeout=timeout)
     elapsed = time.perf_counter() - started
     return len(pairs) / elapsed, elapsed
 
@@ -255,7 +261,7 @@ def _batches_throughput(
 ) -> tuple[float, float]:
     """POST /api/v1/batches/ (one OTP per request, up to 100 documents each) until every document is
     approved, then wait for every signature; returns (signatures/s, seconds) from the first request."""
-    from signing.models import JobStatus, SigningJob
+    from signing.models import SigningJob
 
     chunks = [documents[i : i + per_request] for i in range(0, len(documents), per_request)]
     apis, otps = _clients([signer], stack.base_url, len(chunks))
@@ -273,14 +279,10 @@ def _batches_throughput(
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(post, chunks))
-    deadline = time.monotonic() + timeout
     # decision_approve_batch tags the jobs with their batch after each approval commits; count by document.
-    jobs = SigningJob.objects.filter(subject_id__in=documents, kind="signature")
-    while jobs.filter(status=JobStatus.DONE).count() < len(documents):
-        failed = jobs.filter(status=JobStatus.FAILED).first()
-        if failed or time.monotonic() > deadline:
-            raise RuntimeError(f"signing did not finish: {failed.error_message if failed else 'timeout'}")
-        time.sleep(0.1)
+    _wait_signed(
+        SigningJob.objects.filter(subject_id__in=documents, kind="signature"), count=len(documents), timeout=timeout
+    )
     elapsed = time.perf_counter() - started
     return len(documents) / elapsed, elapsed
 
