@@ -26,8 +26,9 @@ import requests
 from bench.flow import Api, document_upload, one_page_pdf
 from bench.stack import Stack, free_port
 
+# scripts/run-tests.sh names the servers (the configured ones, or throwaway ones it started).
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgres://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("FAULTS_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = os.environ.get("FAULTS_REDIS_URL") or os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379") + "/14"
 SWEEP_TIMEOUT = 150  # the sweeper schedule fires once a minute, checked every 30 s by the cluster
 
 

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.stack import free_port
+
+from .conftest import PG_ADMIN_URL, REDIS_URL
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres, pytest.mark.slow]
@@ -19,9 +23,9 @@ def test_topology_check_runs_the_api_flow_on_postgres_and_redis_with_two_workers
         env = {
             **os.environ,
             "TOPOLOGY_VAR_DIR": state,
-            "TOPOLOGY_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/dsign_topology_test",
-            "TOPOLOGY_REDIS_URL": "redis://127.0.0.1:6379/13",
-            "TOPOLOGY_PORTS": "8031,8032",
+            "TOPOLOGY_DATABASE_URL": f"{PG_ADMIN_URL}/dsign_topology_test",
+            "TOPOLOGY_REDIS_URL": REDIS_URL.rsplit("/", 1)[0] + "/13",
+            "TOPOLOGY_PORTS": f"{free_port()},{free_port()}",
         }
         for name in ("DSIGN_VAR_DIR", "DSIGN_BASE_URL", "DATABASE_URL", "SOFTHSM2_CONF", "Q_SYNC"):
             env.pop(name, None)
