@@ -2,7 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dsign import health
+
 urlpatterns = [
+    # Answered by dsign.health.HealthMiddleware first; named here so they can be reversed.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("dsign.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,8 @@
+"""Tasks of the installation itself (run by django-q2 workers)."""
+
+from . import health
+
+
+def worker_heartbeat() -> None:
+    """Scheduled every minute; /readyz reports a worker only if one ran this recently."""
+    health.heartbeat_record(worker=health.worker_name())

@@ -1,0 +1,131 @@
+"""/healthz and /readyz: answered without login for a load balancer's address; 503 names what is down."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from bench.stack import free_port
+from dsign import health
+from signing import hsm
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.django_db, pytest.mark.hsm]
+
+PROBE_HOST = "172.18.0.5:8000"  # a container address, not in ALLOWED_HOSTS
+
+
+def test_liveness_answers_a_probe_by_address_without_login(client):
+    response = client.get("/healthz", HTTP_HOST=PROBE_HOST)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_ready_when_database_hsm_ca_worker_and_storage_are_up(client):
+    health.heartbeat_record(worker="test-worker")
+    response = client.get("/readyz", HTTP_HOST=PROBE_HOST)
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"database", "broker", "hsm", "ca", "worker", "storage"}
+    assert body["checks"]["hsm"]["free_sessions"] >= 1
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_not_ready_when_no_worker_ran_the_heartbeat(client):
+    response = client.get("/readyz", HTTP_HOST=PROBE_HOST)
+    assert response.status_code == 503
+    assert response.json()["checks"]["worker"] == {"status": "fail", "error": "no_worker_seen"}
+
+
+def test_not_ready_when_the_last_heartbeat_is_older_than_the_limit(client, settings):
+    health.heartbeat_record(worker="test-worker")
+    settings.HEALTH_WORKER_MAX_AGE = -1
+    assert client.get("/readyz").json()["checks"]["worker"]["error"] == "worker_silent"
+
+
+def test_not_ready_when_the_configured_token_is_missing(client):
+    health.heartbeat_record(worker="test-worker")
+    hsm.configure(
+        hsm.HSMConfig(module_path=settings.PKCS11_MODULE, token_label="no-such-token", user_pin="wrong", pool_size=1)
+    )
+    response = client.get("/readyz", HTTP_HOST=PROBE_HOST)
+    body = response.json()
+    assert response.status_code == 503
+    assert body["status"] == "fail"
+    assert body["checks"]["hsm"]["status"] == "fail"
+    assert body["checks"]["ca"] == {"status": "skipped", "error": "needs_hsm"}
+    assert body["checks"]["database"]["status"] == "ok"
+
+
+def test_the_report_shows_no_pin_label_or_module_path(client):
+    hsm.configure(
+        hsm.HSMConfig(module_path=settings.PKCS11_MODULE, token_label="secret-label", user_pin="pin-1234", pool_size=1)
+    )
+    text = client.get("/readyz").content.decode()
+    for secret in ("secret-label", "pin-1234", settings.PKCS11_MODULE, settings.HSM_PIN, str(settings.VAR_DIR)):
+        assert secret not in text
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "dsign.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if _get(f"{base}/healthz")[0] == 200:
+                return server, base
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise AssertionError(server.stderr.read().decode()[-2000:])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_real_server_is_ready_and_answers_503_when_its_softhsm_conf_names_an_empty_token_dir(tmp_path):
+    health.heartbeat_record(worker="test-worker")
+    empty = tmp_path / "tokens"
+    empty.mkdir()
+    broken_conf = tmp_path / "softhsm2.conf"
+    broken_conf.write_text(f"directories.tokendir = {empty}\nobjectstore.backend = file\n")
+    base_env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
+        "HSM_POOL_SIZE": "1",
+    }
+    results = {}
+    for name, conf in (("token", str(settings.SOFTHSM2_CONF)), ("broken", str(broken_conf))):
+        server, base = _serve({**base_env, "SOFTHSM2_CONF": conf})
+        try:
+            results[name] = _get(f"{base}/readyz")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    assert results["token"][0] == 200, results["token"]
+    status, body = results["broken"]
+    assert status == 503
+    assert body["checks"]["hsm"] == {"status": "fail", "error": "token_unavailable"}
