@@ -21,6 +21,7 @@ SCHEDULES = [
     Recurring("audit retention", "audit.tasks.apply_retention", "D"),
     Recurring("monthly report", "reports.tasks.send_monthly_report", "M"),
     Recurring("resume webhook deliveries", "integrations.tasks.resume_webhook_deliveries", "I", minutes=1),
+    Recurring("resume e-mails", "mailer.tasks.resume_emails", "I", minutes=1),
     Recurring("worker heartbeat", "dsign.tasks.worker_heartbeat", "I", minutes=1),
     Recurring("purge idempotency keys", "integrations.tasks.purge_idempotency_keys", "D"),
 ]

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "reports",
     "integrations",
     "branding",
+    "mailer",
 ]
 
 MIDDLEWARE = [
@@ -187,6 +188,8 @@ if S3_BUCKET:
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dsign <dsign@localhost>")
+# Seconds an SMTP connection may hang before the sending task gives up (and the ledger retries later).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 
 # The PKCS#11 token. The default is a SoftHSM2 token kept under var/softhsm/.
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"

@@ -241,6 +241,21 @@ def failed_jobs(*, period: Period) -> list[tuple]:
     ]
 
 
+FAILED_EMAIL_COLUMNS = ["email_id", "time", "kind", "to", "subject", "status", "attempts", "cause"]
+
+
+def failed_emails(*, period: Period) -> list[tuple]:
+    """E-mails of the period that could not be sent (failed) or are waiting for another attempt."""
+    from mailer.selectors import emails_not_sent
+
+    return [
+        (pk, _local(created, period.tz), kind, ", ".join(to), subject, status, attempts, error)
+        for pk, created, kind, to, subject, status, attempts, error in emails_not_sent(
+            start=period.start, end=period.end
+        )
+    ]
+
+
 def failed_events(*, period: Period) -> Iterator[tuple]:
     """Audit events of the period whose outcome was not success (failure, denied), with their cause."""
     rows = (

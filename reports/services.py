@@ -76,6 +76,12 @@ def _failed_event_csv(row: tuple) -> list:
     return [pk, time, actor, action, object_type, object_id, "", "", outcome, code, cause, ""]
 
 
+def _email_csv(row: tuple) -> list:
+    pk, time, kind, to, subject, status, attempts, cause = row
+    obj = f"{to}: {subject}"
+    return [pk, time, "", f"e-mail {kind}", "mailer.outgoingemail", pk, "", obj, status, "", cause, attempts]
+
+
 def _certificate_csv(row: tuple) -> list:
     pk, username, name, unit, status, serial, subject, issuer, not_before, not_after, revoked_at = row
     detail = f"serial {serial}; issuer {issuer}; valid {not_before} to {not_after}"
@@ -93,6 +99,7 @@ _CSV_MAPPERS = {
     "transactions": _transaction_csv,
     "failed_signing_jobs": _job_csv,
     "failed_events": _failed_event_csv,
+    "failed_emails": _email_csv,
     "certificates": _certificate_csv,
     "certificate_admin_log": _admin_csv,
 }
@@ -179,6 +186,13 @@ def report_write(
             "failed events",
             selectors.FAILED_EVENT_COLUMNS,
             selectors.failed_events(period=period),
+            PDF_FAILURE_LIMIT,
+        )
+        _, pdf_data["failed_emails"] = stream(
+            "failed_emails",
+            "failed e-mails",
+            selectors.FAILED_EMAIL_COLUMNS,
+            selectors.failed_emails(period=period),
             PDF_FAILURE_LIMIT,
         )
         _, pdf_data["certificates"] = stream(

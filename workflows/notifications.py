@@ -1,12 +1,12 @@
 """E-mail about documents, branded with the organisation's name and logo.
 
-Sent after commit; a failure is logged and never loses state (the in-app notification is already stored).
+Queued in the outgoing e-mail ledger in the same transaction as the in-app notification and sent by a
+worker after commit (mailer.services): a slow or failing SMTP server never holds up an approval.
 Name and logo come from the branding set in admin (see branding.selectors).
 """
 
 from __future__ import annotations
 
-import logging
 from html import escape
 
 from django.conf import settings
@@ -15,8 +15,7 @@ from django.core.mail import EmailMultiAlternatives
 from accounts.models import User
 from branding.email import LOGO_CID, branded_email, has_logo
 from branding.selectors import branding_get
-
-logger = logging.getLogger(__name__)
+from mailer.services import email_queue, subject_clean
 
 
 def brand_name() -> str:
@@ -25,6 +24,7 @@ def brand_name() -> str:
 
 def notification_email_build(*, user: User, subject: str, document_id: int | None) -> EmailMultiAlternatives:
     org = brand_name()
+    subject = subject_clean(subject)
     link = f"{settings.BASE_URL}/documents/{document_id}/" if document_id else settings.BASE_URL
     text = f"{org}\n\nเรียน {user.full_name_th}\n\n{subject}\n\n{link}\n"
     logo_html = f'<img src="cid:{LOGO_CID}" alt="" style="max-height:64px"><br>' if has_logo() else ""
@@ -36,11 +36,8 @@ def notification_email_build(*, user: User, subject: str, document_id: int | Non
     return branded_email(subject=f"[{org}] {subject}", text=text, html=html, to=[user.email])
 
 
-def notification_email_send(*, user_id: int, subject: str, document_id: int | None, kind: str = "") -> None:
-    user = User.objects.filter(pk=user_id).first()
-    if user is None or not user.email:
+def notification_email_queue(*, user: User, subject: str, document_id: int | None, kind: str = "") -> None:
+    if not user.email:
         return
-    try:
-        notification_email_build(user=user, subject=subject, document_id=document_id).send()
-    except Exception:
-        logger.exception("notification e-mail (%s) to %s failed", kind, user.email)
+    message = notification_email_build(user=user, subject=subject, document_id=document_id)
+    email_queue(message=message, kind=f"workflow.{kind}" if kind else "workflow")

@@ -262,15 +262,12 @@ def _tier_open(*, document: Document, round: int, order: int) -> RouteTier:
 
 
 def _notify(*, user: User, document: Document | None, kind: str, message: str) -> None:
-    """In-app notification now; the e-mail after commit (a rolled-back change sends nothing)."""
+    """In-app notification and a queued e-mail, in the caller's transaction (sent by a worker after commit)."""
     Notification.objects.create(user=user, document=document, kind=kind, message=message[:500])
     if user.email:
-        from .notifications import notification_email_send
+        from .notifications import notification_email_queue
 
-        user_id, document_id = user.pk, document.pk if document else None
-        transaction.on_commit(
-            lambda: notification_email_send(user_id=user_id, subject=message, document_id=document_id, kind=kind)
-        )
+        notification_email_queue(user=user, subject=message, document_id=document.pk if document else None, kind=kind)
 
 
 def current_tier_ids(document: Document) -> list[int]:

@@ -1,0 +1,185 @@
+"""Workflow e-mail goes through the ledger: queued with the state change, sent by a worker, retried, visible."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ
+
+from mailer import services, tasks
+from mailer.models import EmailStatus, OutgoingEmail
+from tests.conftest import blank_pdf
+from tests.workflows.helpers import approve, upload
+from workflows import services as workflow_services
+from workflows.models import Notification, WorkflowTemplate
+
+pytestmark = [pytest.mark.django_db, pytest.mark.hsm]
+
+
+class SilentSMTPServer:
+    """Accepts connections and never says a word (an SMTP server that hangs)."""
+
+    def __init__(self, *, greeting: bytes = b""):
+        self.greeting = greeting
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+            if self.greeting:
+                conn.sendall(self.greeting)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
+
+
+@pytest.fixture
+def smtp_to(settings):
+    servers = []
+
+    def use(**kwargs) -> SilentSMTPServer:
+        server = SilentSMTPServer(**kwargs)
+        servers.append(server)
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_TIMEOUT = 1
+        return server
+
+    yield use
+    for server in servers:
+        server.close()
+
+
+def _queued_task_args(func: str) -> list[tuple]:
+    return [q.task["args"] for q in OrmQ.objects.all() if q.task["func"] == func]
+
+
+def test_a_hanging_smtp_server_does_not_hold_up_an_approval(
+    personas, smtp_to, monkeypatch, django_capture_on_commit_callbacks
+):
+    server = smtp_to()
+    monkeypatch.setattr(Conf, "SYNC", False)  # as in production: tasks go to the broker for a worker
+    document = upload(personas["requester"], blank_pdf())
+    with django_capture_on_commit_callbacks(execute=True):
+        first = approve(personas["head1"], document["id"])
+        second = approve(personas["head2"], document["id"])  # quorum met: tier 2 opens, the director is told
+
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert server.connections == []  # the requests never talked to the SMTP server
+    director = personas["director"]
+    assert Notification.objects.filter(user=director, document_id=document["id"], kind="assigned").exists()
+    row = OutgoingEmail.objects.get(to=[director.email], kind="workflow.assigned")
+    assert row.status == EmailStatus.PENDING
+    assert (row.pk,) in _queued_task_args("mailer.tasks.send_email")
+
+    # The worker meets the hanging server: the attempt times out and the row waits for its retry.
+    assert tasks.send_email(row.pk) == EmailStatus.RETRYING
+    row.refresh_from_db()
+    assert len(server.connections) == 1
+    assert row.attempts == 1 and row.next_attempt_at > timezone.now()
+    assert "timeout" in row.last_error.lower() or "timed out" in row.last_error.lower()
+
+
+def test_a_line_break_in_the_title_does_not_drop_the_notifications(personas, django_capture_on_commit_callbacks):
+    template = WorkflowTemplate.objects.get(code="memo-2-tier")
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow_services.route_start(
+            title="บันทึกข้อความ\r\nขออนุมัติ\nงบประมาณ", pdf=blank_pdf(), template=template, actor=personas["requester"]
+        )
+    assert sorted(m.to[0] for m in mail.outbox) == [f"head{i}@dsign.example" for i in (1, 2, 3)]
+    for message in mail.outbox:
+        assert "\n" not in message.subject and "\r" not in message.subject
+        assert "บันทึกข้อความ ขออนุมัติ งบประมาณ" in message.subject
+        message.message()  # renders: no BadHeaderError
+    assert set(OutgoingEmail.objects.values_list("status", flat=True)) == {EmailStatus.SENT}
+
+
+def _queued(**overrides) -> OutgoingEmail:
+    from django.core.mail import EmailMultiAlternatives
+
+    message = EmailMultiAlternatives(subject="ทดสอบ", body="body", to=["head1@dsign.example"])
+    message.attach_alternative("<p>html</p>", "text/html")
+    message.attach("report.csv", b"a,b\n1,2\n", "text/csv")
+    row = services.email_queue(message=message, kind="test")
+    OutgoingEmail.objects.filter(pk=row.pk).update(**overrides)
+    return row
+
+
+def test_a_task_run_twice_sends_once_with_its_parts():
+    row = _queued()
+    mail.outbox.clear()
+    assert tasks.send_email(row.pk) == EmailStatus.SENT
+    assert tasks.send_email(row.pk) == EmailStatus.SENT
+    (message,) = mail.outbox
+    assert message.alternatives[0][0] == "<p>html</p>"
+    assert message.attachments[0][0] == "report.csv"
+
+
+def test_transient_failures_back_off_then_fail_after_the_last_attempt(smtp_to):
+    server = smtp_to()
+    server.close()  # nothing listens any more: connection refused
+    row = _queued()
+    delays = []
+    for _ in range(services.MAX_ATTEMPTS):
+        status = tasks.send_email(row.pk)
+        row.refresh_from_db()
+        if status == EmailStatus.RETRYING:
+            delays.append(row.next_attempt_at - timezone.now())
+            assert row.pk in services.emails_due() or row.next_attempt_at > timezone.now()
+            OutgoingEmail.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
+    assert row.status == EmailStatus.FAILED and row.attempts == services.MAX_ATTEMPTS
+    assert delays == sorted(delays) and delays[0] < delays[-1]
+
+
+def test_a_permanent_refusal_fails_at_once_shows_in_admin_and_can_be_sent_again(smtp_to, client, personas):
+    smtp_to(greeting=b"554 5.7.1 no service for you\r\n")
+    row = _queued()
+    assert tasks.send_email(row.pk) == EmailStatus.FAILED
+    client.force_login(personas["admin"])
+    page = client.get("/admin/mailer/outgoingemail/?status__exact=failed")
+    assert page.status_code == 200 and "ทดสอบ" in page.content.decode()
+    client.post("/admin/mailer/outgoingemail/", {"action": "retry_now", "_selected_action": [row.pk]})
+    row.refresh_from_db()
+    assert row.status == EmailStatus.RETRYING and row.pk in services.emails_due()
+
+
+def test_the_sweeper_resends_what_a_dead_worker_left_claimed(settings):
+    row = _queued(status=EmailStatus.SENDING, claimed_at=timezone.now() - timedelta(hours=1))
+    mail.outbox.clear()
+    assert tasks.resume_emails() == 1  # sync in tests: the re-enqueued task runs at once
+    row.refresh_from_db()
+    assert row.status == EmailStatus.SENT and len(mail.outbox) == 1
+
+
+def test_the_monthly_report_lists_the_emails_that_were_not_sent(smtp_to, tmp_path):
+    import csv
+
+    from django.core.management import call_command
+
+    smtp_to(greeting=b"554 5.7.1 no service for you\r\n")
+    row = _queued()
+    tasks.send_email(row.pk)
+    month = timezone.localdate().strftime("%Y-%m")
+    call_command("monthly_report", "--month", month, "--out", str(tmp_path))
+    with open(tmp_path / f"report-{month}.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["section"] == "failed_emails"]
+    assert [(r["record_id"], r["outcome"]) for r in rows] == [(str(row.pk), "failed")]
+    assert "554" in rows[0]["detail"] and "head1@dsign.example" in rows[0]["object"]
