@@ -280,8 +280,12 @@ def events_export(*, events: models.QuerySet, out: Path, timestamp: bool = True)
     return ExportResult(out, count, first_id, last_id, digest.hexdigest(), token_path)
 
 
-def retention_apply(*, retention_days: int, export_dir: Path, now=None) -> ChainPrune | None:
+def retention_apply(*, retention_days: int, export_dir: Path, now=None, storage=None) -> ChainPrune | None:
     """Export every event older than the retention period, timestamp the export, and only then delete.
+
+    With `storage` (the configured document storage: files or S3), export_dir is only a working
+    directory: the export and its timestamp token are stored under `audit-exports/` before any event is
+    deleted, and the recorded export name is the stored one.
 
     Only a prefix of the chain is pruned (ids before the first event young enough to keep), so the rest
     still verifies from the recorded boundary. Refuses to prune a chain that does not verify.
@@ -301,6 +305,9 @@ def retention_apply(*, retention_days: int, export_dir: Path, now=None) -> Chain
     span = old.aggregate(first=models.Min("id"), last=models.Max("id"))
     out = Path(export_dir) / f"audit-{span['first']:012d}-{span['last']:012d}-{stamp}.jsonl.gz"
     result = events_export(events=old.filter(id__lte=span["last"]), out=out, timestamp=True)
+    export_name = str(result.path)
+    if storage is not None:
+        export_name = _export_store(storage=storage, paths=[result.path, result.timestamp_path])
     with transaction.atomic():
         head = ChainHead.objects.select_for_update().get(pk=1)
         if first_young is not None:
@@ -312,7 +319,7 @@ def retention_apply(*, retention_days: int, export_dir: Path, now=None) -> Chain
             first_kept_id=first_kept_id,
             first_kept_prev_hash=first_kept_prev_hash,
             pruned_count=result.count,
-            export_name=str(result.path),
+            export_name=export_name,
             export_sha256=result.sha256,
             export_timestamp_token=result.timestamp_path.read_bytes(),
         )
@@ -334,6 +341,20 @@ def retention_apply(*, retention_days: int, export_dir: Path, now=None) -> Chain
                 cursor.execute("SET LOCAL dsign.audit_retention = 'on'")
         Event.objects.filter(id__lt=first_kept_id)._raw_delete(Event.objects.db)
     return prune
+
+
+AUDIT_EXPORT_PREFIX = "audit-exports/"
+
+
+def _export_store(*, storage, paths: list[Path]) -> str:
+    """Save the export files in the storage (same names); returns the stored name of the first."""
+    from django.core.files import File
+
+    names = []
+    for path in paths:
+        with open(path, "rb") as fh:
+            names.append(storage.save(AUDIT_EXPORT_PREFIX + path.name, File(fh)))
+    return names[0]
 
 
 class ChainBroken(Exception):

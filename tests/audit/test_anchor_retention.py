@@ -173,3 +173,23 @@ def test_audit_export_command_writes_jsonl_gz_with_a_token(live_server, tmp_path
     assert len(lines) == Event.objects.count()
     assert (tmp_path / "export.jsonl.gz.tst").stat().st_size > 500
     assert Event.objects.count() == len(lines)  # exporting never deletes
+
+
+def test_retention_stores_the_export_and_its_token_in_the_configured_storage_before_pruning(live_server, tmp_path):
+    from django.core.files.storage import FileSystemStorage
+
+    _record(3, action="document.old")
+    time.sleep(0.01)
+    young = _record(1, action="document.young")
+    storage = FileSystemStorage(location=tmp_path / "bucket")
+    work = tmp_path / "work"
+
+    prune = retention_apply(
+        retention_days=90, export_dir=work, now=young[0].created_at + timedelta(days=90), storage=storage
+    )
+
+    assert prune.export_name.startswith("audit-exports/audit-") and storage.exists(prune.export_name)
+    assert storage.exists(prune.export_name + ".tst")
+    with storage.open(prune.export_name) as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == prune.export_sha256
+    assert chain_verify() is None
