@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "integrations",
     "branding",
     "mailer",
+    "office",
 ]
 
 MIDDLEWARE = [
@@ -173,7 +174,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if S3_BUCKET:
-    from signing.storage import s3_storage_entry
+    from core.storage import s3_storage_entry
 
     STORAGES["default"] = s3_storage_entry(
         bucket=S3_BUCKET,

@@ -23,6 +23,8 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from core.backoff import backoff
+
 from .models import EmailStatus, OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -121,10 +123,6 @@ def _classify(exc: Exception) -> tuple[bool, str]:
     return False, text  # timeouts, refused or dropped connections, 4xx replies
 
 
-def _backoff(attempts: int) -> timedelta:
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
-
-
 def _claim(email_id: int) -> bool:
     now = timezone.now()
     return (
@@ -153,7 +151,7 @@ def email_send(*, email_id: int) -> str:
     elif permanent or email.attempts >= MAX_ATTEMPTS:
         fields.update(status=EmailStatus.FAILED, next_attempt_at=None)
     else:
-        fields.update(status=EmailStatus.RETRYING, next_attempt_at=now + _backoff(email.attempts))
+        fields.update(status=EmailStatus.RETRYING, next_attempt_at=now + backoff(email.attempts, base=BACKOFF_BASE, cap=BACKOFF_MAX))
     OutgoingEmail.objects.filter(pk=email_id, status=EmailStatus.SENDING).update(**fields)
     if error:
         logger.warning("e-mail %s (%s) attempt %s: %s", email_id, email.kind, email.attempts, error)
