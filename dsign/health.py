@@ -48,7 +48,7 @@ def _broker() -> dict:
 
 
 def _hsm() -> dict:
-    from signing import hsm
+    from core import hsm
 
     report = hsm.health()
     if not report["token_present"]:
@@ -62,7 +62,7 @@ def _hsm() -> dict:
 
 def _ca() -> dict:
     from certificates.selectors import authority_get
-    from signing import hsm
+    from core import hsm
 
     issuing = authority_get("issuing")
     if issuing is None or authority_get("root") is None:

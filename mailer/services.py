@@ -151,7 +151,10 @@ def email_send(*, email_id: int) -> str:
     elif permanent or email.attempts >= MAX_ATTEMPTS:
         fields.update(status=EmailStatus.FAILED, next_attempt_at=None)
     else:
-        fields.update(status=EmailStatus.RETRYING, next_attempt_at=now + backoff(email.attempts, base=BACKOFF_BASE, cap=BACKOFF_MAX))
+        fields.update(
+            status=EmailStatus.RETRYING,
+            next_attempt_at=now + backoff(email.attempts, base=BACKOFF_BASE, cap=BACKOFF_MAX),
+        )
     OutgoingEmail.objects.filter(pk=email_id, status=EmailStatus.SENDING).update(**fields)
     if error:
         logger.warning("e-mail %s (%s) attempt %s: %s", email_id, email.kind, email.attempts, error)

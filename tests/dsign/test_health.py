@@ -15,8 +15,8 @@ import pytest
 from django.conf import settings
 
 from bench.stack import free_port
+from core import hsm
 from dsign import health
-from signing import hsm
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.django_db, pytest.mark.hsm]
