@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dsign.logsetup.RequestIdMiddleware",
     "dsign.health.HealthMiddleware",  # first: probes come by address, over HTTP, without a session
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -303,14 +304,8 @@ if PRODUCTION:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "pikepdf": {"level": "WARNING"},
-        "fontTools": {"level": "WARNING"},
-    },
-}
+# Time (UTC), level, logger and request id on every line; LOG_FORMAT=json for log shippers.
+from dsign.logsetup import logging_config  # noqa: E402
+
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+LOGGING = logging_config(level=env.str("LOG_LEVEL", default="INFO"), fmt=LOG_FORMAT)

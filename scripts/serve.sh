@@ -18,7 +18,7 @@ cat <<BANNER
   An MFA code:   .venv/bin/python manage.py addstatictoken head1 -t 123456
 
 BANNER
-.venv/bin/gunicorn dsign.wsgi:application --bind "$BIND" --workers "${WEB_WORKERS:-2}" --threads 4 \
-  --timeout 120 --access-logfile - &
+.venv/bin/gunicorn -c python:dsign.gunicorn_conf dsign.wsgi:application --bind "$BIND" --workers "${WEB_WORKERS:-2}" \
+  --threads 4 --timeout 120 &
 web=$!
 wait "$web"

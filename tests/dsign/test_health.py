@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from bench.stack import free_port
 from core import hsm
 from dsign import health
+from tests.support.web import gunicorn, http_json
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.django_db, pytest.mark.hsm]
 
 PROBE_HOST = "172.18.0.5:8000"  # a container address, not in ALLOWED_HOSTS
@@ -76,34 +68,6 @@ def test_the_report_shows_no_pin_label_or_module_path(client):
         assert secret not in text
 
 
-def _get(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def _serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "dsign.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if _get(f"{base}/healthz")[0] == 200:
-                return server, base
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise AssertionError(server.stderr.read().decode()[-2000:])
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
 def test_a_real_server_is_ready_and_answers_503_when_its_softhsm_conf_names_an_empty_token_dir(tmp_path):
@@ -119,12 +83,8 @@ def test_a_real_server_is_ready_and_answers_503_when_its_softhsm_conf_names_an_e
     }
     results = {}
     for name, conf in (("token", str(settings.SOFTHSM2_CONF)), ("broken", str(broken_conf))):
-        server, base = _serve({**base_env, "SOFTHSM2_CONF": conf})
-        try:
-            results[name] = _get(f"{base}/readyz")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        with gunicorn({**base_env, "SOFTHSM2_CONF": conf}) as base:
+            results[name] = http_json(f"{base}/readyz")
     assert results["token"][0] == 200, results["token"]
     status, body = results["broken"]
     assert status == 503
