@@ -1,14 +1,13 @@
 # dsign web and worker image: one image, two commands (gunicorn for web, `manage.py qcluster` for workers).
 # Configuration comes from the environment (README, "Configuration"); secrets from *_FILE (Docker secrets).
 
-# --- front-end libraries (pdf.js, htmx) and the page fonts, pinned by package-lock.json -----------------
+# --- front-end libraries (pdf.js, htmx), pinned by package-lock.json -----------------
 FROM python:3.11-slim-bookworm AS static
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/install-static.sh scripts/
-RUN python -m venv .venv && .venv/bin/pip install --no-cache-dir fontpkg-sarabun==1.0 \
-    && mkdir -p static && bash scripts/install-static.sh
+RUN mkdir -p static && bash scripts/install-static.sh
 
 # --- the application ----------------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm

@@ -1,8 +1,8 @@
 """Locating the Thai TrueType fonts that signature appearances are drawn with, and preparing
 them once per process for stamping.
 
-Sarabun comes from the PyPI package ``fontpkg-sarabun`` (so it is present wherever the
-virtualenv is); Laksaman from Debian's ``fonts-tlwg-laksaman-ttf`` is the fallback.
+Sarabun is vendored in ``static/fonts/sarabun`` (with its licence and SHA-256 digests);
+Laksaman from Debian's ``fonts-tlwg-laksaman-ttf`` is the fallback.
 Fonts are found by file, never by family name, so no font-config lookup can substitute
 a font without Thai glyphs.
 
@@ -19,7 +19,6 @@ glyphs are always included).
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import io
 import threading
 import zlib
@@ -58,12 +57,11 @@ class FontNotFound(RuntimeError):
     """No usable Thai font is installed."""
 
 
+SARABUN_DIR = Path(__file__).resolve().parent.parent / "static" / "fonts" / "sarabun"
+
+
 def _sarabun_path(*, weight: str) -> Path | None:
-    try:
-        files = importlib.resources.files("fontpkg_sarabun") / "files"
-    except ModuleNotFoundError:
-        return None
-    candidate = Path(str(files / f"Sarabun-{weight}.ttf"))
+    candidate = SARABUN_DIR / f"Sarabun-{weight}.ttf"
     return candidate if candidate.is_file() else None
 
 
@@ -80,7 +78,7 @@ def thai_font_path(*, weight: str = "Regular") -> Path:
         if candidate.is_file():
             return candidate
     raise FontNotFound(
-        "No Thai font found: install the PyPI package fontpkg-sarabun or the Debian package fonts-tlwg-laksaman-ttf"
+        "No Thai font found: static/fonts/sarabun is missing and fonts-tlwg-laksaman-ttf is not installed"
     )
 
 

@@ -22,6 +22,7 @@ SCHEDULES = [
     Recurring("monthly report", "reports.tasks.send_monthly_report", "M"),
     Recurring("resume webhook deliveries", "integrations.tasks.resume_webhook_deliveries", "I", minutes=1),
     Recurring("resume e-mails", "mailer.tasks.resume_emails", "I", minutes=1),
+    Recurring("clear expired sessions", "dsign.tasks.clear_sessions", "D"),
     Recurring("worker heartbeat", "dsign.tasks.worker_heartbeat", "I", minutes=1),
     Recurring("purge idempotency keys", "integrations.tasks.purge_idempotency_keys", "D"),
 ]

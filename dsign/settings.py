@@ -163,8 +163,21 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
-# Served by WhiteNoise; in development straight from the app directories (no collectstatic needed).
-WHITENOISE_USE_FINDERS = DEBUG
+# Served by WhiteNoise from STATIC_ROOT: collectstatic (make setup, the Docker image) writes hashed names and
+# gzip/brotli copies, served with a ten-year immutable lifetime; unhashed names get WHITENOISE_MAX_AGE.
+# In development without a collected manifest, straight from the app directories (no collectstatic needed).
+WHITENOISE_USE_FINDERS = env.bool(
+    "STATIC_AUTOREFRESH", default=DEBUG and not (STATIC_ROOT / "staticfiles.json").exists()
+)
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS
+WHITENOISE_MAX_AGE = 0 if WHITENOISE_AUTOREFRESH else env.int("STATIC_MAX_AGE", default=3600)
+# Not worth compressing at set-up time: source maps (nobody's browser fetches them), pdf.js's binary CMaps
+# and Type 1 fonts (already compact), besides WhiteNoise's own list of compressed formats.
+from whitenoise.compress import Compressor  # noqa: E402
+
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "map", "bcmap", "pfb"]
+# A name missing from the manifest (no collectstatic yet, e.g. in tests) falls back to the plain name.
+WHITENOISE_MANIFEST_STRICT = False
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 
@@ -172,7 +185,7 @@ MEDIA_URL = "/media/"
 S3_BUCKET = env.str("S3_BUCKET", default="")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {"BACKEND": "dsign.staticfiles.GzipManifestStaticFilesStorage"},
 }
 if S3_BUCKET:
     from core.storage import s3_storage_entry

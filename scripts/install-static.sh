@@ -8,13 +8,7 @@ vendor=static/vendor
 stamp="$vendor/.installed-from"
 lock_hash="$( (cat package.json; [ -f package-lock.json ] && cat package-lock.json) | sha256sum | cut -d' ' -f1)"
 
-# Sarabun for the pages comes from the PyPI package fontpkg-sarabun in the virtualenv (no web fonts).
-fonts="$vendor/fonts"
-if [ ! -f "$fonts/Sarabun-Regular.ttf" ]; then
-  sarabun=$(.venv/bin/python -c "import fontpkg_sarabun, pathlib; print(pathlib.Path(fontpkg_sarabun.__file__).parent / 'files')")
-  mkdir -p "$fonts"
-  cp "$sarabun"/Sarabun-{Regular,SemiBold,Bold,Italic}.ttf "$sarabun/../LICENSE" "$fonts/"
-fi
+# The Thai font (Sarabun) is vendored in static/fonts/sarabun with its licence and digests.
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ] \
    && [ -f "$vendor/pdfjs/build/pdf.min.mjs" ] && [ -f "$vendor/htmx/htmx.min.js" ]; then

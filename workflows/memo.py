@@ -38,7 +38,7 @@ THAI_NIKHAHIT = "\u0e4d"
 # WeasyPrint lays out in CSS px (1/96 in); PDF user space is in points (1/72 in).
 PX_TO_PT = 72 / 96
 
-# Weights shipped by fontpkg-sarabun that the memo uses.
+# Weights of the vendored Sarabun (static/fonts/sarabun) that the memo uses.
 SARABUN_FACES = (("Regular", "normal", 400), ("Bold", "normal", 700))
 FONT_FAMILY = "DsignSarabun"
 
@@ -76,9 +76,9 @@ class MemoResourceRefused(ValueError):
 
 
 def sarabun_font_dir() -> Path:
-    import fontpkg_sarabun
+    from core.fonts import SARABUN_DIR
 
-    return Path(fontpkg_sarabun.ROOT) / "files"
+    return SARABUN_DIR
 
 
 def memo_fetcher(*, allowed_dirs: list[Path], allowed_files: list[Path]):
