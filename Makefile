@@ -1,12 +1,17 @@
-# dsign: `make demo` serves a ready system on http://127.0.0.1:8000; `make test` runs lint and the suite.
+# dsign: `make demo` serves a ready system on http://127.0.0.1:8000 (DSIGN_BIND=0.0.0.0:8000 for the LAN);
+# `make test` runs lint and the whole suite (SQLite, PostgreSQL, fault tests). Both install what they need.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+STEP   := @printf '==> %s\n'
 
-.PHONY: demo test bench faults topology screenshots setup system venv static lint
+.PHONY: demo test bench faults topology screenshots setup system node venv static lint
 
 system:
 	@bash scripts/install-system-packages.sh
+
+node: system
+	@bash scripts/install-node.sh
 
 $(STAMP):
 	@bash scripts/make-venv.sh $(VENV)
@@ -14,24 +19,30 @@ $(STAMP):
 
 venv: system $(STAMP)
 
-static: system
+static: node
 	@bash scripts/install-static.sh
 
 # Token, database, CA and schedules: everything the app needs before it serves. Idempotent.
 setup: venv static
+	$(STEP) "SoftHSM token"
 	@$(PY) manage.py hsm_init
+	$(STEP) "database migrations and roles"
 	@$(PY) manage.py migrate --noinput -v0
 	@$(PY) manage.py roles_sync -v0
+	$(STEP) "internal CA (root, issuing, OCSP, TSA) in the token"
 	@$(PY) manage.py ca_init
 	@$(PY) manage.py register_schedules
+	$(STEP) "static files (hashed, compressed)"
 	@$(PY) manage.py collectstatic --noinput -v0
 
 demo: setup
+	$(STEP) "demo users, certificates and the memo-2-tier template"
 	@$(PY) manage.py seed_demo
 	@bash scripts/serve.sh
 
 lint: venv
-	@$(VENV)/bin/ruff check .
+	$(STEP) "lint: ruff"
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check -q .
 
 test: venv static lint
 	@bash scripts/install-test-node.sh

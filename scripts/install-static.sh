@@ -4,6 +4,7 @@
 # already match the lock file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 vendor=static/vendor
 stamp="$vendor/.installed-from"
 lock_hash="$( (cat package.json; [ -f package-lock.json ] && cat package-lock.json) | sha256sum | cut -d' ' -f1)"
@@ -15,6 +16,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ] \
   exit 0
 fi
 
+step "front-end libraries: pdf.js and htmx from npm (package-lock.json)"
 # Optional dependencies (pdfjs-dist's native canvas for Node) are not needed to serve the browser build.
 # `npm ci` refuses this lock file because some of @napi-rs/canvas's per-platform optional packages are not
 # published (npm/cli#4828 family); `npm install --no-save` then installs the same locked versions.

@@ -7,9 +7,10 @@
 #   scripts/run-tests.sh --faults   only the fault tests
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh   # the project's Node.js first on PATH (the OIDC tests run a Node provider)
 PY=.venv/bin/python
 args=(-q -p no:cacheprovider)
-phase() { echo; echo "== $* =="; }
+phase() { echo; step "$*"; }
 ok() { [ "$1" -eq 0 ] || [ "$1" -eq 5 ]; }   # 5: nothing collected (a narrowed run), not a failure
 
 services_down() { [ -n "${DSIGN_TEST_SERVICES_DIR:-}" ] && $PY -m tests.support.services down; }

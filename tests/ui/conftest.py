@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,6 +29,12 @@ class Requests(list):
         ]
 
 
+def chromium_executable() -> str | None:
+    """A real system Chromium (Debian's), or None for Playwright's own build (Ubuntu's chromium is a snap stub)."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "find-chromium.sh"
+    return subprocess.run(["bash", str(script)], capture_output=True, text=True).stdout.strip() or None
+
+
 @pytest.fixture
 def browser(monkeypatch):
     from playwright.sync_api import sync_playwright
@@ -35,7 +43,7 @@ def browser(monkeypatch):
     # are still plain synchronous code, so Django's async-context guard is told so.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
