@@ -7,6 +7,7 @@ variable; the README lists them all with their defaults.
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -32,10 +33,14 @@ INSECURE_HSM_SO_PIN = "dsign-embedded-so-pin"
 
 SECRET_KEY = env_secret("SECRET_KEY", INSECURE_SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The public base URL of this installation: written into certificates (CRL, OCSP, CA issuers) and e-mails.
 BASE_URL = env.str("DSIGN_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_BASE_HOST = urlsplit(BASE_URL).hostname or "127.0.0.1"
+# The base URL's host is always served (a LAN demo sets only DSIGN_BASE_URL and DSIGN_BIND).
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+if _BASE_HOST not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_BASE_HOST)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",

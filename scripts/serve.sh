@@ -4,6 +4,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 BIND=${DSIGN_BIND:-127.0.0.1:8000}
+URL=${DSIGN_BASE_URL:-http://$BIND}
 $PY manage.py qcluster &
 qcluster=$!
 stop() { kill "$qcluster" 2>/dev/null; wait "$qcluster" 2>/dev/null; }
@@ -11,8 +12,8 @@ trap stop EXIT
 trap 'exit 130' INT TERM
 cat <<BANNER
 
-  dsign is serving on http://$BIND  (Ctrl-C stops web and workers)
-  Django admin:  http://$BIND/admin/      API docs: http://$BIND/api/docs/
+  dsign is serving on $URL (listening on $BIND; Ctrl-C stops web and workers)
+  Django admin:  $URL/admin/      API docs: $URL/api/docs/      health: $URL/readyz
   Demo logins (password demo-pass-2026): admin, requester, head1, head2, head3, director, auditor
   An API token:  .venv/bin/python manage.py drf_create_token head1
   An MFA code:   .venv/bin/python manage.py addstatictoken head1 -t 123456
