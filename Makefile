@@ -24,14 +24,7 @@ static: node
 
 # Token, database, CA and schedules: everything the app needs before it serves. Idempotent.
 setup: venv static
-	$(STEP) "SoftHSM token"
-	@$(PY) manage.py hsm_init
-	$(STEP) "database migrations and roles"
-	@$(PY) manage.py migrate --noinput -v0
-	@$(PY) manage.py roles_sync -v0
-	$(STEP) "internal CA (root, issuing, OCSP, TSA) in the token"
-	@$(PY) manage.py ca_init
-	@$(PY) manage.py register_schedules
+	@bash scripts/setup-instance.sh
 	$(STEP) "static files (hashed, compressed)"
 	@$(PY) manage.py collectstatic --noinput -v0
 

@@ -167,3 +167,20 @@ def heartbeat_record(*, worker: str) -> None:
     now = timezone.now()
     WorkerHeartbeat.objects.update_or_create(worker=worker, defaults={"seen_at": now})
     WorkerHeartbeat.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()
+
+
+def local_cluster_alive(*, host: str) -> tuple[bool, dict]:
+    """A qcluster on `host` published its status within the last seconds (Redis broker), or, on the ORM
+    broker (whose status lives in one process's memory), some worker ran the heartbeat recently."""
+    if settings.REDIS_URL:
+        from django_q.brokers import get_broker
+        from django_q.status import Stat
+
+        clusters = [s for s in Stat.get_all(get_broker()) if getattr(s, "host", None) == host]
+        if clusters:
+            return True, {"cluster": {"status": "ok", "clusters": len(clusters)}}
+        return False, {"cluster": {"status": "fail", "error": "no_cluster_on_this_host"}}
+    try:
+        return True, {"cluster": {"status": "ok", **_worker()}}
+    except CheckFailed as exc:
+        return False, {"cluster": {"status": "fail", "error": str(exc)}}

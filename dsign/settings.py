@@ -121,6 +121,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests too use a file: an in-memory database cannot take concurrent writers (live-server race tests).
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 else:
+    # The password may come apart from the URL (Docker secrets: DATABASE_PASSWORD_FILE).
+    if env_secret("DATABASE_PASSWORD"):
+        DATABASES["default"]["PASSWORD"] = env_secret("DATABASE_PASSWORD")
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
@@ -247,6 +250,15 @@ OTP_EMAIL_SUBJECT = "dsign: รหัสยืนยันตัวตน / veri
 
 # Background work: django-q2 on Redis when REDIS_URL is set, otherwise on the database (ORM broker).
 REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL and env_secret("REDIS_PASSWORD"):
+    # Docker secrets: REDIS_PASSWORD_FILE, put into the URL (redis://:password@host:port/db).
+    from urllib.parse import quote
+
+    _redis = urlsplit(REDIS_URL)
+    REDIS_URL = _redis._replace(
+        netloc=f":{quote(env_secret('REDIS_PASSWORD'), safe='')}@{_redis.hostname}"
+        + (f":{_redis.port}" if _redis.port else "")
+    ).geturl()
 Q_CLUSTER = {
     "name": "dsign",
     "workers": env.int("Q_WORKERS", default=2),
