@@ -33,12 +33,12 @@ if [ "${1:-}" = "--faults" ]; then
   exit $?
 fi
 
+services_up   # before the SQLite phase too: the compose start-up test runs on PostgreSQL and Redis
 phase "the suite on SQLite"
 $PY -m pytest "${args[@]}" tests
 status=$?
 ok $status || exit $status
 
-services_up
 phase "database-dependent tests on PostgreSQL"
 DATABASE_URL=$TEST_POSTGRES_URL $PY -m pytest "${args[@]}" -m postgres tests
 status=$?
