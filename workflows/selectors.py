@@ -6,6 +6,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from core.roles import AUDIT_READERS, has_role
 
 from .errors import AlreadyDecided, NotFound, NotYourTurn, WorkflowError
 from .models import (
@@ -22,7 +23,6 @@ from .models import (
 # The signing handler name jobs of this app carry (signing.models.SigningJob.handler).
 SIGNING_HANDLER = "workflows.signing_handler"
 
-PRIVILEGED_ROLES = ("auditor", "it_admin")
 TIMELINE_HIDDEN = ("document.downloaded",)
 
 
@@ -101,7 +101,7 @@ def visible_documents_q(user: User) -> Q:
 
 
 def can_see_all(user: User) -> bool:
-    return user.is_superuser or user.groups.filter(name__in=PRIVILEGED_ROLES).exists()
+    return has_role(user, *AUDIT_READERS)
 
 
 def documents_visible_to(user: User) -> QuerySet[Document]:
@@ -277,3 +277,13 @@ def my_turn(*, user: User, document: Document) -> bool:
     except WorkflowError:
         return False
     return True
+
+
+def document_titles(document_ids) -> dict[int, str]:
+    return dict(Document.objects.filter(pk__in=document_ids).values_list("pk", "title"))
+
+
+def tier_completions(*, start, end):
+    """(tier order, activated_at, completed_at) of every tier completed in [start, end), streamed."""
+    rows = RouteTier.objects.filter(completed_at__gte=start, completed_at__lt=end, activated_at__isnull=False)
+    return rows.values_list("order", "activated_at", "completed_at").iterator()
