@@ -34,8 +34,9 @@ demo: setup
 	@bash scripts/serve.sh
 
 lint: venv
-	$(STEP) "lint: ruff"
+	$(STEP) "lint: ruff and the import layers"
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check -q .
+	@$(VENV)/bin/lint-imports
 
 test: venv static lint
 	@bash scripts/install-test-node.sh
