@@ -68,7 +68,7 @@ def test_the_report_shows_no_pin_label_or_module_path(client):
         assert secret not in text
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.slow
 def test_a_real_server_is_ready_and_answers_503_when_its_softhsm_conf_names_an_empty_token_dir(tmp_path):
     health.heartbeat_record(worker="test-worker")

@@ -14,7 +14,7 @@ from django.conf import settings
 from dsign.logsetup import TEXT_FORMAT, JsonFormatter, RequestIdFilter, UTCFormatter, request_id
 from tests.support.web import gunicorn, http_get
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def _record(message: str) -> logging.LogRecord:

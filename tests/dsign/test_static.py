@@ -14,7 +14,7 @@ from django.conf import settings
 
 from tests.support.web import ROOT, gunicorn, http_get
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def test_collected_static_files_are_hashed_gzipped_and_cached_for_years(tmp_path):
