@@ -30,8 +30,11 @@ template = WorkflowTemplate.objects.get(code="memo-2-tier")
 users = {u.username: u for u in User.objects.all()}
 document = services.route_start(title="หลังกู้คืน", pdf=open(PDF, "rb").read(), template=template,
                                 actor=users["requester"])
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 for name in ("head1", "head2", "director"):
-    services.decision_approve(document=Document.objects.get(pk=document.pk), actor=users[name], step_up_verified=True)
+    device, _ = StaticDevice.objects.get_or_create(user=users[name], name="restore-check", defaults={"confirmed": True})
+    StaticToken.objects.create(device=device, token="135791")
+    services.decision_approve(document=Document.objects.get(pk=document.pk), actor=users[name], otp="135791")
 document.refresh_from_db()
 print("RESULT", document.pk, document.status)
 """
