@@ -24,6 +24,8 @@ from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel, Suspicious
 from pyhanko.sign.diff_analysis import policies as _policies
 from pyhanko.sign.diff_analysis.policy_api import DiffPolicy
 
+from signing.verification_common import PARSE_ERRORS as _PARSE_ERRORS
+
 __all__ = ["TARGETS", "LinearDiffPolicy", "install_fast_paths", "orphaned_refs", "warm_up"]
 
 # upstream distribution -> version each adaptation below was written and tested against
@@ -124,11 +126,19 @@ class _RecordingFormRule:
             yield level, update
 
 
+class _Unreadable:
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
 class _Pair:
     __slots__ = ("result", "updates")
 
     def __init__(self, result, updates):
-        self.result = result  # DiffResult, or the SuspiciousModification that refused the revision
+        # DiffResult, the SuspiciousModification that refused the revision, or _Unreadable
+        self.result = result
         self.updates = updates  # FormUpdate objects approved in this revision
 
 
@@ -166,6 +176,8 @@ class LinearDiffPolicy(DiffPolicy):
                 )
             except SuspiciousModification as exc:
                 result = exc
+            except _PARSE_ERRORS as exc:
+                result = _Unreadable(exc)  # raised again to every signature that needs this pair
             updates = list(self._recorder.seen) if self._recorder is not None else []
             cached = self._pairs[revision] = _Pair(result, updates)
         return cached
@@ -176,6 +188,8 @@ class LinearDiffPolicy(DiffPolicy):
         changed: set[str] = set()
         for revision in range(base + 1, reader.xrefs.total_revisions):
             pair = self.pair(reader, revision)
+            if isinstance(pair.result, _Unreadable):
+                raise pair.result.error
             if isinstance(pair.result, SuspiciousModification):
                 return pair.result
             level = max(level, pair.result.modification_level)

@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfDecodeLimitError
-from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification
+from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel, SuspiciousModification
 
 from signing.verification_common import PARSE_ERRORS, short
 from signing.verification_patches import orphaned_refs
@@ -68,7 +68,7 @@ def structure_problems(*, reader) -> list[tuple[str, str]]:
             if loaded > MAX_STRUCTURE_NODES:
                 return [("damaged_document", "too many objects")]
             try:
-                reader.get_object(ref, revision=revision)
+                reader.get_object(ref)
             except PdfDecodeLimitError:
                 raise
             except PARSE_ERRORS as exc:
@@ -172,6 +172,8 @@ def _revision_problems(*, reader, revision: int, pair, timestamp: dict | None, a
     if orphans:
         problems.append(("unreferenced_data", str(len(orphans))))
     result = pair.result
+    if not isinstance(result, SuspiciousModification | DiffResult):
+        return [*problems, ("after_last_other", "unreadable changes")]
     allowed_fields = {timestamp["field"]} if timestamp is not None else set()
     # a document timestamp creates its own (signature) field: form-filling level, for that field only
     allowed = ModificationLevel.FORM_FILLING if timestamp is not None else ModificationLevel.LTA_UPDATES
@@ -186,12 +188,17 @@ def _revision_problems(*, reader, revision: int, pair, timestamp: dict | None, a
     if timestamp is not None and timestamp.get("embedded") is not None and not _invisible(timestamp["embedded"]):
         problems.append(("after_last_visible_timestamp", timestamp["field"]))
     if not archive:
-        added = _attachment_names(reader.get_historical_resolver(revision).root) - _attachment_names(
-            reader.get_historical_resolver(revision - 1).root
-        )
+        added = _attachment_names_at(reader, revision) - _attachment_names_at(reader, revision - 1)
         if added:
             problems.append(("after_last_attachments", ", ".join(sorted(added))))
     return problems
+
+
+def _attachment_names_at(reader, revision: int) -> set[str]:
+    try:
+        return _attachment_names(reader.get_historical_resolver(revision).root)
+    except PARSE_ERRORS:
+        return {"(unreadable attachment list)"}
 
 
 def _invisible(embedded) -> bool:

@@ -261,7 +261,9 @@ def _read_hex(reader, data: bytes):
 @pytest.mark.parametrize("data", HEX_CASES, ids=[repr(case[:12]) for case in HEX_CASES])
 def test_fast_hex_reader_reads_exactly_what_pyhanko_reads(data):
     assert verification_patches._read_hex_string_fast is not verification_patches._ORIGINAL_HEX_READER
-    assert _read_hex(verification_patches._read_hex_string_fast, data) == _read_hex(verification_patches._ORIGINAL_HEX_READER, data)
+    assert _read_hex(verification_patches._read_hex_string_fast, data) == _read_hex(
+        verification_patches._ORIGINAL_HEX_READER, data
+    )
 
 
 def test_fast_hex_reader_is_what_the_verifier_parses_with():
