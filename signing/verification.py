@@ -238,10 +238,7 @@ async def _analyse(*, reader, data: bytes, trust_roots: list[x509.Certificate], 
                 signed_root = reader.get_historical_resolver(entry["revision"]).root
             except PARSE_ERRORS:
                 continue  # the signature's own check reports the broken revision
-            added = final_attachments - revisions.attachment_names(signed_root)
-            if archive_revision is not None:
-                added -= set(revisions.RECORD_NAMES)  # dsign's own record, checked above
-            entry["attachments_added"] = sorted(added)
+            entry["attachments_added"] = sorted(final_attachments - revisions.attachment_names(signed_root))
 
     policy = LinearDiffPolicy(_diff_policy())
     ctx = rules.Context(

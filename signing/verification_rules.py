@@ -26,8 +26,9 @@ __all__ = ["assemble", "check_doc_timestamp", "check_signature", "level_of"]
 
 COVERAGE_NAMES = {3: "entire_file", 2: "entire_revision"}
 ACCEPTED_MODIFICATIONS = ("none", "form_filling")
-# Told to the reader, but not a reason to call a signature invalid.
-HARMLESS_NOTES = {"form_fields_changed"}
+# Told to the reader, but not a reason to call a signature invalid (an attachment other than dsign's own
+# record makes the DOCUMENT not valid: signing.verification_revisions.attachments_check).
+HARMLESS_NOTES = {"form_fields_changed", "attachments_added"}
 # Problems that mean "we could not judge" rather than "we judged and it failed".
 INDETERMINATE_CODES = {"damaged_document", "format_failure", "modifications_unknown", "too_complex", "internal_error"}
 

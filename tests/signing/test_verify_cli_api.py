@@ -223,7 +223,8 @@ def test_cli_verdicts_on_a_dsign_document_changed_encrypted_and_unreadable(dsign
 
     copy = encryption.document_encrypted_copy(pdf=dsign_signed, password=PASSWORD)
     opened = run(copy, "copy.pdf", "--password-file", "-", stdin=PASSWORD.encode("utf-8") + b"\n")
-    assert opened.returncode == 0, opened
+    # a wrapper is never valid itself (issue 17, class 5); it says what is inside
+    assert opened.returncode == 1, opened
     assert b"encrypted copy" in opened.stdout
     wrong = run(copy, "copy2.pdf", "--password-file", "-", stdin=b"not the password\n")
     assert wrong.returncode == 2 and b"encrypted" in wrong.stderr
@@ -268,7 +269,8 @@ def test_api_verdicts_on_a_dsign_document_its_changes_and_bad_uploads(dsign_sign
 
     copy = encryption.document_encrypted_copy(pdf=dsign_signed, password=PASSWORD)
     response = post_verify(client, copy, password=PASSWORD)
-    assert response.status_code == 200 and response.json()["valid"] is True
+    assert response.status_code == 200 and response.json()["valid"] is False
+    assert response.json()["inner_valid"] is True and response.json()["problem_codes"] == ["wrapper"]
     assert response.json()["container"] == "encrypted_copy"
 
     settings.MAX_UPLOAD_BYTES = 1000

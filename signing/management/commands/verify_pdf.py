@@ -57,7 +57,10 @@ class Command(BaseCommand):
         else:
             self.stdout.write(("VALID" if report["valid"] else "NOT VALID") + f": {path}")
             if report.get("container") == "encrypted_copy":
-                self.stdout.write("  (the signed document inside this encrypted copy was verified)")
+                inner = "valid" if report.get("inner_valid") else "NOT valid"
+                self.stdout.write(
+                    f"  (an encrypted copy: the signed document inside it is {inner}; the wrapper itself is not signed)"
+                )
             for sig in report["signatures"]:
                 verdict = "valid" if sig["valid"] else "NOT valid"
                 self.stdout.write(f"  {sig['field']}: {verdict} — {sig.get('signer') or '?'} ({sig['level']})")
