@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services, verification
+from .verification_sandbox import VerifierBusy
 
 
 class VerifyIn(serializers.Serializer):
@@ -47,6 +48,12 @@ class VerifyView(APIView):
                 lang=form.validated_data["lang"],
                 actor=request.user,
                 password=form.validated_data.get("password"),
+            )
+        except VerifierBusy as exc:
+            return Response(
+                {"detail": services.verifier_busy_message(exc), "code": "verifier_busy"},
+                status=429,
+                headers={"Retry-After": "5"},
             )
         except verification.EncryptedPDF as exc:
             return Response({"detail": str(exc), "code": "encrypted"}, status=400)

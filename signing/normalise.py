@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 import pikepdf
 from django.utils.translation import gettext as _
 
+from core.errors import DomainError
+
 __all__ = ["NormaliseRefused", "Normalised", "pdf_normalise"]
 
 _ACTION_KEYS = ("/OpenAction", "/AA")
@@ -37,12 +39,10 @@ _CATALOG_REMOVE = {
 }
 
 
-class NormaliseRefused(ValueError):
+class NormaliseRefused(DomainError):
     """The upload cannot be normalised (unreadable or encrypted); `code` is stable for API clients."""
 
-    def __init__(self, message: str, code: str = "pdf_refused"):
-        super().__init__(message)
-        self.code = code
+    status = 400
 
 
 @dataclass

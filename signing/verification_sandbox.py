@@ -25,12 +25,16 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from signing.messages import problem_text
 from signing.verify_worker import CHILD_EXIT_MEMORY
 
 __all__ = [
+    "VerifierBusy",
+    "verification_slot",
     "EncryptedPDF",
     "UnreadablePDF",
     "indeterminate_report",
@@ -283,3 +287,97 @@ def indeterminate_report(*, code: str, detail: str = "", lang: str = "en") -> di
         "problems": [problem_text(code=code, lang=lang, detail=detail)],
         "problem_codes": [code],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Admission: how many verifications may run at once
+# ---------------------------------------------------------------------------------------------
+
+
+class VerifierBusy(Exception):
+    """Too many verifications are running (in total, or for this user); try again shortly."""
+
+    def __init__(self, *, scope: str):
+        super().__init__(scope)
+        self.scope = scope  # "user" or "total"
+
+
+_local_lock = threading.Lock()
+_local_running: dict[str, int] = {}
+
+# KEYS: total set, user set; ARGV: member, now, expires_at, total limit, user limit
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 2 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[1], 3600)
+redis.call('EXPIRE', KEYS[2], 3600)
+return 0
+"""
+
+
+@contextmanager
+def verification_slot(*, user_key: str, hold_s: float = 60):
+    """Hold one of the deployment's verification slots (and one of `user_key`'s) while the block runs.
+
+    Limits from settings `VERIFY_MAX_CONCURRENT` (total) and `VERIFY_MAX_CONCURRENT_PER_USER`. With
+    `REDIS_URL` set the slots are counted in Redis for every process of the deployment (a slot whose
+    holder died is free again after `hold_s`); without it, in this process. Raises `VerifierBusy`.
+    """
+    from django.conf import settings
+
+    total = int(getattr(settings, "VERIFY_MAX_CONCURRENT", 4))
+    per_user = int(getattr(settings, "VERIFY_MAX_CONCURRENT_PER_USER", 2))
+    redis_url = getattr(settings, "REDIS_URL", "")
+    if redis_url:
+        with _redis_slot(url=redis_url, user_key=user_key, total=total, per_user=per_user, hold_s=hold_s):
+            yield
+        return
+    with _local_lock:
+        if _local_running.get(user_key, 0) >= per_user:
+            raise VerifierBusy(scope="user")
+        if _local_running.get("", 0) >= total:
+            raise VerifierBusy(scope="total")
+        _local_running[user_key] = _local_running.get(user_key, 0) + 1
+        _local_running[""] = _local_running.get("", 0) + 1
+    try:
+        yield
+    finally:
+        with _local_lock:
+            for key in (user_key, ""):
+                _local_running[key] -= 1
+
+
+_redis_clients: dict[str, object] = {}
+
+
+@contextmanager
+def _redis_slot(*, url: str, user_key: str, total: int, per_user: int, hold_s: float):
+    import redis
+
+    client = _redis_clients.get(url)
+    if client is None:
+        client = _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=2)
+    keys = ["dsign:verify:slots", f"dsign:verify:slots:{user_key}"]
+    member = uuid.uuid4().hex
+    now = time.time()
+    try:
+        answer = client.eval(_ACQUIRE, 2, *keys, member, now, now + hold_s, total, per_user)
+    except redis.RedisError:
+        answer = 0  # Redis down: verification still works, limited by the sandbox alone
+        keys = []
+    if answer == 1:
+        raise VerifierBusy(scope="user")
+    if answer == 2:
+        raise VerifierBusy(scope="total")
+    try:
+        yield
+    finally:
+        for key in keys:
+            try:
+                client.zrem(key, member)
+            except redis.RedisError:
+                pass  # expires by its score

@@ -102,6 +102,19 @@ def pdf_inspect(data: bytes) -> PdfInfo:
     return PdfInfo(pages=pages)
 
 
+def pdf_clean(data: bytes) -> tuple[bytes, list[str]]:
+    """The upload as dsign routes it (signing.normalise) and what was removed from it, in words."""
+    from signing.normalise import NormaliseRefused, pdf_normalise
+
+    if not data or len(data) > settings.MAX_UPLOAD_BYTES or not data.lstrip()[:5].startswith(b"%PDF-"):
+        return data, []  # pdf_inspect says what is wrong with it
+    try:
+        normalised = pdf_normalise(data)
+    except NormaliseRefused as exc:
+        raise InvalidDocument(str(exc)) from exc
+    return normalised.data, normalised.removed
+
+
 def _store_version(*, document: Document, data: bytes, kind: str, signing_job_id: int | None = None) -> DocumentVersion:
     number = (document.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
     digest = hashlib.sha256(data).hexdigest()
@@ -190,6 +203,7 @@ def route_start(
         raise InvalidDocument("A title is required.")
     if not template.active:
         raise InvalidDocument(f"The workflow template {template.code!r} is not active.")
+    pdf, cleaned = pdf_clean(pdf)
     info = pdf_inspect(pdf)
     template_tiers = list(template.tiers.order_by("order"))
     if not template_tiers:
@@ -241,7 +255,12 @@ def route_start(
         actor=actor,
         action="document.created",
         target=document,
-        details={"template": template.code, "sha256": document.versions.get().sha256, "pages": len(info.pages)},
+        details={
+            "template": template.code,
+            "sha256": document.versions.get().sha256,
+            "pages": len(info.pages),
+            "removed_from_upload": cleaned,
+        },
     )
     _tier_open(document=document, round=1, order=template_tiers[0].order)
     return document
@@ -461,6 +480,8 @@ def _route_maybe_complete(*, document: Document, finishing_job_id: int | None = 
             return
         if dts.status != JobStatus.DONE and dts.pk != finishing_job_id:
             return
+    if not _final_file_valid(document=document):
+        return
     now = timezone.now()
     states.apply(states.DOCUMENT, document, "complete", completed_at=now, waiting_reason="")
     audit.record(action="document.completed", target=document, details={"round": document.round})
@@ -470,6 +491,28 @@ def _route_maybe_complete(*, document: Document, finishing_job_id: int | None = 
     _on_commit_webhook(document, "document.completed", {})
     document_id = document.pk
     transaction.on_commit(lambda: _archive_enqueue(document_id))
+
+
+def _final_file_valid(*, document: Document) -> bool:
+    """Run the verifier on the file the document would complete with; if it is not valid, say why."""
+    from django.utils.translation import gettext as _
+
+    version = document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
+    data = storage.read_verified(storage=version.file.storage, name=version.file.name, sha256=version.sha256)
+    problems = signing_services.final_file_problems(pdf=data)
+    if not problems:
+        return True
+    reason = _("The signed file is not valid, so the document cannot be completed: %(why)s") % {
+        "why": " ".join(problems)
+    }
+    Document.objects.filter(pk=document.pk).update(waiting_reason=reason[:300])
+    document.waiting_reason = reason[:300]
+    audit.record(
+        action="document.completion_refused",
+        target=document,
+        details={"version": version.number, "problems": problems[:10]},
+    )
+    return False
 
 
 def _archive_enqueue(document_id: int) -> None:
@@ -614,6 +657,7 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str 
     document = _lock(document)
     if actor.pk != document.requester_id:
         raise NotFound("Only the requester can resubmit this document.")
+    pdf, cleaned = pdf_clean(pdf)
     info = pdf_inspect(pdf)
     states.apply(states.DOCUMENT, document, "resubmit")
     version = _store_version(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION)
@@ -621,7 +665,12 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str 
         actor=actor,
         action="document.resubmitted",
         target=document,
-        details={"version": version.number, "sha256": version.sha256, "comment": (comment or "")[:500]},
+        details={
+            "version": version.number,
+            "sha256": version.sha256,
+            "comment": (comment or "")[:500],
+            "removed_from_upload": cleaned,
+        },
     )
     first = document.tiers.order_by("order").values_list("order", flat=True).first()
     _round_start(document=document, from_tier=first or 1, page_count=len(info.pages))
