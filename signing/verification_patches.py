@@ -30,6 +30,14 @@ __all__ = ["TARGETS", "LinearDiffPolicy", "install_fast_paths", "orphaned_refs",
 
 # upstream distribution -> version each adaptation below was written and tested against
 TARGETS = {"pyHanko": "0.38.0", "asn1crypto": "1.5.1"}
+# the upstream code each adaptation replaces or depends on -> SHA-256 (first 16 hex digits) of its source
+UPSTREAM_SOURCES = {
+    "pyhanko.pdf_utils.generic:read_hex_string_from_stream": "2004d63b8e1ce3d9",
+    "asn1crypto.x509:NameTypeAndValue._ldap_string_prep": "1e534b7794dcfc3f",
+    "pyhanko.sign.diff_analysis.policies:StandardDiffPolicy.review_file": "f125c657b4de171c",
+    "pyhanko.sign.diff_analysis.policies:StandardDiffPolicy.apply": "8151331fb16fc7e4",
+    "pyhanko.sign.diff_analysis.policies:_find_orphans": "a6f28fa9ffbc011c",
+}
 
 _PDF_WHITESPACE = b" \n\r\t\f\x00"
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
