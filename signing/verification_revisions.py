@@ -182,11 +182,19 @@ def _revision_problems(*, reader, revision: int, pair, timestamp: dict | None, a
             ("after_last_other", "")
         ]
     else:
-        changed = set(result.changed_form_fields) - allowed_fields
-        if changed:
-            problems.append(("after_last_fields", ", ".join(sorted(changed))))
-    if timestamp is not None and timestamp.get("embedded") is not None and not _invisible(timestamp["embedded"]):
-        problems.append(("after_last_visible_timestamp", timestamp["field"]))
+        # every field touched, even an invisible new one pyHanko clears as an LTA update (it can carry actions)
+        before = reader.get_historical_resolver(revision - 1)
+        created = {u.field_name for u in pair.updates if u.field_name and before.is_ref_unassignable(u.updated_ref)}
+        touched = set(result.changed_form_fields) | created
+        for name in sorted(touched - allowed_fields):
+            problems.append(
+                ("after_last_signature_field" if name in _signature_field_names(reader) else "after_last_fields", name)
+            )
+    if timestamp is not None and timestamp.get("embedded") is not None:
+        if not _invisible(timestamp["embedded"]):
+            problems.append(("after_last_visible_timestamp", timestamp["field"]))
+        if _has_actions(timestamp["embedded"].sig_field):
+            problems.append(("after_last_actions", timestamp["field"]))
     if not archive:
         added = _attachment_names_at(reader, revision) - _attachment_names_at(reader, revision - 1)
         if added:
@@ -199,6 +207,22 @@ def _attachment_names_at(reader, revision: int) -> set[str]:
         return _attachment_names(reader.get_historical_resolver(revision).root)
     except PARSE_ERRORS:
         return {"(unreadable attachment list)"}
+
+
+def _signature_field_names(reader) -> set[str]:
+    from pyhanko.sign.fields import enumerate_sig_fields
+
+    try:
+        return {name for name, _, _ in enumerate_sig_fields(reader)}
+    except PARSE_ERRORS:
+        return set()
+
+
+def _has_actions(widget) -> bool:
+    try:
+        return "/A" in widget or "/AA" in widget
+    except PARSE_ERRORS:
+        return True
 
 
 def _invisible(embedded) -> bool:

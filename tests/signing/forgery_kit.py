@@ -86,8 +86,13 @@ def _page_overlay_stream(writer) -> generic.IndirectObject:
     )
 
 
-def add_overlay_field(writer, *, field_type: str = "/Sig", name: str = "Overlay") -> None:
-    """A new empty (signature) field whose appearance paints the whole first page red."""
+def add_overlay_field(
+    writer, *, field_type: str = "/Sig", name: str = "Overlay", invisible_script: bool = False
+) -> None:
+    """A new empty (signature) field whose appearance paints the whole first page red.
+
+    `invisible_script`: instead a zero-size field whose only content is JavaScript run when the page opens.
+    """
     page_ref = writer.root["/Pages"]["/Kids"][0]
     page = page_ref.get_object()
     field = generic.DictionaryObject(
@@ -102,6 +107,13 @@ def add_overlay_field(writer, *, field_type: str = "/Sig", name: str = "Overlay"
             _n("/AP"): generic.DictionaryObject({_n("/N"): _page_overlay_stream(writer)}),
         }
     )
+    if invisible_script:
+        field[_n("/Rect")] = generic.ArrayObject([generic.NumberObject(0)] * 4)
+        del field["/AP"]
+        script = generic.DictionaryObject(
+            {_n("/S"): _n("/JavaScript"), _n("/JS"): generic.TextStringObject("app.launchURL('https://pay.example')")}
+        )
+        field[_n("/AA")] = generic.DictionaryObject({_n("/PO"): writer.add_object(script)})
     ref = writer.add_object(field)
     annots = list(page["/Annots"]) if "/Annots" in page else []
     page[_n("/Annots")] = generic.ArrayObject([*annots, ref])

@@ -105,6 +105,14 @@ def test_a_genuine_document_timestamp_alone_keeps_the_memo_valid(completed, dsig
     assert report["valid"] is True, report["problems"]
 
 
+def test_an_invisible_field_carrying_a_script_after_the_last_signature_is_named(completed):
+    # pyHanko clears a new invisible signature field as an LTA update; it can still run JavaScript
+    forged = kit.incremental(completed, lambda w: kit.add_overlay_field(w, name="Script", invisible_script=True))
+    report = kit.verify(forged)
+    assert report["valid"] is False
+    assert "after_last_signature_field" in report["problem_codes"], report["problems"]
+
+
 def test_a_link_added_after_the_last_signature_is_named(completed):
     report = kit.verify(kit.incremental(completed, kit.add_link_annotation))
     assert report["valid"] is False
