@@ -6,8 +6,9 @@ socket shared with one client process, `signing.verification`). Each request is 
 a JSON header `{"memory_limit": bytes, "cpu_limit": s, "wall_limit": s}` carrying two file
 descriptors, an I/O socket and a status socket. The zygote forks a child that
 
-- closes every other descriptor, sets RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE / RLIMIT_CORE and asks
-  to be killed if the zygote dies (so a hostile PDF can only kill this one child),
+- closes every other descriptor, sets RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE / RLIMIT_CORE, lowers its
+  priority (nice 10) and asks to be killed if the zygote dies (so a hostile PDF can only kill this one
+  child and never starves the web processes of CPU),
 - reads one JSON request from the I/O socket until EOF (`{"pdf": base64, "trust_roots": [base64 DER],
   "lang": "en"}`, optional `"password"` and
   `"revocations"` (dsign's own, see `verification.revocations_encode`); or `{"batch": [request, ...]}`),
@@ -45,6 +46,7 @@ CHILD_EXIT_INTERNAL = 70
 CHILD_EXIT_MEMORY = 71
 PR_SET_PDEATHSIG = 1
 WALL_GRACE_S = 2.0
+CHILD_NICENESS = 10
 
 
 def _limit_resources(*, memory_limit_bytes: int, cpu_limit_s: int) -> None:
@@ -140,6 +142,8 @@ def _run_child(*, io_fd: int, header: dict) -> None:
             memory_limit_bytes=int(header["memory_limit"]),
             cpu_limit_s=max(1, int(header["cpu_limit"])),
         )
+        # a verification yields the CPU to the web and signing processes that share the machine
+        os.nice(CHILD_NICENESS)
         channel = socket.socket(fileno=io_fd)
         chunks = []
         while True:
