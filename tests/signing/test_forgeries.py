@@ -424,3 +424,28 @@ def _signed_by_a_stranger(pdf: bytes) -> bytes:
         signer=signer,
     )
     return out.getvalue()
+
+
+# --- uploads that cannot be normalised --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n%%EOF trash", "damaged"),
+        (None, "encrypted"),
+    ],
+)
+def test_an_upload_that_cannot_be_normalised_is_refused_with_a_message(bb_template, api_for, personas, data, words):
+    if data is None:
+        out = io.BytesIO()
+        with pikepdf.open(io.BytesIO(blank_pdf())) as pdf:
+            pdf.save(out, encryption=pikepdf.Encryption(user="u", owner="o", R=6))
+        data = out.getvalue()
+    response = api_for(personas["requester"]).post(
+        "/api/v1/documents/",
+        {"file": SimpleUploadedFile("x.pdf", data), "title": "x", "workflow": "memo-2-tier"},
+        format="multipart",
+    )
+    assert response.status_code == 400, response.content
+    assert words in response.json()["detail"] and response.json().get("code")
