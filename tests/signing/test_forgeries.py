@@ -18,22 +18,12 @@ from pyhanko.sign.signers import PdfTimeStamper
 from pyhanko.sign.timestamps import TimeStamper
 
 from signing import archive, encryption
-from signing.models import PadesLevel
 from tests.conftest import blank_pdf
 from tests.signing import forgery_kit as kit
-from workflows.models import WorkflowTemplate
 
 pytestmark = [pytest.mark.hsm, pytest.mark.django_db]
 
 _made: dict[str, bytes] = {}
-
-
-@pytest.fixture
-def bb_template(db):
-    template = WorkflowTemplate.objects.get(code="memo-2-tier")
-    template.pades_level = PadesLevel.B_B
-    template.save()
-    return template
 
 
 @pytest.fixture
@@ -398,28 +388,13 @@ def test_a_final_file_that_is_not_valid_never_shows_completed(bb_template, api_f
 
 
 def _signed_by_a_stranger(pdf: bytes) -> bytes:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
     from pyhanko.sign.fields import SigSeedSubFilter
-    from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    from tests.signing.test_verification_unit import _asn1_cert, _make_root, _make_signer_cert
+    from tests.signing.test_verification_unit import simple_signer
 
-    root_key, root_cert = _make_root("Stranger Root")
-    key, cert = _make_signer_cert(root_key=root_key, root_cert=root_cert, common_name="Stranger")
-    from asn1crypto import keys as asn1_keys
-    from cryptography.hazmat.primitives import serialization
-
-    signer = signers.SimpleSigner(
-        signing_cert=_asn1_cert(cert),
-        signing_key=asn1_keys.PrivateKeyInfo.load(
-            key.private_bytes(
-                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        ),
-        cert_registry=SimpleCertificateStore.from_certs([_asn1_cert(root_cert)]),
-    )
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-
+    _, signer = simple_signer(root_name="Stranger Root", common_name="Stranger")
     out = signers.sign_pdf(
         IncrementalPdfFileWriter(io.BytesIO(pdf)),
         signers.PdfSignatureMetadata(field_name="Stranger", subfilter=SigSeedSubFilter.PADES),

@@ -16,22 +16,16 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfReadError
-from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import pades, verification, verification_patches, verification_sandbox
 from signing.verification import verify_pdf_bytes
 from tests.signing.test_verification_unit import (
-    _asn1_cert,
     _blank_pdf,
-    _make_root,
-    _make_signer_cert,
     _pdf_with_xref_stream,
+    simple_signer,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,18 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def chain():
-    root_key, root_cert = _make_root("dsign Zygote Test Root")
-    key, cert = _make_signer_cert(root_key=root_key, root_cert=root_cert, common_name="ผู้ลงนาม ทดสอบ")
-    signer = signers.SimpleSigner(
-        signing_cert=_asn1_cert(cert),
-        signing_key=asn1_keys.PrivateKeyInfo.load(
-            key.private_bytes(
-                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        ),
-        cert_registry=SimpleCertificateStore.from_certs([_asn1_cert(root_cert)]),
-    )
-    return {"root": _asn1_cert(root_cert), "signer": signer}
+    root, signer = simple_signer(root_name="dsign Zygote Test Root", common_name="ผู้ลงนาม ทดสอบ")
+    return {"root": root, "signer": signer}
 
 
 @pytest.fixture(scope="module")

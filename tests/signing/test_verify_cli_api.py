@@ -24,9 +24,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from signing import encryption, verification
-from signing.models import PadesLevel
 from tests.signing.test_verification_corpus import CORPUS
-from workflows.models import WorkflowTemplate
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS_FILES = sorted(path for path in CORPUS.rglob("*.pdf"))
@@ -94,14 +92,6 @@ def root_pem(client, tmp_path) -> Path:
     path = tmp_path / "root.crt"
     path.write_bytes(client.get("/pki/root.crt").content)
     return path
-
-
-@pytest.fixture
-def bb_template(db):
-    template = WorkflowTemplate.objects.get(code="memo-2-tier")
-    template.pades_level = PadesLevel.B_B
-    template.save()
-    return template
 
 
 @pytest.fixture
