@@ -426,3 +426,16 @@ def test_an_upload_that_cannot_be_normalised_is_refused_with_a_message(bb_templa
     )
     assert response.status_code == 400, response.content
     assert words in response.json()["detail"] and response.json().get("code")
+
+
+def test_the_archive_copy_dsign_makes_of_a_completed_memo_is_valid(bb_template, api_for, personas, otp):
+    from core import storage
+    from workflows import services
+
+    document_id, _ = kit.complete(api_for=api_for, personas=personas, otp=otp, pdf=blank_pdf())
+    version = services.archive_copy_make(document_id=document_id)
+    data = storage.read_verified(storage=version.file.storage, name=version.file.name, sha256=version.sha256)
+    report = kit.verify(data)
+    assert report["valid"] is True, report["problems"]
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        assert set(pdf.attachments) == {"signing-record.json", "signing-record.xml"}
