@@ -409,8 +409,8 @@ def _signed_by_a_stranger(pdf: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        (b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n%%EOF trash", "เสียหาย"),  # "damaged", in Thai by default
-        (None, "เข้ารหัส"),  # "encrypted"
+        (b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n%%EOF trash", "damaged"),
+        (None, "encrypted"),
     ],
 )
 def test_an_upload_that_cannot_be_normalised_is_refused_with_a_message(bb_template, api_for, personas, data, words):
@@ -425,7 +425,7 @@ def test_an_upload_that_cannot_be_normalised_is_refused_with_a_message(bb_templa
         format="multipart",
     )
     assert response.status_code == 400, response.content
-    assert words in response.json()["detail"] and response.json().get("code")
+    assert words in response.json()["detail"]
 
 
 def test_the_archive_copy_dsign_makes_of_a_completed_memo_is_valid(bb_template, api_for, personas, otp):

@@ -32,11 +32,11 @@ class PdfInfo:
 
 
 def pdf_clean(data: bytes) -> tuple[bytes, list[str]]:
-    """The upload as dsign routes it (signing.normalise) and what was removed from it, in words."""
+    """The upload as dsign routes it (signing.normalise) and what was removed from it, in words.
+
+    Called after `pdf_inspect` accepted the upload."""
     from signing.normalise import NormaliseRefused, pdf_normalise
 
-    if not data or len(data) > settings.MAX_UPLOAD_BYTES or not data.lstrip()[:5].startswith(b"%PDF-"):
-        return data, []  # pdf_inspect says what is wrong with it
     try:
         normalised = pdf_normalise(data)
     except NormaliseRefused as exc:

@@ -109,6 +109,7 @@ def route_start(
         raise InvalidDocument("A title is required.")
     if not template.active:
         raise InvalidDocument(f"The workflow template {template.code!r} is not active.")
+    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
     pdf, cleaned = pdf_clean(pdf)
     info = pdf_inspect(pdf)
     template_tiers = list(template.tiers.order_by("order"))
@@ -302,6 +303,7 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str 
     document = document_lock(document)
     if actor.pk != document.requester_id:
         raise NotFound("Only the requester can resubmit this document.")
+    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
     pdf, cleaned = pdf_clean(pdf)
     info = pdf_inspect(pdf)
     states.apply(states.DOCUMENT, document, "resubmit")
