@@ -29,9 +29,17 @@ class VerifyView(APIView):
                     "valid": serializers.BooleanField(),
                     "signatures": serializers.ListField(child=serializers.DictField()),
                     "problems": serializers.ListField(child=serializers.CharField()),
+                    "problem_codes": serializers.ListField(child=serializers.CharField()),
+                    "container": serializers.CharField(required=False, help_text="encrypted_copy: a wrapper"),
+                    "inner_valid": serializers.BooleanField(
+                        required=False, help_text="a wrapper's signed document inside (the wrapper is never valid)"
+                    ),
                 },
             ),
             400: inline_serializer("VerifyError", {"detail": serializers.CharField()}),
+            429: inline_serializer(
+                "VerifierBusy", {"detail": serializers.CharField(), "code": serializers.CharField()}
+            ),
         },
     )
     def post(self, request):
