@@ -412,7 +412,7 @@ def document_verify(*, data: bytes, lang: str, actor, password: str | None = Non
     return report
 
 
-def _verify(*, data: bytes, lang: str, password: str | None = None) -> dict:
+def _verify(*, data: bytes, lang: str, password: str | None = None, timeout_s: float = 30) -> dict:
     from . import verification
     from .selectors import verification_revocations, verification_trust_roots
 
@@ -422,6 +422,7 @@ def _verify(*, data: bytes, lang: str, password: str | None = None) -> dict:
         lang=lang,
         password=password,
         revocations=verification_revocations(),
+        timeout_s=timeout_s,
     )
 
 
@@ -434,12 +435,16 @@ def verifier_busy_message(exc) -> str:
     return _("The verifier is busy with other documents; try again in a few seconds.")
 
 
+FINAL_CHECK_TIMEOUT_S = 180
+
+
 def final_file_problems(*, pdf: bytes, lang: str = "en") -> list[str]:
     """Why a document's final signed file is not valid (empty: it is); asked before a document completes."""
     from . import verification
 
     try:
-        report = _verify(data=pdf, lang=lang)
+        # dsign's own file, however many signatures it holds: more time than an upload gets
+        report = _verify(data=pdf, lang=lang, timeout_s=FINAL_CHECK_TIMEOUT_S)
     except verification.UnreadablePDF as exc:
         return [str(exc)]
     return [] if report["valid"] else (report["problems"] or ["not valid"])

@@ -127,6 +127,19 @@ def test_signature_of_a_certificate_revoked_later_without_a_timestamp_says_revok
     assert report["valid"] is False
 
 
+def test_a_signature_timestamped_before_the_revocation_stays_valid(completed, personas, dsign_tsa):
+    from certificates.models import Certificate, CertificateStatus
+    from certificates.services import certificate_revoke
+
+    stamped = with_document_timestamp(completed)  # proof that every signature existed now
+    cert = Certificate.objects.get(user=personas["head1"], status=CertificateStatus.ACTIVE)
+    certificate_revoke(certificate=cert, actor=personas["admin"], reason="key_compromise")
+    report = kit.verify(stamped)
+    assert report["signatures"][0]["revoked"] is False
+    assert report["valid"] is True, report["problems"]
+    assert kit.verify(completed)["signatures"][0]["revoked"] is True  # without the proof: revoked
+
+
 def test_signature_made_with_a_revoked_certificate_says_revoked(completed, personas):
     """The forger holds head2's compromised key and signs after the CA revoked it."""
     from certificates.models import Certificate, CertificateStatus
