@@ -283,7 +283,8 @@ def _describe(*, reader, revision: int, skip_fields: set[str]) -> list[tuple[str
         elif kind == "/Annot" or subtype in _ANNOTATION_WORDS:
             found.append(("after_last_annotations", _ANNOTATION_WORDS.get(str(subtype), str(subtype).lstrip("/"))))
         elif kind == "/Page":
-            found.append(("after_last_page", ""))
+            if _page_changed_beyond_annotations(old=_historical(before, ref), new=obj):
+                found.append(("after_last_page", ""))
         elif kind in ("/Filespec", "/EmbeddedFile"):
             found.append(
                 ("after_last_attachments", str(obj.get("/UF", obj.get("/F", ""))) if kind == "/Filespec" else "")
@@ -293,6 +294,22 @@ def _describe(*, reader, revision: int, skip_fields: set[str]) -> list[tuple[str
         elif kind == "/Action" or "/JS" in obj or "/URI" in obj or "/Launch" in obj:
             found.append(("after_last_actions", str(obj.get("/S", "")).lstrip("/")))
     return found
+
+
+def _historical(history, ref):
+    try:
+        value = history(ref)
+        return value.get_object() if isinstance(value, generic.IndirectObject) else value
+    except PARSE_ERRORS:
+        return None
+
+
+def _page_changed_beyond_annotations(*, old, new) -> bool:
+    """A page rewritten only to list new annotations is reported by those annotations, not as page content."""
+    if not isinstance(old, generic.DictionaryObject):
+        return True
+    keys = (set(old.keys()) | set(new.keys())) - {"/Annots"}
+    return any((old.raw_get(k) if k in old else None) != (new.raw_get(k) if k in new else None) for k in keys)
 
 
 _CATALOG_WORDS = {

@@ -105,6 +105,20 @@ def test_an_invisible_field_carrying_a_script_after_the_last_signature_is_named(
     assert "after_last_signature_field" in report["problem_codes"], report["problems"]
 
 
+def test_page_content_replaced_after_the_last_signature_is_named(completed):
+    from pyhanko.pdf_utils import generic
+
+    def replace(writer):
+        page = writer.root["/Pages"]["/Kids"][0].get_object()
+        page["/Contents"] = writer.add_object(generic.StreamObject(stream_data=kit.RED))
+        writer.update_container(page)
+
+    forged = kit.incremental(completed, replace)
+    assert kit.is_red(kit.render_rgb(forged))
+    report = kit.verify(forged)
+    assert report["valid"] is False and "after_last_page" in report["problem_codes"], report["problems"]
+
+
 def test_a_link_added_after_the_last_signature_is_named(completed):
     report = kit.verify(kit.incremental(completed, kit.add_link_annotation))
     assert report["valid"] is False
