@@ -75,3 +75,14 @@ def test_the_api_answers_429_with_a_code_when_the_user_is_over_the_limit(setting
     assert response.json()["code"] == "verifier_busy" and response.json()["detail"]
     again = api_for(user).post("/api/v1/verify/", {"file": SimpleUploadedFile("a.pdf", pdf_bytes)}, format="multipart")
     assert again.status_code == 200
+
+
+def test_the_verify_page_answers_429_with_the_reason_in_the_form(settings, personas, client, pdf_bytes):
+    settings.REDIS_URL = ""
+    settings.VERIFY_MAX_CONCURRENT_PER_USER = 1
+    user = personas["auditor"]
+    client.force_login(user)
+    with verification_slot(user_key=str(user.pk)):
+        response = client.post("/verify/", {"file": SimpleUploadedFile("a.pdf", pdf_bytes)})
+    assert response.status_code == 429
+    assert "คุณมีการตรวจสอบเอกสารที่กำลังทำงานอยู่แล้ว" in response.content.decode()  # said in Thai, in the form
