@@ -209,6 +209,9 @@ ORGANIZATION_LOGO = env.str("ORGANIZATION_LOGO", default="")
 TSA_URL = env.str("TSA_URL", default=f"{BASE_URL}/pki/tsa")
 TSA_USERNAME = env.str("TSA_USERNAME", default="")
 TSA_PASSWORD = env_secret("TSA_PASSWORD")
+# The certificate RFC 3161 tokens must chain to (PEM/DER file: the TSA's certificate or a CA above it).
+# Empty: the internal TSA's. Audit anchors are checked against it.
+TSA_CERTIFICATE = env.str("TSA_CERTIFICATE", default="")
 EXPIRY_WARNING_DAYS = env.list("EXPIRY_WARNING_DAYS", cast=int, default=[60, 30, 7, 1, 0])
 
 # Signing, documents, MFA.
@@ -218,6 +221,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 STEP_UP_WINDOW_SECONDS = env.int("STEP_UP_WINDOW_SECONDS", default=300)
 SIGNATURE_DATE_ERA = env.str("SIGNATURE_DATE_ERA", default="BE")
 AUDIT_RETENTION_DAYS = max(90, env.int("AUDIT_RETENTION_DAYS", default=3650))
+# Where each audit anchor is also written, outside the database (comma-separated): "storage" (the file
+# storage or S3 bucket, under audit-anchors/), "file:/path/anchors.jsonl", "syslog:" or "syslog://host:514".
+AUDIT_ANCHOR_EXPORT = env.str("AUDIT_ANCHOR_EXPORT", default="storage")
 OTP_EMAIL_SENDER = DEFAULT_FROM_EMAIL
 OTP_EMAIL_SUBJECT = "dsign: รหัสยืนยันตัวตน / verification code"
 
