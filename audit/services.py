@@ -27,8 +27,11 @@ GENESIS_HASH = "0" * 64
 
 
 def event_content(event: Event) -> dict:
-    """The hashed fields of an event (also the line format of exports, which add "hash")."""
-    return {
+    """The hashed fields of an event (also the line format of exports, which add "hash").
+
+    `api_client` is hashed only when set, so events written before it existed keep their hashes.
+    """
+    content = {
         "id": event.pk,
         "created_at": event.created_at.isoformat(timespec="microseconds"),
         "actor_id": event.actor_id,
@@ -43,6 +46,9 @@ def event_content(event: Event) -> dict:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
+    if event.api_client:
+        content["api_client"] = event.api_client
+    return content
 
 
 def _canonical(event: Event) -> bytes:
@@ -73,6 +79,14 @@ def _target_fields(target) -> tuple[str, str, str]:
     return type(target).__name__, "", str(target)[:300]
 
 
+def _actor_repr(actor, actor_obj, request) -> str:
+    if actor_obj is not None:
+        return str(actor_obj.username)
+    if isinstance(actor, str) and actor:
+        return actor[:200]
+    return f"manage.py {request.command}"[:200] if request.command else ""
+
+
 def record(
     *,
     actor=None,
@@ -93,7 +107,8 @@ def record(
             id=next_id,
             created_at=_now_milliseconds(),
             actor=actor_obj,
-            actor_repr=str(getattr(actor_obj, "username", "") or (actor if isinstance(actor, str) else "")),
+            actor_repr=_actor_repr(actor, actor_obj, request),
+            api_client=request.api_client,
             action=action,
             target_type=target_type,
             target_id=target_id,

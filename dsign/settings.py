@@ -285,6 +285,10 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Webhook receivers inside the network (hosts, comma-separated) that deliveries may call although they
+# resolve to loopback, private or link-local addresses; set by the operator, not in the web admin.
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+
 # Sessions and TLS: secure cookies and HSTS in production (TLS is terminated in front of the app).
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
