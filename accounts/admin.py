@@ -3,7 +3,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import LoginEvent, OrgUnit, SMSDevice, StepUp, User
+from . import services
+from .models import ApiToken, LoginEvent, OrgUnit, SMSDevice, StepUp, User
 
 
 @admin.register(OrgUnit)
@@ -78,3 +79,27 @@ class LoginEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Personal API tokens: only their hashes exist, so the console lists and revokes, never shows keys."""
+
+    list_display = ["key_prefix", "user", "name", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["=key_prefix", "user__username"]
+    list_select_related = ["user"]
+    fields = ["user", "key_prefix", "name", "created_at", "expires_at", "last_used_at", "revoked_at", "revoked_reason"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # tokens are minted by drf_create_token, which prints the key once
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset.filter(revoked_at__isnull=True):
+            services.api_token_revoke(token=token, actor=request.user, reason="revoked in the admin")

@@ -144,3 +144,27 @@ class LoginEvent(Event):
         proxy = True
         verbose_name = "sign-in record"
         verbose_name_plural = "login history"
+
+
+class ApiToken(models.Model):
+    """A personal API token (`Authorization: Token KEY`): only the SHA-256 of the key is kept.
+
+    Keys are 160-bit random hex strings, so a slow hash adds nothing; `key_prefix` (the first 8
+    characters) finds the row and names the token in lists and the audit log without revealing it.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    key_prefix = models.CharField(max_length=8, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}… ({self.user.username})"

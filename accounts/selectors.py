@@ -52,3 +52,12 @@ def mfa_devices(user: User) -> list[dict]:
             }
         )
     return rows
+
+
+def api_tokens_of(user: User):
+    """The user's personal API tokens that still work, newest first (keys are never readable)."""
+    from django.utils import timezone
+
+    from .models import ApiToken
+
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,7 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
 
-from .models import ChallengeRefused, Role, SMSDevice, StepUp, User
+from .models import ApiToken, ChallengeRefused, Role, SMSDevice, StepUp, User
 
 # Roles that work in the Django admin (the operator console); office users never do.
 STAFF_ROLES = frozenset({Role.CA_OFFICER, Role.IT_ADMIN, Role.AUDITOR})
@@ -316,3 +318,107 @@ def step_up_expires_at(*, user: User):
     if record is None:
         return None
     return record.verified_at + timedelta(seconds=settings.STEP_UP_WINDOW_SECONDS)
+
+
+# --- personal API tokens and revoking every credential ---------------------------------------------
+
+
+def _token_hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(
+    *, user: User, name: str = "", lifetime_days: int | None = None, actor=None
+) -> tuple[ApiToken, str]:
+    """A new personal token; the key is returned once and only its SHA-256 is stored."""
+    days = settings.API_TOKEN_LIFETIME_DAYS if lifetime_days is None else lifetime_days
+    if days < 1:
+        raise ValueError("a token lives at least one day")
+    raw_key = secrets.token_hex(20)  # 40 hex characters, the form DRF's tokens had
+    token = ApiToken.objects.create(
+        user=user,
+        key_prefix=raw_key[:8],
+        key_hash=_token_hash(raw_key),
+        name=name[:100],
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    audit.record(
+        actor=actor,
+        action="accounts.api_token_created",
+        target=user,
+        details={"prefix": token.key_prefix, "name": token.name, "expires_at": token.expires_at.isoformat()},
+    )
+    return token, raw_key
+
+
+def api_token_authenticate(*, raw_key: str) -> ApiToken | None:
+    """The live token with this key (not expired, not revoked, active user), or None."""
+    if len(raw_key) < 16:
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_prefix=raw_key[:8], key_hash=_token_hash(raw_key), revoked_at__isnull=True)
+        .first()
+    )
+    now = timezone.now()
+    if token is None or token.expires_at <= now or not token.user.is_active:
+        return None
+    # One write a minute at most: the API is polled.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor, reason: str = "revoked") -> None:
+    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason[:200]
+    )
+    if updated:
+        audit.record(
+            actor=actor,
+            action="accounts.api_token_revoked",
+            target=token.user,
+            details={"prefix": token.key_prefix, "reason": reason[:200]},
+        )
+
+
+def _user_session_keys(user: User) -> list[str]:
+    from django.contrib.sessions.models import Session
+
+    if (
+        not settings.SESSION_ENGINE.startswith("django.contrib.sessions.backends.")
+        or "db" not in settings.SESSION_ENGINE
+    ):
+        return []  # other engines: the session auth hash still logs out sessions after a password change
+    keys = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
+            keys.append(session.session_key)
+    return keys
+
+
+@transaction.atomic
+def credentials_revoke_all(*, user: User, reason: str, keep_session_key: str | None = None) -> dict:
+    """Revoke every personal API token and end every session of `user` but `keep_session_key` (the
+    browser that changed the password stays signed in). Returns the counts."""
+    from importlib import import_module
+
+    now = timezone.now()
+    tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_reason=reason[:200]
+    )
+    keys = [key for key in _user_session_keys(user) if key != keep_session_key]
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in keys:
+        store(session_key=key).delete()  # through the engine, so a cached_db cache forgets it too
+    from audit.context import request_user
+
+    audit.record(
+        actor=request_user() or user,
+        action="accounts.credentials_revoked",
+        target=user,
+        details={"reason": reason[:200], "tokens": tokens, "sessions": len(keys)},
+    )
+    return {"tokens": tokens, "sessions": len(keys)}

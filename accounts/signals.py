@@ -79,7 +79,7 @@ def _on_user_post_save(sender, instance, created, raw=False, **kwargs):
         return
     instance._password_changed = False
     import audit
-    from audit.context import request_user
+    from audit.context import current_request, request_user
 
     audit.record(
         actor=request_user(),
@@ -87,6 +87,12 @@ def _on_user_post_save(sender, instance, created, raw=False, **kwargs):
         target=instance,
         details={"usable": instance.has_usable_password()},
     )
+    # A new password ends every other way in: API tokens and other sessions (the browser that changed
+    # its own password stays signed in).
+    request = current_request.get().request
+    session = getattr(request, "session", None)
+    own = session.session_key if session is not None and request_user() == instance else None
+    services.credentials_revoke_all(user=instance, reason="password changed", keep_session_key=own)
 
 
 def _in_command() -> str:

@@ -17,13 +17,14 @@ import schemathesis
 from django.contrib.staticfiles import finders
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+
+from tests.conftest import api_token_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -93,8 +94,7 @@ def seeded(personas, api_for, pdf_bytes):
 
 @pytest.mark.slow
 def test_fuzzing_the_live_api_finds_no_server_error_and_no_schema_violation(live_server, personas, seeded):
-    token, _ = Token.objects.get_or_create(user=personas["head1"])
-    headers = {"Authorization": f"Token {token.key}"}
+    headers = {"Authorization": f"Token {api_token_for(personas['head1'])}"}
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json", headers=headers)
     schema.validate()
     session = requests.Session()
