@@ -73,7 +73,7 @@ def baseline(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign.signers import PdfSignatureMetadata, sign_pdf
 
-    from signing import hsm
+    from core import hsm
 
     creds = _credentials("head1")
     pdf = one_page_pdf()
@@ -566,7 +566,8 @@ def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]
 
 
 def verification(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]:
-    from signing import hsm, pades
+    from core import hsm
+    from signing import pades
     from signing.selectors import verification_trust_roots
     from signing.verification import verify_pdf_bytes
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from asn1crypto import algos, cms, core, crl, csr, keys, ocsp, pem, tsp, x509
 
-from signing import hsm
+from core import hsm
 
 __all__ = [
     "DOCUMENT_SIGNING_EKU",

@@ -24,7 +24,7 @@ from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError,
 import audit
 from branding.email import branded_email, has_logo
 from branding.selectors import branding_get
-from signing import hsm
+from core import hsm
 
 from . import pki
 from .models import Certificate, CertificateAuthority, CertificateStatus, ExpiryNotice, TrustRoot

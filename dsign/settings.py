@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "reports",
     "integrations",
     "branding",
+    "office",
 ]
 
 MIDDLEWARE = [
@@ -170,7 +171,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if S3_BUCKET:
-    from signing.storage import s3_storage_entry
+    from core.storage import s3_storage_entry
 
     STORAGES["default"] = s3_storage_entry(
         bucket=S3_BUCKET,

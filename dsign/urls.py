@@ -9,8 +9,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("pki/", include("certificates.urls")),
     path("", include("accounts.urls")),
+    # The office pages come before Django's auth routes: its sign-in page replaces Django's.
+    path("", include("office.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("workflows.urls")),
 ]
 
 

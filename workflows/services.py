@@ -23,8 +23,8 @@ from django.utils import timezone
 
 import audit
 from accounts.models import User
+from core import storage
 from signing import services as signing_services
-from signing import storage
 from signing.models import JobKind, PadesLevel
 
 from . import states

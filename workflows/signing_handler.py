@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from core.storage import StoredFileCorrupted, read_verified
 from signing.models import JobKind, SigningJob
-from signing.storage import StoredFileCorrupted, read_verified
 
 from . import services, states
 from .models import Assignment, Document, DocumentVersion

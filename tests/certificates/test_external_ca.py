@@ -10,7 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from audit.models import Event
 from certificates import selectors, services
 from certificates.models import Certificate, CertificateStatus, TrustRoot
-from signing import hsm, verification
+from core import hsm
+from signing import verification
 from signing.models import JobStatus, PadesLevel, SigningJob
 from workflows.models import WorkflowTemplate
 

@@ -36,8 +36,9 @@ from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
 from pyhanko_certvalidator.registry import SimpleCertificateStore, SimpleTrustManager
 
-from signing.appearance import Appearance, ThaiSignatureStampStyle, format_thai_datetime
-from signing.fonts import thai_font_path
+from core.fonts import thai_font_path
+from core.thai import format_thai_datetime
+from signing.appearance import Appearance, ThaiSignatureStampStyle
 from signing.pades import (
     SigningInputError,
     SigningServiceUnavailable,
@@ -631,7 +632,7 @@ def test_page_tree_with_a_loop_is_an_input_error():
 
 @pytest.mark.hsm
 def test_sign_through_the_hsm_signer_validates(tmp_path):
-    from signing import hsm
+    from core import hsm
     from tests.support.softhsm import issue, make_pki, make_token
 
     make_token(tmp_path)

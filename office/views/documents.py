@@ -25,15 +25,14 @@ from accounts.selectors import mfa_devices
 from accounts.services import StepUpFailed, mfa_step_up
 from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
+from core.thai import format_thai_datetime
+from office.forms import BatchForm, ComposeForm, DecisionForm, SignatureImageForm, VerifyForm
 from signing import services as signing_services
 from signing import verification
-from signing.appearance import format_thai_datetime
 from signing.models import SigningBatch
 from signing.services import signing_batch_progress
-
-from . import selectors, services
-from .forms import BatchForm, ComposeForm, DecisionForm, SignatureImageForm, VerifyForm
-from .models import DocumentStatus, WorkflowTemplate
+from workflows import selectors, services
+from workflows.models import DocumentStatus, WorkflowTemplate
 
 # htmx stops polling when a fragment answers with this status (the document or batch is finished).
 HTMX_STOP_POLLING = 286
@@ -108,7 +107,7 @@ def compose_signers(request):
 
 def _memo_pdf(*, form: ComposeForm, requester) -> tuple[bytes, dict[str, dict]]:
     """The memo as PDF, and a signature box per seat inside the signature blocks the memo laid out."""
-    from .memo import Memo, SignerBlock, render_memo_pdf
+    from workflows.memo import Memo, SignerBlock, render_memo_pdf
 
     data = form.cleaned_data
     brand = branding_get()
