@@ -45,16 +45,24 @@ class ExportedAnchor:
 
 def configured_tsa_certificates() -> list[x509.Certificate]:
     """The certificates a token must chain to: TSA_CERTIFICATE (PEM or DER, the TSA's own certificate
-    or a CA above it), else the internal TSA's certificate."""
-    path = getattr(settings, "TSA_CERTIFICATE", "")
-    if path:
-        data = Path(path).read_bytes()
+    or a CA above it), else the internal TSA's, which `ca_init` writes to INTERNAL_TSA_CERTIFICATE.
+
+    Both are files: the trust is kept outside the database the anchors protect. ValueError when the
+    configured file is unreadable.
+    """
+    path = Path(settings.TSA_CERTIFICATE or settings.INTERNAL_TSA_CERTIFICATE)
+    if not settings.TSA_CERTIFICATE and not path.exists():
+        return []
+    try:
+        data = path.read_bytes()
         if pem.detect(data):
             return [x509.Certificate.load(der) for _, _, der in pem.unarmor(data, multiple=True)]
-        return [x509.Certificate.load(data)]
-    from certificates.selectors import tsa_certificates  # the internal TSA, when TSA_URL is the app's own
-
-    return tsa_certificates()
+        certificate = x509.Certificate.load(data)
+        if certificate.native is None:  # parse now: a broken file is reported here, not deep in validation
+            raise ValueError("empty certificate")
+        return [certificate]
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"the TSA certificate {path} cannot be read: {exc}") from exc
 
 
 def _tst_info(token_der: bytes) -> tuple[cms.SignedData, tsp.TSTInfo]:

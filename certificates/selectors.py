@@ -61,12 +61,6 @@ def authority_get(kind: str) -> CertificateAuthority | None:
     return CertificateAuthority.objects.filter(kind=kind).first()
 
 
-def tsa_certificates() -> list[x509.Certificate]:
-    """The internal TSA's certificate: what audit anchors are checked against unless TSA_CERTIFICATE is set."""
-    tsa = authority_get(CertificateAuthority.Kind.TSA)
-    return [tsa.certificate] if tsa else []
-
-
 def certificate_by_serial(*, issuer: CertificateAuthority, serial: int) -> Certificate | None:
     return Certificate.objects.filter(issued_by=issuer, serial_number=format(serial, "x")).first()
 

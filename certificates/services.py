@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 from asn1crypto import cms, keys, pem, x509
 from cryptography.hazmat.primitives import serialization
@@ -65,6 +66,20 @@ def _new_serial() -> int:
 
 def _as_pem(certs) -> str:
     return "".join(pem.armor("CERTIFICATE", c.dump()).decode() for c in certs)
+
+
+def tsa_certificate_publish() -> Path | None:
+    """Write the internal TSA's certificate to INTERNAL_TSA_CERTIFICATE (outside the database), where
+    audit anchors are checked against it unless TSA_CERTIFICATE names another TSA. Never overwritten:
+    a database rewritten with a TSA of its own making does not change what anchors must chain to."""
+    tsa = CertificateAuthority.objects.filter(kind=CertificateAuthority.Kind.TSA).first()
+    if tsa is None:
+        return None
+    path = Path(settings.INTERNAL_TSA_CERTIFICATE)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pem.armor("CERTIFICATE", bytes(tsa.certificate_der)))
+    return path
 
 
 @transaction.atomic

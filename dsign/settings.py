@@ -210,8 +210,9 @@ TSA_URL = env.str("TSA_URL", default=f"{BASE_URL}/pki/tsa")
 TSA_USERNAME = env.str("TSA_USERNAME", default="")
 TSA_PASSWORD = env_secret("TSA_PASSWORD")
 # The certificate RFC 3161 tokens must chain to (PEM/DER file: the TSA's certificate or a CA above it).
-# Empty: the internal TSA's. Audit anchors are checked against it.
+# Empty: the internal TSA's (var/pki/tsa.pem, written by ca_init). Audit anchors are checked against it.
 TSA_CERTIFICATE = env.str("TSA_CERTIFICATE", default="")
+INTERNAL_TSA_CERTIFICATE = VAR_DIR / "pki" / "tsa.pem"  # written by ca_init, never overwritten
 EXPIRY_WARNING_DAYS = env.list("EXPIRY_WARNING_DAYS", cast=int, default=[60, 30, 7, 1, 0])
 
 # Signing, documents, MFA.
