@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
+from django.http import Http404
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView, OIDCLogoutView
@@ -158,15 +159,29 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return user
 
 
-class AuthenticationRequestView(OIDCAuthenticationRequestView):
+class _OnlyWhenEnabled:
+    """With SSO off the routes do not exist (404), instead of failing on missing settings (500)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not getattr(settings, "OIDC_ENABLED", False):
+            raise Http404("single sign-on is not configured")
+        return super().dispatch(request, *args, **kwargs)
+
+
+class AuthenticationRequestView(_OnlyWhenEnabled, OIDCAuthenticationRequestView):
+    get_settings = staticmethod(oidc_setting)
+
+    def __init__(self, *args, **kwargs):
+        # The library reads its settings here; with SSO off there are none to read.
+        if getattr(settings, "OIDC_ENABLED", False):
+            super().__init__(*args, **kwargs)
+
+
+class AuthenticationCallbackView(_OnlyWhenEnabled, OIDCAuthenticationCallbackView):
     get_settings = staticmethod(oidc_setting)
 
 
-class AuthenticationCallbackView(OIDCAuthenticationCallbackView):
-    get_settings = staticmethod(oidc_setting)
-
-
-class LogoutView(OIDCLogoutView):
+class LogoutView(_OnlyWhenEnabled, OIDCLogoutView):
     get_settings = staticmethod(oidc_setting)
 
 

@@ -24,6 +24,16 @@ def env_secret(name: str, default: str = "") -> str:
 
 PRODUCTION = env.bool("DSIGN_PRODUCTION", default=False)
 VAR_DIR = Path(env.str("DSIGN_VAR_DIR", default=str(BASE_DIR / "var")))
+# Everything dsign writes (SQLite and its WAL, stored PDFs, the SoftHSM token, audit exports) is readable by
+# its own user only: the process umask makes new files 0600 and directories 0700, and var/ is closed.
+os.umask(0o077)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+try:
+    VAR_DIR.chmod(0o700)
+except OSError:  # not ours (a mounted volume); its owner decides
+    pass
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # Defaults that are fine on a laptop and refused in production by the system checks (dsign.E001...).
 INSECURE_SECRET_KEY = "dsign-embedded-insecure-secret-key-change-me"
@@ -66,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dsign.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -73,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "dsign.security.SessionLifetimeMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -294,8 +306,12 @@ API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=90)
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 
 # Sessions and TLS: secure cookies and HSTS in production (TLS is terminated in front of the app).
-SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+# A session ends after SESSION_IDLE_SECONDS without a request a person made (polling does not count) and
+# after SESSION_ABSOLUTE_SECONDS whatever happens (dsign.security.SessionLifetimeMiddleware).
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=10 * 60 * 60)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 if PRODUCTION:
@@ -308,6 +324,9 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
+
+# DEBUG error pages and error e-mails hide PINs, tokens and codes too (Django hides KEY/SECRET/PASS only).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dsign.security.SecretsReporterFilter"
 
 LOGGING = {
     "version": 1,

@@ -48,6 +48,25 @@ CSV_COLUMNS = [
 ]
 
 
+# A spreadsheet runs a cell that starts like a formula (=HYPERLINK(…), +cmd|…, @SUM, -2+3, or a tab/CR
+# before one); such text cells get a leading apostrophe, which Excel and LibreOffice show as plain text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+class _SafeCsvWriter:
+    def __init__(self, fh):
+        self._writer = csv.writer(fh)
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([csv_cell(value) for value in row])
+
+
 def _transaction_csv(row: tuple) -> list:
     pk, time, actor, action, object_type, object_id, document_id, obj, outcome, detail = row
     return [pk, time, actor, action, object_type, object_id, document_id, obj, outcome, "", detail, ""]
@@ -143,7 +162,7 @@ def report_write(
             yield row
 
     with open(files.csv, "w", newline="", encoding="utf-8-sig") as fh:
-        out = csv.writer(fh)
+        out = _SafeCsvWriter(fh)
         out.writerow(CSV_COLUMNS)
 
         def stream(section: str, title: str, columns: list[str], rows, keep: int, numeric=None) -> tuple[int, list]:

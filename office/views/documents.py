@@ -25,6 +25,7 @@ from accounts.selectors import mfa_devices
 from accounts.services import StepUpFailed, mfa_step_up
 from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
+from core.sessions import passive
 from core.thai import format_thai_datetime
 from office.forms import BatchForm, ComposeForm, DecisionForm, SignatureImageForm, VerifyForm
 from signing import services as signing_services
@@ -234,6 +235,7 @@ def document_view(request, pk: int):
     return render(request, "office/document.html", context)
 
 
+@passive  # polled every 3 s by the document page: must not keep the session alive
 @login_required
 @require_GET
 def document_timeline(request, pk: int):
@@ -309,6 +311,7 @@ def _batch_context(*, batch: SigningBatch, refused: list | None = None) -> dict:
     }
 
 
+@passive  # polled every second while a batch signs
 @login_required
 @require_GET
 def batch_progress(request, pk: int):
