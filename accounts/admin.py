@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from . import services
-from .models import ApiToken, LoginEvent, OrgUnit, SMSDevice, StepUp, User
+from .models import ApiToken, ExternalIdentity, LoginEvent, OrgUnit, SMSDevice, StepUp, User
 
 
 @admin.register(OrgUnit)
@@ -103,3 +103,17 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         for token in queryset.filter(revoked_at__isnull=True):
             services.api_token_revoke(token=token, actor=request.user, reason="revoked in the admin")
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Directory and SSO accounts and the users they sign in as. An identity that collides with an
+    existing account is refused at sign-in (accounts.identity_conflict); linking it here is the deliberate,
+    audited way to let it in."""
+
+    list_display = ["user", "provider", "issuer", "subject", "created_at", "last_login_at"]
+    list_filter = ["provider"]
+    search_fields = ["user__username", "=subject", "issuer"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["created_at", "last_login_at"]

@@ -168,3 +168,32 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_prefix}… ({self.user.username})"
+
+
+class ExternalIdentity(models.Model):
+    """Which directory or identity-provider account signs in as which user.
+
+    OIDC: the issuer and the subject (`oid` on Entra ID, else `sub`); LDAP: the directory's objectGUID or
+    entryUUID, else the DN. Never the username: an IdP account called `admin` is not the local admin.
+    A link is made when the identity first creates its user, or by an administrator in the admin.
+    """
+
+    class Provider(models.TextChoices):
+        OIDC = "oidc", "OpenID Connect"
+        LDAP = "ldap", "LDAP / Active Directory"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    provider = models.CharField(max_length=8, choices=Provider.choices)
+    issuer = models.CharField(max_length=300, blank=True)
+    subject = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "external identities"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "issuer", "subject"], name="one_user_per_external_identity")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.issuer} {self.subject} → {self.user.username}"

@@ -20,7 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
 
-from .models import ApiToken, ChallengeRefused, Role, SMSDevice, StepUp, User
+from .models import ApiToken, ChallengeRefused, ExternalIdentity, Role, SMSDevice, StepUp, User
 
 # Roles that work in the Django admin (the operator console); office users never do.
 STAFF_ROLES = frozenset({Role.CA_OFFICER, Role.IT_ADMIN, Role.AUDITOR})
@@ -422,3 +422,60 @@ def credentials_revoke_all(*, user: User, reason: str, keep_session_key: str | N
         details={"reason": reason[:200], "tokens": tokens, "sessions": len(keys)},
     )
     return {"tokens": tokens, "sessions": len(keys)}
+
+
+# --- directory and identity-provider accounts ------------------------------------------------------
+
+
+class IdentityConflict(Exception):
+    """An external identity would land on an existing account it is not linked to; refused, audited."""
+
+
+def _linkable(user: User) -> bool:
+    # Accounts made by an earlier directory or SSO sign-in (no password of their own, no link yet) are
+    # claimed once, audited, then pinned; a local account (it has a password), a superuser or an account
+    # already linked to another identity never is.
+    return not user.has_usable_password() and not user.is_superuser and not user.external_identities.exists()
+
+
+def external_identity_user(*, provider: str, issuer: str, subject: str, username: str) -> tuple[User | None, bool]:
+    """The user an external identity signs in as: (user, False) when linked, (None, True) when a new user
+    should be created, IdentityConflict when the username belongs to another account."""
+    link = ExternalIdentity.objects.select_related("user").filter(provider=provider, issuer=issuer, subject=subject)
+    link = link.first()
+    if link is not None:
+        ExternalIdentity.objects.filter(pk=link.pk).update(last_login_at=timezone.now())
+        return link.user, False
+    existing = User.objects.filter(username__iexact=username).first()
+    if existing is None:
+        return None, True
+    if not _linkable(existing):
+        with transaction.atomic():  # its own transaction: the refused sign-in rolls back the rest
+            audit.record(
+                actor=username[:150] or None,
+                action="accounts.identity_conflict",
+                target=existing,
+                outcome="denied",
+                details={"provider": provider, "issuer": issuer, "subject": subject[:200]},
+            )
+        raise IdentityConflict(
+            f"An account called {username!r} exists already and is not linked to this {provider} identity; "
+            "an administrator must link it."
+        )
+    external_identity_link(user=existing, provider=provider, issuer=issuer, subject=subject)
+    return existing, False
+
+
+@transaction.atomic
+def external_identity_link(*, user: User, provider: str, issuer: str, subject: str, actor=None) -> ExternalIdentity:
+    link, created = ExternalIdentity.objects.get_or_create(
+        provider=provider, issuer=issuer, subject=subject, defaults={"user": user, "last_login_at": timezone.now()}
+    )
+    if created:
+        audit.record(
+            actor=actor,
+            action="accounts.identity_linked",
+            target=user,
+            details={"provider": provider, "issuer": issuer, "subject": subject[:200]},
+        )
+    return link
