@@ -11,5 +11,4 @@ urlpatterns = [
     path("me/mfa/backup-codes/", api.MyBackupCodes.as_view(), name="api-me-mfa-backup-codes"),
     path("me/tokens/", api.MyTokens.as_view(), name="api-me-tokens"),
     path("me/tokens/<str:prefix>/", api.MyToken.as_view(), name="api-me-token"),
-    path("me/mfa/step-up/", api.MyStepUp.as_view(), name="api-me-mfa-step-up"),
 ]

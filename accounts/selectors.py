@@ -61,3 +61,17 @@ def api_tokens_of(user: User):
     from .models import ApiToken
 
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+def org_unit_ids_with_descendants(code: str) -> list[int]:
+    """Primary keys of the org unit with this code and of every unit below it."""
+    from .models import OrgUnit
+
+    units = list(OrgUnit.objects.values_list("pk", "code", "parent_id"))
+    wanted = {pk for pk, unit_code, _ in units if unit_code == code}
+    grew = True
+    while grew:
+        more = {pk for pk, _, parent in units if parent in wanted and pk not in wanted}
+        wanted |= more
+        grew = bool(more)
+    return sorted(wanted)

@@ -231,7 +231,6 @@ EXPIRY_WARNING_DAYS = env.list("EXPIRY_WARNING_DAYS", cast=int, default=[60, 30,
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-STEP_UP_WINDOW_SECONDS = env.int("STEP_UP_WINDOW_SECONDS", default=300)
 SIGNATURE_DATE_ERA = env.str("SIGNATURE_DATE_ERA", default="BE")
 AUDIT_RETENTION_DAYS = max(90, env.int("AUDIT_RETENTION_DAYS", default=3650))
 # Where each audit anchor is also written, outside the database (comma-separated): "storage" (the file
