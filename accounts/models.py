@@ -41,6 +41,19 @@ class OrgUnit(models.Model):
         return chain
 
 
+class AAL(models.IntegerChoices):
+    """Authenticator assurance of a factor (NIST SP 800-63B; ETDA's identity guideline uses the same three).
+
+    1: a code sent over a channel others can intercept or phish (SMS, e-mail) or a printed backup code;
+    2: a code from an authenticator the user holds (TOTP app); 3: a phishing-resistant authenticator bound
+    to the site (a passkey / FIDO2 security key).
+    """
+
+    AAL1 = 1, "AAL1 — SMS, e-mail or backup code"
+    AAL2 = 2, "AAL2 — authenticator app (TOTP)"
+    AAL3 = 3, "AAL3 — passkey / security key"
+
+
 class Role(models.TextChoices):
     """Roles are Django groups with these names (core.roles, the one list); admin permissions hang off the groups."""
 

@@ -75,3 +75,11 @@ def org_unit_ids_with_descendants(code: str) -> list[int]:
         wanted |= more
         grew = bool(more)
     return sorted(wanted)
+
+
+# What each kind of factor proves (accounts.models.AAL); passkeys would be AAL3.
+_AAL_BY_KIND = {"totp": 2, "email": 1, "sms": 1, "backup": 1, "webauthn": 3}
+
+
+def device_aal(device) -> int:
+    return _AAL_BY_KIND.get(device_kind(device), 1)

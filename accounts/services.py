@@ -59,7 +59,7 @@ def _locked_until(device) -> object | None:
     return (data or {}).get("locked_until") or timezone.now() + timedelta(minutes=1)
 
 
-def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None) -> Device:
+def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None, min_aal: int = 1) -> Device:
     """Check a one-time code against the user's confirmed devices; raise StepUpFailed when refused.
 
     Devices lock themselves after a wrong code for 1, 2, 4, 8… seconds (django-otp throttling); a locked
@@ -72,6 +72,17 @@ def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None) -
     if not devices:
         _audit(user, "accounts.mfa_failed", purpose, "no MFA device")
         raise StepUpFailed("You have no MFA device set up; enrol one before signing.")
+    # Factors weaker than asked for are not even tried, so a code from one of them is not spent.
+    from .selectors import device_aal
+
+    devices = [device for device in devices if device_aal(device) >= min_aal]
+    if not devices:
+        _audit(user, "accounts.mfa_failed", purpose, f"no factor of AAL{min_aal} or higher")
+        raise StepUpFailed(
+            f"This document needs a stronger factor (AAL{min_aal}: an authenticator app or a passkey); "
+            f"codes by SMS, e-mail or backup codes are not enough. "
+            f"เอกสารนี้ต้องยืนยันตัวตนด้วยปัจจัยระดับ AAL{min_aal} ขึ้นไป (แอปยืนยันตัวตนหรือพาสคีย์)"
+        )
     if not code:
         raise StepUpFailed("A one-time code (OTP) is required to sign.")
     locks = []

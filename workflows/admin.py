@@ -35,8 +35,17 @@ class TemplateTierInline(admin.StackedInline):
 
 @admin.register(WorkflowTemplate)
 class WorkflowTemplateAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "document_type", "pades_level", "allow_multiple_seats", "active"]
-    list_filter = ["active", "pades_level", "document_type"]
+    list_display = [
+        "code",
+        "name",
+        "document_type",
+        "pades_level",
+        "min_aal",
+        "min_ial",
+        "allow_multiple_seats",
+        "active",
+    ]
+    list_filter = ["active", "pades_level", "document_type", "min_aal", "min_ial"]
     search_fields = ["code", "name"]
     inlines = [TemplateTierInline]
     show_full_result_count = False

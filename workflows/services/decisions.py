@@ -10,6 +10,7 @@ from django.utils import timezone
 
 import audit
 from accounts.models import User
+from accounts.selectors import device_aal
 from accounts.services import mfa_step_up
 from signing import services as signing_services
 from signing.models import SigningBatch
@@ -60,12 +61,29 @@ def decision_approve(
     Raises a WorkflowError or accounts' StepUpFailed (both DomainError) when refused.
     """
     seat_for(document=document, actor=actor)
-    mfa_step_up(user=actor, code=otp or "", purpose="sign")
-    return _approval_record(document=document, actor=actor, comment=comment, batch=batch)
+    device = mfa_step_up(user=actor, code=otp or "", purpose="sign", min_aal=document.template.min_aal)
+    return _approval_record(document=document, actor=actor, comment=comment, batch=batch, aal=device_aal(device))
+
+
+def _assurance_check(*, document: Document, aal: int, certificate) -> None:
+    """The template's minimum authenticator (AAL) and identity-proofing (IAL) levels for its signers."""
+    template = document.template
+    if aal < template.min_aal:
+        raise NotAllowed(
+            f"This document needs a factor of AAL{template.min_aal} or higher (an authenticator app or a passkey); "
+            f"the code came from an AAL{aal} factor."
+        )
+    if certificate.identity_proofing_level < template.min_ial:
+        raise NotAllowed(
+            f"This document needs a certificate whose holder was identity-proofed at IAL{template.min_ial} or "
+            f"higher; yours records IAL{certificate.identity_proofing_level}. Ask the CA officer."
+        )
 
 
 @transaction.atomic(durable=True)
-def _approval_record(*, document: Document, actor: User, comment: str, batch: SigningBatch | None) -> Assignment:
+def _approval_record(
+    *, document: Document, actor: User, comment: str, batch: SigningBatch | None, aal: int
+) -> Assignment:
     from certificates.selectors import certificate_for_signing
 
     document = document_lock(document)
@@ -75,6 +93,7 @@ def _approval_record(*, document: Document, actor: User, comment: str, batch: Si
         raise NotAllowed(
             "You have no active signing certificate (not issued, not accepted, expired or revoked); ask the CA officer."
         )
+    _assurance_check(document=document, aal=aal, certificate=certificate)
     now = timezone.now()
     states.apply(states.ASSIGNMENT, seat, "approve", decided_by=actor, decided_at=now, comment=(comment or "")[:2000])
     job = signing_services.signing_job_create(
@@ -103,6 +122,8 @@ def _approval_record(*, document: Document, actor: User, comment: str, batch: Si
             "job": job.pk,
             "on_behalf_of": seat.signer.username if delegation else None,
             "delegation": delegation.kind if delegation else None,
+            "aal": aal,
+            "ial": certificate.identity_proofing_level,
         },
     )
     tier_maybe_advance(document=document, tier=seat.tier)
@@ -190,12 +211,12 @@ def decision_approve_batch(
     not undo the others: returns the batch (every queued signature belongs to it, for progress reports)
     and [{"document": id, "detail": why, "code": code}] for the documents refused.
     """
-    mfa_step_up(user=actor, code=otp or "", purpose="sign")
+    aal = device_aal(mfa_step_up(user=actor, code=otp or "", purpose="sign"))
     batch = signing_services.signing_batch_create(signer=actor)
     errors: list[dict] = []
     for document in documents:
         try:
-            _approval_record(document=document, actor=actor, comment=comment, batch=batch)
+            _approval_record(document=document, actor=actor, comment=comment, batch=batch, aal=aal)
         except WorkflowError as exc:
             errors.append({"document": document.pk, "detail": exc.message, "code": exc.code})
     queued = len(documents) - len(errors)
