@@ -285,7 +285,18 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "dsign API",
-    "DESCRIPTION": "Route documents for tiered approval and sign them with PAdES signatures.",
+    "DESCRIPTION": (
+        "Route documents for tiered approval and sign them with PAdES signatures.\n\n"
+        "**Authentication.** `Authorization: Token KEY` with a personal token from `manage.py drf_create_token USER` "
+        "(hashed, expiring, revocable: `GET/DELETE /api/v1/me/tokens/`), or `Authorization: Api-Key KEY` with "
+        "`X-On-Behalf-Of: USERNAME` for an application client, which acts only for the users and org units listed "
+        "on it.\n\n"
+        "**Webhooks** follow Standard Webhooks: `webhook-id` (the event id, the same on retries), "
+        "`webhook-timestamp` (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "
+        "\"<webhook-id>.<webhook-timestamp>.<body>\">` keyed with the subscription secret (base64-decoded when it "
+        "is `whsec_<base64>`). Reject timestamps older than 5 minutes. A client receives only events about "
+        "documents of the users it may act for."
+    ),
     "VERSION": "1.0.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
