@@ -293,7 +293,7 @@ SPECTACULAR_SETTINGS = {
         "on it.\n\n"
         "**Webhooks** follow Standard Webhooks: `webhook-id` (the event id, the same on retries), "
         "`webhook-timestamp` (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "
-        "\"<webhook-id>.<webhook-timestamp>.<body>\">` keyed with the subscription secret (base64-decoded when it "
+        '"<webhook-id>.<webhook-timestamp>.<body>">` keyed with the subscription secret (base64-decoded when it '
         "is `whsec_<base64>`). Reject timestamps older than 5 minutes. A client receives only events about "
         "documents of the users it may act for."
     ),
