@@ -18,6 +18,7 @@ import logging
 import secrets
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
@@ -208,9 +209,40 @@ def _claim(delivery_id: int) -> bool:
     return claimed == 1
 
 
+def _post_pinned(*, url: str, address: str, body: bytes, headers: dict) -> int:
+    """POST to `url` at the checked `address` (TLS still verifies the URL's host name); the status code.
+
+    No proxy, no redirects, no retries: each attempt is one ledger row.
+    """
+    import urllib3
+
+    parts = urlsplit(url)
+    host = parts.hostname
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if parts.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            address, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED", retries=False
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, retries=False)
+    default_port = port == (443 if parts.scheme == "https" else 80)
+    host_header = host if default_port else f"{host}:{port}"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    with pool:
+        response = pool.urlopen(
+            "POST",
+            path,
+            body=body,
+            headers={**headers, "Host": host_header},
+            redirect=False,
+            timeout=urllib3.Timeout(total=DELIVERY_TIMEOUT_SECONDS),
+        )
+    return response.status
+
+
 def webhook_deliver(*, delivery_id: int) -> str:
     """Send one delivery if it is due and not taken; returns its status afterwards. Safe to repeat."""
-    import requests
+    import urllib3
 
     if not _claim(delivery_id):
         row = WebhookDelivery.objects.filter(pk=delivery_id).values_list("status", flat=True).first()
@@ -233,7 +265,7 @@ def webhook_deliver(*, delivery_id: int) -> str:
     }
     status_code = None
     try:
-        target_check(url=delivery.subscription.url)
+        addresses = target_check(url=delivery.subscription.url)
     except TargetRefused as exc:
         # Refused before any connection: nothing about the internal network reaches the delivery log.
         return _delivery_record(
@@ -244,16 +276,7 @@ def webhook_deliver(*, delivery_id: int) -> str:
             status_code=None,
         )
     try:
-        with requests.Session() as session:
-            session.trust_env = False  # no environment proxy between the check and the receiver
-            response = session.post(
-                delivery.subscription.url,
-                data=body,
-                headers=headers,
-                timeout=DELIVERY_TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )
-        status_code = response.status_code
+        status_code = _post_pinned(url=delivery.subscription.url, address=addresses[0], body=body, headers=headers)
         if 200 <= status_code < 300:
             outcome, error = DeliveryAttempt.Outcome.SUCCESS, ""
         elif status_code in (408, 425, 429) or status_code >= 500:
@@ -261,7 +284,7 @@ def webhook_deliver(*, delivery_id: int) -> str:
         else:
             # The receiver refuses the request itself (bad URL, auth); sending it again cannot help.
             outcome, error = DeliveryAttempt.Outcome.PERMANENT, f"the receiver answered HTTP {status_code}"
-    except requests.RequestException as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         outcome, error = DeliveryAttempt.Outcome.TRANSIENT, f"{type(exc).__name__}: {exc}"[:1000]
     return _delivery_record(delivery=delivery, attempt=attempt, outcome=outcome, error=error, status_code=status_code)
 

@@ -43,13 +43,16 @@ def _refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | No
 
 def _addresses(host: str, port: int) -> list[str]:
     try:
-        return sorted({info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)})
+        found = {info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}
     except (socket.gaierror, UnicodeError) as exc:
         raise TargetRefused(f"the host {host} cannot be resolved ({exc})") from exc
+    return sorted(found, key=lambda address: (":" in address, address))  # IPv4 first
 
 
-def target_check(*, url: str, resolve: bool = True) -> None:
-    """Raise TargetRefused unless `url` is http(s) to a public address or an allowed host.
+def target_check(*, url: str, resolve: bool = True) -> list[str]:
+    """The addresses `url` may be called at; TargetRefused unless it is http(s) to public addresses only
+    or to an allowed host. Deliveries connect to the first of them (not to a second resolution, which
+    a rebinding DNS server could point elsewhere).
 
     With `resolve=False` (form validation) only a literal address is checked; deliveries always resolve.
     """
@@ -57,8 +60,9 @@ def target_check(*, url: str, resolve: bool = True) -> None:
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise TargetRefused("the webhook URL must be http:// or https:// with a host")
     host = parts.hostname.lower().rstrip(".")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     if host in _allowed_hosts():
-        return
+        return _addresses(host, port) if resolve else []
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
@@ -68,9 +72,9 @@ def target_check(*, url: str, resolve: bool = True) -> None:
     elif host == "localhost" or host.endswith(".localhost"):
         addresses = ["127.0.0.1"]
     elif resolve:
-        addresses = _addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
+        addresses = _addresses(host, port)
     else:
-        return
+        return []
     for text in addresses:
         reason = _refusal(ipaddress.ip_address(text.split("%", 1)[0]))
         if reason:
@@ -78,3 +82,4 @@ def target_check(*, url: str, resolve: bool = True) -> None:
                 f"{host} resolves to {text}, {reason}; webhooks may not call it unless the operator allows the "
                 "host in WEBHOOK_ALLOWED_HOSTS"
             )
+    return addresses

@@ -142,3 +142,19 @@ def test_targets_on_the_local_network_or_other_schemes_are_refused(url, settings
 def test_a_public_address_passes_the_target_check(settings):
     settings.WEBHOOK_ALLOWED_HOSTS = []
     target_check(url="https://93.184.215.14/hooks")
+
+
+def test_a_delivery_connects_to_the_address_that_was_checked_not_a_second_lookup():
+    from integrations.services import _post_pinned
+
+    receiver = Receiver()
+    try:
+        port = receiver.server.server_port
+        # `.invalid` never resolves: the request can only arrive through the pinned, checked address.
+        status = _post_pinned(
+            url=f"http://hooks.example.invalid:{port}/in?x=1", address="127.0.0.1", body=b"{}", headers={}
+        )
+        assert status == 204
+        assert receiver.requests[0]["headers"]["Host"] == f"hooks.example.invalid:{port}"
+    finally:
+        receiver.close()

@@ -173,7 +173,7 @@ def test_a_refused_delivery_is_not_retried_and_an_unreachable_one_is(personas):
     subscription = subscribe("http://127.0.0.1:9/unreachable", ["certificate.expiring"])
     webhook_emit(event="certificate.expiring", payload={"certificate": 1, "days_left": 7}, audience=requester)
     delivery = WebhookDelivery.objects.get(subscription=subscription)
-    assert delivery.status == "retrying" and "ConnectionError" in delivery.last_error
+    assert delivery.status == "retrying" and "NewConnectionError" in delivery.last_error
 
     class Gone(BaseHTTPRequestHandler):
         def do_POST(self):
