@@ -26,6 +26,8 @@ from django.utils import timezone
 
 import audit
 from core.backoff import backoff
+from core.errors import DomainError
+from core.http import http_status_transient
 
 from .models import (
     ApiClient,
@@ -279,7 +281,7 @@ def webhook_deliver(*, delivery_id: int) -> str:
         status_code = _post_pinned(url=delivery.subscription.url, address=addresses[0], body=body, headers=headers)
         if 200 <= status_code < 300:
             outcome, error = DeliveryAttempt.Outcome.SUCCESS, ""
-        elif status_code in (408, 425, 429) or status_code >= 500:
+        elif http_status_transient(status_code):
             outcome, error = DeliveryAttempt.Outcome.TRANSIENT, f"the receiver answered HTTP {status_code}"
         else:
             # The receiver refuses the request itself (bad URL, auth); sending it again cannot help.
@@ -343,13 +345,13 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery, actor) -> None:
 # --- idempotency -------------------------------------------------------------------------------------
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(DomainError):
     """The key was used before for a different request (422) or that request is still running (409)."""
 
+    code = "idempotency_conflict"
+
     def __init__(self, message: str, *, status: int):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(message, status=status)
 
 
 def idempotency_begin(*, user, key: str, method: str, path: str, fingerprint: str) -> IdempotencyRecord:
