@@ -59,6 +59,10 @@ def test_a_key_listed_for_one_user_cannot_act_for_another(personas, pdf_bytes):
     assert created is not None and created.api_client == str(client)  # the client next to the user
     denied = Event.objects.get(action="access.denied", api_client=str(client))
     assert denied.details["status"] == 401 and denied.outcome == "denied"
+    from tests.conftest import api_client_for
+
+    listed = api_client_for(personas["auditor"]).get("/api/v1/audit/events/?action=document.").json()["results"]
+    assert any(row["actor"] == "requester" and row["api_client"] == str(client) for row in listed)
 
 
 def test_an_org_unit_covers_its_members_and_units_below_but_not_staff(personas, pdf_bytes):
