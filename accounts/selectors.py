@@ -52,3 +52,7 @@ def mfa_devices(user: User) -> list[dict]:
             }
         )
     return rows
+
+
+def has_confirmed_device(user: User) -> bool:
+    return any(True for _device in devices_for_user(user, confirmed=True))

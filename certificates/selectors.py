@@ -54,7 +54,8 @@ def certificate_for_signing(*, user) -> Certificate | None:
 
 
 def trust_roots_list() -> list[x509.Certificate]:
-    return [root.certificate for root in TrustRoot.objects.filter(enabled=True)]
+    """The roots signatures are verified against: enabled and approved by a second CA officer."""
+    return [root.certificate for root in TrustRoot.objects.filter(enabled=True, approved_at__isnull=False)]
 
 
 def authority_get(kind: str) -> CertificateAuthority | None:
@@ -67,12 +68,15 @@ def certificate_by_serial(*, issuer: CertificateAuthority, serial: int) -> Certi
 
 # --- lists and details for the admin, the API and the holder ----------------------------------------
 
-MANAGER_ROLES = ("ca_officer", "it_admin")
-READ_ALL_ROLES = (*MANAGER_ROLES, "auditor")
+# IT admins hold "certificates: view" only (READ_ALL_ROLES); issuing, importing, revoking and trust roots
+# are CA-officer actions.
+MANAGER_ROLES = ("ca_officer",)
+READ_ONLY_ROLES = ("it_admin", "auditor")
+READ_ALL_ROLES = (*MANAGER_ROLES, *READ_ONLY_ROLES)
 
 
 def user_manages_certificates(user) -> bool:
-    """CA officers and IT admins issue, revoke and import certificates for others."""
+    """CA officers issue, revoke and import certificates for others (and superusers, who hold every role)."""
     return bool(
         user and user.is_authenticated and (user.is_superuser or user.groups.filter(name__in=MANAGER_ROLES).exists())
     )

@@ -13,11 +13,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 
@@ -43,7 +45,8 @@ REVOCATION_REASONS = (
     "certificate_hold",
 )
 # Roles that manage certificates and receive copies of expiry warnings (accounts.models.Role values).
-OFFICER_ROLES = ("ca_officer", "it_admin")
+# Only CA officers: IT admins hold "certificates: view" and never issue, import, revoke or trust.
+OFFICER_ROLES = ("ca_officer",)
 # An "expired" notice is still sent this long after expiry (the task was down); older ones are history.
 EXPIRED_NOTICE_GRACE = timedelta(days=30)
 
@@ -133,7 +136,7 @@ def ca_bootstrap(*, actor=None) -> bool:
         )
     TrustRoot.objects.get_or_create(
         certificate_der=root_cert.dump(),
-        defaults={"name": f"{org} Root CA", "source": TrustRoot.Source.INTERNAL},
+        defaults={"name": f"{org} Root CA", "source": TrustRoot.Source.INTERNAL, "approved_at": timezone.now()},
     )
     audit.record(actor=actor, action="certificates.ca_created", target=issuing, details={"root": root.common_name})
     crl_publish(authority=root)
@@ -158,6 +161,7 @@ def certificate_issue(
     *, user, actor, algorithm: str | None = None, validity_days: int | None = None, accept_now: bool = False
 ) -> Certificate:
     """Generate a key in the token for `user` and certify it with the internal issuing CA."""
+    _require_ca_officer(actor)
     validity_days = validity_days or settings.CERTIFICATE_VALIDITY_DAYS
     if validity_days < MIN_VALIDITY_DAYS:
         raise ValueError(f"certificates are valid for at least {MIN_VALIDITY_DAYS} days")
@@ -270,6 +274,17 @@ def _is_ca_officer_or_admin(user) -> bool:
     return bool(user and (user.is_superuser or user.groups.filter(name__in=OFFICER_ROLES).exists()))
 
 
+def _require_ca_officer(actor, *, allow_holder_of: Certificate | None = None) -> None:
+    """Issue, import, revoke and trust-root changes are CA-officer actions; `None` is the system itself
+    (set-up commands, scheduled tasks). A holder may import what the external CA issued for their own CSR."""
+    if actor is None:
+        return
+    if allow_holder_of is not None and allow_holder_of.user_id == getattr(actor, "pk", None):
+        return
+    if not (getattr(actor, "is_authenticated", False) and _is_ca_officer_or_admin(actor)):
+        raise PermissionDenied(_("Only a CA officer may do this (IT administrators can view certificates only)."))
+
+
 # --- enrolment -----------------------------------------------------------------------------------
 
 
@@ -284,6 +299,7 @@ def certificates_issue_for_users(
     *, users, actor, algorithm: str | None = None, validity_days: int | None = None, skip_holders: bool = True
 ) -> EnrolmentResult:
     """Issue one certificate per user, each in its own transaction, so one failure does not undo the others."""
+    _require_ca_officer(actor)
     result = EnrolmentResult()
     for user in users:
         if not user.is_active:
@@ -308,6 +324,7 @@ def certificates_issue_for_org_unit(
     *, org_unit, actor, include_sub_units: bool = True, algorithm: str | None = None, skip_holders: bool = True
 ) -> EnrolmentResult:
     """Issue for every active member of `org_unit` (and its sub-units) who has no usable certificate yet."""
+    _require_ca_officer(actor)
     from accounts.models import OrgUnit, User
 
     unit_ids, frontier = {org_unit.pk}, [org_unit.pk]
@@ -332,6 +349,7 @@ def certificates_issue_for_org_unit(
 @transaction.atomic(durable=True)
 def certificate_renew(*, certificate: Certificate, actor, algorithm: str | None = None) -> Certificate:
     """A new key and certificate for the same holder; the old one is superseded when the new one is accepted."""
+    _require_ca_officer(actor)
     if certificate.status in (CertificateStatus.REVOKED, CertificateStatus.AWAITING_ISSUANCE):
         raise CertificateStateError(
             f"a {certificate.get_status_display()} certificate cannot be renewed; issue a new one instead"
@@ -436,6 +454,7 @@ def certificate_accept(*, certificate: Certificate, actor, token: str) -> Certif
 def certificate_revoke(*, certificate: Certificate, actor, reason: str = "unspecified") -> Certificate:
     if reason not in REVOCATION_REASONS:
         raise ValueError(f"unknown revocation reason {reason!r}; use one of {', '.join(REVOCATION_REASONS)}")
+    _require_ca_officer(actor)
     cert = Certificate.objects.select_for_update().get(pk=certificate.pk)
     _transition(cert, "revoke", revoked_at=timezone.now(), revocation_reason=reason)
     audit.record(actor=actor, action="certificates.revoked", target=cert, details={"reason": reason})
@@ -474,6 +493,7 @@ def _request_external(*, user, actor, algorithm: str | None) -> Certificate:
 @transaction.atomic(durable=True)
 def certificate_request_external(*, user, actor, algorithm: str | None = None) -> Certificate:
     """Generate a key in the token and keep a PKCS#10 request for a CA under the Thailand NRCA or AD CS."""
+    _require_ca_officer(actor)
     return _request_external(user=user, actor=actor, algorithm=algorithm)
 
 
@@ -533,7 +553,7 @@ def _parse_der(der: bytes) -> list[x509.Certificate]:
 
 def _validate_chain(*, leaf: x509.Certificate, others: list[x509.Certificate]) -> None:
     """Refuse a certificate that does not chain to an enabled trust root or is not valid now."""
-    roots = [root.certificate for root in TrustRoot.objects.filter(enabled=True)]
+    roots = [root.certificate for root in TrustRoot.objects.filter(enabled=True, approved_at__isnull=False)]
     if not roots:
         raise ValueError("No trust root is enabled; add the issuing CA's root under Trust roots first.")
     context = ValidationContext(
@@ -575,6 +595,7 @@ def _split_leaf(certs: list[x509.Certificate], public_key) -> tuple[x509.Certifi
 @transaction.atomic(durable=True)
 def certificate_import_issued(*, certificate: Certificate, data: bytes, actor) -> Certificate:
     """Attach what the external CA issued for our CSR; then the holder must accept the agreement."""
+    _require_ca_officer(actor, allow_holder_of=certificate)
     cert = Certificate.objects.select_for_update().get(pk=certificate.pk)
     if cert.status != CertificateStatus.AWAITING_ISSUANCE:
         raise CertificateStateError(
@@ -635,6 +656,7 @@ def _algorithm_name(private: keys.PrivateKeyInfo) -> str:
 @transaction.atomic(durable=True)
 def certificate_import_pkcs12(*, user, data: bytes, password: str | bytes | None, actor) -> Certificate:
     """Move an existing certificate and key into the token (sensitive, non-extractable)."""
+    _require_ca_officer(actor)
     private, leaf, extra = _open_pkcs12(data, password)
     _validate_chain(leaf=leaf, others=extra)
     label = f"user-{user.pk}-{secrets.token_hex(6)}"
@@ -680,24 +702,62 @@ def trust_root_parse(data: bytes) -> x509.Certificate:
 # Not durable: the admin's add form calls it inside its own transaction.
 @transaction.atomic
 def trust_root_add(*, name: str, source: str, data: bytes, actor, enabled: bool = True) -> TrustRoot:
-    """Add a root (PEM or DER) that signatures and imported certificates may chain to."""
+    """Add a root (PEM or DER) that signatures and imported certificates may chain to.
+
+    A root added by a CA officer waits for a second CA officer's approval (`trust_root_approve`) before
+    anything is verified against it; only the system itself (actor None, set-up) adds approved roots.
+    """
+    _require_ca_officer(actor)
     if source not in TrustRoot.Source.values:
         raise ValueError(f"unknown source {source!r}")
     cert = trust_root_parse(data)
     root = TrustRoot.objects.create(
-        name=name or cert.subject.human_friendly[:200], source=source, certificate_der=cert.dump(), enabled=enabled
+        name=name or cert.subject.human_friendly[:200],
+        source=source,
+        certificate_der=cert.dump(),
+        enabled=enabled,
+        added_by=actor,
+        approved_at=timezone.now() if actor is None else None,
     )
     audit.record(
         actor=actor,
         action="certificates.trust_root_added",
         target=root,
-        details={"subject": cert.subject.human_friendly, "sha256": root.fingerprint_sha256, "source": source},
+        details={
+            "subject": cert.subject.human_friendly,
+            "sha256": root.fingerprint_sha256,
+            "source": source,
+            "awaiting_approval": not root.approved,
+        },
+    )
+    return root
+
+
+@transaction.atomic
+def trust_root_approve(*, trust_root: TrustRoot, actor) -> TrustRoot:
+    """The second CA officer's approval; the one who added the root cannot approve it."""
+    _require_ca_officer(actor)
+    if actor is None:
+        raise PermissionDenied(_("A trust root is approved by a CA officer."))
+    root = TrustRoot.objects.select_for_update().get(pk=trust_root.pk)
+    if root.approved:
+        return root
+    if root.added_by_id == actor.pk:
+        raise PermissionDenied(_("A second CA officer must approve this root; you added it yourself."))
+    root.approved_by, root.approved_at = actor, timezone.now()
+    root.save(update_fields=["approved_by", "approved_at"])
+    audit.record(
+        actor=actor,
+        action="certificates.trust_root_approved",
+        target=root,
+        details={"sha256": root.fingerprint_sha256, "added_by": root.added_by.username if root.added_by else None},
     )
     return root
 
 
 @transaction.atomic
 def trust_root_set_enabled(*, trust_root: TrustRoot, enabled: bool, actor) -> TrustRoot:
+    _require_ca_officer(actor)
     root = TrustRoot.objects.select_for_update().get(pk=trust_root.pk)
     if root.enabled == enabled:
         return root

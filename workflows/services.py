@@ -320,6 +320,9 @@ def _seat_for(*, document: Document, actor: User) -> tuple[Assignment, Delegatio
                 by_delegator.setdefault(delegation.delegator_id, delegation)
             held = tier.assignments.filter(signer_id__in=by_delegator, status=AssignmentStatus.PENDING).first()
             if held is not None:
+                # A requester never approves their own document, not even for someone else.
+                if document.requester_id == actor.pk:
+                    raise NotAllowed("You requested this document, so you cannot sign it for someone else.")
                 # Acting for someone must not give a person a second seat in the route.
                 if not document.template.allow_multiple_seats and current.filter(signer=actor).exists():
                     raise NotYourTurn("You hold your own seat in this route, so you cannot also sign for someone.")
@@ -643,6 +646,19 @@ def route_recall(*, document: Document, actor: User, reason: str = "") -> Docume
     return document
 
 
+def _seat_holder_check(*, document: Document, person: User, actor: User, change: str) -> None:
+    """Separation of duties for a seat that changes hands: never the requester (they would approve their
+    own document), never the administrator making the change, and nobody already seated in the route
+    unless the template allows one person several seats."""
+    if person.pk == document.requester_id:
+        raise NotAllowed(f"A seat cannot be {change} to the requester of the document ({person.full_name_th}).")
+    if person.pk == actor.pk:
+        raise NotAllowed(f"An administrator cannot give a seat to themselves ({change} by {actor.username}).")
+    taken = _current_assignments(document).filter(signer=person)
+    if taken.exists() and not document.template.allow_multiple_seats:
+        raise InvalidDocument(f"{person.full_name_th} already holds a seat in this route.")
+
+
 def _require_admin(actor: User) -> None:
     if not (actor.is_superuser or actor.has_role("it_admin")):
         raise NotAllowed("Only an IT administrator can do this.")
@@ -679,9 +695,7 @@ def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User
         raise AlreadyDecided("Only an undecided seat can be reassigned.")
     if not new_signer.is_active:
         raise InvalidDocument(f"{new_signer.full_name_th} is not an active user.")
-    taken = _current_assignments(document).filter(signer=new_signer)
-    if taken.exists() and not document.template.allow_multiple_seats:
-        raise InvalidDocument(f"{new_signer.full_name_th} already holds a seat in this route.")
+    _seat_holder_check(document=document, person=new_signer, actor=actor, change="reassigned")
     old = assignment.signer
     assignment.signer = new_signer
     assignment.save(update_fields=["signer"])
@@ -697,17 +711,24 @@ def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User
     return assignment
 
 
+def delegation_check(*, delegator: User, delegate: User, actor: User) -> None:
+    """Who may be made whose delegate, by whom (also checked again at each decision, see `_seat_for`)."""
+    if delegator.pk == delegate.pk:
+        raise InvalidDocument("A person cannot delegate to themselves.")
+    if actor.pk != delegator.pk:
+        _require_admin(actor)
+        if delegate.pk == actor.pk:
+            raise NotAllowed("An administrator cannot make themselves someone's delegate.")
+
+
 @transaction.atomic  # not durable: Django admin's add view already runs in a transaction
 def delegation_create(*, delegator: User, delegate: User, starts_at, ends_at, kind: str, actor: User) -> Delegation:
     """ปฏิบัติราชการแทน / รักษาราชการแทน: `delegate` may decide for `delegator` from `starts_at` to `ends_at`."""
-    if delegator.pk == delegate.pk:
-        raise InvalidDocument("A person cannot delegate to themselves.")
+    delegation_check(delegator=delegator, delegate=delegate, actor=actor)
     if ends_at <= starts_at:
         raise InvalidDocument("The delegation must end after it starts.")
     if kind not in Delegation.Kind.values:
         raise InvalidDocument(f"Unknown kind of delegation {kind!r}.")
-    if actor.pk != delegator.pk:
-        _require_admin(actor)
     delegation = Delegation.objects.create(
         delegator=delegator, delegate=delegate, starts_at=starts_at, ends_at=ends_at, kind=kind
     )
