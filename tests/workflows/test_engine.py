@@ -9,7 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from audit.models import Event
-from tests.conftest import blank_pdf
+from tests.conftest import admin_login, blank_pdf
 from workflows import selectors, services, tasks
 from workflows.models import Document, DocumentStatus, Notification, RouteTier, TierStatus, WorkflowTemplate
 
@@ -143,7 +143,7 @@ def test_a_seat_decides_once_even_when_asked_twice(personas, template):
 class TestAdmin:
     @pytest.fixture
     def admin_client(self, client, personas):
-        client.force_login(personas["admin"])
+        admin_login(client, personas["admin"])
         return client
 
     def test_pages_open(self, admin_client, personas, template):
