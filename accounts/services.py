@@ -244,6 +244,9 @@ def factor_change_authorise(
 ) -> str:
     """How a change of the user's factors is allowed, or FactorChangeRefused (403, audited).
 
+    Runs outside the change's transaction: a wrong code must count towards the device's throttle and
+    leave its audit event even though the change is refused.
+
     A user who has a confirmed device must give a fresh code from one of them. A user with none may add
     the first one with a one-time enrolment code an admin had sent them, or in the browser session where
     they signed in less than MFA_FIRST_ENROLMENT_WINDOW_SECONDS ago; a password or an API token alone
@@ -306,21 +309,19 @@ def _factor_changed(*, user: User, action: str, device_id: str, authorised_by: s
     security_notice_send(user=user, what=what)
 
 
-@transaction.atomic
 def totp_enrol_start(
     *, user: User, name: str = "Authenticator", otp: str = "", enrolment_code: str = "", request=None
 ) -> TotpEnrolment:
     """A new unconfirmed TOTP device and its otpauth:// URI (issuer = OTP_TOTP_ISSUER) as an SVG QR code."""
     how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request)
+    with transaction.atomic():
+        return _totp_enrol(user=user, name=name, how=how)
+
+
+def _totp_enrol(*, user: User, name: str, how: str) -> TotpEnrolment:
     TOTPDevice.objects.filter(user=user, confirmed=False).delete()
     device = TOTPDevice.objects.create(user=user, name=name[:64] or "Authenticator", confirmed=False)
-    _pending_record(user=user, device=device, authorised_by=how)
-    audit.record(
-        actor=user,
-        action="accounts.mfa_enrol_started",
-        target=user,
-        details={"device": device.persistent_id, "authorised_by": how},
-    )
+    _enrol_started(user=user, device=device, how=how)
     uri = device.config_url
     return TotpEnrolment(device=device, uri=uri, qr_svg=qr_svg(uri))
 
@@ -332,7 +333,13 @@ def email_device_add(
     if not (email or user.email):
         raise MFAError("Give an e-mail address for the codes.")
     how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request)
-    device = EmailDevice.objects.create(user=user, name="E-mail", email=email or None, confirmed=False)
+    with transaction.atomic():
+        device = EmailDevice.objects.create(user=user, name="E-mail", email=email or None, confirmed=False)
+        _enrol_started(user=user, device=device, how=how)
+    return device
+
+
+def _enrol_started(*, user: User, device: Device, how: str) -> None:
     _pending_record(user=user, device=device, authorised_by=how)
     audit.record(
         actor=user,
@@ -340,23 +347,16 @@ def email_device_add(
         target=user,
         details={"device": device.persistent_id, "authorised_by": how},
     )
-    return device
 
 
-@transaction.atomic
 def sms_device_add(*, user: User, phone: str, otp: str = "", enrolment_code: str = "", request=None) -> SMSDevice:
     phone = "".join(ch for ch in (phone or "") if ch.isdigit() or ch == "+")
     if len(phone) < 9:
         raise MFAError("Give a mobile number for the codes.")
     how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request)
-    device = SMSDevice.objects.create(user=user, name="SMS", phone=phone, confirmed=False)
-    _pending_record(user=user, device=device, authorised_by=how)
-    audit.record(
-        actor=user,
-        action="accounts.mfa_enrol_started",
-        target=user,
-        details={"device": device.persistent_id, "authorised_by": how},
-    )
+    with transaction.atomic():
+        device = SMSDevice.objects.create(user=user, name="SMS", phone=phone, confirmed=False)
+        _enrol_started(user=user, device=device, how=how)
     return device
 
 
@@ -370,10 +370,9 @@ def device_confirm(*, user: User, device_id: str, code: str, otp: str = "", requ
     allowed_until = _locked_until(device)
     if allowed_until is not None:
         raise MFAError(f"Too many wrong codes: try again after {_hhmm(allowed_until)}.", status=429)
-    with transaction.atomic():
-        how = _pending_authorisation(user=user, device=device)
-        if how is None:
-            how = factor_change_authorise(user=user, otp=otp, request=request, purpose="mfa_confirm")
+    how = _pending_authorisation(user=user, device=device)
+    if how is None:
+        how = factor_change_authorise(user=user, otp=otp, request=request, purpose="mfa_confirm")
     if not device.verify_token((code or "").strip()):
         _audit(user, "accounts.mfa_enrol_failed", "enrol", device.persistent_id, outcome="failure")
         raise MFAError("The code is wrong or expired.", status=403)
@@ -393,12 +392,16 @@ def device_confirm(*, user: User, device_id: str, code: str, otp: str = "", requ
     return device
 
 
-@transaction.atomic
 def static_codes_generate(
     *, user: User, count: int = 10, otp: str = "", enrolment_code: str = "", request=None
 ) -> list[str]:
     """Replace the user's backup codes with `count` new ones; each works once."""
     how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request)
+    with transaction.atomic():
+        return _static_codes_replace(user=user, count=count, how=how)
+
+
+def _static_codes_replace(*, user: User, count: int, how: str) -> list[str]:
     device, _created = StaticDevice.objects.get_or_create(user=user, name="Backup codes", defaults={"confirmed": True})
     device.token_set.all().delete()
     codes = [StaticToken.random_token() for _n in range(count)]
@@ -416,10 +419,14 @@ def static_codes_generate(
     return codes
 
 
-@transaction.atomic
 def device_delete(*, user: User, device_id: str, otp: str = "", request=None) -> None:
     device = user_device(user=user, device_id=device_id, confirmed=None)
     how = factor_change_authorise(user=user, otp=otp, request=request, purpose="mfa_remove")
+    with transaction.atomic():
+        _device_delete(user=user, device=device, how=how)
+
+
+def _device_delete(*, user: User, device: Device, how: str) -> None:
     persistent_id = device.persistent_id
     device.delete()
     from .models import PendingEnrolment

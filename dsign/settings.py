@@ -341,5 +341,6 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "pikepdf": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }
