@@ -224,7 +224,7 @@ def test_first_device_only_shortly_after_signing_in(personas):
 
     late = client.post("/accounts/mfa/", {"action": "totp", "name": "Authenticator"})
 
-    assert "shortly after you sign in" in late.content.decode()
+    assert "เพิ่มอุปกรณ์ MFA เครื่องแรกได้เฉพาะช่วงสั้น ๆ หลังเข้าสู่ระบบ" in late.content.decode()
     assert not TOTPDevice.objects.filter(user=director).exists()
     fresh = _page_client(director).post("/accounts/mfa/", {"action": "totp", "name": "Authenticator"})
     assert "<svg" in fresh.content.decode()
@@ -270,7 +270,7 @@ def test_admin_sends_an_enrolment_code_that_only_the_user_sees_and_it_works_once
 
 
 def test_no_enrolment_code_for_a_user_who_already_has_a_device(head1_with_device, personas):
-    with pytest.raises(services.MFAError, match="already has an MFA device"):
+    with pytest.raises(services.MFAError, match="มีอุปกรณ์ MFA อยู่แล้ว"):
         services.enrolment_code_issue(user=head1_with_device, actor=personas["admin"])
 
 
