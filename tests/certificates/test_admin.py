@@ -10,6 +10,7 @@ from accounts.models import User
 from audit.models import Event
 from certificates import selectors
 from certificates.models import Certificate, CertificateStatus, TrustRoot
+from tests.certificates.conftest import approved
 from tests.conftest import admin_login
 
 pytestmark = [pytest.mark.hsm, pytest.mark.django_db]
@@ -74,7 +75,7 @@ def test_csr_download_and_import_through_admin(officer_client, personas, externa
          "certificate_file": SimpleUploadedFile("root.crt", external_ca.cert.read_bytes())},
     )  # fmt: skip
     assert up.status_code == 302, up.content.decode()[:2000]
-    assert TrustRoot.objects.filter(name="NRCA test", enabled=True).exists()
+    approved(TrustRoot.objects.get(name="NRCA test", enabled=True))
     again = officer_client.post(
         "/admin/certificates/trustroot/add/",
         {"name": "dup", "source": "nrca", "certificate_file": SimpleUploadedFile("r", external_ca.cert.read_bytes())},

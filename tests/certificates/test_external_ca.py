@@ -14,16 +14,17 @@ from signing import hsm, verification
 from signing.models import JobStatus, PadesLevel, SigningJob
 from workflows.models import WorkflowTemplate
 
-from .conftest import openssl, openssl_ok
+from .conftest import approved, openssl, openssl_ok
 
 pytestmark = [pytest.mark.hsm, pytest.mark.django_db]
 
 
 @pytest.fixture
 def nrca_root(external_ca, personas):
-    return services.trust_root_add(
+    root = services.trust_root_add(
         name="Test NRCA", source=TrustRoot.Source.NRCA, data=external_ca.cert.read_bytes(), actor=personas["admin"]
     )
+    return approved(root)
 
 
 def _import_formats(tmp_path, leaf, ca_cert) -> dict[str, bytes]:
