@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from . import selectors, services
 
-ERROR = inline_serializer("AccountsError", {"detail": serializers.CharField()})
+ERROR = inline_serializer("AccountsError", {"detail": serializers.CharField(), "code": serializers.CharField()})
 
 
 class ProfileOut(serializers.Serializer):
@@ -47,8 +47,7 @@ class DeviceOut(serializers.Serializer):
 
 
 def _error(exc: services.MFAError) -> Response:
-    code = "factor_required" if isinstance(exc, services.FactorChangeRefused) else "mfa_error"
-    return Response({"detail": exc.message, "code": code}, status=exc.status)
+    return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
 
 
 # Every change of factors carries a fresh code from a device the user already has (`otp`), or for a first
@@ -84,7 +83,9 @@ class MyChallenge(APIView):
     def post(self, request):
         form = ChallengeIn(data=request.data)
         if not form.is_valid():
-            return Response({"detail": "device: give the id of one of your MFA devices."}, status=400)
+            return Response(
+                {"detail": "device: give the id of one of your MFA devices.", "code": "invalid"}, status=400
+            )
         try:
             message = services.mfa_challenge(user=request.user, device_id=form.validated_data["device"])
         except services.MFAError as exc:
@@ -164,7 +165,7 @@ class MyConfirm(APIView):
     def post(self, request):
         form = ConfirmIn(data=request.data)
         if not form.is_valid():
-            return Response({"detail": "device and code are required."}, status=400)
+            return Response({"detail": "device and code are required.", "code": "invalid"}, status=400)
         try:
             device = services.device_confirm(
                 user=request.user,
@@ -233,32 +234,6 @@ class MyRemove(APIView):
         return Response(status=204)
 
 
-class StepUpIn(serializers.Serializer):
-    otp = serializers.CharField(max_length=64)
-
-
-class MyStepUp(APIView):
-    """Step up once before a batch of approvals; `step_up_fresh` then holds for the window."""
-
-    @extend_schema(
-        request=StepUpIn,
-        responses={
-            200: inline_serializer("StepUpOut", {"fresh_until": serializers.DateTimeField()}),
-            403: ERROR,
-            429: ERROR,
-        },
-    )
-    def post(self, request):
-        form = StepUpIn(data=request.data)
-        if not form.is_valid():
-            return Response({"detail": "otp is required."}, status=400)
-        try:
-            services.mfa_step_up(user=request.user, code=form.validated_data["otp"], purpose="sign", request=request)
-        except services.StepUpFailed as exc:
-            return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
-        return Response({"fresh_until": services.step_up_expires_at(user=request.user)})
-
-
 class SignInIn(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
@@ -280,5 +255,5 @@ class SessionSignIn(APIView):
         try:
             user = services.password_sign_in(request=request._request, **form.validated_data)
         except services.MFAError as exc:
-            return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
+            return _error(exc)
         return Response(ProfileOut(user).data)

@@ -10,6 +10,5 @@ urlpatterns = [
     path("me/mfa/challenge/", api.MyChallenge.as_view(), name="api-me-mfa-challenge"),
     path("me/mfa/backup-codes/", api.MyBackupCodes.as_view(), name="api-me-mfa-backup-codes"),
     path("me/mfa/remove/", api.MyRemove.as_view(), name="api-me-mfa-remove"),
-    path("me/mfa/step-up/", api.MyStepUp.as_view(), name="api-me-mfa-step-up"),
     path("auth/session/", api.SessionSignIn.as_view(), name="api-auth-session"),
 ]

@@ -21,4 +21,4 @@ def lockout_response(request, original_response=None, credentials=None):
     status = settings.AXES_HTTP_RESPONSE_CODE
     if request.path.startswith("/api/") or request.headers.get("x-requested-with") == "XMLHttpRequest":
         return JsonResponse({"detail": message, "code": "locked_out"}, status=status)
-    return render(request, "registration/locked_out.html", {"message": message}, status=status)
+    return render(request, "office/locked_out.html", {"message": message}, status=status)

@@ -1,10 +1,10 @@
+"""Sign-in protocol routes of accounts (the sign-in and MFA pages are in office/)."""
+
 from django.urls import path
 
-from . import oidc, views
+from . import oidc
 
 urlpatterns = [
-    path("accounts/login/", views.LoginView.as_view(), name="login"),
-    path("accounts/mfa/", views.mfa_devices, name="accounts-mfa"),
     # mozilla-django-oidc's own urls module picks its view classes at import time from settings; naming
     # dsign's views here keeps the routes independent of import order.
     path("oidc/authenticate/", oidc.AuthenticationRequestView.as_view(), name="oidc_authentication_init"),

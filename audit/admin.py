@@ -1,5 +1,6 @@
 """The read-only operator console of the event log: filters, search and a paginator that never counts
-millions of rows. The monthly/date-range report download hangs off the event list (reports.admin_views)."""
+millions of rows. reports/admin.py adds the monthly/date-range report download to the event list
+(audit, at the bottom, knows nothing of reports)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from datetime import timedelta
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.urls import path
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -76,19 +76,6 @@ class EventAdmin(admin.ModelAdmin):
     paginator = CappedPaginator
     show_full_result_count = False
     list_per_page = 100
-    change_list_template = "reports/admin_event_change_list.html"
-
-    def get_urls(self):
-        from reports.admin_views import report_download
-
-        custom = [
-            path(
-                "report/",
-                self.admin_site.admin_view(report_download),
-                name="audit_event_report",
-            )
-        ]
-        return custom + super().get_urls()
 
     def get_actions(self, request):
         return {}

@@ -198,7 +198,7 @@ def timestamp_digest(*, digest: bytes) -> bytes:
     """An RFC 3161 timestamp token (DER ContentInfo) over a SHA-256 digest, from the configured TSA."""
     from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
-    from signing.services import timestamper
+    from core.tsa import timestamper
 
     try:
         token = asyncio.run(timestamper().async_timestamp(digest, "sha256"))

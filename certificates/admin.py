@@ -20,8 +20,10 @@ from django.utils.html import format_html
 
 from accounts.models import OrgUnit, User
 from audit.admin_views import ViewAuditedAdmin
+from core.errors import DomainError
 
-from . import selectors, services
+from . import external, selectors, services
+from .errors import CertificateError
 from .models import Certificate, CertificateAuthority, CertificateStatus, ExpiryNotice, TrustRoot
 
 MAX_CERTIFICATE_UPLOAD = 1 << 20
@@ -89,7 +91,7 @@ class Pkcs12Form(forms.Form):
 
 def _read(upload) -> bytes:
     if upload.size > MAX_CERTIFICATE_UPLOAD:
-        raise ValueError("The file is too large for a certificate.")
+        raise CertificateError("The file is too large for a certificate.")
     return upload.read()
 
 
@@ -142,7 +144,7 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
             try:
                 services.agreement_resend(certificate=cert, actor=request.user)
                 messages.success(request, f"Agreement e-mail sent again for {cert}.")
-            except ValueError as exc:
+            except DomainError as exc:
                 messages.error(request, f"{cert}: {exc}")
 
     @admin.action(description="Revoke (asks for the reason)")
@@ -156,7 +158,7 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
                         certificate=cert, actor=request.user, reason=form.cleaned_data["reason"]
                     )
                     messages.success(request, f"Revoked {cert}.")
-                except ValueError as exc:
+                except DomainError as exc:
                     messages.error(request, f"{cert}: {exc}")
             return None
         context = {
@@ -176,7 +178,7 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
             try:
                 new = services.certificate_renew(certificate=cert, actor=request.user)
                 messages.success(request, f"Renewed {cert}: new certificate #{new.pk} ({new.get_status_display()}).")
-            except ValueError as exc:
+            except DomainError as exc:
                 messages.error(request, f"{cert}: {exc}")
 
     # --- pages for what has no certificate row yet ---
@@ -249,9 +251,9 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
-                services.certificate_import_issued(certificate=cert, data=_read(form.cleaned_data["file"]),
+                external.certificate_import_issued(certificate=cert, data=_read(form.cleaned_data["file"]),
                                                    actor=request.user)  # fmt: skip
-            except ValueError as exc:
+            except DomainError as exc:
                 form.add_error("file", str(exc))
             else:
                 messages.success(request, "Imported; the holder was asked to accept the subscriber agreement.")
@@ -263,11 +265,11 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
         form = Pkcs12Form(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
-                cert = services.certificate_import_pkcs12(
+                cert = external.certificate_import_pkcs12(
                     user=form.cleaned_data["user"], data=_read(form.cleaned_data["file"]),
                     password=form.cleaned_data["password"], actor=request.user,
                 )  # fmt: skip
-            except ValueError as exc:
+            except DomainError as exc:
                 form.add_error("file", str(exc))
             else:
                 messages.success(request, "The key is now in the HSM (non-extractable); agreement e-mail sent.")
@@ -290,8 +292,8 @@ class TrustRootForm(forms.ModelForm):
                 raise forms.ValidationError("Upload the root certificate.")
             try:
                 self.certificate_bytes = _read(upload)
-                services.trust_root_parse(self.certificate_bytes)
-            except ValueError as exc:
+                external.trust_root_parse(self.certificate_bytes)
+            except DomainError as exc:
                 raise forms.ValidationError(str(exc))
         return data
 
@@ -327,7 +329,7 @@ class TrustRootAdmin(ViewAuditedAdmin, admin.ModelAdmin):
     def approve(self, request, queryset):
         for root in queryset:
             try:
-                services.trust_root_approve(trust_root=root, actor=request.user)
+                external.trust_root_approve(trust_root=root, actor=request.user)
                 messages.success(request, f"Approved {root}; signatures may now chain to it.")
             except PermissionDenied as exc:
                 messages.error(request, f"{root}: {exc}")
@@ -347,9 +349,9 @@ class TrustRootAdmin(ViewAuditedAdmin, admin.ModelAdmin):
         if not selectors.user_manages_certificates(request.user):
             raise PermissionDenied("Only a CA officer manages trust roots.")
         if change:
-            services.trust_root_set_enabled(trust_root=obj, enabled=form.cleaned_data["enabled"], actor=request.user)
+            external.trust_root_set_enabled(trust_root=obj, enabled=form.cleaned_data["enabled"], actor=request.user)
             return
-        root = services.trust_root_add(
+        root = external.trust_root_add(
             name=obj.name, source=obj.source, data=form.certificate_bytes, actor=request.user, enabled=obj.enabled
         )
         obj.pk, obj.certificate_der, obj.fingerprint_sha256 = root.pk, root.certificate_der, root.fingerprint_sha256
@@ -361,12 +363,12 @@ class TrustRootAdmin(ViewAuditedAdmin, admin.ModelAdmin):
     @admin.action(description="Enable the selected roots")
     def enable(self, request, queryset):
         for root in queryset:
-            services.trust_root_set_enabled(trust_root=root, enabled=True, actor=request.user)
+            external.trust_root_set_enabled(trust_root=root, enabled=True, actor=request.user)
 
     @admin.action(description="Disable the selected roots")
     def disable(self, request, queryset):
         for root in queryset:
-            services.trust_root_set_enabled(trust_root=root, enabled=False, actor=request.user)
+            external.trust_root_set_enabled(trust_root=root, enabled=False, actor=request.user)
 
 
 @admin.register(CertificateAuthority)

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from asn1crypto import algos, cms, core, crl, csr, keys, ocsp, pem, tsp, x509
 
-from signing import hsm
+from core import hsm
 
 __all__ = [
     "DOCUMENT_SIGNING_EKU",
@@ -59,6 +59,11 @@ _CRL_REASONS = {
     "aa_compromise",
 }
 _CLOCK_SKEW = timedelta(minutes=5)
+
+
+def record_serial() -> int:
+    """A positive 120-bit serial for the certificates and timestamps dsign's CA issues (kept as hex)."""
+    return secrets.randbits(120) | (1 << 119)
 
 
 def random_serial() -> int:

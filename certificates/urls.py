@@ -8,6 +8,4 @@ urlpatterns = [
     path("crl/<str:kind>.crl", views.crl, name="pki-crl"),
     path("ocsp", views.ocsp, name="pki-ocsp"),
     path("tsa", views.tsa, name="pki-tsa"),
-    path("agreement/<int:pk>/<str:token>/", views.agreement, name="certificate-agreement"),
-    path("mine/", views.my_certificates, name="certificates-mine"),
 ]

@@ -1,14 +1,10 @@
-"""PKI endpoints named inside every certificate the internal CA issues, and the agreement page."""
+"""PKI endpoints named inside every certificate the internal CA issues (the pages are in office/)."""
 
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from . import selectors, services
-from .models import Certificate
+from . import responders, selectors
 
 MAX_PROTOCOL_REQUEST = 64 * 1024
 
@@ -30,7 +26,7 @@ def ca_certificate(request, kind: str):
 def crl(request, kind: str):
     if kind not in ("root", "issuing"):
         raise Http404
-    data = services.crl_current(kind=kind)
+    data = responders.crl_current(kind=kind)
     if data is None:
         raise Http404
     return HttpResponse(data, content_type="application/pkix-crl")
@@ -49,7 +45,7 @@ def ocsp(request):
     body = _protocol_body(request)
     if body is None:
         return HttpResponseBadRequest("expected a DER OCSP request in the body")
-    return HttpResponse(services.ocsp_respond(request_der=body), content_type="application/ocsp-response")
+    return HttpResponse(responders.ocsp_respond(request_der=body), content_type="application/ocsp-response")
 
 
 @csrf_exempt
@@ -58,25 +54,4 @@ def tsa(request):
     body = _protocol_body(request)
     if body is None:
         return HttpResponseBadRequest("expected a DER RFC 3161 timestamp request in the body")
-    return HttpResponse(services.tsa_respond(request_der=body), content_type="application/timestamp-reply")
-
-
-@login_required
-def agreement(request, pk: int, token: str):
-    cert = get_object_or_404(Certificate, pk=pk, user=request.user)
-    if request.method == "POST":
-        try:
-            services.certificate_accept(certificate=cert, actor=request.user, token=token)
-        except (ValueError, PermissionError) as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, "ยอมรับข้อตกลงแล้ว ใบรับรองพร้อมใช้งาน / Agreement accepted.")
-        return redirect("certificate-agreement", pk=pk, token=token)
-    return render(request, "certificates/agreement.html", {"certificate": cert, "token": token})
-
-
-@login_required
-def my_certificates(request):
-    """The holder's own certificates with their details (name, created, expiry, serial, issuer, status)."""
-    certificates = selectors.certificates_visible(user=request.user).filter(user=request.user)
-    return render(request, "certificates/mine.html", {"certificates": certificates})
+    return HttpResponse(responders.tsa_respond(request_der=body), content_type="application/timestamp-reply")

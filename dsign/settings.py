@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "reports",
     "integrations",
     "branding",
+    "office",
 ]
 
 MIDDLEWARE = [
@@ -196,7 +197,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if S3_BUCKET:
-    from signing.storage import s3_storage_entry
+    from core.storage import s3_storage_entry
 
     STORAGES["default"] = s3_storage_entry(
         bucket=S3_BUCKET,
@@ -240,7 +241,6 @@ EXPIRY_WARNING_DAYS = env.list("EXPIRY_WARNING_DAYS", cast=int, default=[60, 30,
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-STEP_UP_WINDOW_SECONDS = env.int("STEP_UP_WINDOW_SECONDS", default=300)
 # A user without any MFA device may enrol the first one only this long after signing in with a password
 # (or later with a one-time enrolment code an admin has sent them).
 MFA_FIRST_ENROLMENT_WINDOW_SECONDS = env.int("MFA_FIRST_ENROLMENT_WINDOW_SECONDS", default=600)

@@ -9,8 +9,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("pki/", include("certificates.urls")),
     path("", include("accounts.urls")),
+    # The office pages come before Django's auth routes: its sign-in page replaces Django's.
+    path("", include("office.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("workflows.urls")),
 ]
 
 
@@ -20,7 +21,7 @@ def _not_found(request, exception=None):
     from django.views.defaults import page_not_found
 
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
     return page_not_found(request, exception)
 
 

@@ -23,6 +23,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
+from core.backoff import backoff
+from core.errors import DomainError
 
 from .models import (
     ApiClient,
@@ -163,10 +165,6 @@ def webhook_body(*, delivery: WebhookDelivery) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _backoff(attempts: int) -> timedelta:
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
-
-
 def _claim(delivery_id: int) -> bool:
     now = timezone.now()
     claimed = WebhookDelivery.objects.filter(
@@ -227,7 +225,7 @@ def _delivery_record(*, delivery, attempt, outcome: str, error: str, status_code
         if outcome == DeliveryAttempt.Outcome.SUCCESS:
             fields.update(status=DeliveryStatus.DELIVERED, delivered_at=now, next_attempt_at=None)
         elif outcome == DeliveryAttempt.Outcome.TRANSIENT and attempt.number < MAX_DELIVERY_ATTEMPTS:
-            retry_at = now + _backoff(attempt.number)
+            retry_at = now + backoff(attempt.number, base=BACKOFF_BASE, cap=BACKOFF_MAX)
             fields.update(status=DeliveryStatus.RETRYING, next_attempt_at=retry_at)
         else:
             fields.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
@@ -270,13 +268,13 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery, actor) -> None:
 # --- idempotency -------------------------------------------------------------------------------------
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(DomainError):
     """The key was used before for a different request (422) or that request is still running (409)."""
 
+    code = "idempotency_conflict"
+
     def __init__(self, message: str, *, status: int):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(message, status=status)
 
 
 def idempotency_begin(*, user, key: str, method: str, path: str, fingerprint: str) -> IdempotencyRecord:

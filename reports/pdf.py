@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from signing.fonts import thai_font_path
+from core.fonts import thai_font_path
 
 from .charts import bar_chart_svg
 

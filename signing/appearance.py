@@ -1,4 +1,4 @@
-"""The visible signature stamp: Thai date formatting and the stamp drawn in a signature box.
+"""The visible signature stamp drawn in a signature box (dates are written by core.thai).
 
 The stamp is a pyHanko stamp style (:class:`ThaiSignatureStampStyle`), so pyHanko's signer
 places it in the signature widget like any of its own styles. Thai text is shaped with
@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
-from zoneinfo import ZoneInfo
 
 from PIL import Image, UnidentifiedImageError
 from pyhanko.pdf_utils import layout
@@ -22,37 +20,16 @@ from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import BaseStamp, BaseStampStyle
 
-from signing.fonts import stamp_font_factory, thai_font_path
+from core.fonts import stamp_font_factory, thai_font_path
+from core.thai import Era, format_thai_datetime
 
 __all__ = [
-    "THAI_MONTHS",
     "Appearance",
     "ThaiSignatureStamp",
     "ThaiSignatureStampStyle",
     "appearance_lines",
-    "format_thai_datetime",
     "load_handwritten_image",
 ]
-
-Era = Literal["BE", "CE"]
-
-THAI_MONTHS = (
-    "มกราคม",
-    "กุมภาพันธ์",
-    "มีนาคม",
-    "เมษายน",
-    "พฤษภาคม",
-    "มิถุนายน",
-    "กรกฎาคม",
-    "สิงหาคม",
-    "กันยายน",
-    "ตุลาคม",
-    "พฤศจิกายน",
-    "ธันวาคม",
-)
-
-BUDDHIST_ERA_OFFSET = 543
-THAILAND_TZ = ZoneInfo("Asia/Bangkok")
 
 _LABELS = {
     "th": {"signed_at": "ลงนามเมื่อ"},
@@ -68,21 +45,6 @@ _MAX_FONT_SIZE = 14.0
 _MIN_FONT_SIZE = 4.0
 _MARGIN = 3.0
 _IMAGE_SHARE = 0.45
-
-
-def format_thai_datetime(dt: datetime, era: Era = "BE") -> str:
-    """Format like "22 พฤศจิกายน 2569 เวลา 10:15 น." (era "CE" writes 2026).
-
-    Aware datetimes are shown in Thailand's time (UTC+7); naive ones are taken as
-    already being Thai local time.
-    """
-    if era not in ("BE", "CE"):
-        raise ValueError(f"era must be 'BE' or 'CE', not {era!r}")
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(THAILAND_TZ)
-    year = dt.year + BUDDHIST_ERA_OFFSET if era == "BE" else dt.year
-    month = THAI_MONTHS[dt.month - 1]
-    return f"{dt.day} {month} {year} เวลา {dt:%H:%M} น."
 
 
 @dataclass

@@ -8,7 +8,7 @@ class SigningConfig(AppConfig):
     def ready(self):
         from django.conf import settings
 
-        from . import hsm
+        from core import hsm
 
         # Configuring only records the settings; the library is loaded on first use, in each process.
         hsm.configure(

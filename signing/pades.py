@@ -53,12 +53,12 @@ from pyhanko_certvalidator.errors import (
     PathValidationError,
 )
 
+from core.fonts import stamp_font_factory
 from signing.appearance import (
     Appearance,
     ThaiSignatureStampStyle,
     load_handwritten_image,
 )
-from signing.fonts import stamp_font_factory
 
 __all__ = [
     "LEVELS",

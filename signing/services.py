@@ -26,11 +26,15 @@ from django.utils import timezone
 from django.utils.module_loading import import_module
 
 import audit
+from core.backoff import backoff
+from core.tsa import timestamper
 
 from .models import JobKind, JobStatus, PadesLevel, SigningAttempt, SigningBatch, SigningJob
 
 logger = logging.getLogger(__name__)
 
+# After the n-th transient failure a job waits 10 s, 20 s, 40 s… at most ten minutes.
+BACKOFF_BASE = timedelta(seconds=10)
 MAX_BACKOFF = timedelta(minutes=10)
 
 
@@ -177,10 +181,6 @@ def attempt_close(*, attempt: SigningAttempt, outcome: str, error: str = "") -> 
     SigningAttempt.objects.filter(pk=attempt.pk).update(outcome=outcome, error=error, finished_at=timezone.now())
 
 
-def _backoff(attempts: int) -> timedelta:
-    return min(timedelta(seconds=5 * 2 ** min(attempts, 10)), MAX_BACKOFF)
-
-
 @transaction.atomic
 def _job_wait(*, job_id: int, code: str, message: str) -> None:
     job = SigningJob.objects.select_for_update().get(pk=job_id)
@@ -190,7 +190,7 @@ def _job_wait(*, job_id: int, code: str, message: str) -> None:
     job.status = JobStatus.WAITING
     job.error_code = code
     job.error_message = message
-    job.next_attempt_at = timezone.now() + _backoff(job.attempts)
+    job.next_attempt_at = timezone.now() + backoff(job.attempts, base=BACKOFF_BASE, cap=MAX_BACKOFF)
     job.save(update_fields=["attempts", "status", "error_code", "error_message", "next_attempt_at"])
     _handler(job).job_waiting(job=job)
     audit.record(
@@ -254,7 +254,9 @@ def _producer(*, job: SigningJob) -> Iterator[Callable[[bytes], bytes]]:
     """Prepare the signature (or document timestamp) of `job` and yield the function that makes it
     over given PDF bytes. Every error, here or in that function, is classified as transient or
     permanent."""
-    from . import hsm, pades
+    from core import hsm
+
+    from . import pades
 
     try:
         if job.kind == JobKind.DOCUMENT_TIMESTAMP:
@@ -308,7 +310,9 @@ def _classified(make: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
 
 
 def _classify(exc: Exception) -> NoReturn:
-    from . import hsm, pades
+    from core import hsm
+
+    from . import pades
 
     if isinstance(exc, pades.SigningInputError):
         raise PermanentSigningError("bad_input", f"The document cannot be signed: {exc}") from exc
@@ -359,13 +363,6 @@ def _appearance(data: dict):
         era=data.get("era", settings.SIGNATURE_DATE_ERA),
         handwritten_png=image,
     )
-
-
-def timestamper():
-    from pyhanko.sign.timestamps import HTTPTimeStamper
-
-    auth = (settings.TSA_USERNAME, settings.TSA_PASSWORD) if settings.TSA_USERNAME else None
-    return HTTPTimeStamper(settings.TSA_URL, auth=auth, timeout=10)
 
 
 def validation_context(*, for_signing: bool):

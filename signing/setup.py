@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import hsm
+from core import hsm
 
 
 def softhsm_config_ensure() -> Path | None:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from signing import hsm
+from core import hsm
 
 
 def project_hsm_config() -> hsm.HSMConfig:

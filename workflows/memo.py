@@ -18,7 +18,7 @@ from urllib.request import url2pathname
 
 from django.template import Context, Engine
 
-from signing.appearance import BUDDHIST_ERA_OFFSET, THAI_MONTHS
+from core.thai import format_thai_datetime
 
 __all__ = [
     "Memo",
@@ -28,7 +28,6 @@ __all__ = [
     "memo_fetcher",
     "render_memo_pdf",
     "sarabun_font_dir",
-    "thai_date",
 ]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "memo"
@@ -74,10 +73,6 @@ class SignatureArea(NamedTuple):
 
 class MemoResourceRefused(ValueError):
     """The memo renderer was asked for a resource outside the allowed files."""
-
-
-def thai_date(*, value: datetime.date) -> str:
-    return f"{value.day} {THAI_MONTHS[value.month - 1]} {value.year + BUDDHIST_ERA_OFFSET}"
 
 
 def sarabun_font_dir() -> Path:
@@ -225,7 +220,7 @@ def _render_html(*, memo: Memo, emblem_url: str | None, organisation_name: str) 
     context = Context(
         {
             "memo": memo,
-            "thai_date": thai_date(value=memo.date),
+            "thai_date": format_thai_datetime(memo.date),
             "paragraphs": _paragraphs(body=memo.body),
             "attachment_count": len(memo.attachments),
             "emblem_url": emblem_url,

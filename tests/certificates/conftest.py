@@ -102,6 +102,6 @@ def second_ca_officer():
 
 def approved(root):
     """The root approved by a second CA officer (four eyes), as it must be before anything chains to it."""
-    from certificates import services
+    from certificates import external
 
-    return services.trust_root_approve(trust_root=root, actor=second_ca_officer())
+    return external.trust_root_approve(trust_root=root, actor=second_ca_officer())

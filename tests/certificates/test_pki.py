@@ -26,7 +26,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 
 from certificates import pki
-from signing import hsm
+from core import hsm
 from tests.support.pdfsig import assert_pdfsig_all_valid, pdfsig_report
 from tests.support.softhsm import THAI_SUBJECT, issue, make_pki, make_token
 

@@ -10,10 +10,10 @@ from django.core import mail
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from core.fonts import thai_font_path
 from reports import tasks
 from reports.pdf import LocalFilesOnly
 from reports.xlsx import StreamingWorkbook
-from signing.fonts import thai_font_path
 from tests.conftest import admin_login
 
 

@@ -18,7 +18,7 @@ from pyhanko.sign import signers
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from signing import hsm
+from core import hsm
 from tests.support.pdfsig import assert_pdfsig_all_valid, pdfsig_report
 from tests.support.softhsm import MODULE_PATH, SO_PIN, issue, make_pki, make_token
 

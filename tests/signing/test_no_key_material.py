@@ -15,7 +15,7 @@ from django.db import connection
 
 from certificates import services as certificate_services
 from certificates.models import Certificate, CertificateAuthority
-from signing import hsm
+from core import hsm
 from signing.models import PadesLevel
 from workflows.models import WorkflowTemplate
 

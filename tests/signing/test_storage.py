@@ -18,7 +18,7 @@ import boto3
 import pytest
 from django.core.files.storage import FileSystemStorage, storages
 
-from signing.storage import (
+from core.storage import (
     StoredFileCorrupted,
     StoredFileMissing,
     read_verified,

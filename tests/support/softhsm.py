@@ -18,7 +18,7 @@ from pathlib import Path
 
 from asn1crypto import x509
 
-from signing import hsm
+from core import hsm
 
 MODULE_PATH = "/usr/lib/softhsm/libsofthsm2.so"
 SO_PIN = "5678"

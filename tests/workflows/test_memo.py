@@ -11,6 +11,7 @@ import pikepdf
 import pytest
 from PIL import Image
 
+from core.thai import format_thai_datetime
 from workflows.memo import (
     Memo,
     MemoResourceRefused,
@@ -18,7 +19,6 @@ from workflows.memo import (
     memo_fetcher,
     render_memo_pdf,
     sarabun_font_dir,
-    thai_date,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -158,8 +158,8 @@ def test_thai_marks_survive_extraction(tmp_path):
 
 
 def test_thai_date_uses_buddhist_era():
-    assert thai_date(value=datetime.date(2026, 11, 22)) == "22 พฤศจิกายน 2569"
-    assert thai_date(value=datetime.date(2027, 1, 1)) == "1 มกราคม 2570"
+    assert format_thai_datetime(datetime.date(2026, 11, 22)) == "22 พฤศจิกายน 2569"
+    assert format_thai_datetime(datetime.date(2027, 1, 1)) == "1 มกราคม 2570"
 
 
 class CountingHandler(http.server.BaseHTTPRequestHandler):

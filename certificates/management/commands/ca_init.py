@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from certificates import services
-from signing import hsm
+from core import hsm
 
 
 class Command(BaseCommand):

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from signing import hsm, setup
+from core import hsm
+from signing import setup
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from django.utils.formats import date_format
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from signing.appearance import format_thai_datetime
+from core.thai import format_thai_datetime
 
 register = template.Library()
 

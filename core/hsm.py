@@ -161,7 +161,7 @@ def configure(config: HSMConfig) -> None:
 
 def get_config() -> HSMConfig:
     if _config is None:
-        raise HSMError("the HSM is not configured (signing.hsm.configure was never called)")
+        raise HSMError("the HSM is not configured (core.hsm.configure was never called)")
     return _config
 
 

@@ -10,8 +10,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-
-from .models import WorkflowTemplate
+from workflows.models import WorkflowTemplate
 
 SIGNATURE_IMAGE_TYPES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 SIGNATURE_IMAGE_MAX_BYTES = 1024 * 1024

@@ -1,4 +1,4 @@
-"""HTML pages of accounts: sign-in (local, AD, "Sign in with Microsoft") and the user's MFA devices."""
+"""Office pages of accounts: sign-in (local, AD, "Sign in with Microsoft") and the user's MFA devices."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from . import selectors, services
+from accounts import selectors, services
 
 
 class LoginView(auth_views.LoginView):
-    template_name = "registration/login.html"
+    template_name = "office/login.html"
     redirect_authenticated_user = True
 
     def get_context_data(self, **kwargs):
@@ -65,7 +65,7 @@ def mfa_devices(request):
             messages.error(request, exc.message)
     return render(
         request,
-        "accounts/mfa.html",
+        "office/mfa.html",
         {
             "devices": selectors.mfa_devices(request.user),
             "enrolment": enrolment,

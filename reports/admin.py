@@ -1,4 +1,8 @@
-"""Admin page: download the report of any month or date range (as one file or all three in a zip)."""
+"""Admin page: download the report of any month or date range (as one file or all three in a zip).
+
+The page hangs off audit's event list: the event admin is registered again here with the download
+route and a button for it, so audit (at the bottom) never imports reports (at the top).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,11 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
+
+from audit.admin import EventAdmin
+from audit.models import Event
 
 from . import selectors, services
 
@@ -90,3 +98,15 @@ def report_download(request):
         "form": form,
     }
     return TemplateResponse(request, "reports/admin_report_download.html", context)
+
+
+class EventReportAdmin(EventAdmin):
+    change_list_template = "reports/admin_event_change_list.html"
+
+    def get_urls(self):
+        custom = [path("report/", self.admin_site.admin_view(report_download), name="audit_event_report")]
+        return custom + super().get_urls()
+
+
+admin.site.unregister(Event)
+admin.site.register(Event, EventReportAdmin)

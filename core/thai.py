@@ -1,0 +1,50 @@
+"""Thai dates: the one formatter every page, stamp, memo and report uses.
+
+"22 พฤศจิกายน 2569 เวลา 10:15 น." for a moment, "22 พฤศจิกายน 2569" for a calendar date; the
+Buddhist era by default (era "CE" writes 2026). Aware datetimes are shown in Thailand's time.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+__all__ = ["BUDDHIST_ERA_OFFSET", "THAILAND_TZ", "THAI_MONTHS", "Era", "format_thai_datetime"]
+
+Era = Literal["BE", "CE"]
+
+THAI_MONTHS = (
+    "มกราคม",
+    "กุมภาพันธ์",
+    "มีนาคม",
+    "เมษายน",
+    "พฤษภาคม",
+    "มิถุนายน",
+    "กรกฎาคม",
+    "สิงหาคม",
+    "กันยายน",
+    "ตุลาคม",
+    "พฤศจิกายน",
+    "ธันวาคม",
+)
+
+BUDDHIST_ERA_OFFSET = 543
+THAILAND_TZ = ZoneInfo("Asia/Bangkok")
+
+
+def format_thai_datetime(value: date | datetime, era: Era = "BE") -> str:
+    """Format a datetime like "22 พฤศจิกายน 2569 เวลา 10:15 น.", a date like "22 พฤศจิกายน 2569".
+
+    Aware datetimes are shown in Thailand's time (UTC+7); naive ones are taken as already being
+    Thai local time.
+    """
+    if era not in ("BE", "CE"):
+        raise ValueError(f"era must be 'BE' or 'CE', not {era!r}")
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(THAILAND_TZ)
+    year = value.year + BUDDHIST_ERA_OFFSET if era == "BE" else value.year
+    text = f"{value.day} {THAI_MONTHS[value.month - 1]} {year}"
+    if isinstance(value, datetime):
+        text += f" เวลา {value:%H:%M} น."
+    return text
