@@ -22,7 +22,9 @@ from . import services
 from .models import LoginEvent, OrgUnit, SMSDevice, StepUp, User
 
 # Fields that grant power; only a superuser edits them (read-only for everyone else, themselves included).
-PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions")
+# The e-mail address is one of them: reset links, enrolment codes and e-mail OTP codes go there, so an
+# admin who could change it could take the account over.
+PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions", "email")
 
 
 @admin.register(OrgUnit)
@@ -77,7 +79,9 @@ class UserAdmin(BaseUserAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
-            fields += [name for name in PRIVILEGE_FIELDS if name not in fields]
+            # A new account gets its address from the admin who creates it (the invite goes there).
+            locked = PRIVILEGE_FIELDS if obj is not None else tuple(f for f in PRIVILEGE_FIELDS if f != "email")
+            fields += [name for name in locked if name not in fields]
         return fields
 
     def get_fieldsets(self, request, obj=None):
@@ -94,7 +98,7 @@ class UserAdmin(BaseUserAdmin):
 
     def save_model(self, request, obj, form, change):
         changed = set(form.changed_data) & set(PRIVILEGE_FIELDS)
-        if changed and not request.user.is_superuser:
+        if changed and change and not request.user.is_superuser:
             # Read-only fields are not in the form, so this is a forged post: refuse it loudly.
             raise PermissionDenied(_("Only a superuser changes roles, staff status and permissions."))
         super().save_model(request, obj, form, change)

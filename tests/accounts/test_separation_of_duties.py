@@ -99,6 +99,19 @@ def test_it_admin_cannot_make_anyone_superuser_staff_or_change_groups_in_admin(i
     assert 'name="is_superuser"' not in page and 'name="groups"' not in page
 
 
+def test_it_admin_cannot_redirect_a_users_mail_to_himself(it_admin, personas):
+    # Reset links, enrolment codes and e-mail OTP codes go to the address on the account.
+    head1 = personas["head1"]
+    client = admin_login(Client(), it_admin)
+    data = _change_form_data(client, head1)
+    data["email"] = "itadmin@dsign.example"
+
+    client.post(f"/admin/accounts/user/{head1.pk}/change/", data)
+
+    head1.refresh_from_db()
+    assert head1.email == "head1@dsign.example"
+
+
 def test_superuser_still_changes_roles_in_admin(personas):
     head1 = personas["head1"]
     client = admin_login(Client(), personas["admin"])
