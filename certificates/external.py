@@ -24,6 +24,7 @@ from core import hsm
 from . import pki
 from .errors import CertificateError, CertificateStateError
 from .models import Certificate, CertificateStatus, TrustRoot
+from .selectors import trust_roots_list
 from .services import agreement_email_send, ca_officer_require, certificate_transition, pem_chain
 
 
@@ -83,7 +84,7 @@ def _parse_der(der: bytes) -> list[x509.Certificate]:
 
 def _validate_chain(*, leaf: x509.Certificate, others: list[x509.Certificate]) -> None:
     """Refuse a certificate that does not chain to an enabled trust root or is not valid now."""
-    roots = [root.certificate for root in TrustRoot.objects.filter(enabled=True, approved_at__isnull=False)]
+    roots = trust_roots_list()
     if not roots:
         raise CertificateError("No trust root is enabled; add the issuing CA's root under Trust roots first.")
     context = ValidationContext(
