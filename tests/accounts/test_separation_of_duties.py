@@ -161,6 +161,15 @@ def test_it_admin_resets_by_sending_the_user_a_link_he_never_sees(
     assert Event.objects.filter(action="accounts.password_reset_link_sent", actor=it_admin).exists()
     head1.refresh_from_db()
     assert head1.check_password("demo-pass-2026")
+    # The user, and only the user, sets the new password through the link.
+    user_browser = Client()
+    form = user_browser.get(link[link.index("/accounts/reset/") :], follow=True)
+    done = user_browser.post(
+        form.redirect_chain[-1][0], {"new_password1": "Mango-Sticky-Rice-77", "new_password2": "Mango-Sticky-Rice-77"}
+    )
+    assert done.status_code == 302
+    head1.refresh_from_db()
+    assert head1.check_password("Mango-Sticky-Rice-77")
 
 
 def test_a_user_created_by_an_it_admin_has_no_password_he_knows(it_admin, django_capture_on_commit_callbacks):
