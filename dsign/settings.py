@@ -5,10 +5,12 @@ under var/, files under var/, console e-mail). Every production part is switched
 variable; the README lists them all with their defaults.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -139,6 +141,11 @@ AUTH_PASSWORD_VALIDATORS = [
 # The client address: REMOTE_ADDR, unless that is one of TRUSTED_PROXIES (addresses or CIDR networks);
 # then X-Forwarded-For is read from the right, skipping trusted proxies. Used by sign-in lockout and audit.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network ({_exc})")
 
 # Sign-in lockout (django-axes, counters in the database so every gunicorn worker sees them): after
 # LOGIN_FAILURE_LIMIT wrong passwords for one account, or from one client address, sign-in is refused
