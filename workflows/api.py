@@ -132,6 +132,9 @@ class AssignmentOut(serializers.Serializer):
     field = serializers.CharField(source="field_name")
     page = serializers.IntegerField()
     box = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    approved_sha256 = serializers.CharField(help_text="the version the signer approved (empty while undecided)")
+    signing_error = serializers.CharField(help_text="why this seat's last signature failed (Thai); it reopened")
+    signing_error_code = serializers.CharField()
 
 
 class TierOut(serializers.Serializer):
@@ -145,6 +148,12 @@ class TierOut(serializers.Serializer):
     def get_status(self, tier) -> str:
         # "closed" tiers (route ended early) read as pending/completed in the public vocabulary.
         return tier.status if tier.status != "closed" else ("completed" if tier.completed_at else "pending")
+
+
+class CurrentVersionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    sha256 = serializers.CharField(help_text="send it back as `sha256` when approving")
 
 
 class DocumentOut(serializers.Serializer):
@@ -165,6 +174,15 @@ class DocumentOut(serializers.Serializer):
         return TierOut(selectors.current_tiers(document), many=True).data
 
 
+class DocumentDetailOut(DocumentOut):
+    version = serializers.SerializerMethodField(help_text="the current version, as the signer is shown it")
+
+    @extend_schema_field(CurrentVersionOut)
+    def get_version(self, document) -> dict | None:
+        version = selectors.latest_version(document)
+        return CurrentVersionOut(version).data if version is not None else None
+
+
 class DocumentCreateIn(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, help_text="the PDF to route")
     title = serializers.CharField(max_length=300)
@@ -172,9 +190,19 @@ class DocumentCreateIn(serializers.Serializer):
     placements = serializers.JSONField(required=False, help_text='{"head1": {"page": 0, "box": [x1,y1,x2,y2]}}')
 
 
+SHA256 = r"^[0-9a-fA-F]{64}$"
+
+
 class ApproveIn(serializers.Serializer):
     otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    sha256 = serializers.RegexField(
+        SHA256,
+        required=False,
+        default=None,
+        help_text="the `version.sha256` the signer was shown (document detail); 409 when no longer current. "
+        "Without it the current version at decision time is recorded, marked as not confirmed by the client.",
+    )
 
 
 class DecisionIn(serializers.Serializer):
@@ -234,6 +262,12 @@ class BatchIn(serializers.Serializer):
     )
     otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    sha256 = serializers.DictField(
+        child=serializers.RegexField(SHA256),
+        required=False,
+        default=dict,
+        help_text='{"41": "<version.sha256 shown>"}: per document, the version the signer was shown',
+    )
 
 
 class BatchErrorOut(serializers.Serializer):
@@ -274,6 +308,11 @@ DOCUMENT_EXAMPLE = OpenApiExample(
         "pades_level": "B-LTA",
         "round": 1,
         "waiting_reason": "",
+        "version": {
+            "id": 101,
+            "number": 1,
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        },
         "created_at": "2026-03-01T09:00:00+07:00",
         "completed_at": None,
         "tiers": [
@@ -295,6 +334,9 @@ DOCUMENT_EXAMPLE = OpenApiExample(
                         "field": "Sig1_r1",
                         "page": 0,
                         "box": [36.0, 106.0, 206.0, 168.0],
+                        "approved_sha256": "",
+                        "signing_error": "",
+                        "signing_error_code": "",
                     }
                 ],
             }
@@ -327,6 +369,10 @@ def _form(serializer_class, request):
     if not form.is_valid():
         return None, Response({"detail": _first_error(form.errors)}, status=400)
     return form.validated_data, None
+
+
+def _batch_versions(raw: dict) -> dict[int, str]:
+    return {int(key): value for key, value in raw.items() if str(key).isdigit()}
 
 
 def _visible(request, pk: int) -> Document:
@@ -437,7 +483,7 @@ class DocumentListCreate(ListView):
         summary="Upload a PDF and start its route",
         request={"multipart/form-data": DocumentCreateIn},
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: DocumentOut, **errors(400, 403, 409, 413, 422)},
+        responses={201: DocumentDetailOut, **errors(400, 403, 409, 413, 422)},
         examples=[DOCUMENT_EXAMPLE],
     )
     @idempotent
@@ -463,17 +509,19 @@ class DocumentListCreate(ListView):
         except services.WorkflowError as exc:
             return _workflow_error(exc)
         document = selectors.document_detail(user=request.user, document_id=document.pk)
-        return Response(DocumentOut(document).data, status=status.HTTP_201_CREATED)
+        return Response(DocumentDetailOut(document).data, status=status.HTTP_201_CREATED)
 
 
 class DocumentDetail(ApiView):
     application_scopes = {"GET": "documents:read"}
 
     @extend_schema(
-        summary="A document and its route", responses={200: DocumentOut, **errors(404)}, examples=[DOCUMENT_EXAMPLE]
+        summary="A document and its route",
+        responses={200: DocumentDetailOut, **errors(404)},
+        examples=[DOCUMENT_EXAMPLE],
     )
     def get(self, request, pk: int):
-        return Response(DocumentOut(_visible(request, pk)).data)
+        return Response(DocumentDetailOut(_visible(request, pk)).data)
 
 
 class DocumentApprove(ApiView):
@@ -482,9 +530,17 @@ class DocumentApprove(ApiView):
         summary="Approve and sign (the signer's own credentials and OTP; never an application)",
         request=ApproveIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={202: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={202: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[
-            OpenApiExample("approve", value={"otp": "123456", "comment": "เห็นชอบ"}, request_only=True),
+            OpenApiExample(
+                "approve",
+                value={
+                    "otp": "123456",
+                    "comment": "เห็นชอบ",
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                },
+                request_only=True,
+            ),
             DOCUMENT_EXAMPLE,
         ],
     )
@@ -504,11 +560,15 @@ class DocumentApprove(ApiView):
             return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
         try:
             services.decision_approve(
-                document=document, actor=request.user, comment=form["comment"], step_up_verified=True
+                document=document,
+                actor=request.user,
+                comment=form["comment"],
+                step_up_verified=True,
+                sha256=form["sha256"],
             )
         except services.WorkflowError as exc:
             return _workflow_error(exc)
-        return Response(DocumentOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
+        return Response(DocumentDetailOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DecisionView(ApiView):
@@ -526,7 +586,7 @@ class DecisionView(ApiView):
             self.decide(document=document, actor=request.user, form=form)
         except services.WorkflowError as exc:
             return _workflow_error(exc)
-        return Response(DocumentOut(_visible(request, pk)).data)
+        return Response(DocumentDetailOut(_visible(request, pk)).data)
 
 
 class DocumentReject(DecisionView):
@@ -537,7 +597,7 @@ class DocumentReject(DecisionView):
         summary="Reject (ends the route); a comment is required",
         request=DecisionIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[OpenApiExample("reject", value={"comment": "งบประมาณไม่เพียงพอ"}, request_only=True)],
     )
     @idempotent
@@ -553,7 +613,7 @@ class DocumentReturn(DecisionView):
         summary="Return for revision, to the requester or to an earlier tier",
         request=DecisionIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[OpenApiExample("return", value={"comment": "แก้ไขวันที่", "to_tier": 1}, request_only=True)],
     )
     @idempotent
@@ -569,7 +629,7 @@ class DocumentRecall(DecisionView):
         summary="Recall a running document (the requester only)",
         request=DecisionIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[OpenApiExample("recall", value={"comment": "ส่งผิดเรื่อง"}, request_only=True)],
     )
     @idempotent
@@ -712,6 +772,7 @@ class BatchCreate(ApiView):
             actor=request.user,
             comment=form["comment"],
             batch=batch,
+            sha256=_batch_versions(form["sha256"]),
         )
         problems = missing + refused
         if batch.total == 0:

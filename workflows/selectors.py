@@ -66,6 +66,20 @@ def latest_version(document: Document) -> DocumentVersion:
     return document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
 
 
+def latest_version_sha256s(document_ids: list[int]) -> dict[int, str]:
+    """Document id -> SHA-256 of its current version, in one query (the inbox sends them back)."""
+    found: dict[int, tuple[int, str]] = {}
+    rows = (
+        DocumentVersion.objects.filter(document_id__in=document_ids)
+        .exclude(kind=DocumentVersion.Kind.ARCHIVE)
+        .values_list("document_id", "number", "sha256")
+    )
+    for document_id, number, sha256 in rows:
+        if document_id not in found or number > found[document_id][0]:
+            found[document_id] = (number, sha256)
+    return {document_id: sha256 for document_id, (_, sha256) in found.items()}
+
+
 def versions(document: Document) -> QuerySet[DocumentVersion]:
     """Every version, oldest first: the original, revisions, each signature, timestamps, archive copies."""
     return document.versions.order_by("number")

@@ -20,6 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 import audit
 from accounts.models import User
@@ -27,7 +28,7 @@ from core import storage
 from signing import services as signing_services
 from signing.models import JobKind, PadesLevel
 
-from . import states
+from . import integrity, states
 from .models import (
     Assignment,
     AssignmentStatus,
@@ -68,6 +69,12 @@ class InvalidDocument(WorkflowError):
 
 class NotAllowed(WorkflowError):
     status = 403
+
+
+class StaleVersion(WorkflowError):
+    """The version the signer was shown is no longer the document being signed."""
+
+    status = 409
 
 
 @dataclass(frozen=True)
@@ -366,22 +373,71 @@ def _signature_reason(*, actor: User, seat: Assignment, delegation: Delegation |
     return reason[:300]
 
 
+def _approval_room(*, seat: Assignment) -> None:
+    """A tier takes as many approvals as its quorum: more would put signatures in the file after the
+    tier is complete (and after the next tier's). A seat whose signature fails reopens and makes room."""
+    tier = seat.tier
+    taken = tier.assignments.filter(status__in=[AssignmentStatus.APPROVED, AssignmentStatus.SIGNED]).count()
+    if taken >= tier.quorum:
+        raise AlreadyDecided(
+            gettext(
+                "This tier already has the approvals it needs; their signatures are being made. "
+                "If one of them fails, the seats open again."
+            )
+        )
+
+
+def _version_shown(*, document: Document, sha256: str | None) -> tuple[DocumentVersion, bool]:
+    """The version the decision is about: the one named by `sha256`, or (not sent) the current one."""
+    if sha256 is None or not sha256.strip():
+        return integrity.version_current(document), False
+    version = integrity.version_named(document=document, sha256=sha256)
+    if version is None:
+        raise StaleVersion(
+            gettext(
+                "The document has changed since you opened it (sha256 is not the current version); "
+                "reload it, check the current version and decide again."
+            )
+        )
+    return version, True
+
+
 @transaction.atomic(durable=True)
-def decision_approve(*, document: Document, actor: User, comment: str = "", step_up_verified: bool) -> Assignment:
-    """Record the actor's approval and queue their signature. The caller has done the MFA step-up."""
+def decision_approve(
+    *, document: Document, actor: User, comment: str = "", step_up_verified: bool, sha256: str | None = None
+) -> Assignment:
+    """Record the actor's approval of the version they saw (`sha256`) and queue their signature.
+
+    The caller has done the MFA step-up. Without `sha256` (API clients that do not send it) the decision
+    is recorded as being about the current version at decision time, and says so (`version_confirmed`).
+    """
     from certificates.selectors import certificate_for_signing
 
     if not step_up_verified:
         raise NotYourTurn("A fresh MFA step-up is required before signing.")
     document = _lock(document)
     seat, delegation = _seat_for(document=document, actor=actor)
+    _approval_room(seat=seat)
+    version, confirmed = _version_shown(document=document, sha256=sha256)
     certificate = certificate_for_signing(user=actor)
     if certificate is None:
         raise NotAllowed(
             "You have no active signing certificate (not issued, not accepted, expired or revoked); ask the CA officer."
         )
     now = timezone.now()
-    states.apply(states.ASSIGNMENT, seat, "approve", decided_by=actor, decided_at=now, comment=(comment or "")[:2000])
+    states.apply(
+        states.ASSIGNMENT,
+        seat,
+        "approve",
+        decided_by=actor,
+        decided_at=now,
+        comment=(comment or "")[:2000],
+        approved_version=version,
+        approved_sha256=version.sha256,
+        version_confirmed=confirmed,
+        signing_error="",
+        signing_error_code="",
+    )
     job = signing_services.signing_job_create(
         handler=SIGNING_HANDLER,
         subject_id=document.pk,
@@ -407,16 +463,20 @@ def decision_approve(*, document: Document, actor: User, comment: str = "", step
             "job": job.pk,
             "on_behalf_of": seat.signer.username if delegation else None,
             "delegation": delegation.kind if delegation else None,
+            "version": version.number,
+            "sha256": version.sha256,
+            # False: the client did not send the SHA-256 it showed; the current version was recorded.
+            "version_confirmed": confirmed,
         },
     )
-    _tier_maybe_advance(document=document, tier=seat.tier)
     return seat
 
 
 def _tier_maybe_advance(*, document: Document, tier: RouteTier) -> None:
+    """Complete the tier when its quorum of signatures is in the file (approvals alone never count)."""
     tier = RouteTier.objects.select_for_update().get(pk=tier.pk)
-    approvals = tier.assignments.filter(status__in=[AssignmentStatus.APPROVED, AssignmentStatus.SIGNED]).count()
-    if tier.status != TierStatus.ACTIVE or approvals < tier.quorum:
+    signatures = tier.assignments.filter(status=AssignmentStatus.SIGNED).count()
+    if tier.status != TierStatus.ACTIVE or signatures < tier.quorum:
         return
     now = timezone.now()
     skipped = states.apply_bulk(states.ASSIGNMENT, tier.assignments.all(), "skip", decided_at=now)
@@ -528,7 +588,8 @@ def decision_reject(*, document: Document, actor: User, comment: str) -> Assignm
 
 
 def _route_close(*, document: Document) -> None:
-    """The route stops: undecided seats are cancelled, unfinished tiers closed. Decided seats stay as they are."""
+    """The route stops: undecided seats are cancelled, so are approvals whose signature is not in the file
+    yet (their jobs then refuse to sign); unfinished tiers close. Signed and refused seats stay as they are."""
     current = _current_assignments(document)
     states.apply_bulk(states.ASSIGNMENT, current, "cancel", decided_at=timezone.now())
     states.apply_bulk(states.TIER, document.tiers.filter(round=document.round), "close")
@@ -935,9 +996,12 @@ def archive_timestamp_renew(*, document_id: int) -> bool:
     return True
 
 
-def decision_approve_batch(*, documents: list[Document], actor: User, comment: str, batch) -> list[dict]:
+def decision_approve_batch(
+    *, documents: list[Document], actor: User, comment: str, batch, sha256: dict[int, str] | None = None
+) -> list[dict]:
     """Approve several documents after one MFA step-up (done by the caller), each in its own transaction.
 
+    `sha256` maps a document id to the version the signer was shown (see decision_approve).
     One refusal does not undo the others: returns [{"document": id, "detail": why}] for those refused.
     Every queued signature is attached to `batch` (a signing.models.SigningBatch) for progress reports.
     """
@@ -947,7 +1011,13 @@ def decision_approve_batch(*, documents: list[Document], actor: User, comment: s
     queued = 0
     for document in documents:
         try:
-            seat = decision_approve(document=document, actor=actor, comment=comment, step_up_verified=True)
+            seat = decision_approve(
+                document=document,
+                actor=actor,
+                comment=comment,
+                step_up_verified=True,
+                sha256=(sha256 or {}).get(document.pk),
+            )
         except WorkflowError as exc:
             errors.append({"document": document.pk, "detail": exc.message})
             continue

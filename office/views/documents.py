@@ -57,14 +57,17 @@ def _thai_date(moment) -> str:
 def inbox(request):
     """What waits for me, oldest first, with due dates; several can be signed with one OTP."""
     now = timezone.now()
+    seats = list(selectors.inbox(request.user))
+    shown = selectors.latest_version_sha256s([a.document_id for a in seats])
     items = [
         {
             "assignment": a,
             "document": a.document,
+            "sha256": shown.get(a.document_id, ""),
             "due_at": a.tier.due_at,
             "overdue": bool(a.tier.due_at and a.tier.due_at < now),
         }
-        for a in selectors.inbox(request.user)
+        for a in seats
     ]
     delegated = list(selectors.inbox_delegated(request.user))
     return render(request, "office/inbox.html", {"items": items, "delegated": delegated, "nav": "inbox"})
@@ -258,8 +261,16 @@ def document_decide(request, pk: int, decision: str):
         if decision == "approve":
             if not _my_turn(request.user, document):
                 raise services.NotYourTurn(_("This document is not waiting for your decision."))
+            shown = form.cleaned_data.get("sha256") or ""
+            if not shown:
+                # The page always sends the version it showed; without it we cannot know what was approved.
+                raise services.StaleVersion(
+                    _("The page did not say which version you saw; reload it and decide again.")
+                )
             mfa_step_up(user=request.user, code=form.cleaned_data.get("otp", ""), request=request)
-            services.decision_approve(document=document, actor=request.user, comment=comment, step_up_verified=True)
+            services.decision_approve(
+                document=document, actor=request.user, comment=comment, step_up_verified=True, sha256=shown
+            )
             messages.success(request, _("Approved; your signature is being added."))
         elif decision == "reject":
             services.decision_reject(document=document, actor=request.user, comment=comment)
@@ -289,10 +300,20 @@ def batch_start(request):
     except StepUpFailed as exc:
         return render(request, "office/_batch.html", {"error": exc.message}, status=403)
     documents = list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
+    shown = form.versions_shown()
+    unseen = [d for d in documents if not shown.get(d.pk)]
+    documents = [d for d in documents if shown.get(d.pk)]
     batch = signing_services.signing_batch_create(signer=request.user)
     refused = services.decision_approve_batch(
-        documents=documents, actor=request.user, comment=form.cleaned_data.get("comment", ""), batch=batch
+        documents=documents,
+        actor=request.user,
+        comment=form.cleaned_data.get("comment", ""),
+        batch=batch,
+        sha256=shown,
     )
+    refused += [
+        {"document": d.pk, "detail": _("The page did not say which version you saw; reload it.")} for d in unseen
+    ]
     return render(request, "office/_batch.html", _batch_context(batch=batch, refused=refused))
 
 
