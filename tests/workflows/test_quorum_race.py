@@ -62,7 +62,9 @@ def _race_once(*, base_url: str, document_id: int, tokens: dict[str, str]) -> di
     return results
 
 
-def test_three_heads_racing_exactly_two_approvals_are_taken_and_tier_two_waits_for_signatures(live_server, personas, bb_template, monkeypatch):
+def test_three_heads_racing_exactly_two_approvals_are_taken_and_tier_two_waits_for_signatures(
+    live_server, personas, bb_template, monkeypatch
+):
     monkeypatch.setattr(Conf, "SYNC", False)
     repeats = int(os.environ.get("RACE_REPEATS", 100 if connection.vendor == "postgresql" else 5))
     tokens = {name: Token.objects.get_or_create(user=personas[name])[0].key for name in HEADS}

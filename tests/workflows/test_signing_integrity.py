@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from audit.models import Event
@@ -231,9 +230,7 @@ def test_an_approval_of_the_first_round_cannot_sign_the_resubmitted_revision(per
     document_id = upload(personas["requester"], blank_pdf())["id"]
     assert approve(personas["head1"], document_id).status_code == 202
     old_seat = seat_of(document_id, "head1")
-    api_client_for(personas["head2"]).post(
-        f"/api/v1/documents/{document_id}/return/", {"comment": "แก้"}, format="json"
-    )
+    api_client_for(personas["head2"]).post(f"/api/v1/documents/{document_id}/return/", {"comment": "แก้"}, format="json")
     services.route_resubmit(
         document=Document.objects.get(pk=document_id), actor=personas["requester"], pdf=blank_pdf(pages=2)
     )
