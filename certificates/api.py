@@ -13,7 +13,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors, services
+from . import external, selectors, services
 from .models import Certificate, CertificateStatus
 
 ERROR = inline_serializer("CertificateError", {"detail": serializers.CharField()})
@@ -112,12 +112,7 @@ class CertificateImport(APIView):
         upload = form.validated_data["file"]
         if upload.size > min(settings.MAX_UPLOAD_BYTES, 1 << 20):
             return Response({"detail": "The file is too large for a certificate."}, status=413)
-        try:
-            cert = services.certificate_import_issued(certificate=cert, data=upload.read(), actor=request.user)
-        except services.CertificateStateError as exc:
-            return Response({"detail": str(exc)}, status=409)
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=400)
+        cert = external.certificate_import_issued(certificate=cert, data=upload.read(), actor=request.user)
         return Response(CertificateOut(cert).data)
 
 
@@ -136,12 +131,7 @@ class CertificateRevoke(APIView):
         form = RevokeIn(data=request.data)
         if not form.is_valid():
             return Response({"detail": f"reason must be one of {', '.join(services.REVOCATION_REASONS)}."}, status=400)
-        try:
-            cert = services.certificate_revoke(
-                certificate=cert, actor=request.user, reason=form.validated_data["reason"]
-            )
-        except services.CertificateStateError as exc:
-            return Response({"detail": str(exc)}, status=409)
+        cert = services.certificate_revoke(certificate=cert, actor=request.user, reason=form.validated_data["reason"])
         return Response(CertificateOut(cert).data)
 
 
@@ -161,10 +151,5 @@ class CertificateAccept(APIView):
         form = AcceptIn(data=request.data)
         if not form.is_valid():
             return Response({"detail": "Send the agreement token from the e-mail as 'token'."}, status=400)
-        try:
-            cert = services.certificate_accept(certificate=cert, actor=request.user, token=form.validated_data["token"])
-        except PermissionError as exc:
-            return Response({"detail": str(exc)}, status=403)
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=409)
+        cert = services.certificate_accept(certificate=cert, actor=request.user, token=form.validated_data["token"])
         return Response(CertificateOut(cert).data)

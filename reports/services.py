@@ -24,6 +24,8 @@ from pathlib import Path
 
 from django.utils import timezone
 
+from core.roles import AUDIT_READERS, role_holders_q
+
 from . import selectors
 from .selectors import SIGNATURE_ACTION, Period
 from .xlsx import StreamingWorkbook
@@ -240,10 +242,9 @@ def _summary_csv(section: str, row: tuple) -> list:
 def report_recipients() -> list[str]:
     """E-mail addresses of active IT admins and auditors (and superusers)."""
     from django.contrib.auth import get_user_model
-    from django.db.models import Q
 
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    users = users.filter(Q(groups__name__in=["it_admin", "auditor"]) | Q(is_superuser=True))
+    users = users.filter(role_holders_q(*AUDIT_READERS))
     return sorted(set(users.values_list("email", flat=True)))
 
 
@@ -257,11 +258,11 @@ def monthly_report_send(*, year: int, month: int, work_dir: Path, force: bool = 
     from django.db import transaction
 
     import audit
-    from audit.models import Event
+    from audit.selectors import events_filter
 
     period = selectors.period_month(year=year, month=month)
-    already = Event.objects.filter(action="reports.monthly_sent", target_type="reports.monthly", target_id=period.label)
-    if already.exists() and not force:
+    already = events_filter(action_prefix="reports.monthly_sent", target_type="reports.monthly", target_id=period.label)
+    if already.filter(action="reports.monthly_sent").exists() and not force:
         return []
     recipients = report_recipients()
     if not recipients:

@@ -11,10 +11,9 @@ from __future__ import annotations
 from signing.models import JobKind, JobStatus, SigningJob
 
 from .models import Document, DocumentVersion
+from .selectors import SIGNING_HANDLER
 
 __all__ = ["signatures_only_since", "version_current", "version_named"]
-
-HANDLER = "workflows.signing_handler"
 
 
 def _versions(document: Document):
@@ -33,7 +32,7 @@ def signatures_only_since(*, document: Document, version: DocumentVersion) -> bo
     made_here = dict(
         SigningJob.objects.filter(
             pk__in=[job_id for _, job_id, _ in later if job_id],
-            handler=HANDLER,
+            handler=SIGNING_HANDLER,
             subject_id=document.pk,
             kind=JobKind.SIGNATURE,
             status=JobStatus.DONE,

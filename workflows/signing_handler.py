@@ -78,7 +78,7 @@ def pdf_to_sign(*, job: SigningJob) -> bytes:
 def store_signed(*, job: SigningJob, pdf: bytes, sha256: str) -> None:
     document = Document.objects.select_related("template").get(pk=job.subject_id)
     kind = DocumentVersion.Kind.SIGNED if job.kind == JobKind.SIGNATURE else DocumentVersion.Kind.TIMESTAMPED
-    services._store_version(document=document, data=pdf, kind=kind, signing_job_id=job.pk)
+    services.version_store(document=document, data=pdf, kind=kind, signing_job_id=job.pk)
     if document.waiting_reason:
         Document.objects.filter(pk=document.pk).update(waiting_reason="")
         document.waiting_reason = ""
@@ -86,9 +86,9 @@ def store_signed(*, job: SigningJob, pdf: bytes, sha256: str) -> None:
         seat = Assignment.objects.select_for_update().select_related("tier").get(signing_job_id=job.pk)
         states.apply(states.ASSIGNMENT, seat, "sign", signed_at=timezone.now(), signing_error="", signing_error_code="")
         # Quorum counts signatures in the file: the tier may complete (and the next open) only now.
-        services._tier_maybe_advance(document=document, tier=seat.tier)
+        services.tier_maybe_advance(document=document, tier=seat.tier)
     else:
-        services._route_maybe_complete(document=document, finishing_job_id=job.pk)
+        services.route_maybe_complete(document=document, finishing_job_id=job.pk)
 
 
 def job_waiting(*, job: SigningJob) -> None:
@@ -135,12 +135,12 @@ def job_failed(*, job: SigningJob) -> None:
     if document.status not in (DocumentStatus.IN_PROGRESS, DocumentStatus.COMPLETED):
         return  # the route ended first (recall, cancel, reject, return): no signature was owed any more
     Document.objects.filter(pk=document.pk).update(waiting_reason=why[:300])
-    recipients = {user.pk: user for user in [*User.objects.filter(pk__in=told - {None}), *services._it_admins()]}
+    recipients = {user.pk: user for user in [*User.objects.filter(pk__in=told - {None}), *services.it_admins()]}
     for user in recipients.values():
-        services._notify(
+        services.notify(
             user=user, document=document, kind="signing_failed", message=f"ลงนามไม่สำเร็จ: {document.title} — {why}"
         )
-    services._on_commit_webhook(document, "signature.failed", {"job": job.pk, "error": job.error_message})
+    services.webhook_on_commit(document, "signature.failed", {"job": job.pk, "error": job.error_message})
 
 
 def retry_refusal(*, job: SigningJob) -> str:

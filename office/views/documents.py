@@ -22,10 +22,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 import audit
 from accounts.selectors import mfa_devices
-from accounts.services import StepUpFailed, mfa_step_up
 from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
 from core.thai import format_thai_datetime
+from office.errors import domain_errors
 from office.forms import BatchForm, ComposeForm, DecisionForm, SignatureImageForm, VerifyForm
 from signing import services as signing_services
 from signing import verification
@@ -218,10 +218,6 @@ def _timeline_context(request, document) -> dict:
     return {"document": document, "entries": entries, "names": names, "final": document.status in DOCUMENT_FINAL}
 
 
-def _my_turn(user, document) -> bool:
-    return any(a.document_id == document.pk for a in [*selectors.inbox(user), *selectors.inbox_delegated(user)])
-
-
 @login_required
 @require_GET
 def document_view(request, pk: int):
@@ -229,7 +225,7 @@ def document_view(request, pk: int):
     context = {
         **_timeline_context(request, document),
         "tiers": selectors.current_tiers(document),
-        "my_turn": _my_turn(request.user, document),
+        "my_turn": selectors.my_turn(user=request.user, document=document),
         "decision_form": DecisionForm(),
         "version": selectors.latest_version(document),
         "nav": "documents",
@@ -251,64 +247,50 @@ def document_timeline(request, pk: int):
 
 @login_required
 @require_POST
+@domain_errors(redirect_to="office-document")
 def document_decide(request, pk: int, decision: str):
     """Approve (with OTP), reject or return with a comment."""
     document = _document_or_404(request, pk)
     form = DecisionForm(request.POST)
     form.is_valid()
     comment = form.cleaned_data.get("comment", "")
-    try:
-        if decision == "approve":
-            if not _my_turn(request.user, document):
-                raise services.NotYourTurn(_("This document is not waiting for your decision."))
-            shown = form.cleaned_data.get("sha256") or ""
-            if not shown:
-                # The page always sends the version it showed; without it we cannot know what was approved.
-                raise services.StaleVersion(
-                    _("The page did not say which version you saw; reload it and decide again.")
-                )
-            mfa_step_up(user=request.user, code=form.cleaned_data.get("otp", ""), request=request)
-            services.decision_approve(
-                document=document, actor=request.user, comment=comment, step_up_verified=True, sha256=shown
-            )
-            messages.success(request, _("Approved; your signature is being added."))
-        elif decision == "reject":
-            services.decision_reject(document=document, actor=request.user, comment=comment)
-            messages.success(request, _("Rejected."))
-        elif decision == "return":
-            services.decision_return(document=document, actor=request.user, comment=comment)
-            messages.success(request, _("Returned for revision."))
-        else:
-            raise Http404
-    except StepUpFailed as exc:
-        messages.error(request, exc.message)
-    except services.WorkflowError as exc:
-        messages.error(request, exc.message)
+    if decision == "approve":
+        shown = form.cleaned_data.get("sha256") or ""
+        if not shown:
+            # The page always sends the version it showed; without it nobody knows what was approved.
+            raise services.StaleVersion(_("The page did not say which version you saw; reload it and decide again."))
+        services.decision_approve(
+            document=document, actor=request.user, otp=form.cleaned_data.get("otp", ""), comment=comment, sha256=shown
+        )
+        messages.success(request, _("Approved; your signature is being added."))
+    elif decision == "reject":
+        services.decision_reject(document=document, actor=request.user, comment=comment)
+        messages.success(request, _("Rejected."))
+    elif decision == "return":
+        services.decision_return(document=document, actor=request.user, comment=comment)
+        messages.success(request, _("Returned for revision."))
+    else:
+        raise Http404
     return redirect("office-document", pk=pk)
 
 
 @login_required
 @require_POST
+@domain_errors(template="office/_batch.html")
 def batch_start(request):
     """Approve the selected inbox items after one OTP; the page then polls the batch's progress."""
     mine = [a.document_id for a in selectors.inbox(request.user)]
     form = BatchForm(request.POST, document_ids=mine)
     if not form.is_valid():
         return render(request, "office/_batch.html", {"error": _("Choose documents and enter the OTP.")}, status=400)
-    try:
-        mfa_step_up(user=request.user, code=form.cleaned_data["otp"], request=request)
-    except StepUpFailed as exc:
-        return render(request, "office/_batch.html", {"error": exc.message}, status=403)
     documents = list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
     shown = form.versions_shown()
     unseen = [d for d in documents if not shown.get(d.pk)]
-    documents = [d for d in documents if shown.get(d.pk)]
-    batch = signing_services.signing_batch_create(signer=request.user)
-    refused = services.decision_approve_batch(
-        documents=documents,
+    batch, refused = services.decision_approve_batch(
+        documents=[d for d in documents if shown.get(d.pk)],
         actor=request.user,
+        otp=form.cleaned_data["otp"],
         comment=form.cleaned_data.get("comment", ""),
-        batch=batch,
         sha256=shown,
     )
     refused += [

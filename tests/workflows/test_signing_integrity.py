@@ -14,13 +14,22 @@ import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from audit.models import Event
+from certificates import external as external_services
 from certificates import selectors as certificate_selectors
 from certificates import services as certificate_services
 from signing import services as signing_services
 from signing.models import JobStatus, PadesLevel, SigningJob
 from tests.conftest import api_client_for, blank_pdf, make_otp
 from workflows import services
-from workflows.models import Assignment, AssignmentStatus, Document, DocumentStatus, DocumentVersion, WorkflowTemplate
+from workflows.models import (
+    Assignment,
+    AssignmentStatus,
+    Document,
+    DocumentStatus,
+    DocumentVersion,
+    Notification,
+    WorkflowTemplate,
+)
 
 from .helpers import detail, latest_file, upload
 
@@ -248,7 +257,7 @@ def test_a_version_stored_behind_dsigns_back_is_not_signed_and_the_seat_reopens(
     document_id = upload(personas["requester"], blank_pdf())["id"]
     assert approve(personas["head1"], document_id).status_code == 202
     # Someone with database and storage access swaps the file after the approval.
-    services._store_version(
+    services.version_store(
         document=Document.objects.get(pk=document_id), data=blank_pdf(pages=3), kind=DocumentVersion.Kind.SIGNED
     )
     job = run_job(seat_of(document_id, "head1"))
@@ -284,7 +293,7 @@ def test_a_permanently_failing_signature_never_completes_a_tier_and_the_seat_reo
     assert "ใบรับรอง" in head1["signing_error"] and "ใบรับรอง" in body["waiting_reason"]
     client.force_login(personas["head1"])
     assert "ใบรับรองของผู้ลงนามใช้ลงนามไม่ได้" in client.get(f"/documents/{document_id}/").content.decode()
-    told = services.Notification.objects.filter(document_id=document_id, kind="signing_failed")
+    told = Notification.objects.filter(document_id=document_id, kind="signing_failed")
     assert {"head1", "admin"} <= set(told.values_list("user__username", flat=True))
     assert "assignment.reopened" in events(document_id)
 
@@ -328,13 +337,13 @@ def test_a_b_lta_template_with_a_certificate_without_revocation_data_fails_inste
 
     # An external CA whose certificates name no CRL or OCSP address (the attack of issue 15).
     external = make_openssl_ca(tmp_path / "external-ca")
-    certificate_services.trust_root_add(
+    external_services.trust_root_add(
         name="Test NRCA", source=TrustRoot.Source.NRCA, data=external.cert.read_bytes(), actor=personas["admin"]
     )
     head1 = personas["head1"]
     request = certificate_services.certificate_request_external(user=head1, actor=personas["admin"])
     leaf = external.sign_csr(request.csr_pem, name="head1")
-    cert = certificate_services.certificate_import_issued(
+    cert = external_services.certificate_import_issued(
         certificate=request, data=leaf.read_bytes() + external.cert.read_bytes(), actor=personas["admin"]
     )
     certificate_services.certificate_accept(certificate=cert, actor=head1, token=cert.agreement_token)
