@@ -187,17 +187,20 @@ def _level_check(*, job: SigningJob, pdf: bytes) -> str:
     """
     from .verification import document_timestamp_level, signature_level
 
-    if job.kind == JobKind.DOCUMENT_TIMESTAMP:
-        reached, required = document_timestamp_level(pdf=pdf), PadesLevel.B_LTA
-    else:
-        # A B-LTA signature is made at B-LT; the route's document timestamp makes it B-LTA.
-        reached = signature_level(pdf=pdf, field_name=job.field_name)
-        required = PadesLevel.B_LT if job.level == PadesLevel.B_LTA else job.level
+    try:
+        if job.kind == JobKind.DOCUMENT_TIMESTAMP:
+            reached, required = document_timestamp_level(pdf=pdf), PadesLevel.B_LTA
+        else:
+            # A B-LTA signature is made at B-LT; the route's document timestamp makes it B-LTA.
+            reached = signature_level(pdf=pdf, field_name=job.field_name)
+            required = PadesLevel.B_LT if job.level == PadesLevel.B_LTA else job.level
+    except Exception as exc:  # noqa: BLE001 - a result we cannot read back is not stored
+        raise PermanentSigningError("level_not_reached", f"The signed result cannot be checked: {exc}") from exc
     if LEVEL_ORDER.index(reached) < LEVEL_ORDER.index(required):
         raise PermanentSigningError(
             "level_not_reached",
-            f"The signature reaches only PAdES {reached}, but {job.level} is required: the certificate "
-            "chain has no revocation information (CRL or OCSP) that could be embedded.",
+            f"The signature reaches only PAdES {reached}, but the template asks for {job.level}: no "
+            "revocation information (CRL or OCSP) for the certificate chain could be embedded.",
         )
     return reached
 
