@@ -9,6 +9,11 @@ from audit.models import Event
 from core import roles
 
 
+class OrgUnitManager(models.Manager):
+    def get_by_natural_key(self, code: str) -> "OrgUnit":
+        return self.get(code=code)
+
+
 class OrgUnit(models.Model):
     """A ministry, department, division or section; units form a tree."""
 
@@ -17,11 +22,16 @@ class OrgUnit(models.Model):
     name_en = models.CharField("name (English)", max_length=200, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
 
+    objects = OrgUnitManager()
+
     class Meta:
         ordering = ["code"]
 
     def __str__(self) -> str:
         return self.name_th
+
+    def natural_key(self) -> tuple[str]:
+        return (self.code,)
 
     def ancestors(self) -> list["OrgUnit"]:
         chain, node = [], self.parent
