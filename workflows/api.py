@@ -725,7 +725,16 @@ class BatchCreate(ApiView):
             **{code: r for code, r in errors(400, 403, 422).items()},
         },
         examples=[
-            OpenApiExample("batch", value={"documents": [41, 42], "otp": "123456", "comment": ""}, request_only=True),
+            OpenApiExample(
+                "batch",
+                value={
+                    "documents": [41, 42],
+                    "otp": "123456",
+                    "comment": "",
+                    "sha256": {"41": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+                },
+                request_only=True,
+            ),
             OpenApiExample(
                 "accepted", value={"id": 7, "total": 2, "errors": []}, response_only=True, status_codes=["202"]
             ),

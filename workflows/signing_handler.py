@@ -103,13 +103,14 @@ def job_failed(*, job: SigningJob) -> None:
     why = failure_text(code=job.error_code, message=job.error_message)
     seat = Assignment.objects.select_for_update().filter(signing_job_id=job.pk).select_related("tier").first()
     told: set[int] = set()
+    reopened = False
     if seat is not None and seat.status == AssignmentStatus.APPROVED:
         running = (
             document.status == DocumentStatus.IN_PROGRESS
             and seat.tier.round == document.round
             and seat.tier.status == TierStatus.ACTIVE
         )
-        told = {seat.signer_id, seat.decided_by_id}
+        told, reopened = {seat.signer_id, seat.decided_by_id}, running
         decided_by = seat.decided_by
         states.apply(
             states.ASSIGNMENT,
@@ -132,8 +133,9 @@ def job_failed(*, job: SigningJob) -> None:
                 "decided_by": decided_by.username if decided_by else None,
             },
         )
-    if document.status not in (DocumentStatus.IN_PROGRESS, DocumentStatus.COMPLETED):
-        return  # the route ended first (recall, cancel, reject, return): no signature was owed any more
+    ended = document.status not in (DocumentStatus.IN_PROGRESS, DocumentStatus.COMPLETED)
+    if (job.kind == JobKind.SIGNATURE and not reopened) or ended:
+        return  # the route ended or restarted first (recall, cancel, reject, return): nothing is owed any more
     Document.objects.filter(pk=document.pk).update(waiting_reason=why[:300])
     recipients = {user.pk: user for user in [*User.objects.filter(pk__in=told - {None}), *services.it_admins()]}
     for user in recipients.values():
