@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from django_otp.plugins.otp_static.models import StaticToken
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from audit.models import Event
@@ -44,9 +45,12 @@ def bb_template(db):
     return template
 
 
+CODE = "246810"
+
+
 def approve(user, document_id: int, **body):
     return api_client_for(user).post(
-        f"/api/v1/documents/{document_id}/approve/", {"otp": make_otp(user), **body}, format="json"
+        f"/api/v1/documents/{document_id}/approve/", {"otp": make_otp(user, CODE), **body}, format="json"
     )
 
 
@@ -95,6 +99,9 @@ def test_an_approval_with_a_stale_sha256_gets_409_and_decides_nothing(personas, 
     assert "sha256" in response.json()["detail"]
     seat = seat_of(document_id, "head1")
     assert seat.status == AssignmentStatus.PENDING and seat.signing_job_id is None
+    assert response.json()["code"] == "stale_version"
+    # Refused before the step-up: the one-time code is still unspent.
+    assert StaticToken.objects.filter(device__user=personas["head1"], token=CODE).exists()
 
     assert approve(personas["head1"], document_id, sha256="not-a-hash").status_code == 400
     current = detail(personas["head1"], document_id)["version"]
