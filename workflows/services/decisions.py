@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 import audit
 from accounts.models import User
@@ -54,7 +54,7 @@ def _approval_room(*, seat: Assignment) -> None:
     taken = tier.assignments.filter(status__in=[AssignmentStatus.APPROVED, AssignmentStatus.SIGNED]).count()
     if taken >= tier.quorum:
         raise AlreadyDecided(
-            gettext(
+            _(
                 "This tier already has the approvals it needs; their signatures are being made. "
                 "If one of them fails, the seats open again."
             )
@@ -68,7 +68,7 @@ def _version_shown(*, document: Document, sha256: str | None) -> tuple[DocumentV
     version = integrity.version_named(document=document, sha256=sha256)
     if version is None:
         raise StaleVersion(
-            gettext(
+            _(
                 "The document has changed since you opened it (sha256 is not the current version); "
                 "reload it, check the current version and decide again."
             )
@@ -78,7 +78,7 @@ def _version_shown(*, document: Document, sha256: str | None) -> tuple[DocumentV
 
 def _approval_possible(*, document: Document, actor: User, sha256: str | None) -> None:
     """Everything that refuses an approval before the one-time code is spent."""
-    seat, _ = seat_for(document=document, actor=actor)
+    seat, _delegation = seat_for(document=document, actor=actor)
     _approval_room(seat=seat)
     _version_shown(document=document, sha256=sha256)
 
@@ -124,7 +124,10 @@ def _approval_record(
     certificate = certificate_for_signing(user=actor)
     if certificate is None:
         raise NotAllowed(
-            "You have no active signing certificate (not issued, not accepted, expired or revoked); ask the CA officer."
+            _(
+                "You have no active signing certificate (not issued, not accepted, expired or revoked); "
+                "ask the CA officer."
+            )
         )
     now = timezone.now()
     states.apply(
@@ -179,7 +182,7 @@ def _approval_record(
 @transaction.atomic(durable=True)
 def decision_reject(*, document: Document, actor: User, comment: str) -> Assignment:
     """Reject: the route ends and the requester is told why."""
-    comment = text_required(comment, "Say why you reject the document (a comment is required).")
+    comment = text_required(comment, _("Say why you reject the document (a comment is required)."))
     document = document_lock(document)
     seat, delegation = seat_for(document=document, actor=actor)
     now = timezone.now()
@@ -214,7 +217,7 @@ def decision_return(*, document: Document, actor: User, comment: str, to_tier: i
     Returned to an earlier tier, the route restarts from that tier on the same file: the tiers before it
     keep their signatures, that tier and the ones after it are asked again.
     """
-    comment = text_required(comment, "Say what should be revised (a comment is required).")
+    comment = text_required(comment, _("Say what should be revised (a comment is required)."))
     document = document_lock(document)
     seat, delegation = seat_for(document=document, actor=actor)
     if to_tier is not None and not (1 <= to_tier <= seat.tier.order):
