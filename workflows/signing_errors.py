@@ -23,6 +23,7 @@ GENERIC = "ลงลายมือชื่อไม่สำเร็จ"
 
 
 def failure_text(*, code: str, message: str) -> str:
-    """The Thai reason for `code`, with signing's English detail after it for the administrators."""
+    """The Thai reason for `code`, with signing's English detail after it for the administrators (and for
+    clients that look for "failed" in a document's waiting reason, e.g. bench.flow)."""
     thai = FAILURE_TEXT.get(code, GENERIC)
-    return f"{thai} ({message})" if message else thai
+    return f"{thai} (signing failed: {message})" if message else thai
