@@ -273,6 +273,14 @@ def test_a_version_stored_behind_dsigns_back_is_not_signed_and_the_seat_reopens(
     assert seat.status == AssignmentStatus.PENDING and "เอกสารถูกเปลี่ยน" in seat.signing_error
     assert signatures_in(latest_file(personas["requester"], document_id)) == []
 
+    # head1 looks at what is there now and approves again: a new job signs the same field, once.
+    current = detail(personas["head1"], document_id)["version"]["sha256"]
+    assert approve(personas["head1"], document_id, sha256=current).status_code == 202
+    again = run_job(seat_of(document_id, "head1"))
+    assert again.pk != job.pk and again.status == JobStatus.DONE, again.error_message
+    assert signatures_in(latest_file(personas["requester"], document_id)) == [seat.field_name]
+    assert seat_of(document_id, "head1").signing_error == ""
+
 
 # --- quorum counts signatures, not intentions -----------------------------------------------------------------
 
