@@ -311,6 +311,8 @@ def test_a_permanently_failing_signature_never_completes_a_tier_and_the_seat_reo
     told = Notification.objects.filter(document_id=document_id, kind="signing_failed")
     assert {"head1", "admin"} <= set(told.values_list("user__username", flat=True))
     assert "assignment.reopened" in events(document_id)
+    timeline = client.get(f"/documents/{document_id}/timeline/").content.decode()
+    assert "เปิดให้อนุมัติใหม่" in timeline and "ใบรับรองของผู้ลงนามใช้ลงนามไม่ได้" in timeline
 
     # An admin retry cannot bring the withdrawn signature back (it would land after tier 2's).
     client.force_login(personas["admin"])
