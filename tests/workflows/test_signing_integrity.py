@@ -306,8 +306,11 @@ def test_a_permanently_failing_signature_never_completes_a_tier_and_the_seat_reo
     head1 = next(a for a in tier1["assignments"] if a["signer"] == "head1")
     assert head1["status"] == "pending" and head1["signing_error_code"] == "certificate_not_usable"
     assert "ใบรับรอง" in head1["signing_error"] and "ใบรับรอง" in body["waiting_reason"]
-    client.force_login(personas["head1"])
-    assert "ใบรับรองของผู้ลงนามใช้ลงนามไม่ได้" in client.get(f"/documents/{document_id}/").content.decode()
+    as_admin = detail(personas["admin"], document_id)["tiers"][0]["assignments"]
+    assert next(a for a in as_admin if a["signer"] == "head1")["signing_error"] == head1["signing_error"]
+    for name in ("head1", "admin"):
+        client.force_login(personas[name])
+        assert "ใบรับรองของผู้ลงนามใช้ลงนามไม่ได้" in client.get(f"/documents/{document_id}/").content.decode()
     told = Notification.objects.filter(document_id=document_id, kind="signing_failed")
     assert {"head1", "admin"} <= set(told.values_list("user__username", flat=True))
     assert "assignment.reopened" in events(document_id)
