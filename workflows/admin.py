@@ -66,7 +66,19 @@ class RouteTierInline(ReadOnlyInline):
 class AssignmentInline(ReadOnlyInline):
     model = Assignment
     fk_name = "document"
-    fields = ["tier", "signer", "status", "decided_by", "decided_at", "signed_at", "field_name", "comment"]
+    fields = [
+        "tier",
+        "signer",
+        "status",
+        "decided_by",
+        "decided_at",
+        "signed_at",
+        "field_name",
+        "comment",
+        "approved_sha256",
+        "version_confirmed",
+        "signing_error",
+    ]
     ordering = ["tier__round", "tier__order", "id"]
 
     def get_queryset(self, request):

@@ -158,6 +158,20 @@ def latest_version(document: Document) -> DocumentVersion:
     return document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
 
 
+def latest_version_sha256s(document_ids: list[int]) -> dict[int, str]:
+    """Document id -> SHA-256 of its current version, in one query (the inbox sends them back)."""
+    found: dict[int, tuple[int, str]] = {}
+    rows = (
+        DocumentVersion.objects.filter(document_id__in=document_ids)
+        .exclude(kind=DocumentVersion.Kind.ARCHIVE)
+        .values_list("document_id", "number", "sha256")
+    )
+    for document_id, number, sha256 in rows:
+        if document_id not in found or number > found[document_id][0]:
+            found[document_id] = (number, sha256)
+    return {document_id: sha256 for document_id, (_, sha256) in found.items()}
+
+
 def versions(document: Document) -> QuerySet[DocumentVersion]:
     """Every version, oldest first: the original, revisions, each signature, timestamps, archive copies."""
     return document.versions.order_by("number")
@@ -194,20 +208,24 @@ def waiting_for(document: Document) -> dict | None:
     tiers = current_tiers(document)
     active = next((t for t in tiers if t.status == TierStatus.ACTIVE), None)
     seats = [a for t in tiers for a in t.assignments.all()]
-    approvals = 0
+    approvals = signatures = 0
     if active is not None:
         approvals = sum(
             a.status in (AssignmentStatus.APPROVED, AssignmentStatus.SIGNED) for a in active.assignments.all()
         )
+        signatures = sum(a.status == AssignmentStatus.SIGNED for a in active.assignments.all())
+    # With its quorum of approvals taken, the tier waits for their signatures, not for more people.
+    room = active is not None and approvals < active.quorum
     return {
         "tier": active.order if active else None,
         "tier_name": active.name if active else None,
         "quorum": active.quorum if active else None,
         "approvals": approvals,
+        "signatures": signatures,
         "due_at": active.due_at if active else None,
         "signers": [
             {"username": a.signer.username, "name": a.signer.full_name_th}
-            for a in (active.assignments.all() if active else [])
+            for a in (active.assignments.all() if room else [])
             if a.status == AssignmentStatus.PENDING
         ],
         "signatures_in_progress": [a.field_name for a in seats if a.status == AssignmentStatus.APPROVED],

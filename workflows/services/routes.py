@@ -188,9 +188,13 @@ def tier_open(*, document: Document, round: int, order: int) -> RouteTier:
 
 
 def tier_maybe_advance(*, document: Document, tier: RouteTier) -> None:
+    """Complete the tier when its quorum of signatures is in the file (approvals alone never count).
+
+    Called by the signing handler in the transaction that stores a signature, with the document locked.
+    """
     tier = RouteTier.objects.select_for_update().get(pk=tier.pk)
-    approvals = tier.assignments.filter(status__in=[AssignmentStatus.APPROVED, AssignmentStatus.SIGNED]).count()
-    if tier.status != TierStatus.ACTIVE or approvals < tier.quorum:
+    signatures = tier.assignments.filter(status=AssignmentStatus.SIGNED).count()
+    if tier.status != TierStatus.ACTIVE or signatures < tier.quorum:
         return
     now = timezone.now()
     skipped = states.apply_bulk(states.ASSIGNMENT, tier.assignments.all(), "skip", decided_at=now)
@@ -258,7 +262,8 @@ def _archive_enqueue(document_id: int) -> None:
 
 
 def route_close(*, document: Document) -> None:
-    """The route stops: undecided seats are cancelled, unfinished tiers closed. Decided seats stay as they are."""
+    """The route stops: undecided seats are cancelled, so are approvals whose signature is not in the file
+    yet (their jobs then refuse to sign); unfinished tiers close. Signed and refused seats stay as they are."""
     current = current_assignments(document)
     states.apply_bulk(states.ASSIGNMENT, current, "cancel", decided_at=timezone.now())
     states.apply_bulk(states.TIER, document.tiers.filter(round=document.round), "close")
