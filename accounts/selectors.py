@@ -63,6 +63,10 @@ def api_tokens_of(user: User):
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 
+def has_confirmed_device(user: User) -> bool:
+    return any(True for _device in devices_for_user(user, confirmed=True))
+
+
 def org_unit_ids_with_descendants(code: str) -> list[int]:
     """Primary keys of the org unit with this code and of every unit below it."""
     from .models import OrgUnit

@@ -1,4 +1,5 @@
-"""Signal receivers: login history into the audit log, and is_staff following role groups."""
+"""Signal receivers: login history and lockouts into the audit log, is_staff following role groups,
+password changes (whatever door) revoking the other credentials, minted backup codes audited."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from . import services
 
 @receiver(user_logged_in, dispatch_uid="accounts.login")
 def _on_login(sender, request, user, **kwargs):
+    services.sign_in_mark(request=request)
     services.login_record(user=user, method=services.login_method(getattr(user, "backend", None)))
 
 
@@ -34,7 +36,29 @@ def _on_login_failed(sender, credentials, request=None, **kwargs):
         method = "ldap"
     else:
         method = "local"
-    services.login_failed_record(username=username, method=method)
+    reason = "locked out" if getattr(request, "axes_locked_out", False) else ""
+    services.login_failed_record(username=username, method=method, reason=reason)
+
+
+def _on_locked_out(sender, request, username, ip_address, **kwargs):
+    services.locked_out_record(username=username, ip_address=ip_address)
+
+
+def _on_user_pre_save(sender, instance, **kwargs):
+    # set_password() keeps the new raw password in _password until save(); that is the one moment every
+    # door (password change, reset link, admin, changepassword, shell) passes through.
+    instance._accounts_password_changed = bool(instance.pk) and getattr(instance, "_password", None) is not None
+
+
+def _on_user_post_save(sender, instance, created, **kwargs):
+    if getattr(instance, "_accounts_password_changed", False) and not created:
+        instance._accounts_password_changed = False
+        services.password_changed(user=instance)
+
+
+def _on_static_token_saved(sender, instance, created, **kwargs):
+    if created:
+        services.static_token_minted_record(token=instance)
 
 
 def _has_local_password(username: str) -> bool:
@@ -57,62 +81,29 @@ def _on_groups_changed(sender, instance, action, reverse, pk_set, **kwargs):
 
 
 def connect() -> None:
+    from axes.signals import user_locked_out
+    from django.db.models.signals import post_save, pre_save
+    from django_otp.plugins.otp_static.models import StaticToken
+
     User = get_user_model()
     m2m_changed.connect(_on_groups_changed, sender=User.groups.through, dispatch_uid="accounts.staff_sync")
-    connect_credentials()
+    user_locked_out.connect(_on_locked_out, dispatch_uid="accounts.locked_out")
+    pre_save.connect(_on_user_pre_save, sender=User, dispatch_uid="accounts.password_pre_save")
+    post_save.connect(_on_user_post_save, sender=User, dispatch_uid="accounts.password_post_save")
+    # Backup codes from services are bulk-created (no signal); one saved alone came from addstatictoken or
+    # a shell, and is audited so a minted code is never silent.
+    post_save.connect(_on_static_token_saved, sender=StaticToken, dispatch_uid="accounts.static_token_minted")
+    connect_command_line_devices()
 
 
-# --- credential changes --------------------------------------------------------------------------------
-# Passwords change in many doors (admin form, changepassword, set_password in services, password reset);
-# the user row is where they all meet, so the event is written there.
-
-
-def _on_user_pre_save(sender, instance, raw=False, update_fields=None, **kwargs):
-    if raw or instance.pk is None or (update_fields is not None and "password" not in update_fields):
-        return
-    old = sender.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
-    instance._password_changed = old is not None and old != instance.password
-
-
-def _on_user_post_save(sender, instance, created, raw=False, **kwargs):
-    if raw or not getattr(instance, "_password_changed", False):
-        return
-    instance._password_changed = False
-    import audit
-    from audit.context import current_request, request_user
-
-    audit.record(
-        actor=request_user(),
-        action="accounts.password_changed",
-        target=instance,
-        details={"usable": instance.has_usable_password()},
-    )
-    # A new password ends every other way in: API tokens and other sessions (the browser that changed
-    # its own password stays signed in).
-    request = current_request.get().request
-    session = getattr(request, "session", None)
-    own = session.session_key if session is not None and request_user() == instance else None
-    services.credentials_revoke_all(user=instance, reason="password changed", keep_session_key=own)
+# Factors added or removed from the command line or a shell (the pages and the API audit theirs in their
+# services): the row is the only place that sees it.
 
 
 def _in_command() -> str:
     from audit.context import current_request
 
     return current_request.get().command
-
-
-def _on_static_token_created(sender, instance, created, raw=False, **kwargs):
-    # Codes minted through the API or the pages are audited by their services; the command line
-    # (addstatictoken) has no service, so the row itself is the only place to see it.
-    if raw or not created or not _in_command():
-        return
-    import audit
-
-    audit.record(
-        action="mfa.code_minted",
-        target=instance.device.user,
-        details={"device": instance.device.persistent_id, "kind": "static"},
-    )
 
 
 def _on_device_saved(sender, instance, created, raw=False, **kwargs):
@@ -131,18 +122,14 @@ def _on_device_deleted(sender, instance, **kwargs):
     audit.record(action="mfa.device_removed", target=instance.user, details={"device": instance.persistent_id})
 
 
-def connect_credentials() -> None:
-    from django.db.models.signals import post_delete, post_save, pre_save
+def connect_command_line_devices() -> None:
+    from django.db.models.signals import post_delete, post_save
     from django_otp.plugins.otp_email.models import EmailDevice
-    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+    from django_otp.plugins.otp_static.models import StaticDevice
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from .models import SMSDevice
 
-    User = get_user_model()
-    pre_save.connect(_on_user_pre_save, sender=User, dispatch_uid="accounts.password_pre")
-    post_save.connect(_on_user_post_save, sender=User, dispatch_uid="accounts.password_post")
-    post_save.connect(_on_static_token_created, sender=StaticToken, dispatch_uid="accounts.static_token")
     for model in (TOTPDevice, StaticDevice, EmailDevice, SMSDevice):
         post_save.connect(_on_device_saved, sender=model, dispatch_uid=f"accounts.device_saved.{model.__name__}")
         post_delete.connect(_on_device_deleted, sender=model, dispatch_uid=f"accounts.device_deleted.{model.__name__}")
