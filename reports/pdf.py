@@ -10,6 +10,7 @@ from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from core.fonts import thai_font_path
+from core.pdftext import write_pdf
 
 from .charts import bar_chart_svg
 
@@ -78,4 +79,5 @@ def report_pdf_render(*, period, data: dict, counts: dict, filters: dict, genera
             "failed_events_truncated": counts.get("failed_events", 0) > len(data["failed_events"]),
         },
     )
-    return HTML(string=html, base_url=None, url_fetcher=LocalFilesOnly(roots=_roots(font))).write_pdf()
+    document = HTML(string=html, base_url=None, url_fetcher=LocalFilesOnly(roots=_roots(font))).render()
+    return write_pdf(document)
