@@ -29,7 +29,9 @@ SARA_AA = "\u0e32"
 SARA_AM = "\u0e33"
 # Marks HarfBuzz moves NIKHAHIT in front of (Thai tone marks).
 TONE_MARKS = frozenset("\u0e48\u0e49\u0e4a\u0e4b")
-THAI_MARKS = frozenset("\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e4d\u0e4e")
+THAI_MARKS = frozenset(
+    "\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e4d\u0e4e"
+)
 # Thai presentation forms in the Private Use Area (shifted and tail-less glyphs, as mapped by the
 # Microsoft/Apple convention the TLWG fonts follow) and the characters they draw.
 _THAI_PUA = dict(
@@ -67,7 +69,9 @@ def glyph_texts(*, font_bytes: bytes, font_number: int = 0) -> dict[int, str]:
                     substitutions += [([src], dst) for src, alts in table.alternates.items() for dst in alts]
                 if getattr(table, "ligatures", None):
                     substitutions += [
-                        ([first, *lig.Component], lig.LigGlyph) for first, ligs in table.ligatures.items() for lig in ligs
+                        ([first, *lig.Component], lig.LigGlyph)
+                        for first, ligs in table.ligatures.items()
+                        for lig in ligs
                     ]
     for _ in range(3):  # alternates of ligatures of alternates
         for sources, target in substitutions:

@@ -49,8 +49,8 @@ from tests.support.certomancer_pki import (  # noqa: F401 - registers the fixtur
     CertomancerPKI,
     certomancer_pki_fixture,
 )
-from tests.support.thai_words import THAI_TEST_WORDS, missing_words, pdftotext
 from tests.support.pdfsig import assert_pdfsig_all_valid, pdfsig_report
+from tests.support.thai_words import THAI_TEST_WORDS, missing_words, pdftotext
 
 BOX_RIGHT = (330.0, 60.0, 560.0, 190.0)
 BOX_LEFT = (40.0, 60.0, 270.0, 190.0)
