@@ -155,6 +155,11 @@ def latest_version(document: Document) -> DocumentVersion:
     return document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
 
 
+def archive_version(document: Document) -> DocumentVersion | None:
+    """The newest PDF/A-3 archive copy, or None before the document was archived."""
+    return document.versions.filter(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
+
+
 def versions(document: Document) -> QuerySet[DocumentVersion]:
     """Every version, oldest first: the original, revisions, each signature, timestamps, archive copies."""
     return document.versions.order_by("number")

@@ -84,3 +84,15 @@ def test_recipient_with_only_a_signing_certificate_is_refused_clearly(document, 
     )
     assert response.status_code == 422 and response.json()["code"] == "no_encryption_certificate"
     assert "head1" in response.json()["detail"] or "encryption" in response.json()["detail"]
+
+
+def test_archive_link_on_the_document_page_and_in_admin(document, personas, client):
+    pk = document["id"]
+    client.force_login(personas["requester"])
+    assert 'id="download-archive"' not in client.get(f"/documents/{pk}/").content.decode()
+    version_store(document=Document.objects.get(pk=pk), data=blank_pdf(), kind=DocumentVersion.Kind.ARCHIVE)
+    page = client.get(f"/documents/{pk}/").content.decode()
+    assert f'href="/api/v1/documents/{pk}/archive/"' in page and "สำเนาเพื่อการเก็บรักษา" in page
+    client.force_login(personas["admin"])
+    admin_page = client.get(f"/admin/workflows/document/{pk}/change/").content.decode()
+    assert f'href="/api/v1/documents/{pk}/archive/"' in admin_page

@@ -11,7 +11,7 @@ from core.errors import DomainError
 from signing.encryption import EncryptionInputError, document_encrypted_copy
 
 from ..models import Document, DocumentVersion
-from ..selectors import latest_version
+from ..selectors import archive_version, latest_version
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -25,7 +25,7 @@ def _read(version: DocumentVersion) -> bytes:
 @transaction.atomic
 def document_archive_read(*, document: Document, actor) -> tuple[DocumentVersion, bytes]:
     """The newest PDF/A-3 archive copy of a completed document (404 ``no_archive`` when none was made)."""
-    version = document.versions.filter(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
+    version = archive_version(document)
     if version is None:
         raise DomainError("This document has no archive copy yet.", code="no_archive", status=404)
     data = _read(version)
