@@ -56,7 +56,26 @@ def certificate_for_signing(*, user) -> Certificate | None:
 
 
 def trust_roots_list() -> list[x509.Certificate]:
-    return [root.certificate for root in TrustRoot.objects.filter(enabled=True)]
+    """The roots signatures are verified against: enabled and approved by a second CA officer."""
+    return [root.certificate for root in TrustRoot.objects.filter(enabled=True, approved_at__isnull=False)]
+
+
+def revocations_list() -> list[dict]:
+    """Certificates the internal CA issued and revoked: `{"issuer": x509.Name, "serial": int, "revoked_at"}`.
+
+    The verifier judges signatures by these certificates from this list (dsign's own records), not only
+    from whatever revocation data a file carries.
+    """
+    issuers: dict[int, x509.Name] = {}
+    found = []
+    rows = Certificate.objects.filter(
+        status=CertificateStatus.REVOKED, issued_by__isnull=False, revoked_at__isnull=False
+    ).exclude(serial_number="")
+    for issued_by_id, serial, revoked_at in rows.values_list("issued_by_id", "serial_number", "revoked_at"):
+        if issued_by_id not in issuers:
+            issuers[issued_by_id] = CertificateAuthority.objects.get(pk=issued_by_id).certificate.subject
+        found.append({"issuer": issuers[issued_by_id], "serial": int(serial, 16), "revoked_at": revoked_at})
+    return found
 
 
 def authority_get(kind: str) -> CertificateAuthority | None:
@@ -67,7 +86,7 @@ def authority_get(kind: str) -> CertificateAuthority | None:
 
 
 def user_manages_certificates(user) -> bool:
-    """CA officers and IT admins issue, revoke and import certificates for others."""
+    """CA officers issue, revoke and import certificates for others (superusers hold every role)."""
     return has_role(user, *CERTIFICATE_MANAGERS)
 
 

@@ -27,6 +27,7 @@ from django.utils.module_loading import import_module
 
 import audit
 from core.backoff import backoff
+from core.errors import DomainError
 from core.tsa import timestamper
 
 from .models import JobKind, JobStatus, PadesLevel, SigningAttempt, SigningBatch, SigningJob
@@ -42,10 +43,14 @@ class SubjectHandler(Protocol):
     """What the app that owns a document provides to signing (see workflows.signing_handler)."""
 
     def lock_subject(self, subject_id: int) -> None: ...
-    def latest_pdf(self, subject_id: int) -> bytes: ...
+    # Called with the subject locked, in the transaction that will store the signature: the bytes the job
+    # may sign, or PermanentSigningError when the decision no longer stands (route ended, file changed).
+    def pdf_to_sign(self, *, job: SigningJob) -> bytes: ...
     def store_signed(self, *, job: SigningJob, pdf: bytes, sha256: str) -> None: ...
     def job_waiting(self, *, job: SigningJob) -> None: ...
     def job_failed(self, *, job: SigningJob) -> None: ...
+    # Why an admin may not queue this job again (its decision was withdrawn), or "" when they may.
+    def retry_refusal(self, *, job: SigningJob) -> str: ...
 
 
 class PermanentSigningError(Exception):
@@ -128,7 +133,8 @@ def signing_job_run(*, job_id: int) -> str:
                     attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS, error="already done")
                     return job.status
                 handler.lock_subject(job.subject_id)
-                signed = produce(handler.latest_pdf(job.subject_id))
+                signed = produce(handler.pdf_to_sign(job=job))
+                level_reached = _level_check(job=job, pdf=signed)
                 sha256 = hashlib.sha256(signed).hexdigest()
                 try:
                     handler.store_signed(job=job, pdf=signed, sha256=sha256)
@@ -141,6 +147,7 @@ def signing_job_run(*, job_id: int) -> str:
                 SigningJob.objects.filter(pk=job.pk).update(
                     status=JobStatus.DONE,
                     result_sha256=sha256,
+                    result_level=level_reached,
                     finished_at=timezone.now(),
                     attempts=job.attempts + 1,
                     error_code="",
@@ -155,6 +162,7 @@ def signing_job_run(*, job_id: int) -> str:
                     details={
                         "field": job.field_name,
                         "level": job.level,
+                        "level_achieved": level_reached,
                         "sha256": sha256,
                         "subject": job.subject_id,
                     },
@@ -169,6 +177,35 @@ def signing_job_run(*, job_id: int) -> str:
         return JobStatus.FAILED
     attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS)
     return JobStatus.DONE
+
+
+def _level_check(*, job: SigningJob, pdf: bytes) -> str:
+    """The PAdES level `pdf` reaches for what `job` added; PermanentSigningError below the requested one.
+
+    pyHanko signs a certificate without CRL or OCSP addresses at "B-LT" without any revocation data, which
+    is B-T in fact; the result is checked, not the request.
+    """
+    from .verification import document_timestamp_level, signature_level
+
+    try:
+        if job.kind == JobKind.DOCUMENT_TIMESTAMP:
+            reached, required = document_timestamp_level(pdf=pdf), PadesLevel.B_LTA
+        else:
+            # A B-LTA signature is made at B-LT; the route's document timestamp makes it B-LTA.
+            reached = signature_level(pdf=pdf, field_name=job.field_name)
+            required = PadesLevel.B_LT if job.level == PadesLevel.B_LTA else job.level
+    except Exception as exc:  # noqa: BLE001 - a result we cannot read back is not stored
+        raise PermanentSigningError("level_not_reached", f"The signed result cannot be checked: {exc}") from exc
+    if LEVEL_ORDER.index(reached) < LEVEL_ORDER.index(required):
+        raise PermanentSigningError(
+            "level_not_reached",
+            f"The signature reaches only PAdES {reached}, but the template asks for {job.level}: no "
+            "revocation information (CRL or OCSP) for the certificate chain could be embedded.",
+        )
+    return reached
+
+
+LEVEL_ORDER = [PadesLevel.B_B, PadesLevel.B_T, PadesLevel.B_LT, PadesLevel.B_LTA]
 
 
 def _os_reason(exc: OSError) -> str:
@@ -221,8 +258,20 @@ def _job_fail(*, job_id: int, code: str, message: str) -> None:
     )
 
 
+class RetryRefused(DomainError):
+    code = "retry_refused"
+    status = 409
+
+
 def signing_job_retry(*, job: SigningJob, actor) -> None:
-    """Admin action: put a failed or waiting job back in the queue (e.g. after renewing a certificate)."""
+    """Admin action: put a failed or waiting job back in the queue (e.g. after renewing a certificate).
+
+    A failed signature whose seat reopened cannot be retried: the decision it served was withdrawn, and
+    only the signer's new approval (with a fresh factor) may produce that signature.
+    """
+    refusal = _handler(job).retry_refusal(job=job) if job.status == JobStatus.FAILED else ""
+    if refusal:
+        raise RetryRefused(refusal)
     with transaction.atomic():
         updated = SigningJob.objects.filter(pk=job.pk, status__in=[JobStatus.FAILED, JobStatus.WAITING]).update(
             status=JobStatus.QUEUED, next_attempt_at=None, finished_at=None
@@ -394,14 +443,14 @@ def signing_batch_create(*, signer) -> SigningBatch:
 def document_verify(*, data: bytes, lang: str, actor, password: str | None = None) -> dict:
     """Verify an uploaded PDF against the configured trust roots and record that it was verified.
 
+    Admission: at most `VERIFY_MAX_CONCURRENT` verifications at once and `VERIFY_MAX_CONCURRENT_PER_USER`
+    per user; over that `verification_sandbox.VerifierBusy` (the doors answer 429).
     Raises verification.UnreadablePDF (and its EncryptedPDF) when the file cannot be read as a PDF.
     """
-    from . import verification
-    from .selectors import verification_trust_roots
+    from .verification_sandbox import verification_slot
 
-    report = verification.verify_pdf_bytes(
-        data=data, trust_roots=verification_trust_roots(), lang=lang, password=password or None
-    )
+    with verification_slot(user_key=str(getattr(actor, "pk", None) or "anonymous")):
+        report = _verify(data=data, lang=lang, password=password or None)
     with transaction.atomic():
         audit.record(
             actor=actor,
@@ -410,3 +459,41 @@ def document_verify(*, data: bytes, lang: str, actor, password: str | None = Non
             details={"valid": report["valid"], "signatures": len(report["signatures"]), "size": len(data)},
         )
     return report
+
+
+def _verify(*, data: bytes, lang: str, password: str | None = None, timeout_s: float = 30) -> dict:
+    from . import verification
+    from .selectors import verification_revocations, verification_trust_roots
+
+    return verification.verify_pdf_bytes(
+        data=data,
+        trust_roots=verification_trust_roots(),
+        lang=lang,
+        password=password,
+        revocations=verification_revocations(),
+        timeout_s=timeout_s,
+    )
+
+
+def verifier_busy_message(exc) -> str:
+    """What to tell someone whose verification was not admitted (`verification_sandbox.VerifierBusy`)."""
+    from django.utils.translation import gettext as _
+
+    if exc.scope == "user":
+        return _("You already have verifications running; wait for them to finish and try again.")
+    return _("The verifier is busy with other documents; try again in a few seconds.")
+
+
+FINAL_CHECK_TIMEOUT_S = 180
+
+
+def final_file_problems(*, pdf: bytes, lang: str = "en") -> list[str]:
+    """Why a document's final signed file is not valid (empty: it is); asked before a document completes."""
+    from . import verification
+
+    try:
+        # dsign's own file, however many signatures it holds: more time than an upload gets
+        report = _verify(data=pdf, lang=lang, timeout_s=FINAL_CHECK_TIMEOUT_S)
+    except verification.UnreadablePDF as exc:
+        return [str(exc)]
+    return [] if report["valid"] else (report["problems"] or ["not valid"])

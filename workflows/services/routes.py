@@ -18,7 +18,7 @@ from signing import services as signing_services
 from signing.models import JobKind, PadesLevel
 
 from .. import states
-from ..errors import AlreadyDecided, InvalidDocument, NotFound
+from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound
 from ..models import (
     Assignment,
     AssignmentStatus,
@@ -31,7 +31,7 @@ from ..models import (
 )
 from ..selectors import SIGNING_HANDLER, current_assignments, current_tier_ids
 from .common import admin_required, document_lock, notify, text_required, webhook_on_commit
-from .documents import PdfInfo, pdf_inspect, version_store
+from .documents import PdfInfo, final_file_valid, pdf_clean, pdf_inspect, version_store
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,8 @@ def route_start(
         raise InvalidDocument("A title is required.")
     if not template.active:
         raise InvalidDocument(f"The workflow template {template.code!r} is not active.")
+    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
+    pdf, cleaned = pdf_clean(pdf)
     info = pdf_inspect(pdf)
     template_tiers = list(template.tiers.order_by("order"))
     if not template_tiers:
@@ -160,7 +162,12 @@ def route_start(
         actor=actor,
         action="document.created",
         target=document,
-        details={"template": template.code, "sha256": document.versions.get().sha256, "pages": len(info.pages)},
+        details={
+            "template": template.code,
+            "sha256": document.versions.get().sha256,
+            "pages": len(info.pages),
+            "removed_from_upload": cleaned,
+        },
     )
     tier_open(document=document, round=1, order=template_tiers[0].order)
     return document
@@ -181,9 +188,13 @@ def tier_open(*, document: Document, round: int, order: int) -> RouteTier:
 
 
 def tier_maybe_advance(*, document: Document, tier: RouteTier) -> None:
+    """Complete the tier when its quorum of signatures is in the file (approvals alone never count).
+
+    Called by the signing handler in the transaction that stores a signature, with the document locked.
+    """
     tier = RouteTier.objects.select_for_update().get(pk=tier.pk)
-    approvals = tier.assignments.filter(status__in=[AssignmentStatus.APPROVED, AssignmentStatus.SIGNED]).count()
-    if tier.status != TierStatus.ACTIVE or approvals < tier.quorum:
+    signatures = tier.assignments.filter(status=AssignmentStatus.SIGNED).count()
+    if tier.status != TierStatus.ACTIVE or signatures < tier.quorum:
         return
     now = timezone.now()
     skipped = states.apply_bulk(states.ASSIGNMENT, tier.assignments.all(), "skip", decided_at=now)
@@ -228,6 +239,8 @@ def route_maybe_complete(*, document: Document, finishing_job_id: int | None = N
             return
         if dts.status != JobStatus.DONE and dts.pk != finishing_job_id:
             return
+    if not final_file_valid(document=document):
+        return
     now = timezone.now()
     states.apply(states.DOCUMENT, document, "complete", completed_at=now, waiting_reason="")
     audit.record(action="document.completed", target=document, details={"round": document.round})
@@ -249,7 +262,8 @@ def _archive_enqueue(document_id: int) -> None:
 
 
 def route_close(*, document: Document) -> None:
-    """The route stops: undecided seats are cancelled, unfinished tiers closed. Decided seats stay as they are."""
+    """The route stops: undecided seats are cancelled, so are approvals whose signature is not in the file
+    yet (their jobs then refuse to sign); unfinished tiers close. Signed and refused seats stay as they are."""
     current = current_assignments(document)
     states.apply_bulk(states.ASSIGNMENT, current, "cancel", decided_at=timezone.now())
     states.apply_bulk(states.TIER, document.tiers.filter(round=document.round), "close")
@@ -294,6 +308,8 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str 
     document = document_lock(document)
     if actor.pk != document.requester_id:
         raise NotFound("Only the requester can resubmit this document.")
+    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
+    pdf, cleaned = pdf_clean(pdf)
     info = pdf_inspect(pdf)
     states.apply(states.DOCUMENT, document, "resubmit")
     version = version_store(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION)
@@ -301,7 +317,12 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str 
         actor=actor,
         action="document.resubmitted",
         target=document,
-        details={"version": version.number, "sha256": version.sha256, "comment": (comment or "")[:500]},
+        details={
+            "version": version.number,
+            "sha256": version.sha256,
+            "comment": (comment or "")[:500],
+            "removed_from_upload": cleaned,
+        },
     )
     first = document.tiers.order_by("order").values_list("order", flat=True).first()
     round_start(document=document, from_tier=first or 1, page_count=len(info.pages))
@@ -341,6 +362,19 @@ def route_cancel(*, document: Document, actor: User, reason: str) -> Document:
     return document
 
 
+def _seat_holder_check(*, document: Document, person: User, actor: User, change: str) -> None:
+    """Separation of duties for a seat that changes hands: never the requester (they would approve their
+    own document), never the administrator making the change, and nobody already seated in the route
+    unless the template allows one person several seats."""
+    if person.pk == document.requester_id:
+        raise NotAllowed(f"A seat cannot be {change} to the requester of the document ({person.full_name_th}).")
+    if person.pk == actor.pk:
+        raise NotAllowed(f"An administrator cannot give a seat to themselves ({change} by {actor.username}).")
+    taken = current_assignments(document).filter(signer=person)
+    if taken.exists() and not document.template.allow_multiple_seats:
+        raise InvalidDocument(f"{person.full_name_th} already holds a seat in this route.")
+
+
 @transaction.atomic(durable=True)
 def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User, reason: str) -> Assignment:
     """An administrator gives an undecided seat to someone else (e.g. the signer left), with a reason."""
@@ -354,9 +388,7 @@ def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User
         raise AlreadyDecided("Only an undecided seat can be reassigned.")
     if not new_signer.is_active:
         raise InvalidDocument(f"{new_signer.full_name_th} is not an active user.")
-    taken = current_assignments(document).filter(signer=new_signer)
-    if taken.exists() and not document.template.allow_multiple_seats:
-        raise InvalidDocument(f"{new_signer.full_name_th} already holds a seat in this route.")
+    _seat_holder_check(document=document, person=new_signer, actor=actor, change="reassigned")
     old = assignment.signer
     assignment.signer = new_signer
     assignment.save(update_fields=["signer"])
