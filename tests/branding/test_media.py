@@ -11,6 +11,7 @@ from django.utils import timezone
 from PIL import Image
 
 from branding.models import Branding
+from tests.conftest import admin_login
 
 
 def _png(colour=(200, 30, 30)) -> bytes:
@@ -22,8 +23,7 @@ def _png(colour=(200, 30, 30)) -> bytes:
 @pytest.fixture
 def uploaded_logo(personas, client):
     """A logo uploaded through the admin form, as an administrator does it."""
-    admin = personas["admin"]
-    client.force_login(admin)
+    admin_login(client, personas["admin"])
     Branding.objects.all().delete()
     logo = ContentFile(_png(), name="org-logo.png")
     response = client.post(

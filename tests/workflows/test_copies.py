@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from audit.models import Event as AuditEvent
-from tests.conftest import api_client_for, blank_pdf
+from tests.conftest import admin_login, api_client_for, blank_pdf
 from tests.workflows.helpers import upload
 from workflows.models import Document, DocumentVersion
 from workflows.services.documents import version_store
@@ -93,6 +93,6 @@ def test_archive_link_on_the_document_page_and_in_admin(document, personas, clie
     version_store(document=Document.objects.get(pk=pk), data=blank_pdf(), kind=DocumentVersion.Kind.ARCHIVE)
     page = client.get(f"/documents/{pk}/").content.decode()
     assert f'href="/api/v1/documents/{pk}/archive/"' in page and "สำเนาเพื่อการเก็บรักษา" in page
-    client.force_login(personas["admin"])
+    admin_login(client, personas["admin"])
     admin_page = client.get(f"/admin/workflows/document/{pk}/change/").content.decode()
     assert f'href="/api/v1/documents/{pk}/archive/"' in admin_page
