@@ -237,6 +237,7 @@ def document_view(request, pk: int):
         "my_turn": selectors.my_turn(user=request.user, document=document),
         "decision_form": DecisionForm(),
         "version": selectors.latest_version(document),
+        "archive": selectors.archive_version(document),
         "nav": "documents",
     }
     return render(request, "office/document.html", context)
