@@ -32,6 +32,7 @@ class CertificateOut(serializers.ModelSerializer):
             "id", "user", "holder_name", "org_unit", "status", "status_display", "source", "serial_number",
             "subject_cn", "issuer_cn", "key_algorithm", "created_at", "not_before", "not_after",
             "agreement_accepted_at", "revoked_at", "revocation_reason", "superseded_by", "has_csr",
+            "identity_proofing_level", "identity_proofing_method", "identity_proofing_reference",
         ]  # fmt: skip
 
     def get_has_csr(self, cert) -> bool:
@@ -134,9 +135,7 @@ class CertificateRevoke(APIView):
     @extend_schema(request=RevokeIn, responses={200: CertificateOut, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})
     def post(self, request, pk: int):
         if not selectors.user_manages_certificates(request.user):
-            return Response(
-                {"detail": "Only a CA officer or IT admin may revoke certificates.", "code": "forbidden"}, status=403
-            )
+            return Response({"detail": "Only a CA officer may revoke certificates.", "code": "forbidden"}, status=403)
         cert = _visible(request, pk)
         form = RevokeIn(data=request.data)
         if not form.is_valid():

@@ -51,6 +51,14 @@ class TrustRoot(models.Model):
     fingerprint_sha256 = models.CharField(max_length=64, unique=True, editable=False)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Four eyes: a root added by one CA officer is used for verification only once a second one approves.
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -58,6 +66,10 @@ class TrustRoot(models.Model):
     def save(self, *args, **kwargs):
         self.fingerprint_sha256 = hashlib.sha256(bytes(self.certificate_der)).hexdigest()
         super().save(*args, **kwargs)
+
+    @property
+    def approved(self) -> bool:
+        return self.approved_at is not None
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -71,6 +83,24 @@ class CertificateStatus(models.TextChoices):
     EXPIRED = "expired", "หมดอายุ / expired"
     REVOKED = "revoked", "ถูกเพิกถอน / revoked"
     SUPERSEDED = "superseded", "ถูกแทนที่ / superseded"
+
+
+class IAL(models.IntegerChoices):
+    """How well the holder's identity was proofed before the certificate was issued (NIST SP 800-63A IAL;
+    ETDA's guideline on identity proofing): set by the CA officer."""
+
+    IAL1 = 1, "IAL1 — self-asserted / not proofed"
+    IAL2 = 2, "IAL2 — identity document checked (remote or in person)"
+    IAL3 = 3, "IAL3 — in person with the identity document and a biometric check"
+
+
+class ProofingMethod(models.TextChoices):
+    NONE = "", "not recorded"
+    IN_PERSON = "in_person", "in person with the ID card"
+    DOCUMENT_CHECK = "document_check", "identity document checked remotely"
+    THAID = "thaid", "ThaID (DOPA digital ID)"
+    NDID = "ndid", "NDID"
+    DIRECTORY = "directory", "HR / directory record"
 
 
 class Certificate(models.Model):
@@ -101,6 +131,13 @@ class Certificate(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revocation_reason = models.CharField(max_length=32, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    identity_proofing_level = models.PositiveSmallIntegerField(
+        "identity proofing level", choices=IAL.choices, default=IAL.IAL1
+    )
+    identity_proofing_method = models.CharField(max_length=20, choices=ProofingMethod.choices, blank=True)
+    identity_proofing_reference = models.CharField(
+        max_length=200, blank=True, help_text="e.g. the ThaID/NDID transaction reference or the form number"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["user", "status"])]

@@ -20,7 +20,7 @@ request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 # Libraries whose INFO lines name signers (subject names, e-mail addresses) stay at WARNING.
-QUIET_LIBRARIES = ("pyhanko", "pyhanko_certvalidator", "certomancer", "pikepdf", "fontTools", "weasyprint")
+QUIET_LIBRARIES = ("pyhanko", "pyhanko_certvalidator", "certomancer", "pikepdf", "fontTools", "weasyprint", "axes")
 
 
 class RequestIdFilter(logging.Filter):

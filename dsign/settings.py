@@ -5,11 +5,13 @@ under var/, files under var/, console e-mail). Every production part is switched
 variable; the README lists them all with their defaults.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -25,6 +27,16 @@ def env_secret(name: str, default: str = "") -> str:
 
 PRODUCTION = env.bool("DSIGN_PRODUCTION", default=False)
 VAR_DIR = Path(env.str("DSIGN_VAR_DIR", default=str(BASE_DIR / "var")))
+# Everything dsign writes (SQLite and its WAL, stored PDFs, the SoftHSM token, audit exports) is readable by
+# its own user only: the process umask makes new files 0600 and directories 0700, and var/ is closed.
+os.umask(0o077)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+try:
+    VAR_DIR.chmod(0o700)
+except OSError:  # not ours (a mounted volume); its owner decides
+    pass
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # Defaults that are fine on a laptop and refused in production by the system checks (dsign.E001...).
 INSECURE_SECRET_KEY = "dsign-embedded-insecure-secret-key-change-me"
@@ -50,13 +62,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_otp.plugins.otp_email",
+    "axes",
     "django_q",
     "dsign",
     "accounts",
@@ -75,6 +87,7 @@ MIDDLEWARE = [
     "dsign.logsetup.RequestIdMiddleware",
     "dsign.health.HealthMiddleware",  # first: probes come by address, over HTTP, without a session
     "django.middleware.security.SecurityMiddleware",
+    "dsign.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -82,9 +95,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "dsign.security.SessionLifetimeMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the lockout flag that authentication set anywhere below it.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dsign.urls"
@@ -132,12 +148,41 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # trigger), so the audit tables are left out of that snapshot and simply emptied after such a test.
 TEST_NON_SERIALIZED_APPS = ["audit"]
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# django-axes first: it refuses a locked-out account or address before any backend checks a password.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+PASSWORD_MIN_LENGTH = max(12, env.int("PASSWORD_MIN_LENGTH", default=12))
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-]
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.NoUsernameValidator"},
+]  # fmt: skip
+
+# The client address: REMOTE_ADDR, unless that is one of TRUSTED_PROXIES (addresses or CIDR networks);
+# then X-Forwarded-For is read from the right, skipping trusted proxies. Used by sign-in lockout and audit.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network ({_exc})")
+
+# Sign-in lockout (django-axes, counters in the database so every gunicorn worker sees them): after
+# LOGIN_FAILURE_LIMIT wrong passwords for one account, or from one client address, sign-in is refused
+# for LOGIN_LOCKOUT_MINUTES; an admin unlocks earlier (admin action "unlock sign-in").
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=20)
+AXES_COOLOFF_TIME = env.int("LOGIN_LOCKOUT_MINUTES", default=15) / 60
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# Successful sign-ins are already in the audit log (accounts.login); axes keeps only the failure counters.
+AXES_DISABLE_ACCESS_LOG = True
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -236,6 +281,10 @@ ORGANIZATION_LOGO = env.str("ORGANIZATION_LOGO", default="")
 TSA_URL = env.str("TSA_URL", default=f"{BASE_URL}/pki/tsa")
 TSA_USERNAME = env.str("TSA_USERNAME", default="")
 TSA_PASSWORD = env_secret("TSA_PASSWORD")
+# The certificate RFC 3161 tokens must chain to (PEM/DER file: the TSA's certificate or a CA above it).
+# Empty: the internal TSA's (var/pki/tsa.pem, written by ca_init). Audit anchors are checked against it.
+TSA_CERTIFICATE = env.str("TSA_CERTIFICATE", default="")
+INTERNAL_TSA_CERTIFICATE = VAR_DIR / "pki" / "tsa.pem"  # written by ca_init, never overwritten
 # Who the internal TSA (/pki/tsa) answers: these networks (dsign itself on loopback by default), a client
 # sending TSA_USERNAME/TSA_PASSWORD, and signed-in users if TSA_ALLOW_AUTHENTICATED; at most
 # TSA_RATE_PER_MINUTE requests a minute per client address.
@@ -251,8 +300,15 @@ VERIFY_MAX_CONCURRENT = env.int("VERIFY_MAX_CONCURRENT", default=4)
 VERIFY_MAX_CONCURRENT_PER_USER = env.int("VERIFY_MAX_CONCURRENT_PER_USER", default=2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# A user without any MFA device may enrol the first one only this long after signing in with a password
+# (or later with a one-time enrolment code an admin has sent them).
+MFA_FIRST_ENROLMENT_WINDOW_SECONDS = env.int("MFA_FIRST_ENROLMENT_WINDOW_SECONDS", default=600)
+MFA_ENROLMENT_CODE_HOURS = env.int("MFA_ENROLMENT_CODE_HOURS", default=72)
 SIGNATURE_DATE_ERA = env.str("SIGNATURE_DATE_ERA", default="BE")
 AUDIT_RETENTION_DAYS = max(90, env.int("AUDIT_RETENTION_DAYS", default=3650))
+# Where each audit anchor is also written, outside the database (comma-separated): "storage" (the file
+# storage or S3 bucket, under audit-anchors/), "file:/path/anchors.jsonl", "syslog:" or "syslog://host:514".
+AUDIT_ANCHOR_EXPORT = env.str("AUDIT_ANCHOR_EXPORT", default="storage")
 OTP_EMAIL_SENDER = DEFAULT_FROM_EMAIL
 OTP_EMAIL_SUBJECT = "dsign: รหัสยืนยันตัวตน / verification code"
 
@@ -292,9 +348,17 @@ else:
 # /readyz: a worker must have run the heartbeat schedule (every minute) within this many seconds.
 HEALTH_WORKER_MAX_AGE = env.int("HEALTH_WORKER_MAX_AGE", default=180)
 
+# Shared counters (API throttles, cached lookups): Redis when REDIS_URL is set, otherwise a database
+# table, so every worker process counts against the same limit (never per-process memory).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "dsign"}}  # fmt: skip
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "dsign_cache"}}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -314,7 +378,18 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "dsign API",
-    "DESCRIPTION": "Route documents for tiered approval and sign them with PAdES signatures.",
+    "DESCRIPTION": (
+        "Route documents for tiered approval and sign them with PAdES signatures.\n\n"
+        "**Authentication.** `Authorization: Token KEY` with a personal token from `manage.py drf_create_token USER` "
+        "(hashed, expiring, revocable: `GET/DELETE /api/v1/me/tokens/`), or `Authorization: Api-Key KEY` with "
+        "`X-On-Behalf-Of: USERNAME` for an application client, which acts only for the users and org units listed "
+        "on it.\n\n"
+        "**Webhooks** follow Standard Webhooks: `webhook-id` (the event id, the same on retries), "
+        "`webhook-timestamp` (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "
+        '"<webhook-id>.<webhook-timestamp>.<body>">` keyed with the subscription secret (base64-decoded when it '
+        "is `whsec_<base64>`). Reject timestamps older than 5 minutes. A client receives only events about "
+        "documents of the users it may act for."
+    ),
     "VERSION": "1.0.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -326,9 +401,20 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Personal API tokens (manage.py drf_create_token USER) expire after this many days.
+API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=90)
+
+# Webhook receivers inside the network (hosts, comma-separated) that deliveries may call although they
+# resolve to loopback, private or link-local addresses; set by the operator, not in the web admin.
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+
 # Sessions and TLS: secure cookies and HSTS in production (TLS is terminated in front of the app).
-SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+# A session ends after SESSION_IDLE_SECONDS without a request a person made (polling does not count) and
+# after SESSION_ABSOLUTE_SECONDS whatever happens (dsign.security.SessionLifetimeMiddleware).
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=10 * 60 * 60)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 if PRODUCTION:
@@ -341,6 +427,9 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
+
+# DEBUG error pages and error e-mails hide PINs, tokens and codes too (Django hides KEY/SECRET/PASS only).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dsign.security.SecretsReporterFilter"
 
 # Time (UTC), level, logger and request id on every line; LOG_FORMAT=json for log shippers.
 from dsign.logsetup import logging_config  # noqa: E402

@@ -85,12 +85,41 @@ def otp():
     return make_otp
 
 
-def api_client_for(user) -> APIClient:
-    from rest_framework.authtoken.models import Token
+def admin_login(client, user):
+    """Sign `user` in for Django admin, which needs a session verified with a second factor (OTP).
 
+    The session is marked verified by a confirmed device of the user, as django-otp's login() does after
+    the admin login form accepted a code; tests of the login form itself post real codes.
+    """
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="admin-test", defaults={"confirmed": True})
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+_token_keys: dict[int, str] = {}
+
+
+def api_token_for(user) -> str:
+    """A personal API token key for `user`, reused while its row exists (tests roll back)."""
+    from accounts.models import ApiToken
+    from accounts.services import _token_hash, api_token_create
+
+    key = _token_keys.get(user.pk)
+    if key is None or not ApiToken.objects.filter(key_hash=_token_hash(key), user=user).exists():
+        _, key = api_token_create(user=user, name="test")
+        _token_keys[user.pk] = key
+    return key
+
+
+def api_client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_for(user)}")
     return client
 
 

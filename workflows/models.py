@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from accounts.models import AAL
+from certificates.models import IAL
 from signing.models import PadesLevel
 
 
@@ -16,6 +18,18 @@ class WorkflowTemplate(models.Model):
     name = models.CharField(max_length=200)
     document_type = models.CharField(max_length=100, blank=True, default="memo")
     pades_level = models.CharField(max_length=8, choices=PadesLevel.choices, default=PadesLevel.B_LTA)
+    min_aal = models.PositiveSmallIntegerField(
+        "minimum authenticator assurance (AAL)",
+        choices=AAL.choices,
+        default=1,
+        help_text="the signer's one-time code must come from a factor at least this strong",
+    )
+    min_ial = models.PositiveSmallIntegerField(
+        "minimum identity proofing (IAL)",
+        choices=IAL.choices,
+        default=1,
+        help_text="the signer's certificate must record identity proofing at least this strong",
+    )
     allow_multiple_seats = models.BooleanField(
         default=False, help_text="the same person may hold seats in more than one tier of a route"
     )
@@ -182,6 +196,20 @@ class Assignment(models.Model):
         null=True, blank=True, help_text="when the seat's tier opened; the inbox sorts on it (oldest first)"
     )
     signed_at = models.DateTimeField(null=True, blank=True)
+    # What the signer approved: the version in front of them (sent back by the page or the API client, or
+    # the current one at decision time when an API client did not send it; `version_confirmed` says which).
+    # The signing job signs only this version, or it plus signatures dsign added since.
+    approved_version = models.ForeignKey(
+        DocumentVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_sha256 = models.CharField(max_length=64, blank=True)
+    version_confirmed = models.BooleanField(
+        default=False, help_text="the signer's page or client sent back the SHA-256 of the version it showed"
+    )
+    signing_error_code = models.CharField(max_length=64, blank=True)
+    signing_error = models.CharField(
+        max_length=500, blank=True, help_text="why the last signature for this seat failed (Thai); the seat reopened"
+    )
 
     class Meta:
         ordering = ["tier", "id"]
