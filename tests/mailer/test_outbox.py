@@ -14,7 +14,7 @@ from django_q.models import OrmQ
 
 from mailer import services, tasks
 from mailer.models import EmailStatus, OutgoingEmail
-from tests.conftest import blank_pdf
+from tests.conftest import admin_login, blank_pdf
 from tests.workflows.helpers import approve, upload
 from workflows import services as workflow_services
 from workflows.models import Notification, WorkflowTemplate
@@ -76,16 +76,16 @@ def test_a_hanging_smtp_server_does_not_hold_up_an_approval(
 ):
     server = smtp_to()
     monkeypatch.setattr(Conf, "SYNC", False)  # as in production: tasks go to the broker for a worker
-    document = upload(personas["requester"], blank_pdf())
     with django_capture_on_commit_callbacks(execute=True):
+        document = upload(personas["requester"], blank_pdf())  # the heads are told: e-mails queued
         first = approve(personas["head1"], document["id"])
-        second = approve(personas["head2"], document["id"])  # quorum met: tier 2 opens, the director is told
+        second = approve(personas["head2"], document["id"])
 
     assert (first.status_code, second.status_code) == (202, 202)
-    assert server.connections == []  # the requests never talked to the SMTP server
-    director = personas["director"]
-    assert Notification.objects.filter(user=director, document_id=document["id"], kind="assigned").exists()
-    row = OutgoingEmail.objects.get(to=[director.email], kind="workflow.assigned")
+    assert server.connections == []  # neither the upload nor the approvals talked to the SMTP server
+    head3 = personas["head3"]
+    assert Notification.objects.filter(user=head3, document_id=document["id"], kind="assigned").exists()
+    row = OutgoingEmail.objects.get(to=[head3.email], kind="workflow.assigned")
     assert row.status == EmailStatus.PENDING
     assert (row.pk,) in _queued_task_args("mailer.tasks.send_email")
 
@@ -153,7 +153,7 @@ def test_a_permanent_refusal_fails_at_once_shows_in_admin_and_can_be_sent_again(
     smtp_to(greeting=b"554 5.7.1 no service for you\r\n")
     row = _queued()
     assert tasks.send_email(row.pk) == EmailStatus.FAILED
-    client.force_login(personas["admin"])
+    admin_login(client, personas["admin"])
     page = client.get("/admin/mailer/outgoingemail/?status__exact=failed")
     assert page.status_code == 200 and "ทดสอบ" in page.content.decode()
     client.post("/admin/mailer/outgoingemail/", {"action": "retry_now", "_selected_action": [row.pk]})
