@@ -11,6 +11,7 @@ PACKAGES=(
   slapd ldap-utils                   # OpenLDAP server started by the LDAP tests
   softhsm2 opensc                    # the default PKCS#11 token and pkcs11-tool
   poppler-utils libnss3-tools        # pdfsig (independent verifier), certutil for its NSS database
+  qpdf                               # the tests open password-encrypted copies with an independent tool
   fonts-thai-tlwg fonts-tlwg-laksaman-ttf libharfbuzz-subset0  # Thai fonts, font subsetting for pyHanko/WeasyPrint
   libpango-1.0-0 libpangoft2-1.0-0   # WeasyPrint
   postgresql-client                  # pg_dump/pg_restore (manage.py backup/restore), pg_isready
