@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_otp import devices_for_user
 from django_otp.models import Device
 from django_otp.plugins.otp_email.models import EmailDevice
@@ -68,9 +69,9 @@ def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None) -
     devices = list(devices_for_user(user, confirmed=True))
     if not devices:
         _audit(user, "accounts.mfa_failed", purpose, "no MFA device")
-        raise StepUpFailed("You have no MFA device set up; enrol one before signing.")
+        raise StepUpFailed(gettext("You have no MFA device set up; enrol one before signing."))
     if not code:
-        raise StepUpFailed("A one-time code (OTP) is required to sign.")
+        raise StepUpFailed(gettext("A one-time code (OTP) is required to sign."))
     locks = []
     for device in devices:
         locked_until = _locked_until(device)
@@ -84,12 +85,25 @@ def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None) -
         until = min(locks)
         _audit(user, "accounts.mfa_throttled", purpose, f"locked until {until.isoformat()}")
         raise StepUpFailed(
-            f"Too many wrong codes: MFA is locked until {_hhmm(until)}. "
-            f"รหัสผิดหลายครั้ง ระบบล็อกการยืนยันตัวตนถึงเวลา {_hhmm(until)} น.",
+            gettext("Too many wrong codes: signing is locked until %(time)s; try again then.") % {"time": _hhmm(until)},
             throttled=True,
         )
+    if any(_code_expired(device, code) for device in devices):
+        _audit(user, "accounts.mfa_failed", purpose, "expired code")
+        raise StepUpFailed(gettext("The code has expired; ask for a new one and enter it."))
     _audit(user, "accounts.mfa_failed", purpose, "wrong code")
-    raise StepUpFailed("The one-time code (OTP) is wrong or expired. รหัส OTP ไม่ถูกต้องหรือหมดอายุ")
+    if locks:
+        raise StepUpFailed(
+            gettext("The code is wrong; some of your devices are locked until %(time)s.") % {"time": _hhmm(min(locks))}
+        )
+    raise StepUpFailed(gettext("The code is wrong; check it and try again."))
+
+
+def _code_expired(device, code: str) -> bool:
+    """A code sent by e-mail or SMS that matches but is past its validity (told apart from a wrong one)."""
+    token = getattr(device, "token", None)
+    valid_until = getattr(device, "valid_until", None)
+    return bool(token and valid_until and token == code and valid_until < timezone.now())
 
 
 def _step_up_record(*, user: User, device: Device, purpose: str, request) -> None:

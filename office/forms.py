@@ -95,6 +95,28 @@ class DecisionForm(forms.Form):
         max_length=64,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+    confirm = forms.BooleanField(required=False)
+
+
+class ResubmitForm(forms.Form):
+    file = forms.FileField(
+        label=_("Revised PDF (optional)"),
+        required=False,
+        help_text=_("Without a new file the same version goes back to the step that returned it."),
+    )
+    comment = forms.CharField(
+        label=_("What was revised"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(_("The file is too large."))
+        return upload
+
+
+class RecallForm(forms.Form):
+    reason = forms.CharField(label=_("Reason for recalling"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class BatchForm(forms.Form):

@@ -13,6 +13,7 @@ from io import BytesIO
 from django.conf import settings
 from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -180,6 +181,11 @@ class ApproveIn(serializers.Serializer):
 class DecisionIn(serializers.Serializer):
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     to_tier = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=1000)
+
+
+class ResubmitIn(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="the revised PDF; without it the same version goes again")
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class TemplateTierOut(serializers.Serializer):
@@ -575,6 +581,38 @@ class DocumentRecall(DecisionView):
     @idempotent
     def post(self, request, pk: int):
         return super().post(request, pk)
+
+
+class DocumentResubmit(ApiView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        summary="Send a returned document again, revised or as it is (the requester only)",
+        request={"multipart/form-data": ResubmitIn, "application/json": ResubmitIn},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: DocumentOut, **errors(400, 403, 404, 409, 413, 422)},
+        examples=[OpenApiExample("resubmit", value={"comment": "แก้ไขวันที่แล้ว"}, request_only=True)],
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        document = _visible(request, pk)
+        form, refusal = _form(ResubmitIn, request)
+        if refusal:
+            return refusal
+        upload = form.get("file")
+        if upload is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+            limit = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
+            return Response({"detail": _("The file is larger than %(mb)d MB.") % {"mb": limit}}, status=413)
+        try:
+            services.route_resubmit(
+                document=document,
+                actor=request.user,
+                pdf=upload.read() if upload is not None else None,
+                comment=form["comment"],
+            )
+        except services.WorkflowError as exc:
+            return _workflow_error(exc)
+        return Response(DocumentOut(_visible(request, pk)).data)
 
 
 class DocumentFile(ApiView):

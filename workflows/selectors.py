@@ -184,3 +184,14 @@ def document_detail_for_tracking(document: Document) -> Document:
     return (
         Document.objects.select_related("requester", "template").prefetch_related(_tiers_prefetch()).get(pk=document.pk)
     )
+
+
+def returned_by(document: Document) -> Assignment | None:
+    """The seat that sent the document back for revision in the running round (who, which tier, why)."""
+    newest = document.round
+    return (
+        Assignment.objects.filter(document=document, tier__round=newest, status=AssignmentStatus.RETURNED)
+        .select_related("signer", "decided_by", "tier")
+        .order_by("-decided_at")
+        .first()
+    )

@@ -20,6 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 import audit
 from accounts.models import User
@@ -609,22 +610,45 @@ def _round_start(*, document: Document, from_tier: int, page_count: int | None =
 
 
 @transaction.atomic(durable=True)
-def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str = "") -> Document:
-    """The requester sends a revised file; the route restarts from its first tier on the new version."""
+def route_resubmit(*, document: Document, actor: User, pdf: bytes | None = None, comment: str = "") -> Document:
+    """The requester sends the returned document again, revised or as it is; the route runs again.
+
+    A revised file is a new version that carries none of the earlier signatures, so every tier is asked
+    again from the first. Without a new file the version the signers saw stays, and the route restarts at
+    the tier that returned it (the tiers before it keep their signatures). Earlier versions, decisions and
+    rounds stay in the history.
+    """
     document = _lock(document)
     if actor.pk != document.requester_id:
-        raise NotFound("Only the requester can resubmit this document.")
-    info = pdf_inspect(pdf)
-    states.apply(states.DOCUMENT, document, "resubmit")
-    version = _store_version(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION)
+        raise NotAllowed(gettext("Only the requester can resubmit this document."))
+    if document.status != DocumentStatus.RETURNED:
+        raise states.TransitionNotAllowed(gettext("Only a document returned for revision can be sent again."))
+    info = pdf_inspect(pdf) if pdf else None
+    returned_from = (
+        _current_assignments(document)
+        .filter(status=AssignmentStatus.RETURNED)
+        .order_by("-tier__order")
+        .values_list("tier__order", flat=True)
+        .first()
+    )
+    states.apply(states.DOCUMENT, document, "resubmit", waiting_reason="")
+    version = _store_version(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION) if pdf else None
+    first = document.tiers.order_by("order").values_list("order", flat=True).first() or 1
+    from_tier = first if version is not None or returned_from is None else returned_from
+    latest = version or document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
     audit.record(
         actor=actor,
         action="document.resubmitted",
         target=document,
-        details={"version": version.number, "sha256": version.sha256, "comment": (comment or "")[:500]},
+        details={
+            "version": latest.number,
+            "sha256": latest.sha256,
+            "revised": version is not None,
+            "from_tier": from_tier,
+            "comment": (comment or "")[:500],
+        },
     )
-    first = document.tiers.order_by("order").values_list("order", flat=True).first()
-    _round_start(document=document, from_tier=first or 1, page_count=len(info.pages))
+    _round_start(document=document, from_tier=from_tier, page_count=len(info.pages) if info else None)
     return document
 
 

@@ -80,6 +80,22 @@ def status_label(value: str) -> str:
     return str(STATUS_LABELS.get(value, value))
 
 
+DOCUMENT_STATUS_LABELS = {
+    "in_progress": _("in progress"),
+    "completed": _("completed"),
+    "rejected": _("not approved"),
+    "returned": _("returned for revision"),
+    "recalled": _("recalled"),
+    "cancelled": _("cancelled"),
+}
+
+
+@register.filter
+def document_status(value: str) -> str:
+    """One label per document status in the page's language (the model's labels are bilingual)."""
+    return str(DOCUMENT_STATUS_LABELS.get(value, value))
+
+
 @register.filter
 def person(username: str, names: dict) -> str:
     """A participant's Thai name in place of their username (the audit log stores usernames)."""

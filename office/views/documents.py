@@ -26,7 +26,15 @@ from accounts.services import StepUpFailed, mfa_step_up
 from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
 from core.thai import format_thai_datetime
-from office.forms import BatchForm, ComposeForm, DecisionForm, SignatureImageForm, VerifyForm
+from office.forms import (
+    BatchForm,
+    ComposeForm,
+    DecisionForm,
+    RecallForm,
+    ResubmitForm,
+    SignatureImageForm,
+    VerifyForm,
+)
 from signing import services as signing_services
 from signing import verification
 from signing.models import SigningBatch
@@ -219,27 +227,48 @@ def _my_turn(user, document) -> bool:
     return any(a.document_id == document.pk for a in [*selectors.inbox(user), *selectors.inbox_delegated(user)])
 
 
+def _document_context(request, document, **extra) -> dict:
+    """Everything the document page shows; `extra` carries what a refused decision keeps (comment, error)."""
+    is_requester = document.requester_id == request.user.pk
+    my_turn = _my_turn(request.user, document)
+    return {
+        **_timeline_context(request, document),
+        "tiers": selectors.current_tiers(document),
+        "my_turn": my_turn,
+        "otp_devices": [d for d in mfa_devices(request.user) if d["confirmed"]] if my_turn else [],
+        "decision_form": DecisionForm(),
+        "version": selectors.latest_version(document),
+        "returned_by": selectors.returned_by(document) if document.status == DocumentStatus.RETURNED else None,
+        "can_resubmit": is_requester and document.status == DocumentStatus.RETURNED,
+        "can_recall": is_requester and document.status in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED),
+        "resubmit_form": extra.pop("resubmit_form", None) or ResubmitForm(),
+        "recall_form": extra.pop("recall_form", None) or RecallForm(),
+        "nav": "documents" if is_requester else "inbox",
+        **extra,
+    }
+
+
 @login_required
 @require_GET
 def document_view(request, pk: int):
     document = _document_or_404(request, pk)
-    context = {
-        **_timeline_context(request, document),
-        "tiers": selectors.current_tiers(document),
-        "my_turn": _my_turn(request.user, document),
-        "decision_form": DecisionForm(),
-        "version": selectors.latest_version(document),
-        "nav": "documents",
-    }
-    return render(request, "office/document.html", context)
+    return render(request, "office/document.html", _document_context(request, document))
 
 
 @login_required
 @require_GET
 def document_timeline(request, pk: int):
-    """The live timeline fragment, polled by htmx every few seconds until the route ends."""
+    """The live timeline fragment, polled by htmx every few seconds until the route ends.
+
+    The route panel, status and version ride along as out-of-band swaps, so nothing on the page stays stale.
+    """
     document = _document_or_404(request, pk)
-    context = _timeline_context(request, document)
+    context = {
+        **_timeline_context(request, document),
+        "tiers": selectors.current_tiers(document),
+        "version": selectors.latest_version(document),
+        "oob": True,
+    }
     response = render(request, "office/_timeline.html", context)
     if context["final"] and request.headers.get("HX-Request"):
         response.status_code = HTMX_STOP_POLLING
@@ -249,7 +278,11 @@ def document_timeline(request, pk: int):
 @login_required
 @require_POST
 def document_decide(request, pk: int, decision: str):
-    """Approve (with OTP), reject or return with a comment."""
+    """Approve (with OTP), reject (confirmed, with a reason) or return (with a reason).
+
+    A refused decision shows the page again with the typed comment kept and the reason in Thai; the OTP
+    dialog opens again after a wrong code.
+    """
     document = _document_or_404(request, pk)
     form = DecisionForm(request.POST)
     form.is_valid()
@@ -262,6 +295,8 @@ def document_decide(request, pk: int, decision: str):
             services.decision_approve(document=document, actor=request.user, comment=comment, step_up_verified=True)
             messages.success(request, _("Approved; your signature is being added."))
         elif decision == "reject":
+            if not form.cleaned_data.get("confirm"):
+                raise services.InvalidDocument(_("Confirm that you reject the document: a rejection ends the route."))
             services.decision_reject(document=document, actor=request.user, comment=comment)
             messages.success(request, _("Rejected."))
         elif decision == "return":
@@ -270,10 +305,73 @@ def document_decide(request, pk: int, decision: str):
         else:
             raise Http404
     except StepUpFailed as exc:
-        messages.error(request, exc.message)
+        context = _document_context(request, document, decision_comment=comment, otp_error=exc.message)
+        return render(request, "office/document.html", context, status=429 if exc.throttled else 403)
     except services.WorkflowError as exc:
-        messages.error(request, exc.message)
+        context = _document_context(
+            request, document, decision_comment=comment, decision_error=exc.message, decision_tried=decision
+        )
+        return render(request, "office/document.html", context, status=exc.status)
     return redirect("office-document", pk=pk)
+
+
+@login_required
+@require_POST
+def otp_send(request):
+    """ "Send me a code" from the OTP dialog: one e-mail or SMS to the user's own device (htmx fragment)."""
+    from accounts.services import MFAError, mfa_challenge
+
+    device_id = request.POST.get("device", "")
+    try:
+        mfa_challenge(user=request.user, device_id=device_id)
+    except MFAError as exc:
+        return render(request, "office/_otp_sent.html", {"error": exc.message}, status=exc.status)
+    # django-otp answers in English ("sent by email"); say it here, with the masked address.
+    address = next((d["address"] for d in mfa_devices(request.user) if d["id"] == device_id), "")
+    sent = _("A code was sent to %(address)s; it is valid for a few minutes.") % {"address": address}
+    return render(request, "office/_otp_sent.html", {"sent": sent})
+
+
+@login_required
+@require_POST
+def document_resubmit(request, pk: int):
+    """The requester sends a returned document again: a revised PDF (optional) and a note for the signers."""
+    document = _document_or_404(request, pk)
+    form = ResubmitForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data.get("file")
+        try:
+            services.route_resubmit(
+                document=document,
+                actor=request.user,
+                pdf=upload.read() if upload else None,
+                comment=form.cleaned_data.get("comment", ""),
+            )
+        except services.WorkflowError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Sent again for approval: %(title)s") % {"title": document.title})
+            return redirect("office-document", pk=pk)
+    document = _document_or_404(request, pk)
+    return render(request, "office/document.html", _document_context(request, document, resubmit_form=form), status=400)
+
+
+@login_required
+@require_POST
+def document_recall(request, pk: int):
+    """The requester takes a running document back, saying why (the signers are told)."""
+    document = _document_or_404(request, pk)
+    form = RecallForm(request.POST)
+    if form.is_valid():
+        try:
+            services.route_recall(document=document, actor=request.user, reason=form.cleaned_data["reason"])
+        except services.WorkflowError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Recalled: %(title)s") % {"title": document.title})
+            return redirect("office-document", pk=pk)
+    document = _document_or_404(request, pk)
+    return render(request, "office/document.html", _document_context(request, document, recall_form=form), status=400)
 
 
 @login_required

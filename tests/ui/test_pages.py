@@ -110,19 +110,90 @@ def test_reject_needs_a_comment_and_ends_the_route(signed_in, personas):
     client.post(f"/documents/{document.pk}/reject/", {"comment": ""})
     document.refresh_from_db()
     assert document.status == "in_progress"
-    client.post(f"/documents/{document.pk}/reject/", {"comment": "งบประมาณไม่พอ"})
+    unconfirmed = client.post(f"/documents/{document.pk}/reject/", {"comment": "งบประมาณไม่พอ"})
+    document.refresh_from_db()
+    assert document.status == "in_progress" and unconfirmed.status_code == 400
+    assert "กรุณายืนยันการไม่อนุมัติ" in unconfirmed.content.decode()
+    client.post(f"/documents/{document.pk}/reject/", {"comment": "งบประมาณไม่พอ", "confirm": "1"})
     document.refresh_from_db()
     assert document.status == "rejected"
     html = signed_in("requester").get(f"/documents/{document.pk}/timeline/").content.decode()
     assert "งบประมาณไม่พอ" in html and "hx-trigger" not in html
 
 
-def test_a_wrong_otp_does_not_approve(signed_in, personas, otp):
+def test_a_wrong_otp_does_not_approve_and_keeps_the_comment_with_a_thai_message(signed_in, personas, otp):
     document = start(personas)
     otp(personas["head1"])
-    response = signed_in("head1").post(f"/documents/{document.pk}/approve/", {"otp": "000000"}, follow=True)
+    response = signed_in("head1").post(
+        f"/documents/{document.pk}/approve/", {"otp": "000000", "comment": "เห็นชอบตามเสนอ"}
+    )
     assert services.Assignment.objects.get(document=document, signer__username="head1").status == "pending"
-    assert response.status_code == 200
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert ">เห็นชอบตามเสนอ</textarea>" in html
+    assert "รหัสไม่ถูกต้อง" in html and 'data-open="1"' in html  # the OTP dialog opens again
+
+
+def test_the_signer_of_an_email_device_gets_a_code_from_the_dialog(signed_in, personas):
+    from django.core import mail
+    from django_otp.plugins.otp_email.models import EmailDevice
+
+    document = start(personas)
+    device = EmailDevice.objects.create(user=personas["head1"], name="อีเมล", confirmed=True)
+    client = signed_in("head1")
+    html = client.get(f"/documents/{document.pk}/").content.decode()
+    assert "ส่งรหัสทางอีเมล" in html and device.persistent_id in html
+    sent = client.post("/accounts/mfa/send/", {"device": device.persistent_id})
+    assert sent.status_code == 200 and "ส่งรหัสไปที่" in sent.content.decode()
+    assert len(mail.outbox) >= 1
+    device.refresh_from_db()
+    approved = client.post(f"/documents/{document.pk}/approve/", {"otp": device.token, "comment": ""})
+    assert approved.status_code in (302, 403)  # the code is accepted (403 only without a certificate)
+    assert "รหัสไม่ถูกต้อง" not in approved.content.decode()
+    # Nobody can make codes go to someone else's device.
+    other = signed_in("head2").post("/accounts/mfa/send/", {"device": device.persistent_id})
+    assert other.status_code == 404
+
+
+def test_requester_revises_and_resubmits_a_returned_document_from_its_page(signed_in, personas):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.conftest import blank_pdf as pdf
+
+    document = start(personas)
+    services.decision_return(document=document, actor=personas["head2"], comment="แก้ไขวันที่ในย่อหน้าที่สอง")
+    head1 = signed_in("head1")
+    assert head1.post(f"/documents/{document.pk}/resubmit/", {"comment": "x"}).status_code == 400
+    requester = signed_in("requester")
+    html = requester.get(f"/documents/{document.pk}/").content.decode()
+    assert "เอกสารถูกส่งกลับให้ท่านแก้ไข" in html and "แก้ไขวันที่ในย่อหน้าที่สอง" in html
+    response = requester.post(
+        f"/documents/{document.pk}/resubmit/",
+        {"comment": "แก้ไขวันที่แล้ว", "file": SimpleUploadedFile("v2.pdf", pdf(2), content_type="application/pdf")},
+    )
+    assert response.status_code == 302
+    document.refresh_from_db()
+    assert document.status == "in_progress" and document.round == 2
+    assert list(document.versions.order_by("number").values_list("kind", flat=True)) == ["original", "revision"]
+    html = requester.get(f"/documents/{document.pk}/").content.decode()
+    assert "รอบที่ 2" in html and "แก้ไขและส่งใหม่" in html
+
+
+def test_requester_recalls_from_the_page_with_a_reason(signed_in, personas):
+    document = start(personas)
+    assert signed_in("head1").post(f"/documents/{document.pk}/recall/", {"reason": "ไม่"}).status_code == 400
+    client = signed_in("requester")
+    assert client.post(f"/documents/{document.pk}/recall/", {"reason": ""}).status_code == 400
+    assert client.post(f"/documents/{document.pk}/recall/", {"reason": "ส่งผิดฉบับ"}).status_code == 302
+    document.refresh_from_db()
+    assert document.status == "recalled"
+
+
+def test_the_live_fragment_carries_the_route_panel_and_version(signed_in, personas):
+    document = start(personas)
+    html = signed_in("head1").get(f"/documents/{document.pk}/timeline/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="route-panel" hx-swap-oob="true"' in html and 'id="version-info"' in html
+    assert "/ in progress" not in html  # one language per badge
 
 
 def test_outsider_cannot_see_a_document(client, personas, outsider):
