@@ -96,6 +96,20 @@ def document_status(value: str) -> str:
     return str(DOCUMENT_STATUS_LABELS.get(value, value))
 
 
+VERSION_KINDS = {
+    "original": _("original"),
+    "revision": _("revised by the requester"),
+    "signed": _("signed"),
+    "timestamped": _("document timestamp"),
+    "archive": _("PDF/A-3 archive copy"),
+}
+
+
+@register.filter
+def version_kind(value: str) -> str:
+    return str(VERSION_KINDS.get(value, value))
+
+
 @register.filter
 def person(username: str, names: dict) -> str:
     """A participant's Thai name in place of their username (the audit log stores usernames)."""

@@ -238,6 +238,7 @@ def _document_context(request, document, **extra) -> dict:
         "otp_devices": [d for d in mfa_devices(request.user) if d["confirmed"]] if my_turn else [],
         "decision_form": DecisionForm(),
         "version": selectors.latest_version(document),
+        "versions": list(selectors.versions(document)),
         "returned_by": selectors.returned_by(document) if document.status == DocumentStatus.RETURNED else None,
         "can_resubmit": is_requester and document.status == DocumentStatus.RETURNED,
         "can_recall": is_requester and document.status in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED),
@@ -267,6 +268,7 @@ def document_timeline(request, pk: int):
         **_timeline_context(request, document),
         "tiers": selectors.current_tiers(document),
         "version": selectors.latest_version(document),
+        "versions": list(selectors.versions(document)),
         "oob": True,
     }
     response = render(request, "office/_timeline.html", context)

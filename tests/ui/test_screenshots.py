@@ -112,7 +112,6 @@ def test_screenshots(live_server, open_page, personas, tmp_path):
     head1.goto(f"{base}/documents/{documents[0].pk}/")
     head1.get_by_role("button", name="อนุมัติและลงนาม").click()
     head1.get_by_label("รหัส OTP").fill("121212")
-    head1.get_by_role("button", name="ลงนาม", exact=True).click()
     head1.wait_for_selector(".messages li.success")
 
     requester.goto(f"{base}/documents/{documents[0].pk}/")
