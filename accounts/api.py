@@ -169,29 +169,3 @@ class MyBackupCodes(APIView):
     )
     def post(self, request):
         return Response({"codes": services.static_codes_generate(user=request.user)}, status=201)
-
-
-class StepUpIn(serializers.Serializer):
-    otp = serializers.CharField(max_length=64)
-
-
-class MyStepUp(APIView):
-    """Step up once before a batch of approvals; `step_up_fresh` then holds for the window."""
-
-    @extend_schema(
-        request=StepUpIn,
-        responses={
-            200: inline_serializer("StepUpOut", {"fresh_until": serializers.DateTimeField()}),
-            403: ERROR,
-            429: ERROR,
-        },
-    )
-    def post(self, request):
-        form = StepUpIn(data=request.data)
-        if not form.is_valid():
-            return Response({"detail": "otp is required."}, status=400)
-        try:
-            services.mfa_step_up(user=request.user, code=form.validated_data["otp"], purpose="sign", request=request)
-        except services.StepUpFailed as exc:
-            return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
-        return Response({"fresh_until": services.step_up_expires_at(user=request.user)})

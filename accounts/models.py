@@ -122,7 +122,7 @@ def _local_hhmm(moment) -> str:
 
 
 class StepUp(models.Model):
-    """The user's latest successful MFA step-up; signing needs one younger than STEP_UP_WINDOW_SECONDS."""
+    """The user's latest successful MFA step-up (a record for operators; each approval needs its own code)."""
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="step_up")
     verified_at = models.DateTimeField()

@@ -1,9 +1,10 @@
 """REST API of documents, workflow templates, inboxes and batch signing: thin views around services.
 
 Paths and JSON shapes here are public (DESIGN.md): extend them, never change them. Every error is JSON
-`{"detail": ...}` with a 4xx status. People authenticate with a token or a session; applications with an
-API key acting for a user, limited to the scopes in `application_scopes` (integrations.auth) — they can
-read and create documents but never approve, reject or sign.
+`{"detail": ..., "code": ...}` with a 4xx status (refusals of services are mapped by dsign.api). People
+authenticate with a token or a session; applications with an API key acting for a user, limited to the
+scopes in `application_scopes` (integrations.auth) — they can read and create documents but never
+approve, reject or sign.
 """
 
 from __future__ import annotations
@@ -33,10 +34,8 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 import audit
-from accounts.services import StepUpFailed, mfa_step_up
 from integrations.auth import ApiKeyAuthentication, ApplicationScopes
 from integrations.idempotency import idempotent
-from signing import services as signing_services
 from signing.models import SigningBatch
 from signing.services import signing_batch_progress
 
@@ -52,7 +51,9 @@ from .models import (
 
 MAX_ID = 2**63 - 1  # larger ids cannot exist and would overflow the database's integer
 
-ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
+ERROR = inline_serializer(
+    "Error", {"detail": serializers.CharField(), "code": serializers.CharField(help_text="stable machine code")}
+)
 
 _ERROR_TEXT = {
     400: ("The request is invalid.", "title: This field is required."),
@@ -245,6 +246,7 @@ class BatchIn(serializers.Serializer):
 class BatchErrorOut(serializers.Serializer):
     document = serializers.IntegerField()
     detail = serializers.CharField()
+    code = serializers.CharField(help_text="stable machine code of the refusal")
 
 
 class BatchCreatedOut(serializers.Serializer):
@@ -311,10 +313,6 @@ DOCUMENT_EXAMPLE = OpenApiExample(
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-
-
-def _workflow_error(exc: services.WorkflowError) -> Response:
-    return Response({"detail": exc.message}, status=exc.status)
 
 
 def _first_error(errors) -> str:
@@ -462,12 +460,9 @@ class DocumentListCreate(ListView):
         placements = form.get("placements") or None
         if placements is not None and not isinstance(placements, dict):
             return Response({"detail": "placements must be an object keyed by signer username."}, status=400)
-        try:
-            document = services.route_start(
-                title=form["title"], pdf=upload.read(), template=template, actor=request.user, placements=placements
-            )
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
+        document = services.route_start(
+            title=form["title"], pdf=upload.read(), template=template, actor=request.user, placements=placements
+        )
         document = selectors.document_detail(user=request.user, document_id=document.pk)
         return Response(DocumentOut(document).data, status=status.HTTP_201_CREATED)
 
@@ -500,20 +495,7 @@ class DocumentApprove(ApiView):
         form, refusal = _form(ApproveIn, request)
         if refusal:
             return refusal
-        try:
-            services._seat_for(document=document, actor=request.user)
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
-        try:
-            mfa_step_up(user=request.user, code=form["otp"], request=request)
-        except StepUpFailed as exc:
-            return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
-        try:
-            services.decision_approve(
-                document=document, actor=request.user, comment=form["comment"], step_up_verified=True
-            )
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
+        services.decision_approve(document=document, actor=request.user, otp=form["otp"], comment=form["comment"])
         return Response(DocumentOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -528,10 +510,7 @@ class DecisionView(ApiView):
         form, refusal = _form(DecisionIn, request)
         if refusal:
             return refusal
-        try:
-            self.decide(document=document, actor=request.user, form=form)
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
+        self.decide(document=document, actor=request.user, form=form)
         return Response(DocumentOut(_visible(request, pk)).data)
 
 
@@ -603,15 +582,8 @@ class DocumentResubmit(ApiView):
         if upload is not None and upload.size > settings.MAX_UPLOAD_BYTES:
             limit = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
             return Response({"detail": _("The file is larger than %(mb)d MB.") % {"mb": limit}}, status=413)
-        try:
-            services.route_resubmit(
-                document=document,
-                actor=request.user,
-                pdf=upload.read() if upload is not None else None,
-                comment=form["comment"],
-            )
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
+        pdf = upload.read() if upload is not None else None
+        services.route_resubmit(document=document, actor=request.user, pdf=pdf, comment=form["comment"])
         return Response(DocumentOut(_visible(request, pk)).data)
 
 
@@ -739,21 +711,19 @@ class BatchCreate(ApiView):
             return refusal
         wanted = list(dict.fromkeys(form["documents"]))
         found = {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
-        missing = [{"document": pk, "detail": "Not found."} for pk in wanted if pk not in found]
-        try:
-            mfa_step_up(user=request.user, code=form["otp"], request=request)
-        except StepUpFailed as exc:
-            return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
-        batch = signing_services.signing_batch_create(signer=request.user)
-        refused = services.decision_approve_batch(
+        missing = [{"document": pk, "detail": "Not found.", "code": "not_found"} for pk in wanted if pk not in found]
+        batch, refused = services.decision_approve_batch(
             documents=[found[pk] for pk in wanted if pk in found],
             actor=request.user,
+            otp=form["otp"],
             comment=form["comment"],
-            batch=batch,
         )
         problems = missing + refused
         if batch.total == 0:
-            return Response({"detail": "None of the documents could be approved.", "errors": problems}, status=409)
+            return Response(
+                {"detail": "None of the documents could be approved.", "code": "none_approved", "errors": problems},
+                status=409,
+            )
         return Response({"id": batch.pk, "total": batch.total, "errors": problems}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -22,10 +22,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 import audit
 from accounts.selectors import mfa_devices
-from accounts.services import StepUpFailed, mfa_step_up
+from accounts.services import StepUpFailed
 from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
+from core.errors import DomainError
 from core.thai import format_thai_datetime
+from office.errors import domain_errors
 from office.forms import (
     BatchForm,
     ComposeForm,
@@ -223,14 +225,10 @@ def _timeline_context(request, document) -> dict:
     return {"document": document, "entries": entries, "names": names, "final": document.status in DOCUMENT_FINAL}
 
 
-def _my_turn(user, document) -> bool:
-    return any(a.document_id == document.pk for a in [*selectors.inbox(user), *selectors.inbox_delegated(user)])
-
-
 def _document_context(request, document, **extra) -> dict:
     """Everything the document page shows; `extra` carries what a refused decision keeps (comment, error)."""
     is_requester = document.requester_id == request.user.pk
-    my_turn = _my_turn(request.user, document)
+    my_turn = selectors.my_turn(user=request.user, document=document)
     return {
         **_timeline_context(request, document),
         "tiers": selectors.current_tiers(document),
@@ -279,6 +277,7 @@ def document_timeline(request, pk: int):
 
 @login_required
 @require_POST
+@domain_errors(redirect_to="office-document")
 def document_decide(request, pk: int, decision: str):
     """Approve (with OTP), reject (confirmed, with a reason) or return (with a reason).
 
@@ -291,10 +290,9 @@ def document_decide(request, pk: int, decision: str):
     comment = form.cleaned_data.get("comment", "")
     try:
         if decision == "approve":
-            if not _my_turn(request.user, document):
-                raise services.NotYourTurn(_("This document is not waiting for your decision."))
-            mfa_step_up(user=request.user, code=form.cleaned_data.get("otp", ""), request=request)
-            services.decision_approve(document=document, actor=request.user, comment=comment, step_up_verified=True)
+            services.decision_approve(
+                document=document, actor=request.user, otp=form.cleaned_data.get("otp", ""), comment=comment
+            )
             messages.success(request, _("Approved; your signature is being added."))
         elif decision == "reject":
             if not form.cleaned_data.get("confirm"):
@@ -308,8 +306,8 @@ def document_decide(request, pk: int, decision: str):
             raise Http404
     except StepUpFailed as exc:
         context = _document_context(request, document, decision_comment=comment, otp_error=exc.message)
-        return render(request, "office/document.html", context, status=429 if exc.throttled else 403)
-    except services.WorkflowError as exc:
+        return render(request, "office/document.html", context, status=exc.status)
+    except DomainError as exc:
         context = _document_context(
             request, document, decision_comment=comment, decision_error=exc.message, decision_tried=decision
         )
@@ -378,20 +376,19 @@ def document_recall(request, pk: int):
 
 @login_required
 @require_POST
+@domain_errors(template="office/_batch.html")
 def batch_start(request):
     """Approve the selected inbox items after one OTP; the page then polls the batch's progress."""
     mine = [a.document_id for a in selectors.inbox(request.user)]
     form = BatchForm(request.POST, document_ids=mine)
     if not form.is_valid():
         return render(request, "office/_batch.html", {"error": _("Choose documents and enter the OTP.")}, status=400)
-    try:
-        mfa_step_up(user=request.user, code=form.cleaned_data["otp"], request=request)
-    except StepUpFailed as exc:
-        return render(request, "office/_batch.html", {"error": exc.message}, status=403)
     documents = list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
-    batch = signing_services.signing_batch_create(signer=request.user)
-    refused = services.decision_approve_batch(
-        documents=documents, actor=request.user, comment=form.cleaned_data.get("comment", ""), batch=batch
+    batch, refused = services.decision_approve_batch(
+        documents=documents,
+        actor=request.user,
+        otp=form.cleaned_data["otp"],
+        comment=form.cleaned_data.get("comment", ""),
     )
     return render(request, "office/_batch.html", _batch_context(batch=batch, refused=refused))
 

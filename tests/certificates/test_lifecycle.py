@@ -15,6 +15,7 @@ from certificates import selectors, services
 from certificates.models import Certificate, CertificateStatus
 from signing import services as signing_services
 from signing.models import JobStatus, PadesLevel, SigningJob
+from tests.conftest import make_otp
 from workflows import services as workflow_services
 from workflows.models import Document, WorkflowTemplate
 
@@ -98,7 +99,7 @@ def test_a_queued_signature_whose_certificate_is_revoked_fails_permanently_with_
     template.save()
     document = workflow_services.route_start(title="t", pdf=pdf_bytes, template=template, actor=personas["requester"])
     head2 = personas["head2"]
-    workflow_services.decision_approve(document=document, actor=head2, step_up_verified=True)
+    workflow_services.decision_approve(document=document, actor=head2, otp=make_otp(head2))
     job = SigningJob.objects.get(subject_id=document.pk)
     assert job.status == JobStatus.QUEUED  # on_commit has not run: the job waits in the queue
     services.certificate_revoke(certificate=Certificate.objects.get(pk=job.certificate_id), actor=personas["admin"])
@@ -108,7 +109,7 @@ def test_a_queued_signature_whose_certificate_is_revoked_fails_permanently_with_
     assert "revoked" in Document.objects.get(pk=document.pk).waiting_reason
     other = workflow_services.route_start(title="t2", pdf=pdf_bytes, template=template, actor=personas["requester"])
     with pytest.raises(workflow_services.WorkflowError, match="no active signing certificate"):
-        workflow_services.decision_approve(document=other, actor=head2, step_up_verified=True)
+        workflow_services.decision_approve(document=other, actor=head2, otp=make_otp(head2))
 
 
 # --- API ---------------------------------------------------------------------------------------------
