@@ -96,6 +96,33 @@ def document_status(value: str) -> str:
     return str(DOCUMENT_STATUS_LABELS.get(value, value))
 
 
+CERTIFICATE_STATUS_LABELS = {
+    "awaiting_issuance": _("awaiting issuance"),
+    "pending_acceptance": _("waiting for you to accept the agreement"),
+    "active": _("active"),
+    "expired": _("expired"),
+    "revoked": _("revoked"),
+    "superseded": _("superseded"),
+}
+DEVICE_KINDS = {
+    "totp": _("Authenticator app"),
+    "email": _("E-mail"),
+    "sms": "SMS",
+    "backup": _("Backup codes"),
+    "other": _("Other"),
+}
+
+
+@register.filter
+def certificate_status(value: str) -> str:
+    return str(CERTIFICATE_STATUS_LABELS.get(value, value))
+
+
+@register.filter
+def device_kind(value: str) -> str:
+    return str(DEVICE_KINDS.get(value, value))
+
+
 VERSION_KINDS = {
     "original": _("original"),
     "revision": _("revised by the requester"),

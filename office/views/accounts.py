@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from accounts import selectors, services
@@ -38,20 +39,21 @@ def mfa_devices(request):
                 enrolment = services.totp_enrol_start(user=request.user, name=request.POST.get("name", ""))
             elif action == "email":
                 device = services.email_device_add(user=request.user, email=request.POST.get("email", ""))
-                messages.info(request, services.mfa_challenge(user=request.user, device_id=device.persistent_id))
+                services.mfa_challenge(user=request.user, device_id=device.persistent_id)
+                messages.info(request, _("A code was sent; enter it below to confirm the device."))
             elif action == "sms":
                 device = services.sms_device_add(user=request.user, phone=request.POST.get("phone", ""))
-                messages.info(request, services.mfa_challenge(user=request.user, device_id=device.persistent_id))
+                services.mfa_challenge(user=request.user, device_id=device.persistent_id)
+                messages.info(request, _("A code was sent; enter it below to confirm the device."))
             elif action == "confirm":
                 services.device_confirm(
                     user=request.user, device_id=request.POST.get("device", ""), code=request.POST.get("code", "")
                 )
-                messages.success(request, "ยืนยันอุปกรณ์แล้ว / Device confirmed.")
+                messages.success(request, _("Device confirmed."))
                 return redirect("accounts-mfa")
             elif action == "challenge":
-                messages.info(
-                    request, services.mfa_challenge(user=request.user, device_id=request.POST.get("device", ""))
-                )
+                services.mfa_challenge(user=request.user, device_id=request.POST.get("device", ""))
+                messages.info(request, _("A code was sent; it is valid for a few minutes."))
             elif action == "backup":
                 backup_codes = services.static_codes_generate(user=request.user)
             elif action == "delete":

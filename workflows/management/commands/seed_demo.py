@@ -88,10 +88,10 @@ class Command(BaseCommand):
             },
         )
         tier1, _ = TemplateTier.objects.update_or_create(
-            template=template, order=1, defaults={"name": "ผู้อำนวยการกอง / Division heads", "quorum": 2}
+            template=template, order=1, defaults={"name": "ผู้อำนวยการกอง", "quorum": 2}
         )
         tier1.signers.set([users["head1"], users["head2"], users["head3"]])
         tier2, _ = TemplateTier.objects.update_or_create(
-            template=template, order=2, defaults={"name": "ผู้อำนวยการ / Director", "quorum": 1}
+            template=template, order=2, defaults={"name": "ผู้อำนวยการ", "quorum": 1}
         )
         tier2.signers.set([users["director"]])
