@@ -131,7 +131,7 @@ def user_device(*, user: User, device_id: str, confirmed: bool | None = True) ->
     """One of the user's devices by its persistent id ('otp_totp.totpdevice/3'); MFAError 404 otherwise."""
     device = Device.from_persistent_id(device_id or "")
     if device is None or device.user_id != user.pk or (confirmed is not None and device.confirmed != confirmed):
-        raise MFAError("No such MFA device.", status=404)
+        raise MFAError(gettext("No such MFA device."), status=404)
     return device
 
 
@@ -139,14 +139,16 @@ def mfa_challenge(*, user: User, device_id: str) -> str:
     """Send a code to the user's e-mail or SMS device (for signing or to confirm enrolment)."""
     device = user_device(user=user, device_id=device_id, confirmed=None)
     if not isinstance(device, EmailDevice | SMSDevice):
-        raise MFAError("This device shows its own codes; nothing is sent.")
+        raise MFAError(gettext("This device shows its own codes; nothing is sent."))
     if isinstance(device, EmailDevice):
         if not (device.email or user.email):
-            raise MFAError("No e-mail address is set for this device.")
+            raise MFAError(gettext("No e-mail address is set for this device."))
         allowed, data = device.generate_is_allowed()
         if not allowed:
             raise MFAError(
-                f"A code was sent a moment ago; ask again after {_hhmm(data['next_generation_at'])}.", status=429
+                gettext("A code was sent a moment ago; ask again after %(time)s.")
+                % {"time": _hhmm(data["next_generation_at"])},
+                status=429,
             )
     from .sms import SMSError
 
@@ -156,7 +158,7 @@ def mfa_challenge(*, user: User, device_id: str) -> str:
         raise MFAError(str(exc), status=429)
     except SMSError as exc:
         _audit(user, "accounts.mfa_challenge", "challenge", f"{device.persistent_id}: {exc}", outcome="failure")
-        raise MFAError("The SMS could not be sent; try again or use another method.", status=503)
+        raise MFAError(gettext("The SMS could not be sent; try again or use another method."), status=503)
     _audit(user, "accounts.mfa_challenge", "challenge", device.persistent_id, outcome="success")
     return str(message)
 
@@ -190,7 +192,7 @@ def totp_enrol_start(*, user: User, name: str = "Authenticator") -> TotpEnrolmen
 @transaction.atomic
 def email_device_add(*, user: User, email: str = "") -> EmailDevice:
     if not (email or user.email):
-        raise MFAError("Give an e-mail address for the codes.")
+        raise MFAError(gettext("Give an e-mail address for the codes."))
     return EmailDevice.objects.create(user=user, name="E-mail", email=email or None, confirmed=False)
 
 
@@ -198,7 +200,7 @@ def email_device_add(*, user: User, email: str = "") -> EmailDevice:
 def sms_device_add(*, user: User, phone: str) -> SMSDevice:
     phone = "".join(ch for ch in (phone or "") if ch.isdigit() or ch == "+")
     if len(phone) < 9:
-        raise MFAError("Give a mobile number for the codes.")
+        raise MFAError(gettext("Give a mobile number for the codes."))
     return SMSDevice.objects.create(user=user, name="SMS", phone=phone, confirmed=False)
 
 
@@ -207,10 +209,12 @@ def device_confirm(*, user: User, device_id: str, code: str) -> Device:
     device = user_device(user=user, device_id=device_id, confirmed=False)
     allowed_until = _locked_until(device)
     if allowed_until is not None:
-        raise MFAError(f"Too many wrong codes: try again after {_hhmm(allowed_until)}.", status=429)
+        raise MFAError(
+            gettext("Too many wrong codes: try again after %(time)s.") % {"time": _hhmm(allowed_until)}, status=429
+        )
     if not device.verify_token((code or "").strip()):
         _audit(user, "accounts.mfa_enrol_failed", "enrol", device.persistent_id, outcome="failure")
-        raise MFAError("The code is wrong or expired.", status=403)
+        raise MFAError(gettext("The code is wrong or expired."), status=403)
     with transaction.atomic():
         device.confirmed = True
         device.save(update_fields=["confirmed"])

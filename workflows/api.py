@@ -326,7 +326,7 @@ def _first_error(errors) -> str:
 def _form(serializer_class, request):
     """The validated data, or a 400 Response saying what is wrong."""
     if not isinstance(request.data, dict):
-        return None, Response({"detail": "The body must be a JSON object or a form."}, status=400)
+        return None, Response({"detail": _("The body must be a JSON object or a form.")}, status=400)
     form = serializer_class(data=request.data)
     if not form.is_valid():
         return None, Response({"detail": _first_error(form.errors)}, status=400)
@@ -452,11 +452,17 @@ class DocumentListCreate(ListView):
         upload = form["file"]
         if upload.size > settings.MAX_UPLOAD_BYTES:
             return Response(
-                {"detail": f"The file is larger than {settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."}, status=413
+                {
+                    "detail": _("The file is larger than %(mb)d MB.")
+                    % {"mb": settings.MAX_UPLOAD_BYTES // (1024 * 1024)}
+                },
+                status=413,
             )
         template = WorkflowTemplate.objects.filter(code=form["workflow"], active=True).first()
         if template is None:
-            return Response({"detail": f"Unknown workflow template {form['workflow']!r}."}, status=400)
+            return Response(
+                {"detail": _("Unknown workflow template %(code)s.") % {"code": form["workflow"]}}, status=400
+            )
         placements = form.get("placements") or None
         if placements is not None and not isinstance(placements, dict):
             return Response({"detail": "placements must be an object keyed by signer username."}, status=400)
@@ -711,7 +717,7 @@ class BatchCreate(ApiView):
             return refusal
         wanted = list(dict.fromkeys(form["documents"]))
         found = {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
-        missing = [{"document": pk, "detail": "Not found.", "code": "not_found"} for pk in wanted if pk not in found]
+        missing = [{"document": pk, "detail": _("Not found."), "code": "not_found"} for pk in wanted if pk not in found]
         batch, refused = services.decision_approve_batch(
             documents=[found[pk] for pk in wanted if pk in found],
             actor=request.user,
@@ -721,7 +727,7 @@ class BatchCreate(ApiView):
         problems = missing + refused
         if batch.total == 0:
             return Response(
-                {"detail": "None of the documents could be approved.", "code": "none_approved", "errors": problems},
+                {"detail": _("None of the documents could be approved."), "code": "none_approved", "errors": problems},
                 status=409,
             )
         return Response({"id": batch.pk, "total": batch.total, "errors": problems}, status=status.HTTP_202_ACCEPTED)

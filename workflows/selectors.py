@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 
@@ -59,7 +60,7 @@ def delegators_for(user: User, at=None) -> list[int]:
 def seat_for(*, document: Document, actor: User) -> tuple[Assignment, Delegation | None]:
     """The actor's own pending seat in the active tier, or one they hold by delegation; else why not."""
     if document.status != DocumentStatus.IN_PROGRESS:
-        raise AlreadyDecided(f"The document is {document.get_status_display()}; no more decisions are taken.")
+        raise AlreadyDecided(gettext("The document is no longer in progress; no more decisions are taken."))
     tier = active_tier(document)
     current = current_assignments(document)
     if tier is not None:
@@ -75,20 +76,24 @@ def seat_for(*, document: Document, actor: User) -> tuple[Assignment, Delegation
             if held is not None:
                 # Acting for someone must not give a person a second seat in the route.
                 if not document.template.allow_multiple_seats and current.filter(signer=actor).exists():
-                    raise NotYourTurn("You hold your own seat in this route, so you cannot also sign for someone.")
+                    raise NotYourTurn(
+                        gettext("You hold your own seat in this route, so you cannot also sign for someone.")
+                    )
                 return held, by_delegator[held.signer_id]
         if own is not None:
             if own.status == AssignmentStatus.NOT_NEEDED:
-                raise AlreadyDecided("This tier already has the approvals it needs; your signature is not needed.")
-            raise AlreadyDecided("You have already decided on this document.")
+                raise AlreadyDecided(
+                    gettext("This tier already has the approvals it needs; your signature is not needed.")
+                )
+            raise AlreadyDecided(gettext("You have already decided on this document."))
     mine = current.filter(signer=actor).select_related("tier").order_by("-tier__round").first()
     if mine is None:
-        raise NotFound("You are not a signer of this document.")
+        raise NotFound(gettext("You are not a signer of this document."))
     if mine.tier.status == TierStatus.PENDING:
-        raise NotYourTurn("It is not your turn yet: an earlier tier has not finished.")
+        raise NotYourTurn(gettext("It is not your turn yet: an earlier tier has not finished."))
     if mine.status == AssignmentStatus.NOT_NEEDED or mine.tier.status != TierStatus.ACTIVE:
-        raise AlreadyDecided("This tier has closed; your decision is no longer needed.")
-    raise AlreadyDecided("You have already decided on this document.")
+        raise AlreadyDecided(gettext("This tier has closed; your decision is no longer needed."))
+    raise AlreadyDecided(gettext("You have already decided on this document."))
 
 
 def visible_documents_q(user: User) -> Q:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 import audit
 from accounts.models import User
@@ -17,11 +18,11 @@ from .common import admin_required
 def delegation_create(*, delegator: User, delegate: User, starts_at, ends_at, kind: str, actor: User) -> Delegation:
     """ปฏิบัติราชการแทน / รักษาราชการแทน: `delegate` may decide for `delegator` from `starts_at` to `ends_at`."""
     if delegator.pk == delegate.pk:
-        raise InvalidDocument("A person cannot delegate to themselves.")
+        raise InvalidDocument(gettext("A person cannot delegate to themselves."))
     if ends_at <= starts_at:
-        raise InvalidDocument("The delegation must end after it starts.")
+        raise InvalidDocument(gettext("The delegation must end after it starts."))
     if kind not in Delegation.Kind.values:
-        raise InvalidDocument(f"Unknown kind of delegation {kind!r}.")
+        raise InvalidDocument(gettext("Unknown kind of delegation %(kind)s.") % {"kind": kind})
     if actor.pk != delegator.pk:
         admin_required(actor)
     delegation = Delegation.objects.create(

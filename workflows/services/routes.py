@@ -82,13 +82,15 @@ def _check_placement(placement: dict, info: PdfInfo) -> tuple[int, list[float]]:
         page = int(placement.get("page", 0))
         box = [float(v) for v in placement["box"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidDocument("A signature box needs a page and four numbers [x1, y1, x2, y2].") from exc
+        raise InvalidDocument(gettext("A signature box needs a page and four numbers [x1, y1, x2, y2].")) from exc
     if not 0 <= page < len(info.pages) or len(box) != 4:
-        raise InvalidDocument(f"Signature box page {page + 1} does not exist in the document.")
+        raise InvalidDocument(
+            gettext("Signature box page %(page)d does not exist in the document.") % {"page": page + 1}
+        )
     width, height = info.pages[page]
     x1, y1, x2, y2 = box
     if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height) or (x2 - x1) < 20 or (y2 - y1) < 10:
-        raise InvalidDocument("A signature box lies outside its page or is too small.")
+        raise InvalidDocument(gettext("A signature box lies outside its page or is too small."))
     return page, box
 
 
@@ -107,26 +109,31 @@ def route_start(
     """
     title = (title or "").strip()
     if not title:
-        raise InvalidDocument("A title is required.")
+        raise InvalidDocument(gettext("A title is required."))
     if not template.active:
-        raise InvalidDocument(f"The workflow template {template.code!r} is not active.")
+        raise InvalidDocument(gettext("The workflow template %(code)s is not active.") % {"code": template.code})
     info = pdf_inspect(pdf)
     template_tiers = list(template.tiers.order_by("order"))
     if not template_tiers:
-        raise InvalidDocument(f"The workflow template {template.code!r} has no tiers.")
+        raise InvalidDocument(gettext("The workflow template %(code)s has no tiers.") % {"code": template.code})
     seats: list[tuple] = []
     for tier in template_tiers:
         signers = resolve_signers(tier=tier, requester=actor)
         quorum = tier.quorum or len(signers)
         if len(signers) < max(quorum, 1):
-            raise InvalidDocument(f"Tier {tier.order} ({tier.name}) has {len(signers)} signers but needs {quorum}.")
+            raise InvalidDocument(
+                gettext("Tier %(order)d (%(name)s) has %(count)d signers but needs %(quorum)d.")
+                % {"order": tier.order, "name": tier.name, "count": len(signers), "quorum": quorum}
+            )
         seats.append((tier, signers, quorum))
     if not template.allow_multiple_seats:
         seen: set[int] = set()
         for _, signers, _ in seats:
             for user in signers:
                 if user.pk in seen:
-                    raise InvalidDocument(f"{user.full_name_th} would hold two seats in this route.")
+                    raise InvalidDocument(
+                        gettext("%(name)s would hold two seats in this route.") % {"name": user.full_name_th}
+                    )
                 seen.add(user.pk)
     document = Document.objects.create(
         title=title[:300],
@@ -337,7 +344,7 @@ def route_recall(*, document: Document, actor: User, reason: str = "") -> Docume
     """The requester takes the document back before it is complete."""
     document = document_lock(document)
     if actor.pk != document.requester_id:
-        raise NotFound("Only the requester can recall this document.")
+        raise NotFound(gettext("Only the requester can recall this document."))
     states.apply(states.DOCUMENT, document, "recall")
     route_close(document=document)
     audit.record(actor=actor, action="document.recalled", target=document, details={"reason": (reason or "")[:500]})
@@ -351,7 +358,7 @@ def route_recall(*, document: Document, actor: User, reason: str = "") -> Docume
 def route_cancel(*, document: Document, actor: User, reason: str) -> Document:
     """An administrator ends a route that is not complete, with a reason (audited)."""
     admin_required(actor)
-    reason = text_required(reason, "A reason is required to cancel a document.")
+    reason = text_required(reason, gettext("A reason is required to cancel a document."))
     document = document_lock(document)
     states.apply(states.DOCUMENT, document, "cancel")
     route_close(document=document)
@@ -369,18 +376,20 @@ def route_cancel(*, document: Document, actor: User, reason: str) -> Document:
 def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User, reason: str) -> Assignment:
     """An administrator gives an undecided seat to someone else (e.g. the signer left), with a reason."""
     admin_required(actor)
-    reason = text_required(reason, "A reason is required to reassign a seat.")
+    reason = text_required(reason, gettext("A reason is required to reassign a seat."))
     document = document_lock(assignment.document)
     if document.status not in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED):
-        raise AlreadyDecided(f"The document is {document.get_status_display()}; its seats cannot change.")
+        raise AlreadyDecided(gettext("The document has ended; its seats cannot change."))
     assignment = Assignment.objects.select_for_update().select_related("signer", "tier").get(pk=assignment.pk)
     if assignment.status != AssignmentStatus.PENDING:
-        raise AlreadyDecided("Only an undecided seat can be reassigned.")
+        raise AlreadyDecided(gettext("Only an undecided seat can be reassigned."))
     if not new_signer.is_active:
-        raise InvalidDocument(f"{new_signer.full_name_th} is not an active user.")
+        raise InvalidDocument(gettext("%(name)s is not an active user.") % {"name": new_signer.full_name_th})
     taken = current_assignments(document).filter(signer=new_signer)
     if taken.exists() and not document.template.allow_multiple_seats:
-        raise InvalidDocument(f"{new_signer.full_name_th} already holds a seat in this route.")
+        raise InvalidDocument(
+            gettext("%(name)s already holds a seat in this route.") % {"name": new_signer.full_name_th}
+        )
     old = assignment.signer
     assignment.signer = new_signer
     assignment.save(update_fields=["signer"])
