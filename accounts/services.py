@@ -18,12 +18,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
 from core.errors import DomainError
+from core.roles import ALL_ROLES, STAFF_ROLES, has_role
 
-from .models import ChallengeRefused, Role, SMSDevice, StepUp, User
-
-# Roles that work in the Django admin (the operator console); office users never do.
-STAFF_ROLES = frozenset({Role.CA_OFFICER, Role.IT_ADMIN, Role.AUDITOR})
-ALL_ROLES = frozenset(Role.values)
+from .models import ChallengeRefused, SMSDevice, StepUp, User
 
 
 class StepUpFailed(DomainError):
@@ -246,7 +243,7 @@ def device_delete(*, user: User, device_id: str) -> None:
 
 def staff_sync(*, user: User) -> None:
     """is_staff follows the roles: CA officers, IT admins and auditors use the admin; superusers always."""
-    wanted = user.is_superuser or user.groups.filter(name__in=STAFF_ROLES).exists()
+    wanted = has_role(user, *STAFF_ROLES)
     if user.is_staff != wanted:
         User.objects.filter(pk=user.pk).update(is_staff=wanted)
         user.is_staff = wanted
@@ -255,7 +252,7 @@ def staff_sync(*, user: User) -> None:
 @transaction.atomic
 def user_roles_set(*, user: User, roles: set[str], managed: set[str] | None = None, source: str) -> None:
     """Make the user's role groups among `managed` exactly `roles` (a directory owns only what it maps)."""
-    managed = set(ALL_ROLES if managed is None else managed) & ALL_ROLES
+    managed = set(ALL_ROLES if managed is None else managed) & set(ALL_ROLES)
     roles = set(roles) & managed
     current = set(user.groups.filter(name__in=managed).values_list("name", flat=True))
     added, removed = roles - current, current - roles

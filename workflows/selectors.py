@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from accounts.models import User
+from core.roles import AUDIT_READERS, has_role
 
 from .errors import AlreadyDecided, NotFound, NotYourTurn, WorkflowError
 from .models import (
@@ -23,7 +24,6 @@ from .models import (
 # The signing handler name jobs of this app carry (signing.models.SigningJob.handler).
 SIGNING_HANDLER = "workflows.signing_handler"
 
-PRIVILEGED_ROLES = ("auditor", "it_admin")
 TIMELINE_HIDDEN = ("document.downloaded",)
 
 
@@ -60,7 +60,9 @@ def delegators_for(user: User, at=None) -> list[int]:
 def seat_for(*, document: Document, actor: User) -> tuple[Assignment, Delegation | None]:
     """The actor's own pending seat in the active tier, or one they hold by delegation; else why not."""
     if document.status != DocumentStatus.IN_PROGRESS:
-        raise AlreadyDecided(gettext("The document is no longer in progress; no more decisions are taken."))
+        raise AlreadyDecided(
+            _("The document is %(status)s; no more decisions are taken.") % {"status": document.get_status_display()}
+        )
     tier = active_tier(document)
     current = current_assignments(document)
     if tier is not None:
@@ -76,24 +78,20 @@ def seat_for(*, document: Document, actor: User) -> tuple[Assignment, Delegation
             if held is not None:
                 # Acting for someone must not give a person a second seat in the route.
                 if not document.template.allow_multiple_seats and current.filter(signer=actor).exists():
-                    raise NotYourTurn(
-                        gettext("You hold your own seat in this route, so you cannot also sign for someone.")
-                    )
+                    raise NotYourTurn(_("You hold your own seat in this route, so you cannot also sign for someone."))
                 return held, by_delegator[held.signer_id]
         if own is not None:
             if own.status == AssignmentStatus.NOT_NEEDED:
-                raise AlreadyDecided(
-                    gettext("This tier already has the approvals it needs; your signature is not needed.")
-                )
-            raise AlreadyDecided(gettext("You have already decided on this document."))
+                raise AlreadyDecided(_("This tier already has the approvals it needs; your signature is not needed."))
+            raise AlreadyDecided(_("You have already decided on this document."))
     mine = current.filter(signer=actor).select_related("tier").order_by("-tier__round").first()
     if mine is None:
-        raise NotFound(gettext("You are not a signer of this document."))
+        raise NotFound(_("You are not a signer of this document."))
     if mine.tier.status == TierStatus.PENDING:
-        raise NotYourTurn(gettext("It is not your turn yet: an earlier tier has not finished."))
+        raise NotYourTurn(_("It is not your turn yet: an earlier tier has not finished."))
     if mine.status == AssignmentStatus.NOT_NEEDED or mine.tier.status != TierStatus.ACTIVE:
-        raise AlreadyDecided(gettext("This tier has closed; your decision is no longer needed."))
-    raise AlreadyDecided(gettext("You have already decided on this document."))
+        raise AlreadyDecided(_("This tier has closed; your decision is no longer needed."))
+    raise AlreadyDecided(_("You have already decided on this document."))
 
 
 def visible_documents_q(user: User) -> Q:
@@ -106,7 +104,7 @@ def visible_documents_q(user: User) -> Q:
 
 
 def can_see_all(user: User) -> bool:
-    return user.is_superuser or user.groups.filter(name__in=PRIVILEGED_ROLES).exists()
+    return has_role(user, *AUDIT_READERS)
 
 
 def documents_visible_to(user: User) -> QuerySet[Document]:
@@ -293,3 +291,13 @@ def my_turn(*, user: User, document: Document) -> bool:
     except WorkflowError:
         return False
     return True
+
+
+def document_titles(document_ids) -> dict[int, str]:
+    return dict(Document.objects.filter(pk__in=document_ids).values_list("pk", "title"))
+
+
+def tier_completions(*, start, end):
+    """(tier order, activated_at, completed_at) of every tier completed in [start, end), streamed."""
+    rows = RouteTier.objects.filter(completed_at__gte=start, completed_at__lt=end, activated_at__isnull=False)
+    return rows.values_list("order", "activated_at", "completed_at").iterator()

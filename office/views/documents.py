@@ -105,7 +105,7 @@ def compose_signers(request):
     """The seats a workflow template would open for me: the composer draws one box per seat."""
     template = WorkflowTemplate.objects.filter(code=request.GET.get("workflow", ""), active=True).first()
     if template is None:
-        return JsonResponse({"detail": "Unknown workflow template."}, status=404)
+        return JsonResponse({"detail": "Unknown workflow template.", "code": "not_found"}, status=404)
     return JsonResponse(
         {
             "workflow": template.code,
@@ -161,13 +161,15 @@ def compose_preview(request):
     """Render the memo to PDF for the composer to show and to place the boxes on (nothing is stored)."""
     form = ComposeForm(request.POST, request.FILES)
     if not form.is_valid():
-        return JsonResponse({"detail": _("Check the form."), "errors": form.errors}, status=400)
+        return JsonResponse({"detail": _("Check the form."), "code": "invalid", "errors": form.errors}, status=400)
     if form.cleaned_data["source"] != "memo":
-        return JsonResponse({"detail": _("Only a memo is rendered here.")}, status=400)
+        return JsonResponse({"detail": _("Only a memo is rendered here."), "code": "invalid"}, status=400)
     try:
         pdf, placements = _memo_pdf(form=form, requester=request.user)
     except (ImportError, pikepdf.PdfError) as exc:
-        return JsonResponse({"detail": _("The memo could not be rendered: %(why)s") % {"why": exc}}, status=400)
+        return JsonResponse(
+            {"detail": _("The memo could not be rendered: %(why)s") % {"why": exc}, "code": "invalid"}, status=400
+        )
     response = HttpResponse(pdf, content_type="application/pdf")
     # The composer starts each seat's box in the memo's own signature block.
     response["X-Signature-Placements"] = json.dumps(placements)
@@ -205,7 +207,12 @@ def compose(request):
             return redirect("office-document", pk=document.pk)
     if request.method == "POST" and request.headers.get("X-Composer") == "1":
         return JsonResponse(
-            {"detail": " ".join(form.non_field_errors()) or _("Check the form."), "errors": form.errors}, status=400
+            {
+                "detail": " ".join(form.non_field_errors()) or _("Check the form."),
+                "code": "invalid",
+                "errors": form.errors,
+            },
+            status=400,
         )
     return render(request, "office/compose.html", {"form": form, "nav": "compose"})
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import OrgUnit, User
 from audit.models import Event
-from certificates import selectors, services
+from certificates import external, selectors, services
 from certificates.models import Certificate, CertificateStatus
 from signing import services as signing_services
 from signing.models import JobStatus, PadesLevel, SigningJob
@@ -138,7 +138,7 @@ def test_holders_see_their_own_and_officers_auditors_see_all(personas, api_for):
 
 def test_api_csr_import_accept_round_trip(personas, api_for, external_ca, tmp_path):
     admin, head3 = personas["admin"], personas["head3"]
-    services.trust_root_add(name="NRCA", source="nrca", data=external_ca.cert.read_bytes(), actor=admin)
+    external.trust_root_add(name="NRCA", source="nrca", data=external_ca.cert.read_bytes(), actor=admin)
     request = services.certificate_request_external(user=head3, actor=admin)
     csr = api_for(head3).get(f"/api/v1/certificates/{request.pk}/csr/")
     assert csr.status_code == 200 and csr.content.startswith(b"-----BEGIN CERTIFICATE REQUEST-----")

@@ -101,7 +101,7 @@ def test_a_box_off_the_page_is_refused_with_the_reason(signed_in):
         },
         HTTP_X_COMPOSER="1",
     )
-    assert response.status_code == 400 and "outside" in response.json()["detail"]
+    assert response.status_code == 400 and "อยู่นอกหน้า" in response.json()["detail"]
 
 
 def test_reject_needs_a_comment_and_ends_the_route(signed_in, personas):

@@ -126,3 +126,17 @@ def test_the_batch_doors_call_the_same_service(personas):
     accepted = client.post("/batches/", {"documents": [d.pk for d in documents], "otp": CODE})
     assert accepted.status_code == 200
     assert all(_seat(d, "head1") == AssignmentStatus.APPROVED for d in documents)
+
+
+@pytest.mark.django_db
+def test_a_refusal_is_in_thai_with_a_stable_code_for_machines(personas):
+    director = personas["director"]
+    document = _start(personas)
+    client = api_client_for(director)
+    url = f"/api/v1/documents/{document.pk}/approve/"
+    thai = client.post(url, {"otp": "000000"}, format="json")
+    english = client.post(url, {"otp": "000000"}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert thai.status_code == english.status_code == 403
+    assert thai.json()["code"] == english.json()["code"] == "not_your_turn"
+    assert thai.json()["detail"].startswith("ยังไม่ถึงลำดับของท่าน")
+    assert english.json()["detail"] == "It is not your turn yet: an earlier tier has not finished."

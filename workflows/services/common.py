@@ -5,7 +5,7 @@ administrator role."""
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.roles import IT_ADMIN, has_role
@@ -46,4 +46,4 @@ def text_required(text: str | None, message: str) -> str:
 
 def admin_required(actor: User) -> None:
     if not has_role(actor, IT_ADMIN):
-        raise NotAllowed(gettext("Only an IT administrator can do this."))
+        raise NotAllowed(_("Only an IT administrator can do this."))

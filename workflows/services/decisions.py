@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 import audit
 from accounts.models import User
@@ -74,7 +74,7 @@ def _approval_record(*, document: Document, actor: User, comment: str, batch: Si
     certificate = certificate_for_signing(user=actor)
     if certificate is None:
         raise NotAllowed(
-            gettext(
+            _(
                 "You have no active signing certificate (not issued, not accepted, expired or revoked); "
                 "ask the CA officer."
             )
@@ -116,7 +116,7 @@ def _approval_record(*, document: Document, actor: User, comment: str, batch: Si
 @transaction.atomic(durable=True)
 def decision_reject(*, document: Document, actor: User, comment: str) -> Assignment:
     """Reject: the route ends and the requester is told why."""
-    comment = text_required(comment, gettext("Say why you reject the document (a comment is required)."))
+    comment = text_required(comment, _("Say why you reject the document (a comment is required)."))
     document = document_lock(document)
     seat, delegation = seat_for(document=document, actor=actor)
     now = timezone.now()
@@ -151,11 +151,11 @@ def decision_return(*, document: Document, actor: User, comment: str, to_tier: i
     Returned to an earlier tier, the route restarts from that tier on the same file: the tiers before it
     keep their signatures, that tier and the ones after it are asked again.
     """
-    comment = text_required(comment, gettext("Say what should be revised (a comment is required)."))
+    comment = text_required(comment, _("Say what should be revised (a comment is required)."))
     document = document_lock(document)
     seat, delegation = seat_for(document=document, actor=actor)
     if to_tier is not None and not (1 <= to_tier <= seat.tier.order):
-        raise InvalidDocument(gettext("You can only return the document to your own tier or an earlier one."))
+        raise InvalidDocument(_("You can only return the document to your own tier or an earlier one."))
     now = timezone.now()
     states.apply(states.ASSIGNMENT, seat, "return", decided_by=actor, decided_at=now, comment=comment[:2000])
     route_close(document=document)
