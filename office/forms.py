@@ -48,7 +48,13 @@ class ComposeForm(forms.Form):
     title = forms.CharField(label=_("Subject"), max_length=300)
     government_unit = forms.CharField(label=_("Government unit"), max_length=300, required=False)
     reference = forms.CharField(label=_("Reference no."), max_length=100, required=False)
-    memo_date = forms.DateField(label=_("Date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # <input type=date> speaks ISO dates whatever the page's language (the browser shows them localised).
+    memo_date = forms.DateField(
+        label=_("Date"),
+        required=False,
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+    )
     addressee = forms.CharField(label=_("To"), max_length=300, required=False)
     body = forms.CharField(label=_("Body"), required=False, widget=forms.Textarea(attrs={"rows": 10}))
     file = forms.FileField(label=_("PDF file"), required=False)

@@ -443,6 +443,9 @@ def verify(request):
             form.add_error("file", _("The file cannot be read as a PDF: %(why)s") % {"why": exc})
         else:
             report["file_name"] = form.cleaned_data["file"].name
+            # A signature's own problems are listed under it; the top list keeps the rest (no line twice).
+            own = {problem for sig in report["signatures"] for problem in sig.get("problems", [])}
+            report["general_problems"] = [p for p in report.get("problems", []) if p not in own]
     return render(request, "office/verify.html", {"form": form, "report": report, "nav": "verify"})
 
 

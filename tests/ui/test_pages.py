@@ -244,3 +244,10 @@ def test_a_composed_memo_starts_each_box_in_its_signers_signature_block(signed_i
         assert (seat.page, seat.box) == (shown[seat.signer.username]["page"], shown[seat.signer.username]["box"])
     boxes = sorted(tuple(s.box) for s in document.assignments.all())
     assert all(a[2] <= b[0] or a[3] <= b[1] or b[3] <= a[1] for a, b in zip(boxes, boxes[1:], strict=False))
+
+
+def test_the_composer_date_field_is_filled_in_thai(signed_in):
+    from datetime import date
+
+    html = signed_in("requester").get("/documents/new/").content.decode()
+    assert f'type="date" name="memo_date" value="{date.today().isoformat()}"' in html
