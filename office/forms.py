@@ -125,6 +125,57 @@ class RecallForm(forms.Form):
     reason = forms.CharField(label=_("Reason for recalling"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class ListFilterForm(forms.Form):
+    """Search, filters and sort of the inbox, my documents and "decided by me" (all optional)."""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=200)
+    status = forms.ChoiceField(label=_("Status"), required=False)
+    template = forms.ChoiceField(label=_("Workflow"), required=False)
+    since = forms.DateField(
+        label=_("From date"), required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("To date"), required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
+    sort = forms.ChoiceField(label=_("Sort by"), required=False)
+
+    SORT_LABELS = {
+        "waiting": _("Waiting longest"),
+        "due": _("Due soonest"),
+        "newest": _("Newest first"),
+        "oldest": _("Oldest first"),
+        "title": _("Title"),
+    }
+
+    def __init__(self, *args, sorts, statuses=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        from office.templatetags.office import DOCUMENT_STATUS_LABELS
+
+        self.fields["sort"].choices = [(key, self.SORT_LABELS[key]) for key in sorts]
+        self.fields["template"].choices = [("", _("All workflows"))] + [(t.code, t.name) for t in _templates()]
+        if statuses is None:
+            del self.fields["status"]
+        else:
+            self.fields["status"].choices = [("", _("All statuses"))] + [
+                (value, DOCUMENT_STATUS_LABELS[value]) for value in statuses
+            ]
+
+    def filters(self) -> dict:
+        """The cleaned filters as keyword arguments of `selectors.documents_filter` (bad input is ignored)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        return {
+            "q": (data.get("q") or "").strip(),
+            "status": data.get("status") or "",
+            "template": data.get("template") or "",
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }
+
+    def sort_key(self) -> str:
+        data = self.cleaned_data if self.is_valid() else {}
+        return data.get("sort") or self.fields["sort"].choices[0][0]
+
+
 class BatchForm(forms.Form):
     documents = forms.TypedMultipleChoiceField(coerce=int, choices=[])
     otp = forms.CharField(label=_("One-time code (OTP)"), max_length=64)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", documents.inbox, name="home"),
     path("inbox/", documents.inbox, name="office-inbox"),
     path("documents/", documents.my_documents, name="office-documents"),
+    path("documents/decided/", documents.decided_documents, name="office-decided"),
     path("documents/new/", documents.compose, name="office-compose"),
     path("documents/new/preview/", documents.compose_preview, name="office-compose-preview"),
     path("documents/new/signers/", documents.compose_signers, name="office-compose-signers"),

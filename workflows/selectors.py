@@ -301,3 +301,69 @@ def tier_completions(*, start, end):
     """(tier order, activated_at, completed_at) of every tier completed in [start, end), streamed."""
     rows = RouteTier.objects.filter(completed_at__gte=start, completed_at__lt=end, activated_at__isnull=False)
     return rows.values_list("order", "activated_at", "completed_at").iterator()
+
+
+# --- lists: search, filters, sort ------------------------------------------------------------------------
+
+DOCUMENT_SORTS = {"newest": ("-created_at", "-id"), "oldest": ("created_at", "id"), "title": ("title", "id")}
+INBOX_SORTS = {
+    "waiting": ("waiting_since", "id"),
+    "due": ("tier__due_at", "id"),
+    "newest": ("-waiting_since", "-id"),
+    "title": ("document__title", "id"),
+}
+DECIDED_SORTS = {"newest": ("-decided_at", "-id"), "oldest": ("decided_at", "id"), "title": ("document__title", "id")}
+
+
+def _search_q(q: str, prefix: str = "") -> Q:
+    """Title, document number (its id, as the pages show it) or the requester's name or username."""
+    words = q.split()
+    match = Q()
+    for word in words:
+        if word.startswith("#") and word[1:].isdigit() and len(word) < 19:
+            match &= Q(**{f"{prefix}pk": int(word[1:])})  # "#123": that document only
+            continue
+        one = (
+            Q(**{f"{prefix}title__icontains": word})
+            | Q(**{f"{prefix}requester__first_name_th__icontains": word})
+            | Q(**{f"{prefix}requester__last_name_th__icontains": word})
+            | Q(**{f"{prefix}requester__username__iexact": word})
+        )
+        if word.isdigit() and len(word) < 18:
+            one |= Q(**{f"{prefix}pk": int(word)})
+        match &= one
+    return match
+
+
+def documents_filter(
+    qs: QuerySet,
+    *,
+    q: str = "",
+    status: str = "",
+    template: str = "",
+    since=None,
+    until=None,
+    prefix: str = "",
+) -> QuerySet:
+    """Narrow a list of documents (or of rows pointing at one, with `prefix="document__"`)."""
+    if q:
+        qs = qs.filter(_search_q(q, prefix))
+    if status:
+        qs = qs.filter(**{f"{prefix}status": status})
+    if template:
+        qs = qs.filter(**{f"{prefix}template__code": template})
+    if since:
+        qs = qs.filter(**{f"{prefix}created_at__date__gte": since})
+    if until:
+        qs = qs.filter(**{f"{prefix}created_at__date__lte": until})
+    return qs
+
+
+def decided_by(user: User) -> QuerySet[Assignment]:
+    """What the person decided (approved, signed, rejected, returned), for "signed by me", newest first."""
+    decided = [AssignmentStatus.APPROVED, AssignmentStatus.SIGNED, AssignmentStatus.REJECTED, AssignmentStatus.RETURNED]
+    return (
+        Assignment.objects.filter(decided_by=user, status__in=decided)
+        .select_related("document", "document__requester", "document__template", "tier", "signer")
+        .order_by("-decided_at", "-id")
+    )

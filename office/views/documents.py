@@ -12,6 +12,7 @@ import pikepdf
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -32,6 +33,7 @@ from office.forms import (
     BatchForm,
     ComposeForm,
     DecisionForm,
+    ListFilterForm,
     RecallForm,
     ResubmitForm,
     SignatureImageForm,
@@ -42,7 +44,7 @@ from signing import verification
 from signing.models import SigningBatch
 from signing.services import signing_batch_progress
 from workflows import selectors, services
-from workflows.models import DocumentStatus, WorkflowTemplate
+from workflows.models import Document, DocumentStatus, WorkflowTemplate
 
 # htmx stops polling when a fragment answers with this status (the document or batch is finished).
 HTMX_STOP_POLLING = 286
@@ -62,11 +64,26 @@ def _thai_date(moment) -> str:
     return format_thai_datetime(moment) if moment else ""
 
 
+PAGE_SIZE = 25
+
+
+def _listing(request, qs, *, sorts: dict, statuses=None) -> tuple[ListFilterForm, object, str]:
+    """Filter, sort and page a list the same way on every list page; returns the form, the page, the query."""
+    form = ListFilterForm(request.GET or None, sorts=list(sorts), statuses=statuses)
+    prefix = "document__" if qs.model is not Document else ""
+    qs = selectors.documents_filter(qs, prefix=prefix, **form.filters()).order_by(*sorts[form.sort_key()])
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    keep = request.GET.copy()
+    keep.pop("page", None)
+    return form, page, keep.urlencode()
+
+
 @login_required
 @require_GET
 def inbox(request):
-    """What waits for me, oldest first, with due dates; several can be signed with one OTP."""
+    """What waits for me (oldest first by default), searchable, with due dates; several can be signed with one OTP."""
     now = timezone.now()
+    form, page, query = _listing(request, selectors.inbox(request.user), sorts=selectors.INBOX_SORTS)
     items = [
         {
             "assignment": a,
@@ -74,19 +91,35 @@ def inbox(request):
             "due_at": a.tier.due_at,
             "overdue": bool(a.tier.due_at and a.tier.due_at < now),
         }
-        for a in selectors.inbox(request.user)
+        for a in page
     ]
     delegated = list(selectors.inbox_delegated(request.user))
-    return render(request, "office/inbox.html", {"items": items, "delegated": delegated, "nav": "inbox"})
+    context = {"items": items, "delegated": delegated, "nav": "inbox", "form": form, "page": page, "query": query}
+    return render(request, "office/inbox.html", context)
 
 
 @login_required
 @require_GET
 def my_documents(request):
-    """What I sent and where each one stands."""
+    """What I sent and where each one stands: search, filters, sort, pages."""
     documents = selectors.document_list(user=request.user).filter(requester=request.user)
-    rows = [{"document": d, "waiting": selectors.waiting_for(d)} for d in documents[:200]]
-    return render(request, "office/documents.html", {"rows": rows, "nav": "documents"})
+    form, page, query = _listing(
+        request, documents, sorts=selectors.DOCUMENT_SORTS, statuses=list(DocumentStatus.values)
+    )
+    rows = [{"document": d, "waiting": selectors.waiting_for(d)} for d in page]
+    context = {"rows": rows, "nav": "documents", "form": form, "page": page, "query": query}
+    return render(request, "office/documents.html", context)
+
+
+@login_required
+@require_GET
+def decided_documents(request):
+    """What I approved, signed, returned or rejected ("signed by me"), newest first."""
+    form, page, query = _listing(
+        request, selectors.decided_by(request.user), sorts=selectors.DECIDED_SORTS, statuses=list(DocumentStatus.values)
+    )
+    context = {"decisions": page, "nav": "decided", "form": form, "page": page, "query": query}
+    return render(request, "office/decided.html", context)
 
 
 def _signers_for(template: WorkflowTemplate, requester) -> list[dict]:

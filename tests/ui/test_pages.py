@@ -251,3 +251,30 @@ def test_the_composer_date_field_is_filled_in_thai(signed_in):
 
     html = signed_in("requester").get("/documents/new/").content.decode()
     assert f'type="date" name="memo_date" value="{date.today().isoformat()}"' in html
+
+
+def test_lists_search_filter_sort_and_page(signed_in, personas):
+    titles = [f"ขออนุมัติเดินทาง ครั้งที่ {n}" for n in range(1, 28)] + ["จัดซื้อวัสดุสำนักงาน"]
+    documents = [start(personas, title) for title in titles]
+    head1 = signed_in("head1")
+    first = head1.get("/inbox/").content.decode()
+    assert "หน้า 1 จาก 2 · ทั้งหมด 28 รายการ" in first and first.count('name="documents"') == 25
+    found = head1.get("/inbox/", {"q": "จัดซื้อ"}).content.decode()
+    assert found.count('name="documents"') == 1 and "จัดซื้อวัสดุสำนักงาน" in found
+    by_number = head1.get("/inbox/", {"q": f"#{documents[3].pk}"}).content.decode()
+    assert by_number.count('name="documents"') == 1 and titles[3] in by_number
+    by_requester = head1.get("/inbox/", {"q": personas["requester"].first_name_th}).content.decode()
+    assert by_requester.count('name="documents"') == 25
+    newest = head1.get("/inbox/", {"sort": "newest"}).content.decode()
+    assert newest.index("จัดซื้อวัสดุสำนักงาน") < newest.index("ครั้งที่ 27</a>")
+    second = head1.get("/inbox/", {"sort": "newest", "page": "2"}).content.decode()
+    assert second.count('name="documents"') == 3 and '?sort=newest&page=1"' in second
+
+    services.decision_reject(document=documents[0], actor=personas["head1"], comment="ไม่มีงบ")
+    mine = signed_in("requester")
+    rejected = mine.get("/documents/", {"status": "rejected"}).content.decode()
+    assert titles[0] in rejected and titles[1] not in rejected
+    assert mine.get("/documents/", {"status": "nonsense", "since": "not a date"}).status_code == 200
+    decided = signed_in("head1").get("/documents/decided/").content.decode()
+    assert titles[0] in decided and "ไม่อนุมัติ" in decided and titles[1] not in decided
+    assert "ไม่มีงบ" not in signed_in("head2").get("/documents/decided/").content.decode()
