@@ -505,10 +505,12 @@ class Inbox(ListView):
     serializer_class = InboxItemOut
 
     def get_queryset(self):
-        return selectors.inbox(self.request.user)
+        q = (self.request.query_params.get("q") or "").strip()[:200]
+        return selectors.documents_filter(selectors.inbox(self.request.user), q=q, prefix="document__")
 
     @extend_schema(
         summary="Seats waiting for your decision, oldest first",
+        parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="search title, number (#id) or requester")],
         responses={200: InboxItemOut(many=True), **errors(403)},
     )
     def get(self, request, *args, **kwargs):
