@@ -60,7 +60,7 @@ class TemplateTier(models.Model):
         constraints = [models.UniqueConstraint(fields=["template", "order"], name="one_tier_per_order")]
 
     def __str__(self) -> str:
-        return f"{self.template.code} tier {self.order}: {self.name}"
+        return f"{self.template.code} ขั้นที่ {self.order}: {self.name}"
 
     def natural_key(self) -> tuple[str, int]:
         return (*self.template.natural_key(), self.order)
@@ -119,6 +119,9 @@ class DocumentVersion(models.Model):
         ordering = ["document", "number"]
         constraints = [models.UniqueConstraint(fields=["document", "number"], name="one_version_number")]
 
+    def __str__(self) -> str:
+        return f"{self.document} — ฉบับที่ {self.number}"
+
 
 class TierStatus(models.TextChoices):
     PENDING = "pending", "pending"
@@ -143,6 +146,9 @@ class RouteTier(models.Model):
     class Meta:
         ordering = ["document", "round", "order"]
         constraints = [models.UniqueConstraint(fields=["document", "round", "order"], name="one_tier_per_round_order")]
+
+    def __str__(self) -> str:
+        return f"{self.document} — ขั้นที่ {self.order} {self.name} (รอบที่ {self.round})"
 
 
 class AssignmentStatus(models.TextChoices):
@@ -193,6 +199,9 @@ class Assignment(models.Model):
             models.Index(fields=["decided_by", "-decided_at", "-id"], name="assignment_decided"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.signer.full_name_th} — {self.document}"
+
 
 class Delegation(models.Model):
     """ปฏิบัติราชการแทน / รักษาราชการแทน: `delegate` may decide for `delegator` during the period."""
@@ -209,6 +218,9 @@ class Delegation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"{self.delegate.full_name_th} {self.get_kind_display()} {self.delegator.full_name_th}"
+
 
 class Notification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
@@ -221,3 +233,6 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["user", "read_at"])]
+
+    def __str__(self) -> str:
+        return self.message
