@@ -1,4 +1,5 @@
-"""`make screenshots`: regenerates docs/screenshots/ (inbox, inbox on a phone, composer with boxes, timeline, verify).
+"""`make screenshots`: regenerates docs/screenshots/ (inbox, inbox and a document on a phone, composer with boxes,
+the returned document, decided by me, timeline, verify).
 
 Skipped unless DSIGN_SCREENSHOTS=1; the guides in docs/ show these pictures.
 """
@@ -113,6 +114,17 @@ def test_screenshots(live_server, open_page, personas, tmp_path):
     head1.get_by_role("button", name="อนุมัติและลงนาม").click()
     head1.get_by_label("รหัส OTP").fill("121212")
     head1.wait_for_selector(".messages li.success")
+
+    # The signer's moment on a phone: the decision card on the first screen, the memo at the page's width.
+    phone.goto(f"{base}/documents/{documents[1].pk}/")
+    phone.wait_for_selector(".pdf-page canvas")
+    phone.screenshot(path=str(OUT / "document-phone.png"))
+    services.decision_return(document=documents[2], actor=personas["head1"], comment="กรุณาแนบใบเสนอราคาเพิ่มเติม")
+    requester.goto(f"{base}/documents/{documents[2].pk}/")
+    requester.wait_for_selector(".pdf-page canvas")
+    requester.screenshot(path=str(OUT / "resubmit.png"))
+    head1.goto(f"{base}/documents/decided/")
+    head1.screenshot(path=str(OUT / "decided.png"))
 
     requester.goto(f"{base}/documents/{documents[0].pk}/")
     requester.wait_for_selector(".pdf-page canvas")
