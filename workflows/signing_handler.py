@@ -7,6 +7,7 @@ assignment's "signed" mark and the job's "done" mark commit together.
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.storage import StoredFileCorrupted, read_verified
 from signing.models import JobKind, SigningJob
@@ -47,7 +48,9 @@ def job_waiting(*, job: SigningJob) -> None:
 
 
 def job_failed(*, job: SigningJob) -> None:
-    Document.objects.filter(pk=job.subject_id).update(waiting_reason=f"Signing failed: {job.error_message}"[:300])
+    # Written by a worker (no request): in the site's language, Thai by default.
+    reason = gettext("Signing failed: %(why)s") % {"why": job.error_message}
+    Document.objects.filter(pk=job.subject_id).update(waiting_reason=reason[:300])
     document = Document.objects.get(pk=job.subject_id)
     seat = Assignment.objects.filter(signing_job_id=job.pk).select_related("decided_by").first()
     if seat is not None and seat.decided_by is not None:

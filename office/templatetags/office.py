@@ -46,12 +46,16 @@ ACTION_LABELS = {
     "signing.waiting": _("Signing waits"),
     "signing.failed": _("Signing failed"),
     "signing.retry_requested": _("Signing retried"),
+    "signing.document_timestamped": _("Document timestamp added"),
+    "document.verified": _("Verified"),
+    "document.encrypted": _("Encrypted copy made"),
 }
 
 
 @register.simple_tag
 def action_label(action: str) -> str:
-    return str(ACTION_LABELS.get(action, action))
+    # An event this page has no words for yet is still shown, but never as a raw code.
+    return str(ACTION_LABELS.get(action, _("Other event")))
 
 
 STATUS_LABELS = {
