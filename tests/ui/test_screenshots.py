@@ -74,7 +74,11 @@ def test_screenshots(live_server, open_page, personas, tmp_path):
 
     OUT.mkdir(parents=True, exist_ok=True)
     base = live_server.url
-    Branding.objects.create(organisation_name="สำนักงานปลัดกระทรวงตัวอย่าง", organisation_name_en="Example Ministry")
+    # seed_demo already made the one branding row (fixtures/demo_branding.json): name it.
+    Branding.objects.update_or_create(
+        pk=Branding.objects.values_list("pk", flat=True).first() or 1,
+        defaults={"organisation_name": "สำนักงานปลัดกระทรวงตัวอย่าง", "organisation_name_en": "Example Ministry"},
+    )
     template = WorkflowTemplate.objects.get(code="memo-2-tier")
     template.pades_level = "B-T"
     template.save()
