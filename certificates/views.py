@@ -51,6 +51,11 @@ def ocsp(request):
 @csrf_exempt
 @require_http_methods(["POST"])
 def tsa(request):
+    """dsign's own RFC 3161 TSA: only for allowed clients (`certificates.responders.tsa_admit`)."""
+    refusal = responders.tsa_admit(request)
+    if refusal is not None:
+        status, message = refusal
+        return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
     body = _protocol_body(request)
     if body is None:
         return HttpResponseBadRequest("expected a DER RFC 3161 timestamp request in the body")

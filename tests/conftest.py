@@ -30,7 +30,7 @@ def project_hsm_config() -> hsm.HSMConfig:
 
 
 def use_project_token() -> None:
-    """Point the HSM module back at the run's token (unit tests of signing.hsm make their own)."""
+    """Point the HSM module back at the run's token (unit tests of core.hsm make their own)."""
     if os.environ.get("SOFTHSM2_CONF") != str(settings.SOFTHSM2_CONF) or hsm.get_config() != project_hsm_config():
         os.environ["SOFTHSM2_CONF"] = str(settings.SOFTHSM2_CONF)
         hsm.configure(project_hsm_config())

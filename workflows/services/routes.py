@@ -32,7 +32,7 @@ from ..models import (
 )
 from ..selectors import SIGNING_HANDLER, current_assignments, current_tier_ids
 from .common import admin_required, document_lock, notify, text_required, webhook_on_commit
-from .documents import PdfInfo, pdf_inspect, version_store
+from .documents import PdfInfo, final_file_valid, pdf_clean, pdf_inspect, version_store
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ def route_start(
         raise InvalidDocument(gettext("A title is required."))
     if not template.active:
         raise InvalidDocument(gettext("The workflow template %(code)s is not active.") % {"code": template.code})
+    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
+    pdf, cleaned = pdf_clean(pdf)
     info = pdf_inspect(pdf)
     template_tiers = list(template.tiers.order_by("order"))
     if not template_tiers:
@@ -168,7 +170,12 @@ def route_start(
         actor=actor,
         action="document.created",
         target=document,
-        details={"template": template.code, "sha256": document.versions.get().sha256, "pages": len(info.pages)},
+        details={
+            "template": template.code,
+            "sha256": document.versions.get().sha256,
+            "pages": len(info.pages),
+            "removed_from_upload": cleaned,
+        },
     )
     tier_open(document=document, round=1, order=template_tiers[0].order)
     return document
@@ -236,6 +243,8 @@ def route_maybe_complete(*, document: Document, finishing_job_id: int | None = N
             return
         if dts.status != JobStatus.DONE and dts.pk != finishing_job_id:
             return
+    if not final_file_valid(document=document):
+        return
     now = timezone.now()
     states.apply(states.DOCUMENT, document, "complete", completed_at=now, waiting_reason="")
     audit.record(action="document.completed", target=document, details={"round": document.round})
@@ -310,7 +319,12 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes | None = None,
         raise NotAllowed(gettext("Only the requester can resubmit this document."))
     if document.status != DocumentStatus.RETURNED:
         raise TransitionNotAllowed(gettext("Only a document returned for revision can be sent again."))
-    info = pdf_inspect(pdf) if pdf else None
+    cleaned = None
+    info = None
+    if pdf:
+        pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
+        pdf, cleaned = pdf_clean(pdf)
+        info = pdf_inspect(pdf)
     returned_from = (
         current_assignments(document)
         .filter(status=AssignmentStatus.RETURNED)
@@ -333,6 +347,7 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes | None = None,
             "revised": version is not None,
             "from_tier": from_tier,
             "comment": (comment or "")[:500],
+            "removed_from_upload": cleaned,
         },
     )
     round_start(document=document, from_tier=from_tier, page_count=len(info.pages) if info else None)
