@@ -37,3 +37,18 @@ def test_the_admin_speaks_with_the_organisations_name_in_thai(client, personas):
     assert "สำนักงานทดสอบ — ระบบจัดการ" in page and "Django" not in page.split("<body")[1].split("</header>")[0]
     tiers = client.get("/admin/workflows/workflowtemplate/").content.decode()
     assert "object (" not in tiers
+
+
+@pytest.mark.django_db
+def test_admin_document_list_shows_buddhist_era_dates(client, personas):
+    from django.utils import timezone
+
+    from tests.conftest import blank_pdf
+    from workflows import services
+    from workflows.models import WorkflowTemplate
+
+    template = WorkflowTemplate.objects.get(code="memo-2-tier")
+    services.route_start(title="ทดสอบวันที่", pdf=blank_pdf(), template=template, actor=personas["requester"])
+    client.force_login(personas["admin"])
+    page = client.get("/admin/workflows/document/").content.decode()
+    assert str(timezone.localdate().year + 543) in page

@@ -7,7 +7,8 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.signing.test_verify_cli_api import bb_template, changed_after_signing, dsign_signed  # noqa: F401
+from tests.signing.conftest import bb_template  # noqa: F401
+from tests.signing.test_verify_cli_api import changed_after_signing, dsign_signed  # noqa: F401
 
 pytestmark = [pytest.mark.hsm, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
