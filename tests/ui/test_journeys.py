@@ -58,7 +58,8 @@ def test_signer_approves_at_once_and_a_wrong_code_keeps_the_comment(live_server,
     assert page.locator(".pdf-page").first.bounding_box()["width"] >= column - 8
     before = page.locator(".pdf-page").first.bounding_box()["width"]
     page.get_by_role("button", name="ขยาย").click()
-    page.wait_for_function(f"document.querySelector('.pdf-page').getBoundingClientRect().width > {before + 20}")
+    # The pages are drawn again at the new size (the container is emptied first).
+    page.wait_for_function(f"(document.querySelector('.pdf-page')?.getBoundingClientRect().width || 0) > {before + 20}")
 
     page.get_by_label("ความเห็นหรือเหตุผล").fill("เห็นชอบตามเสนอ")
     page.get_by_role("button", name="อนุมัติและลงนาม").click()
