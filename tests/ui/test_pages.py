@@ -269,6 +269,10 @@ def test_lists_search_filter_sort_and_page(signed_in, personas):
     assert newest.index("จัดซื้อวัสดุสำนักงาน") < newest.index("ครั้งที่ 27</a>")
     second = head1.get("/inbox/", {"sort": "newest", "page": "2"}).content.decode()
     assert second.count('name="documents"') == 3 and '?sort=newest&page=1"' in second
+    from tests.conftest import api_client_for
+
+    api = api_client_for(personas["head1"]).get("/api/v1/inbox/", {"q": "จัดซื้อ"}).json()
+    assert [item["document"]["title"] for item in api["results"]] == ["จัดซื้อวัสดุสำนักงาน"]
 
     services.decision_reject(document=documents[0], actor=personas["head1"], comment="ไม่มีงบ")
     mine = signed_in("requester")
