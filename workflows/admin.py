@@ -80,7 +80,19 @@ class RouteTierInline(ReadOnlyInline):
 class AssignmentInline(ReadOnlyInline):
     model = Assignment
     fk_name = "document"
-    fields = ["tier", "signer", "status", "decided_by", "decided_at", "signed_at", "field_name", "comment"]
+    fields = [
+        "tier",
+        "signer",
+        "status",
+        "decided_by",
+        "decided_at",
+        "signed_at",
+        "field_name",
+        "comment",
+        "approved_sha256",
+        "version_confirmed",
+        "signing_error",
+    ]
     ordering = ["tier__round", "tier__order", "id"]
 
     def get_queryset(self, request):
@@ -223,10 +235,15 @@ class DelegationForm(forms.ModelForm):
         model = Delegation
         fields = ["delegator", "delegate", "kind", "starts_at", "ends_at"]
 
+    actor = None  # the admin user, set by DelegationAdmin.get_form
+
     def clean(self):
         data = super().clean()
-        if data.get("delegator") and data.get("delegator") == data.get("delegate"):
-            raise forms.ValidationError("A person cannot delegate to themselves.")
+        if data.get("delegator") and data.get("delegate") and self.actor is not None:
+            try:
+                services.delegation_check(delegator=data["delegator"], delegate=data["delegate"], actor=self.actor)
+            except services.WorkflowError as exc:
+                raise forms.ValidationError(exc.message)
         if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
             raise forms.ValidationError("The delegation must end after it starts.")
         return data
@@ -254,6 +271,10 @@ class DelegationAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # A delegation is never edited in place: revoke it and create another (both are audited).
         return [f.name for f in Delegation._meta.fields] if obj else ["revoked_at"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
 
     def save_model(self, request, obj, form, change):
         if change:

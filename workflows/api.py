@@ -57,6 +57,7 @@ from .serializers import (
     BatchRefusedOut,
     DecisionIn,
     DocumentCreateIn,
+    DocumentDetailOut,
     DocumentOut,
     InboxItemOut,
     ResubmitIn,
@@ -159,6 +160,10 @@ def _too_large() -> Response:
     return Response(
         {"detail": _("The file is larger than %(mb)d MB.") % {"mb": limit}, "code": "too_large"}, status=413
     )
+
+
+def _batch_versions(raw: dict) -> dict[int, str]:
+    return {int(key): value for key, value in raw.items() if str(key).isdigit()}
 
 
 def _visible(request, pk: int) -> Document:
@@ -271,7 +276,7 @@ class DocumentListCreate(ListView):
         summary="Upload a PDF and start its route",
         request={"multipart/form-data": DocumentCreateIn},
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: DocumentOut, **errors(400, 403, 409, 413, 422)},
+        responses={201: DocumentDetailOut, **errors(400, 403, 409, 413, 422)},
         examples=[DOCUMENT_EXAMPLE],
     )
     @idempotent
@@ -297,17 +302,19 @@ class DocumentListCreate(ListView):
             title=form["title"], pdf=upload.read(), template=template, actor=request.user, placements=placements
         )
         document = selectors.document_detail(user=request.user, document_id=document.pk)
-        return Response(DocumentOut(document).data, status=status.HTTP_201_CREATED)
+        return Response(DocumentDetailOut(document).data, status=status.HTTP_201_CREATED)
 
 
 class DocumentDetail(ApiView):
     application_scopes = {"GET": "documents:read"}
 
     @extend_schema(
-        summary="A document and its route", responses={200: DocumentOut, **errors(404)}, examples=[DOCUMENT_EXAMPLE]
+        summary="A document and its route",
+        responses={200: DocumentDetailOut, **errors(404)},
+        examples=[DOCUMENT_EXAMPLE],
     )
     def get(self, request, pk: int):
-        return Response(DocumentOut(_visible(request, pk)).data)
+        return Response(DocumentDetailOut(_visible(request, pk)).data)
 
 
 class DocumentApprove(ApiView):
@@ -316,9 +323,17 @@ class DocumentApprove(ApiView):
         summary="Approve and sign (the signer's own credentials and OTP; never an application)",
         request=ApproveIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={202: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={202: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[
-            OpenApiExample("approve", value={"otp": "123456", "comment": "เห็นชอบ"}, request_only=True),
+            OpenApiExample(
+                "approve",
+                value={
+                    "otp": "123456",
+                    "comment": "เห็นชอบ",
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                },
+                request_only=True,
+            ),
             DOCUMENT_EXAMPLE,
         ],
     )
@@ -328,8 +343,10 @@ class DocumentApprove(ApiView):
         form, refusal = _form(ApproveIn, request)
         if refusal:
             return refusal
-        services.decision_approve(document=document, actor=request.user, otp=form["otp"], comment=form["comment"])
-        return Response(DocumentOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
+        services.decision_approve(
+            document=document, actor=request.user, otp=form["otp"], comment=form["comment"], sha256=form["sha256"]
+        )
+        return Response(DocumentDetailOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DecisionView(ApiView):
@@ -344,7 +361,7 @@ class DecisionView(ApiView):
         if refusal:
             return refusal
         self.decide(document=document, actor=request.user, form=form)
-        return Response(DocumentOut(_visible(request, pk)).data)
+        return Response(DocumentDetailOut(_visible(request, pk)).data)
 
 
 class DocumentReject(DecisionView):
@@ -355,7 +372,7 @@ class DocumentReject(DecisionView):
         summary="Reject (ends the route); a comment is required",
         request=DecisionIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[OpenApiExample("reject", value={"comment": "งบประมาณไม่เพียงพอ"}, request_only=True)],
     )
     @idempotent
@@ -371,7 +388,7 @@ class DocumentReturn(DecisionView):
         summary="Return for revision, to the requester or to an earlier tier",
         request=DecisionIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[OpenApiExample("return", value={"comment": "แก้ไขวันที่", "to_tier": 1}, request_only=True)],
     )
     @idempotent
@@ -387,7 +404,7 @@ class DocumentRecall(DecisionView):
         summary="Recall a running document (the requester only)",
         request=DecisionIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[OpenApiExample("recall", value={"comment": "ส่งผิดเรื่อง"}, request_only=True)],
     )
     @idempotent
@@ -532,7 +549,16 @@ class BatchCreate(ApiView):
             **{code: r for code, r in errors(400, 403, 422).items()},
         },
         examples=[
-            OpenApiExample("batch", value={"documents": [41, 42], "otp": "123456", "comment": ""}, request_only=True),
+            OpenApiExample(
+                "batch",
+                value={
+                    "documents": [41, 42],
+                    "otp": "123456",
+                    "comment": "",
+                    "sha256": {"41": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+                },
+                request_only=True,
+            ),
             OpenApiExample(
                 "accepted", value={"id": 7, "total": 2, "errors": []}, response_only=True, status_codes=["202"]
             ),
@@ -551,6 +577,7 @@ class BatchCreate(ApiView):
             actor=request.user,
             otp=form["otp"],
             comment=form["comment"],
+            sha256=_batch_versions(form["sha256"]),
         )
         problems = missing + refused
         if batch.total == 0:

@@ -46,12 +46,15 @@ TIER = {
     "close": _t([T.PENDING, T.ACTIVE], T.CLOSED, _("the tier has already ended")),
 }
 ASSIGNMENT = {
-    "approve": _t([A.PENDING], A.APPROVED, _("this seat has already been decided")),
-    "sign": _t([A.APPROVED], A.SIGNED, _("this seat has not been approved")),
-    "reject": _t([A.PENDING], A.REJECTED, _("this seat has already been decided")),
-    "skip": _t([A.PENDING], A.NOT_NEEDED, _("this seat has already been decided")),
-    "return": _t([A.PENDING], A.RETURNED, _("this seat has already been decided")),
-    "cancel": _t([A.PENDING], A.CANCELLED, _("this seat has already been decided")),
+    "approve": _t([A.PENDING], A.APPROVED, "this seat has already been decided"),
+    "sign": _t([A.APPROVED], A.SIGNED, "this seat has not been approved"),
+    "reject": _t([A.PENDING], A.REJECTED, "this seat has already been decided"),
+    "skip": _t([A.PENDING], A.NOT_NEEDED, "this seat has already been decided"),
+    "return": _t([A.PENDING], A.RETURNED, "this seat has already been decided"),
+    # A route that ends also withdraws approvals whose signature is not in the file yet: it never will be.
+    "cancel": _t([A.PENDING, A.APPROVED], A.CANCELLED, "this seat has already been decided"),
+    # The signature of an approval failed for good: the seat waits for a new decision.
+    "reopen": _t([A.APPROVED], A.PENDING, "only an approved seat whose signature failed can reopen"),
 }
 
 

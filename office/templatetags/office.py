@@ -49,6 +49,8 @@ ACTION_LABELS = {
     "signing.document_timestamped": _("Document timestamp added"),
     "document.verified": _("Verified"),
     "document.encrypted": _("Encrypted copy made"),
+    "assignment.reopened": _("Approval reopened: the signature failed"),
+    "assignment.withdrawn": _("Approval withdrawn: the route ended before the signature"),
 }
 
 

@@ -28,7 +28,13 @@ document.querySelectorAll("[data-zoom]").forEach((button) => {
 let shownVersion = document.getElementById("version-info")?.dataset.version;
 document.body.addEventListener("htmx:afterSettle", () => {
   const now = document.getElementById("version-info")?.dataset.version;
-  if (now && now !== shownVersion) { shownVersion = now; show(); }
+  if (now && now !== shownVersion) {
+    shownVersion = now;
+    show();
+    // The approval names the version on the screen: the one just drawn.
+    const sha = document.getElementById("shown-sha256");
+    if (sha) sha.value = document.getElementById("version-info").dataset.sha256;
+  }
 });
 
 const comment = document.getElementById("decision-comment");
