@@ -125,7 +125,8 @@ def test_a_wrong_otp_does_not_approve_and_keeps_the_comment_with_a_thai_message(
     document = start(personas)
     otp(personas["head1"])
     response = signed_in("head1").post(
-        f"/documents/{document.pk}/approve/", {"otp": "000000", "comment": "เห็นชอบตามเสนอ"}
+        f"/documents/{document.pk}/approve/",
+        {"otp": "000000", "comment": "เห็นชอบตามเสนอ", "sha256": document.versions.get().sha256},
     )
     assert Assignment.objects.get(document=document, signer__username="head1").status == "pending"
     assert response.status_code == 403
@@ -147,7 +148,8 @@ def test_the_signer_of_an_email_device_gets_a_code_from_the_dialog(signed_in, pe
     assert sent.status_code == 200 and "ส่งรหัสไปที่" in sent.content.decode()
     assert len(mail.outbox) >= 1
     device.refresh_from_db()
-    approved = client.post(f"/documents/{document.pk}/approve/", {"otp": device.token, "comment": ""})
+    shown = document.versions.get().sha256
+    approved = client.post(f"/documents/{document.pk}/approve/", {"otp": device.token, "sha256": shown})
     assert approved.status_code in (302, 403)  # the code is accepted (403 only without a certificate)
     assert "รหัสไม่ถูกต้อง" not in approved.content.decode()
     # Nobody can make codes go to someone else's device.

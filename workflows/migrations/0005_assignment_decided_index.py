@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0003_assignment_inbox_index'),
+        ('workflows', '0004_assignment_approved_version'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
