@@ -27,12 +27,26 @@ def test_the_report_form_accepts_a_buddhist_era_month_and_says_how_when_refused(
     assert not refused.is_valid() and "12/2569" in str(refused.errors)
 
 
+def admin_verified(client, user):
+    """Signed in to the admin as it now asks: with a confirmed second factor in the session (django-otp)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from tests.conftest import make_otp
+
+    make_otp(user, "777777")
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = user.staticdevice_set.get().persistent_id
+    session.save()
+    return client
+
+
 @pytest.mark.django_db
 def test_the_admin_speaks_with_the_organisations_name_in_thai(client, personas):
     from branding.models import Branding
 
     Branding.objects.update_or_create(pk=1, defaults={"organisation_name": "สำนักงานทดสอบ"})
-    client.force_login(personas["admin"])
+    admin_verified(client, personas["admin"])
     page = client.get("/admin/").content.decode()
     assert "สำนักงานทดสอบ — ระบบจัดการ" in page and "Django" not in page.split("<body")[1].split("</header>")[0]
     tiers = client.get("/admin/workflows/workflowtemplate/").content.decode()
@@ -49,6 +63,6 @@ def test_admin_document_list_shows_buddhist_era_dates(client, personas):
 
     template = WorkflowTemplate.objects.get(code="memo-2-tier")
     services.route_start(title="ทดสอบวันที่", pdf=blank_pdf(), template=template, actor=personas["requester"])
-    client.force_login(personas["admin"])
+    admin_verified(client, personas["admin"])
     page = client.get("/admin/workflows/document/").content.decode()
     assert str(timezone.localdate().year + 543) in page
