@@ -19,7 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.admin_views import ViewAuditedAdmin
 
 from . import services
-from .models import LoginEvent, OrgUnit, SMSDevice, StepUp, User
+from .models import ApiToken, ExternalIdentity, LoginEvent, OrgUnit, SMSDevice, StepUp, User
 
 # Fields that grant power; only a superuser edits them (read-only for everyone else, themselves included).
 # The e-mail address is one of them: reset links, enrolment codes and e-mail OTP codes go there, so an
@@ -223,3 +223,41 @@ class LoginEventAdmin(ViewAuditedAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Personal API tokens: only their hashes exist, so the console lists and revokes, never shows keys."""
+
+    list_display = ["key_prefix", "user", "name", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["=key_prefix", "user__username"]
+    list_select_related = ["user"]
+    fields = ["user", "key_prefix", "name", "created_at", "expires_at", "last_used_at", "revoked_at", "revoked_reason"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # tokens are minted by drf_create_token, which prints the key once
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset.filter(revoked_at__isnull=True):
+            services.api_token_revoke(token=token, actor=request.user, reason="revoked in the admin")
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Directory and SSO accounts and the users they sign in as. An identity that collides with an
+    existing account is refused at sign-in (accounts.identity_conflict); linking it here is the deliberate,
+    audited way to let it in."""
+
+    list_display = ["user", "provider", "issuer", "subject", "created_at", "last_login_at"]
+    list_filter = ["provider"]
+    search_fields = ["user__username", "=subject", "issuer"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["created_at", "last_login_at"]

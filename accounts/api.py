@@ -257,3 +257,29 @@ class SessionSignIn(APIView):
         except services.MFAError as exc:
             return _error(exc)
         return Response(ProfileOut(user).data)
+
+
+class TokenOut(serializers.Serializer):
+    prefix = serializers.CharField(source="key_prefix")
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class MyTokens(APIView):
+    """The caller's personal API tokens (created with `manage.py drf_create_token`); keys are not shown."""
+
+    @extend_schema(responses={200: TokenOut(many=True)})
+    def get(self, request):
+        return Response(TokenOut(selectors.api_tokens_of(request.user), many=True).data)
+
+
+class MyToken(APIView):
+    @extend_schema(responses={204: None, 404: ERROR})
+    def delete(self, request, prefix: str):
+        token = selectors.api_tokens_of(request.user).filter(key_prefix=prefix).first()
+        if token is None:
+            return Response({"detail": "You have no live token with this prefix.", "code": "not_found"}, status=404)
+        services.api_token_revoke(token=token, actor=request.user, reason="revoked by its holder")
+        return Response(status=204)

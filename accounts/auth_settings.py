@@ -72,6 +72,9 @@ def _role_names() -> set[str]:
     return {"office_user", "ca_officer", "it_admin", "auditor"}
 
 
+LDAP_USER_ATTRS = ["*", "objectGUID", "entryUUID"]
+
+
 def ldap_settings(environ: Mapping[str, str]) -> dict:
     """AUTH_LDAP_* settings from the environment; {'LDAP_ENABLED': False} when LDAP_SERVER_URI is unset."""
     uri = environ.get("LDAP_SERVER_URI", "").strip()
@@ -126,7 +129,10 @@ def ldap_settings(environ: Mapping[str, str]) -> dict:
         "AUTH_LDAP_SERVER_URI": uri,
         "AUTH_LDAP_BIND_DN": environ.get("LDAP_BIND_DN", ""),
         "AUTH_LDAP_BIND_PASSWORD": _secret(environ, "LDAP_BIND_PASSWORD"),
-        "AUTH_LDAP_USER_SEARCH": config.LDAPSearch(search_base, ldap.SCOPE_SUBTREE, user_filter),
+        # Users are linked by their directory identity (objectGUID on AD, entryUUID on OpenLDAP, else the
+        # DN), which a rename does not change; both are asked for explicitly (entryUUID is operational).
+        "AUTH_LDAP_USER_SEARCH": config.LDAPSearch(search_base, ldap.SCOPE_SUBTREE, user_filter, LDAP_USER_ATTRS),
+        "AUTH_LDAP_USER_ATTRLIST": LDAP_USER_ATTRS,
         "AUTH_LDAP_GROUP_SEARCH": config.LDAPSearch(group_base, ldap.SCOPE_SUBTREE, group_filter),
         "AUTH_LDAP_GROUP_TYPE": group_type,
         "AUTH_LDAP_START_TLS": _bool(environ.get("LDAP_START_TLS"), False),

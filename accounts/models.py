@@ -41,6 +41,19 @@ class OrgUnit(models.Model):
         return chain
 
 
+class AAL(models.IntegerChoices):
+    """Authenticator assurance of a factor (NIST SP 800-63B; ETDA's identity guideline uses the same three).
+
+    1: a code sent over a channel others can intercept or phish (SMS, e-mail) or a printed backup code;
+    2: a code from an authenticator the user holds (TOTP app); 3: a phishing-resistant authenticator bound
+    to the site (a passkey / FIDO2 security key).
+    """
+
+    AAL1 = 1, "AAL1 — SMS, e-mail or backup code"
+    AAL2 = 2, "AAL2 — authenticator app (TOTP)"
+    AAL3 = 3, "AAL3 — passkey / security key"
+
+
 class Role(models.TextChoices):
     """Roles are Django groups with these names (core.roles, the one list); admin permissions hang off the groups."""
 
@@ -162,6 +175,59 @@ class LoginEvent(Event):
         proxy = True
         verbose_name = "sign-in record"
         verbose_name_plural = "login history"
+
+
+class ApiToken(models.Model):
+    """A personal API token (`Authorization: Token KEY`): only the SHA-256 of the key is kept.
+
+    Keys are 160-bit random hex strings, so a slow hash adds nothing; `key_prefix` (the first 8
+    characters) finds the row and names the token in lists and the audit log without revealing it.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    key_prefix = models.CharField(max_length=8, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}… ({self.user.username})"
+
+
+class ExternalIdentity(models.Model):
+    """Which directory or identity-provider account signs in as which user.
+
+    OIDC: the issuer and the subject (`oid` on Entra ID, else `sub`); LDAP: the directory's objectGUID or
+    entryUUID, else the DN. Never the username: an IdP account called `admin` is not the local admin.
+    A link is made when the identity first creates its user, or by an administrator in the admin.
+    """
+
+    class Provider(models.TextChoices):
+        OIDC = "oidc", "OpenID Connect"
+        LDAP = "ldap", "LDAP / Active Directory"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    provider = models.CharField(max_length=8, choices=Provider.choices)
+    issuer = models.CharField(max_length=300, blank=True)
+    subject = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "external identities"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "issuer", "subject"], name="one_user_per_external_identity")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.issuer} {self.subject} → {self.user.username}"
 
 
 class EnrolmentCode(models.Model):

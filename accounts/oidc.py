@@ -1,7 +1,8 @@
 """OpenID Connect sign-in (Microsoft Entra ID or any OIDC provider) on top of mozilla-django-oidc.
 
 What dsign adds to the library: endpoints read from the issuer's discovery document when only
-OIDC_OP_ISSUER is given; users matched by a username claim (not by e-mail, which can change or repeat);
+OIDC_OP_ISSUER is given; users found by the token's issuer and subject (`oid` on Entra ID, else `sub`),
+never by username or e-mail, and never silently on an existing local account (accounts.ExternalIdentity);
 claims → user fields by OIDC_CLAIM_MAP; the groups claim → roles by OIDC_ROLE_GROUPS; issuer and audience
 checks on the ID token (the library checks signature, expiry and nonce); logout at the provider.
 """
@@ -16,12 +17,13 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
+from django.http import Http404
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView, OIDCLogoutView
 
-from .models import Role
-from .services import user_roles_set
+from .models import ExternalIdentity, Role
+from .services import IdentityConflict, external_identity_link, external_identity_user, user_roles_set
 
 logger = logging.getLogger(__name__)
 DISCOVERY_KEYS = {
@@ -124,7 +126,32 @@ class OIDCBackend(OIDCAuthenticationBackend):
         audiences = audience if isinstance(audience, list) else [audience]
         if self.OIDC_RP_CLIENT_ID not in audiences:
             raise SuspiciousOperation("The ID token is not meant for this application.")
-        return super().get_or_create_user(access_token, id_token, payload)
+        claims = self.get_userinfo(access_token, id_token, payload)
+        if not self.verify_claims(claims):
+            raise SuspiciousOperation("The ID token lacks the subject or the username claim.")
+        # The account is found by who the provider says it is (issuer + subject), never by username.
+        subject = str(payload.get("oid") or payload.get("sub"))
+        try:
+            user, create = external_identity_user(
+                provider=ExternalIdentity.Provider.OIDC,
+                issuer=str(payload.get("iss", "")).rstrip("/"),
+                subject=subject,
+                username=self._username(claims),
+            )
+        except IdentityConflict as exc:
+            raise SuspiciousOperation(str(exc)) from exc
+        if user is not None:
+            return self.update_user(user, claims)
+        if not self.get_settings("OIDC_CREATE_USER", True):
+            return None
+        user = self.create_user(claims)
+        external_identity_link(
+            user=user,
+            provider=ExternalIdentity.Provider.OIDC,
+            issuer=str(payload.get("iss", "")).rstrip("/"),
+            subject=subject,
+        )
+        return user
 
     def _username(self, claims) -> str:
         return str(claims.get(self.get_settings("OIDC_USERNAME_CLAIM", "preferred_username")) or "").strip()[:150]
@@ -134,9 +161,6 @@ class OIDCBackend(OIDCAuthenticationBackend):
 
     def describe_user_by_claims(self, claims):
         return f"username {self._username(claims)}"
-
-    def filter_users_by_claims(self, claims):
-        return self.UserModel.objects.filter(username__iexact=self._username(claims))
 
     def create_user(self, claims):
         user = self.UserModel(username=self._username(claims))
@@ -158,15 +182,29 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return user
 
 
-class AuthenticationRequestView(OIDCAuthenticationRequestView):
+class _OnlyWhenEnabled:
+    """With SSO off the routes do not exist (404), instead of failing on missing settings (500)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not getattr(settings, "OIDC_ENABLED", False):
+            raise Http404("single sign-on is not configured")
+        return super().dispatch(request, *args, **kwargs)
+
+
+class AuthenticationRequestView(_OnlyWhenEnabled, OIDCAuthenticationRequestView):
+    get_settings = staticmethod(oidc_setting)
+
+    def __init__(self, *args, **kwargs):
+        # The library reads its settings here; with SSO off there are none to read.
+        if getattr(settings, "OIDC_ENABLED", False):
+            super().__init__(*args, **kwargs)
+
+
+class AuthenticationCallbackView(_OnlyWhenEnabled, OIDCAuthenticationCallbackView):
     get_settings = staticmethod(oidc_setting)
 
 
-class AuthenticationCallbackView(OIDCAuthenticationCallbackView):
-    get_settings = staticmethod(oidc_setting)
-
-
-class LogoutView(OIDCLogoutView):
+class LogoutView(_OnlyWhenEnabled, OIDCLogoutView):
     get_settings = staticmethod(oidc_setting)
 
 

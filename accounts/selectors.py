@@ -55,6 +55,15 @@ def mfa_devices(user: User) -> list[dict]:
     return rows
 
 
+def api_tokens_of(user: User):
+    """The user's personal API tokens that still work, newest first (keys are never readable)."""
+    from django.utils import timezone
+
+    from .models import ApiToken
+
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
 def has_confirmed_device(user: User) -> bool:
     return any(True for _device in devices_for_user(user, confirmed=True))
 
@@ -71,3 +80,11 @@ def org_unit_ids_with_descendants(code: str) -> list[int]:
         wanted |= more
         grew = bool(more)
     return sorted(wanted)
+
+
+# What each kind of factor proves (accounts.models.AAL); passkeys would be AAL3.
+_AAL_BY_KIND = {"totp": 2, "email": 1, "sms": 1, "backup": 1, "webauthn": 3}
+
+
+def device_aal(device) -> int:
+    return _AAL_BY_KIND.get(device_kind(device), 1)

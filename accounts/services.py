@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +23,7 @@ import audit
 from core.errors import DomainError
 from core.roles import ALL_ROLES, STAFF_ROLES, has_role
 
-from .models import ChallengeRefused, SMSDevice, StepUp, User
+from .models import ApiToken, ChallengeRefused, ExternalIdentity, SMSDevice, StepUp, User
 
 
 class StepUpFailed(DomainError):
@@ -58,7 +60,7 @@ def _locked_until(device) -> object | None:
     return (data or {}).get("locked_until") or timezone.now() + timedelta(minutes=1)
 
 
-def _code_verify(*, user: User, code: str, purpose: str, devices: list | None = None) -> Device:
+def _code_verify(*, user: User, code: str, purpose: str, devices: list | None = None, min_aal: int = 1) -> Device:
     """The confirmed device that accepts `code`; StepUpFailed (audited) otherwise.
 
     Devices lock themselves after a wrong code for 1, 2, 4, 8… seconds (django-otp throttling); a locked
@@ -68,7 +70,18 @@ def _code_verify(*, user: User, code: str, purpose: str, devices: list | None = 
     devices = list(devices_for_user(user, confirmed=True)) if devices is None else devices
     if not devices:
         _audit(user, "accounts.mfa_failed", purpose, "no MFA device")
-        raise StepUpFailed(_("You have no MFA device set up; enrol one before signing."))
+        raise StepUpFailed("You have no MFA device set up; enrol one before signing.")
+    # Factors weaker than asked for are not even tried, so a code from one of them is not spent.
+    from .selectors import device_aal
+
+    devices = [device for device in devices if device_aal(device) >= min_aal]
+    if not devices:
+        _audit(user, "accounts.mfa_failed", purpose, f"no factor of AAL{min_aal} or higher")
+        raise StepUpFailed(
+            f"This document needs a stronger factor (AAL{min_aal}: an authenticator app or a passkey); "
+            f"codes by SMS, e-mail or backup codes are not enough. "
+            f"เอกสารนี้ต้องยืนยันตัวตนด้วยปัจจัยระดับ AAL{min_aal} ขึ้นไป (แอปยืนยันตัวตนหรือพาสคีย์)"
+        )
     if not code:
         raise StepUpFailed(_("A one-time code (OTP) is required to sign."))
     locks = []
@@ -104,13 +117,14 @@ def _code_expired(device, code: str) -> bool:
     return bool(token and valid_until and token == code and valid_until < timezone.now())
 
 
-def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None) -> Device:
-    """Check a one-time code against the user's confirmed devices; raise StepUpFailed when refused.
+def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None, min_aal: int = 1) -> Device:
+    """Check a one-time code against the user's confirmed devices of at least `min_aal`; raise
+    StepUpFailed when refused.
 
     A success is recorded as the user's latest step-up (`StepUp`, shown in the admin); it opens no
     window: every approval needs its own code (workflows.services.decision_approve).
     """
-    device = _code_verify(user=user, code=code, purpose=purpose)
+    device = _code_verify(user=user, code=code, purpose=purpose, min_aal=min_aal)
     _step_up_record(user=user, device=device, purpose=purpose, request=request)
     return device
 
@@ -576,13 +590,18 @@ def credentials_revoke_all(*, user: User, reason: str, keep_session_key: str | N
 
     The one place that knows every kind of credential (the API token engineer extends it).
     """
-    from django.contrib.sessions.models import Session
-    from rest_framework.authtoken.models import Token
+    from importlib import import_module
 
-    tokens = Token.objects.filter(user=user).delete()[0]
+    # Personal tokens are revoked (kept, hashed, for the record), not deleted.
+    tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason[:200]
+    )
     # Live sessions are few (idle timeout); they are decoded to find the user's.
     keys = [key for key in _user_sessions(user) if key != keep_session_key]
-    sessions = Session.objects.filter(session_key__in=keys).delete()[0]
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in keys:
+        store(session_key=key).delete()  # through the engine, so a cached_db cache forgets it too
+    sessions = len(keys)
     StepUp.objects.filter(user=user).delete()
     audit.record(
         actor=None,
@@ -751,3 +770,124 @@ def _audit(user, action: str, purpose: str, detail: str, *, outcome: str | None 
             outcome=outcome,
             details={"purpose": purpose, "detail": detail},
         )
+
+
+# --- personal API tokens and revoking every credential ---------------------------------------------
+
+
+def _token_hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(
+    *, user: User, name: str = "", lifetime_days: int | None = None, actor=None
+) -> tuple[ApiToken, str]:
+    """A new personal token; the key is returned once and only its SHA-256 is stored."""
+    days = settings.API_TOKEN_LIFETIME_DAYS if lifetime_days is None else lifetime_days
+    if days < 1:
+        raise ValueError("a token lives at least one day")
+    raw_key = secrets.token_hex(20)  # 40 hex characters, the form DRF's tokens had
+    token = ApiToken.objects.create(
+        user=user,
+        key_prefix=raw_key[:8],
+        key_hash=_token_hash(raw_key),
+        name=name[:100],
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    audit.record(
+        actor=actor,
+        action="accounts.api_token_created",
+        target=user,
+        details={"prefix": token.key_prefix, "name": token.name, "expires_at": token.expires_at.isoformat()},
+    )
+    return token, raw_key
+
+
+def api_token_authenticate(*, raw_key: str) -> ApiToken | None:
+    """The live token with this key (not expired, not revoked, active user), or None."""
+    if len(raw_key) < 16:
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_prefix=raw_key[:8], key_hash=_token_hash(raw_key), revoked_at__isnull=True)
+        .first()
+    )
+    now = timezone.now()
+    if token is None or token.expires_at <= now or not token.user.is_active:
+        return None
+    # One write a minute at most: the API is polled.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor, reason: str = "revoked") -> None:
+    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason[:200]
+    )
+    if updated:
+        audit.record(
+            actor=actor,
+            action="accounts.api_token_revoked",
+            target=token.user,
+            details={"prefix": token.key_prefix, "reason": reason[:200]},
+        )
+
+
+# --- directory and identity-provider accounts ------------------------------------------------------
+
+
+class IdentityConflict(Exception):
+    """An external identity would land on an existing account it is not linked to; refused, audited."""
+
+
+def _linkable(user: User) -> bool:
+    # Accounts made by an earlier directory or SSO sign-in (no password of their own, no link yet) are
+    # claimed once, audited, then pinned; a local account (it has a password), a superuser or an account
+    # already linked to another identity never is.
+    return not user.has_usable_password() and not user.is_superuser and not user.external_identities.exists()
+
+
+def external_identity_user(*, provider: str, issuer: str, subject: str, username: str) -> tuple[User | None, bool]:
+    """The user an external identity signs in as: (user, False) when linked, (None, True) when a new user
+    should be created, IdentityConflict when the username belongs to another account."""
+    link = ExternalIdentity.objects.select_related("user").filter(provider=provider, issuer=issuer, subject=subject)
+    link = link.first()
+    if link is not None:
+        ExternalIdentity.objects.filter(pk=link.pk).update(last_login_at=timezone.now())
+        return link.user, False
+    existing = User.objects.filter(username__iexact=username).first()
+    if existing is None:
+        return None, True
+    if not _linkable(existing):
+        with transaction.atomic():  # its own transaction: the refused sign-in rolls back the rest
+            audit.record(
+                actor=username[:150] or None,
+                action="accounts.identity_conflict",
+                target=existing,
+                outcome="denied",
+                details={"provider": provider, "issuer": issuer, "subject": subject[:200]},
+            )
+        raise IdentityConflict(
+            f"An account called {username!r} exists already and is not linked to this {provider} identity; "
+            "an administrator must link it."
+        )
+    external_identity_link(user=existing, provider=provider, issuer=issuer, subject=subject)
+    return existing, False
+
+
+@transaction.atomic
+def external_identity_link(*, user: User, provider: str, issuer: str, subject: str, actor=None) -> ExternalIdentity:
+    link, created = ExternalIdentity.objects.get_or_create(
+        provider=provider, issuer=issuer, subject=subject, defaults={"user": user, "last_login_at": timezone.now()}
+    )
+    if created:
+        audit.record(
+            actor=actor,
+            action="accounts.identity_linked",
+            target=user,
+            details={"provider": provider, "issuer": issuer, "subject": subject[:200]},
+        )
+    return link

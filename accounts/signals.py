@@ -93,3 +93,43 @@ def connect() -> None:
     # Backup codes from services are bulk-created (no signal); one saved alone came from addstatictoken or
     # a shell, and is audited so a minted code is never silent.
     post_save.connect(_on_static_token_saved, sender=StaticToken, dispatch_uid="accounts.static_token_minted")
+    connect_command_line_devices()
+
+
+# Factors added or removed from the command line or a shell (the pages and the API audit theirs in their
+# services): the row is the only place that sees it.
+
+
+def _in_command() -> str:
+    from audit.context import current_request
+
+    return current_request.get().command
+
+
+def _on_device_saved(sender, instance, created, raw=False, **kwargs):
+    if raw or not created or not _in_command():
+        return
+    import audit
+
+    audit.record(action="mfa.device_added", target=instance.user, details={"device": instance.persistent_id})
+
+
+def _on_device_deleted(sender, instance, **kwargs):
+    if not _in_command():
+        return
+    import audit
+
+    audit.record(action="mfa.device_removed", target=instance.user, details={"device": instance.persistent_id})
+
+
+def connect_command_line_devices() -> None:
+    from django.db.models.signals import post_delete, post_save
+    from django_otp.plugins.otp_email.models import EmailDevice
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from .models import SMSDevice
+
+    for model in (TOTPDevice, StaticDevice, EmailDevice, SMSDevice):
+        post_save.connect(_on_device_saved, sender=model, dispatch_uid=f"accounts.device_saved.{model.__name__}")
+        post_delete.connect(_on_device_deleted, sender=model, dispatch_uid=f"accounts.device_deleted.{model.__name__}")

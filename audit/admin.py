@@ -66,11 +66,21 @@ class TargetTypeFilter(admin.SimpleListFilter):
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ["id", "created_at", "actor_repr", "action", "target_type", "target_id", "target_repr", "outcome"]
+    list_display = [
+        "id",
+        "created_at",
+        "actor_repr",
+        "api_client",
+        "action",
+        "target_type",
+        "target_id",
+        "target_repr",
+        "outcome",
+    ]
     list_display_links = ["id", "created_at"]
     list_filter = [PeriodFilter, ActionGroupFilter, "outcome", TargetTypeFilter]
     date_hierarchy = "created_at"
-    search_fields = ["^actor_repr", "^action", "=target_id", "target_repr", "=ip_address"]
+    search_fields = ["^actor_repr", "^api_client", "^action", "=target_id", "target_repr", "=ip_address"]
     search_help_text = "username (prefix), action (prefix), exact target id or IP, or words of the target"
     readonly_fields = [field.name for field in Event._meta.fields]
     paginator = CappedPaginator

@@ -34,6 +34,7 @@ class EventOut(serializers.ModelSerializer):
             "created_at",
             "actor",
             "actor_id",
+            "api_client",
             "action",
             "target_type",
             "target_id",

@@ -32,6 +32,8 @@ class Event(models.Model):
         related_name="+",
     )
     actor_repr = models.CharField(max_length=200, blank=True)
+    # The application that acted for `actor` through the API (its name and key prefix); empty otherwise.
+    api_client = models.CharField(max_length=200, blank=True, db_index=True)
     action = models.CharField(max_length=80, db_index=True)
     target_type = models.CharField(max_length=80, blank=True, db_index=True)
     target_id = models.CharField(max_length=64, blank=True, db_index=True)

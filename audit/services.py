@@ -19,6 +19,7 @@ from asn1crypto import cms
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from . import anchors
 from .context import current_request
 from .models import ChainAnchor, ChainHead, ChainPrune, Event, Outcome
 
@@ -26,8 +27,11 @@ GENESIS_HASH = "0" * 64
 
 
 def event_content(event: Event) -> dict:
-    """The hashed fields of an event (also the line format of exports, which add "hash")."""
-    return {
+    """The hashed fields of an event (also the line format of exports, which add "hash").
+
+    `api_client` is hashed only when set, so events written before it existed keep their hashes.
+    """
+    content = {
         "id": event.pk,
         "created_at": event.created_at.isoformat(timespec="microseconds"),
         "actor_id": event.actor_id,
@@ -42,6 +46,9 @@ def event_content(event: Event) -> dict:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
+    if event.api_client:
+        content["api_client"] = event.api_client
+    return content
 
 
 def _canonical(event: Event) -> bytes:
@@ -72,6 +79,14 @@ def _target_fields(target) -> tuple[str, str, str]:
     return type(target).__name__, "", str(target)[:300]
 
 
+def _actor_repr(actor, actor_obj, request) -> str:
+    if actor_obj is not None:
+        return str(actor_obj.username)
+    if isinstance(actor, str) and actor:
+        return actor[:200]
+    return f"manage.py {request.command}"[:200] if request.command else ""
+
+
 def record(
     *,
     actor=None,
@@ -92,7 +107,8 @@ def record(
             id=next_id,
             created_at=_now_milliseconds(),
             actor=actor_obj,
-            actor_repr=str(getattr(actor_obj, "username", "") or (actor if isinstance(actor, str) else "")),
+            actor_repr=_actor_repr(actor, actor_obj, request),
+            api_client=request.api_client,
             action=action,
             target_type=target_type,
             target_id=target_id,
@@ -119,36 +135,69 @@ RETENTION_ACTION = "audit.retention_applied"
 
 
 def _anchors_by_event(*, from_id: int) -> dict[int, list[ChainAnchor]]:
-    anchors: dict[int, list[ChainAnchor]] = {}
+    found: dict[int, list[ChainAnchor]] = {}
     for anchor in ChainAnchor.objects.filter(event_id__gte=from_id).order_by("event_id"):
-        anchors.setdefault(anchor.event_id, []).append(anchor)
-    return anchors
+        found.setdefault(anchor.event_id, []).append(anchor)
+    return found
 
 
-def _anchor_problem(*, anchor: ChainAnchor, event: Event) -> str | None:
+def _anchor_problem(*, anchor: ChainAnchor, event: Event, trust) -> str | None:
     if anchor.event_hash != event.hash:
         return f"it no longer matches the hash anchored by timestamp #{anchor.pk} (the chain was rewritten)"
-    try:
-        algorithm, imprint = timestamp_token_imprint(token_der=bytes(anchor.timestamp_token))
-    except ValueError as exc:
-        return f"the timestamp token of anchor #{anchor.pk} is unreadable: {exc}"
-    if algorithm != "sha256" or imprint != anchor_digest(event_hash=anchor.event_hash):
-        return f"the timestamp token of anchor #{anchor.pk} does not cover its hash"
+    reason = anchors.token_problem(
+        token_der=bytes(anchor.timestamp_token),
+        digest=anchor_digest(event_hash=anchor.event_hash),
+        not_before=event.created_at,
+        trust=trust,
+    )
+    return f"anchor #{anchor.pk}: {reason}" if reason else None
+
+
+def _exported_problem(*, exported: anchors.ExportedAnchor, event: Event, trust) -> str | None:
+    if exported.event_hash != event.hash:
+        return f"it does not match the hash anchored outside the database ({exported.source}): the chain was rewritten"
+    reason = anchors.token_problem(
+        token_der=exported.token,
+        digest=anchor_digest(event_hash=exported.event_hash),
+        not_before=event.created_at,
+        trust=trust,
+    )
+    return f"the exported anchor {exported.source}: {reason}" if reason else None
+
+
+def _unexported_anchor(exported: list[anchors.ExportedAnchor], from_id: int) -> ChainAnchor | None:
+    """An anchor in the database that the outside copy does not have: added there, not by chain_anchor."""
+    if not exported:
+        return None
+    known = {(a.anchor_id, a.event_id, a.event_hash) for a in exported}
+    first = min(a.anchor_id for a in exported)
+    for anchor in ChainAnchor.objects.filter(pk__gte=first, event_id__gte=from_id).order_by("pk"):
+        if (anchor.pk, anchor.event_id, anchor.event_hash) not in known:
+            return anchor
     return None
 
 
-def chain_verify(*, batch_size: int = 5000) -> ChainProblem | None:
+def chain_verify(
+    *, batch_size: int = 5000, exported: list[anchors.ExportedAnchor] | None = None
+) -> ChainProblem | None:
     """Walk the chain in id order; return the first broken link, or None when it is intact.
 
     The walk starts where retention last pruned (ChainPrune), and every RFC 3161 anchor over a kept event
-    is checked against that event's hash, so even a consistent rewrite of the whole tail is found.
+    is checked against that event's hash and against the configured TSA (signature, time, imprint). A
+    consistent rewrite of the tail re-anchored with fresh tokens still differs from `exported`, the
+    anchors kept outside the database (anchors.anchors_load).
     """
     boundary = ChainPrune.objects.order_by("-first_kept_id").first()
     expected_prev = boundary.first_kept_prev_hash if boundary else GENESIS_HASH
     expected_id = boundary.first_kept_id if boundary else 1
     last_id = expected_id - 1
     boundary_confirmed = boundary is None
-    anchors = _anchors_by_event(from_id=expected_id)
+    in_database = _anchors_by_event(from_id=expected_id)
+    outside: dict[int, list[anchors.ExportedAnchor]] = {}
+    for item in exported or []:
+        if item.event_id >= expected_id:  # older ones were pruned after a timestamped export
+            outside.setdefault(item.event_id, []).append(item)
+    trust = anchors.configured_tsa_certificates() if (in_database or outside) else []
     while True:
         batch = list(Event.objects.filter(id__gt=last_id).order_by("id")[:batch_size])
         if not batch:
@@ -160,8 +209,12 @@ def chain_verify(*, batch_size: int = 5000) -> ChainProblem | None:
                 return ChainProblem(event.pk, "its link to the previous event is broken")
             if event_hash(event) != event.hash:
                 return ChainProblem(event.pk, "its content does not match its hash (it was changed)")
-            for anchor in anchors.pop(event.pk, []):
-                reason = _anchor_problem(anchor=anchor, event=event)
+            for anchor in in_database.pop(event.pk, []):
+                reason = _anchor_problem(anchor=anchor, event=event, trust=trust)
+                if reason:
+                    return ChainProblem(event.pk, reason)
+            for item in outside.pop(event.pk, []):
+                reason = _exported_problem(exported=item, event=event, trust=trust)
                 if reason:
                     return ChainProblem(event.pk, reason)
             if (
@@ -179,9 +232,15 @@ def chain_verify(*, batch_size: int = 5000) -> ChainProblem | None:
         return ChainProblem(last_id + 1, f"events after #{last_id} up to #{head.last_event_id} are missing")
     if head and last_id and head.last_hash != expected_prev:
         return ChainProblem(last_id, "the chain head does not match the last event")
-    if anchors:
-        event_id = min(anchors)
+    if in_database or outside:
+        event_id = min([*in_database, *outside])
         return ChainProblem(event_id, f"event #{event_id} was anchored by a timestamp but is missing")
+    unexported = _unexported_anchor(list(exported or []), boundary.first_kept_id if boundary else 1)
+    if unexported is not None:
+        return ChainProblem(
+            unexported.event_id,
+            f"anchor #{unexported.pk} is not among the anchors exported outside the database (it was added later)",
+        )
     if not boundary_confirmed:
         return ChainProblem(
             boundary.first_kept_id, "the retention boundary is not confirmed by an audit.retention_applied event"
@@ -234,6 +293,14 @@ def chain_anchor() -> ChainAnchor | None:
     with transaction.atomic():
         anchor = ChainAnchor.objects.create(
             event_id=head.last_event_id, event_hash=head.last_hash, timestamp_token=token
+        )
+        # Written out before the row commits: an anchor the outside copy lacks is one added later.
+        anchors.anchor_export(
+            anchor_id=anchor.pk,
+            event_id=anchor.event_id,
+            event_hash=anchor.event_hash,
+            token=token,
+            created_at=anchor.created_at,
         )
         record(
             action="audit.chain_anchored",

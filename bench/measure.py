@@ -106,14 +106,14 @@ def _clients(usernames: list[str], base_url: str, codes: int) -> tuple[dict[str,
     import secrets
 
     from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-    from rest_framework.authtoken.models import Token
 
     from accounts.models import User
+    from accounts.services import api_token_create
 
     apis, otps = {}, {}
     for username in usernames:
         user = User.objects.get(username=username)
-        apis[username] = Api(base_url=base_url, token=Token.objects.get_or_create(user=user)[0].key)
+        apis[username] = Api(base_url=base_url, token=api_token_create(user=user, name="bench")[1])
         device, _ = StaticDevice.objects.get_or_create(user=user, name="bench", defaults={"confirmed": True})
         otps[username] = [secrets.token_hex(6) for _ in range(codes)]
         StaticToken.objects.bulk_create([StaticToken(device=device, token=t) for t in otps[username]])
@@ -333,11 +333,11 @@ def _queries_per_page(path: str, username: str) -> int:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
 
     from accounts.models import User
+    from accounts.services import api_token_create
 
-    token = Token.objects.get_or_create(user=User.objects.get(username=username))[0].key
+    token = api_token_create(user=User.objects.get(username=username), name="bench")[1]
     client = Client()
     client.get(path, HTTP_AUTHORIZATION=f"Token {token}")  # first request warms per-process caches
     with CaptureQueriesContext(connection) as queries:

@@ -27,12 +27,12 @@ from .__main__ import bench_stack
 def _client(*, username: str):
     from django.test import Client
     from django_otp.plugins.otp_static.models import StaticDevice
-    from rest_framework.authtoken.models import Token
 
     from accounts.models import User
+    from accounts.services import api_token_create
 
     user = User.objects.get(username=username)
-    token = Token.objects.get_or_create(user=user)[0].key
+    token = api_token_create(user=user, name="bench")[1]
     device, _ = StaticDevice.objects.get_or_create(user=user, name="bench", defaults={"confirmed": True})
     return Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1"), device
 

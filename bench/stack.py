@@ -245,8 +245,8 @@ class Stack:
 
     def api_tokens(self, usernames: list[str]) -> dict[str, str]:
         code = (
-            "import json; from rest_framework.authtoken.models import Token; from accounts.models import User\n"
-            f"print(json.dumps({{u: Token.objects.get_or_create(user=User.objects.get(username=u))[0].key "
+            "import json; from accounts.services import api_token_create; from accounts.models import User\n"
+            f"print(json.dumps({{u: api_token_create(user=User.objects.get(username=u), name='bench')[1] "
             f"for u in {usernames!r}}}))"
         )
         return json.loads(self.shell(code).strip().splitlines()[-1])

@@ -97,8 +97,8 @@ def _read(upload) -> bytes:
 
 @admin.register(Certificate)
 class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
-    list_display = ["subject_cn", "user", "org_unit", "status", "source", "serial_number", "issuer_cn", "created_at",
-                    "not_after", "days_left"]  # fmt: skip
+    list_display = ["subject_cn", "user", "org_unit", "status", "source", "identity_proofing_level", "serial_number",
+                    "issuer_cn", "created_at", "not_after", "days_left"]  # fmt: skip
     list_filter = ["status", "source", ("user__org_unit", admin.RelatedOnlyFieldListFilter), ExpiringWithinFilter]
     search_fields = ["subject_cn", "serial_number", "user__username", "user__email", "user__first_name_th",
                      "user__last_name_th", "issuer_cn"]  # fmt: skip
@@ -112,8 +112,12 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
     exclude = ["certificate_der", "agreement_token"]
     show_full_result_count = False
 
+    # The CA officer records how the holder's identity was proofed (IAL); templates may require a level.
+    PROOFING_FIELDS = ("identity_proofing_level", "identity_proofing_method", "identity_proofing_reference")
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Certificate._meta.fields if f.name not in self.exclude]
+        editable = self.PROOFING_FIELDS if selectors.user_manages_certificates(request.user) else ()
+        return [f.name for f in Certificate._meta.fields if f.name not in self.exclude and f.name not in editable]
 
     def has_add_permission(self, request):
         return False

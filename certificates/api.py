@@ -32,6 +32,7 @@ class CertificateOut(serializers.ModelSerializer):
             "id", "user", "holder_name", "org_unit", "status", "status_display", "source", "serial_number",
             "subject_cn", "issuer_cn", "key_algorithm", "created_at", "not_before", "not_after",
             "agreement_accepted_at", "revoked_at", "revocation_reason", "superseded_by", "has_csr",
+            "identity_proofing_level", "identity_proofing_method", "identity_proofing_reference",
         ]  # fmt: skip
 
     def get_has_csr(self, cert) -> bool:

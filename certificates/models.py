@@ -85,6 +85,24 @@ class CertificateStatus(models.TextChoices):
     SUPERSEDED = "superseded", "ถูกแทนที่ / superseded"
 
 
+class IAL(models.IntegerChoices):
+    """How well the holder's identity was proofed before the certificate was issued (NIST SP 800-63A IAL;
+    ETDA's guideline on identity proofing): set by the CA officer."""
+
+    IAL1 = 1, "IAL1 — self-asserted / not proofed"
+    IAL2 = 2, "IAL2 — identity document checked (remote or in person)"
+    IAL3 = 3, "IAL3 — in person with the identity document and a biometric check"
+
+
+class ProofingMethod(models.TextChoices):
+    NONE = "", "not recorded"
+    IN_PERSON = "in_person", "in person with the ID card"
+    DOCUMENT_CHECK = "document_check", "identity document checked remotely"
+    THAID = "thaid", "ThaID (DOPA digital ID)"
+    NDID = "ndid", "NDID"
+    DIRECTORY = "directory", "HR / directory record"
+
+
 class Certificate(models.Model):
     """A user's signing certificate; its private key lives in the token under `key_label`."""
 
@@ -113,6 +131,13 @@ class Certificate(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revocation_reason = models.CharField(max_length=32, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    identity_proofing_level = models.PositiveSmallIntegerField(
+        "identity proofing level", choices=IAL.choices, default=IAL.IAL1
+    )
+    identity_proofing_method = models.CharField(max_length=20, choices=ProofingMethod.choices, blank=True)
+    identity_proofing_reference = models.CharField(
+        max_length=200, blank=True, help_text="e.g. the ThaID/NDID transaction reference or the form number"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["user", "status"])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 from asn1crypto import pem
 from django.conf import settings
@@ -56,6 +57,20 @@ def pki_urls() -> dict[str, str]:
 
 def pem_chain(certs) -> str:
     return "".join(pem.armor("CERTIFICATE", c.dump()).decode() for c in certs)
+
+
+def tsa_certificate_publish() -> Path | None:
+    """Write the internal TSA's certificate to INTERNAL_TSA_CERTIFICATE (outside the database), where
+    audit anchors are checked against it unless TSA_CERTIFICATE names another TSA. Never overwritten:
+    a database rewritten with a TSA of its own making does not change what anchors must chain to."""
+    tsa = CertificateAuthority.objects.filter(kind=CertificateAuthority.Kind.TSA).first()
+    if tsa is None:
+        return None
+    path = Path(settings.INTERNAL_TSA_CERTIFICATE)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pem.armor("CERTIFICATE", bytes(tsa.certificate_der)))
+    return path
 
 
 @transaction.atomic

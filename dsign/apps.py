@@ -7,10 +7,13 @@ class DsignConfig(AppConfig):
 
     def ready(self):
         from django.contrib import admin
+        from django.contrib.auth.signals import user_logged_in
         from django_otp.admin import OTPAdminSite
 
         from . import checks  # noqa: F401  (registers the system checks)
+        from .security import session_started
 
+        user_logged_in.connect(session_started, dispatch_uid="dsign.session_started")
         # Every admin page needs a session verified with a second factor (django-otp's admin site: the
         # login form asks for the code, has_permission() requires request.user.is_verified()).
         admin.site.__class__ = OTPAdminSite

@@ -25,6 +25,14 @@ def production_secrets(app_configs, **kwargs):
                 id="dsign.E002",
             )
         )
+    if settings.HSM_SO_PIN == settings.INSECURE_HSM_SO_PIN:
+        problems.append(
+            Error(
+                "HSM_SO_PIN is the embedded default SO PIN.",
+                hint="Set HSM_SO_PIN or HSM_SO_PIN_FILE to the token's security officer PIN.",
+                id="dsign.E005",
+            )
+        )
     if settings.DEBUG:
         problems.append(Error("DEBUG is on in production.", hint="Unset DEBUG.", id="dsign.E003"))
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -50,4 +58,19 @@ def production_secrets(app_configs, **kwargs):
 def upload_limit(app_configs, **kwargs):
     if settings.MAX_UPLOAD_BYTES <= 0:
         return [Error("MAX_UPLOAD_BYTES must be positive.", id="dsign.E010")]
+    return []
+
+
+@register(Tags.security)
+def anchor_trust(app_configs, **kwargs):
+    """Audit anchors from another TSA cannot be checked without its certificate."""
+    internal = settings.TSA_URL.rstrip("/") == f"{settings.BASE_URL}/pki/tsa"
+    if not internal and not settings.TSA_CERTIFICATE:
+        return [
+            Warning(
+                "TSA_URL names an external TSA but TSA_CERTIFICATE is not set: audit anchors cannot be verified.",
+                hint="Set TSA_CERTIFICATE to the TSA's certificate (PEM) or the CA certificate above it.",
+                id="dsign.W002",
+            )
+        ]
     return []

@@ -26,6 +26,16 @@ def env_secret(name: str, default: str = "") -> str:
 
 PRODUCTION = env.bool("DSIGN_PRODUCTION", default=False)
 VAR_DIR = Path(env.str("DSIGN_VAR_DIR", default=str(BASE_DIR / "var")))
+# Everything dsign writes (SQLite and its WAL, stored PDFs, the SoftHSM token, audit exports) is readable by
+# its own user only: the process umask makes new files 0600 and directories 0700, and var/ is closed.
+os.umask(0o077)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+try:
+    VAR_DIR.chmod(0o700)
+except OSError:  # not ours (a mounted volume); its owner decides
+    pass
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # Defaults that are fine on a laptop and refused in production by the system checks (dsign.E001...).
 INSECURE_SECRET_KEY = "dsign-embedded-insecure-secret-key-change-me"
@@ -47,7 +57,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_otp",
@@ -70,6 +79,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dsign.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -77,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "dsign.security.SessionLifetimeMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -244,6 +255,10 @@ ORGANIZATION_LOGO = env.str("ORGANIZATION_LOGO", default="")
 TSA_URL = env.str("TSA_URL", default=f"{BASE_URL}/pki/tsa")
 TSA_USERNAME = env.str("TSA_USERNAME", default="")
 TSA_PASSWORD = env_secret("TSA_PASSWORD")
+# The certificate RFC 3161 tokens must chain to (PEM/DER file: the TSA's certificate or a CA above it).
+# Empty: the internal TSA's (var/pki/tsa.pem, written by ca_init). Audit anchors are checked against it.
+TSA_CERTIFICATE = env.str("TSA_CERTIFICATE", default="")
+INTERNAL_TSA_CERTIFICATE = VAR_DIR / "pki" / "tsa.pem"  # written by ca_init, never overwritten
 # Who the internal TSA (/pki/tsa) answers: these networks (dsign itself on loopback by default), a client
 # sending TSA_USERNAME/TSA_PASSWORD, and signed-in users if TSA_ALLOW_AUTHENTICATED; at most
 # TSA_RATE_PER_MINUTE requests a minute per client address.
@@ -265,6 +280,9 @@ MFA_FIRST_ENROLMENT_WINDOW_SECONDS = env.int("MFA_FIRST_ENROLMENT_WINDOW_SECONDS
 MFA_ENROLMENT_CODE_HOURS = env.int("MFA_ENROLMENT_CODE_HOURS", default=72)
 SIGNATURE_DATE_ERA = env.str("SIGNATURE_DATE_ERA", default="BE")
 AUDIT_RETENTION_DAYS = max(90, env.int("AUDIT_RETENTION_DAYS", default=3650))
+# Where each audit anchor is also written, outside the database (comma-separated): "storage" (the file
+# storage or S3 bucket, under audit-anchors/), "file:/path/anchors.jsonl", "syslog:" or "syslog://host:514".
+AUDIT_ANCHOR_EXPORT = env.str("AUDIT_ANCHOR_EXPORT", default="storage")
 OTP_EMAIL_SENDER = DEFAULT_FROM_EMAIL
 OTP_EMAIL_SUBJECT = "dsign: รหัสยืนยันตัวตน / verification code"
 
@@ -302,7 +320,7 @@ else:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -322,7 +340,18 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "dsign API",
-    "DESCRIPTION": "Route documents for tiered approval and sign them with PAdES signatures.",
+    "DESCRIPTION": (
+        "Route documents for tiered approval and sign them with PAdES signatures.\n\n"
+        "**Authentication.** `Authorization: Token KEY` with a personal token from `manage.py drf_create_token USER` "
+        "(hashed, expiring, revocable: `GET/DELETE /api/v1/me/tokens/`), or `Authorization: Api-Key KEY` with "
+        "`X-On-Behalf-Of: USERNAME` for an application client, which acts only for the users and org units listed "
+        "on it.\n\n"
+        "**Webhooks** follow Standard Webhooks: `webhook-id` (the event id, the same on retries), "
+        "`webhook-timestamp` (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "
+        '"<webhook-id>.<webhook-timestamp>.<body>">` keyed with the subscription secret (base64-decoded when it '
+        "is `whsec_<base64>`). Reject timestamps older than 5 minutes. A client receives only events about "
+        "documents of the users it may act for."
+    ),
     "VERSION": "1.0.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -334,9 +363,20 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Personal API tokens (manage.py drf_create_token USER) expire after this many days.
+API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=90)
+
+# Webhook receivers inside the network (hosts, comma-separated) that deliveries may call although they
+# resolve to loopback, private or link-local addresses; set by the operator, not in the web admin.
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+
 # Sessions and TLS: secure cookies and HSTS in production (TLS is terminated in front of the app).
-SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+# A session ends after SESSION_IDLE_SECONDS without a request a person made (polling does not count) and
+# after SESSION_ABSOLUTE_SECONDS whatever happens (dsign.security.SessionLifetimeMiddleware).
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=10 * 60 * 60)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 if PRODUCTION:
@@ -349,6 +389,9 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
+
+# DEBUG error pages and error e-mails hide PINs, tokens and codes too (Django hides KEY/SECRET/PASS only).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dsign.security.SecretsReporterFilter"
 
 LOGGING = {
     "version": 1,

@@ -18,7 +18,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["name", "key_prefix"]
     readonly_fields = ["key_prefix", "created_at", "last_used_at"]
-    filter_horizontal = ["allowed_users"]
+    filter_horizontal = ["allowed_users", "allowed_org_units"]
     inlines = [WebhookSubscriptionInline]
     actions = ["issue_new_key"]
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
+from audit.context import api_client_set
+
 from .models import ApiClient
-from .services import api_key_lookup
+from .services import api_key_lookup, client_may_act_for
 
 KEYWORD = "Api-Key"
 
@@ -31,10 +33,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         client = api_key_lookup(raw_key=raw_key)
         if client is None:
             raise exceptions.AuthenticationFailed("The API key is not valid or has been revoked.")
+        # Every event of this request (refusals included) names the client next to the user.
+        api_client_set(str(client))
         username = request.headers.get("X-On-Behalf-Of", "").strip()
         if not username:
             raise exceptions.AuthenticationFailed("Name the user you act for in the X-On-Behalf-Of header.")
-        user = _acting_user(client=client, username=username)
+        user = acting_user(client=client, username=username)
         if user is None:
             raise exceptions.AuthenticationFailed(f"This application may not act for {username!r}.")
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=timezone.now())
@@ -44,14 +48,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return KEYWORD
 
 
-def _acting_user(*, client: ApiClient, username: str):
+def acting_user(*, client: ApiClient, username: str):
+    """The active user `client` may act for, or None (unknown, inactive, or not on the client's lists)."""
     from accounts.models import User
 
-    user = User.objects.filter(username=username, is_active=True).first()
-    if user is None:
-        return None
-    allowed = client.allowed_users.all()
-    if allowed.exists() and not allowed.filter(pk=user.pk).exists():
+    user = User.objects.select_related("org_unit").filter(username=username, is_active=True).first()
+    if user is None or not client_may_act_for(client=client, user=user):
         return None
     return user
 

@@ -29,7 +29,14 @@ class ApiClient(models.Model):
         settings.AUTH_USER_MODEL,
         blank=True,
         related_name="+",
-        help_text="users it may act for; empty = any active user",
+        help_text="users it may act for (staff and administrators only when named here)",
+    )
+    allowed_org_units = models.ManyToManyField(
+        "accounts.OrgUnit",
+        blank=True,
+        related_name="+",
+        help_text="org units (and the units below them) whose members it may act for, staff excepted; "
+        "nobody is allowed when both lists are empty",
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -52,14 +59,31 @@ class WebhookEventType(models.TextChoices):
 
 class WebhookSubscription(models.Model):
     client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="webhooks")
-    url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=128, help_text="HMAC-SHA256 key shared with the receiver")
+    url = models.URLField(
+        max_length=500,
+        help_text="http(s) URL of the receiver; loopback, private and link-local addresses are refused unless "
+        "the operator allows the host in WEBHOOK_ALLOWED_HOSTS",
+    )
+    secret = models.CharField(
+        max_length=128,
+        help_text="HMAC-SHA256 key shared with the receiver (Standard Webhooks: whsec_<base64>, or any string)",
+    )
     events = models.JSONField(default=list, help_text="event types to send, e.g. document.completed")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"{self.client.name} → {self.url}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .targets import TargetRefused, target_check
+
+        try:
+            target_check(url=self.url, resolve=False)
+        except TargetRefused as exc:
+            raise ValidationError({"url": str(exc)}) from exc
 
 
 class WebhookEvent(models.Model):

@@ -10,6 +10,7 @@ picks up anything whose task was lost.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -17,6 +18,7 @@ import logging
 import secrets
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
@@ -38,11 +40,11 @@ from .models import (
     WebhookEventType,
     WebhookSubscription,
 )
+from .targets import TargetRefused, target_check
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX_LENGTH = 8
-SIGNATURE_HEADER = "X-Dsign-Signature"
 MAX_DELIVERY_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=6)
@@ -60,13 +62,16 @@ def _key_hash(raw_key: str) -> str:
 
 
 @transaction.atomic
-def api_client_create(*, name: str, scopes: list[str], actor=None) -> tuple[ApiClient, str]:
-    """A new client and its key. The key is returned once and never stored."""
+def api_client_create(*, name: str, scopes: list[str], users=(), org_units=(), actor=None) -> tuple[ApiClient, str]:
+    """A new client and its key, acting only for `users` and members of `org_units`. The key is returned
+    once and never stored."""
     unknown = set(scopes) - set(Scope.values)
     if unknown:
         raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
     client = ApiClient(name=name, scopes=list(scopes))
     raw_key = api_client_rotate_key(client=client, actor=actor)
+    client.allowed_users.set(users)
+    client.allowed_org_units.set(org_units)
     return client, raw_key
 
 
@@ -82,6 +87,17 @@ def api_client_rotate_key(*, client: ApiClient, actor=None) -> str:
     return raw_key
 
 
+def client_may_act_for(*, client: ApiClient, user) -> bool:
+    """Only users named on the client, or members of its org units (and units below them) who are not
+    staff: a key never acts for an administrator it does not name."""
+    if client.allowed_users.filter(pk=user.pk).exists():
+        return True
+    if user.is_staff or user.is_superuser or user.org_unit_id is None:
+        return False
+    units = {user.org_unit_id, *(unit.pk for unit in user.org_unit.ancestors())}
+    return client.allowed_org_units.filter(pk__in=units).exists()
+
+
 def api_key_lookup(*, raw_key: str) -> ApiClient | None:
     parts = raw_key.split("_")
     if len(parts) < 3 or parts[0] != "dsk" or len(parts[1]) != KEY_PREFIX_LENGTH:
@@ -95,32 +111,53 @@ def api_key_lookup(*, raw_key: str) -> ApiClient | None:
 # --- webhooks ----------------------------------------------------------------------------------------
 
 
-def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
-    """The `X-Dsign-Signature` header: HMAC-SHA256 over `<timestamp>.<body>`, like Stripe's scheme."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+def _webhook_key(secret: str) -> bytes:
+    # Standard Webhooks secrets are "whsec_" + base64 of the key; any other string is used as it is.
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except ValueError:
+            pass
+    return secret.encode()
 
 
-def webhook_signature_verify(*, secret: str, header: str, body: bytes, tolerance: int = 300, now=None) -> bool:
-    """What a receiver does: check the MAC and that the timestamp is recent (replay protection)."""
+def webhook_signature(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks `webhook-signature` header: "v1,<base64 HMAC-SHA256 of id.timestamp.body>"."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    mac = hmac.new(_webhook_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+def webhook_signature_verify(*, secret: str, headers: dict, body: bytes, tolerance: int = 300, now=None) -> bool:
+    """What a receiver does: check one of the v1 signatures and that the timestamp is recent (replays)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
     try:
-        fields = dict(part.split("=", 1) for part in header.split(","))
-        timestamp = int(fields["t"])
+        msg_id = lowered["webhook-id"]
+        timestamp = int(lowered["webhook-timestamp"])
+        offered = lowered["webhook-signature"].split()
     except (KeyError, ValueError):
         return False
     now = int(time.time() if now is None else now)
     if abs(now - timestamp) > tolerance:
         return False
-    expected = webhook_signature(secret=secret, timestamp=timestamp, body=body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+    expected = webhook_signature(secret=secret, msg_id=msg_id, timestamp=timestamp, body=body)
+    return any(hmac.compare_digest(expected, candidate) for candidate in offered)
 
 
-def webhook_emit(*, event: str, payload: dict) -> WebhookEvent | None:
-    """Record an event and its deliveries in the caller's transaction; they are sent after it commits."""
+def webhook_emit(*, event: str, payload: dict, audience) -> WebhookEvent | None:
+    """Record an event and its deliveries in the caller's transaction; they are sent after it commits.
+
+    `audience` is the user the event belongs to (a document's requester, a certificate's holder): only
+    clients that may act for that user receive it, so no client learns of another's documents.
+    """
     if event not in WebhookEventType.values:
         raise ValueError(f"unknown webhook event {event!r}")
+    if audience is None:
+        return None
     subscriptions = [
-        s for s in WebhookSubscription.objects.filter(active=True, client__active=True) if event in (s.events or [])
+        s
+        for s in WebhookSubscription.objects.filter(active=True, client__active=True).select_related("client")
+        if event in (s.events or []) and client_may_act_for(client=s.client, user=audience)
     ]
     if not subscriptions:
         return None
@@ -174,9 +211,40 @@ def _claim(delivery_id: int) -> bool:
     return claimed == 1
 
 
+def _post_pinned(*, url: str, address: str, body: bytes, headers: dict) -> int:
+    """POST to `url` at the checked `address` (TLS still verifies the URL's host name); the status code.
+
+    No proxy, no redirects, no retries: each attempt is one ledger row.
+    """
+    import urllib3
+
+    parts = urlsplit(url)
+    host = parts.hostname
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if parts.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            address, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED", retries=False
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, retries=False)
+    default_port = port == (443 if parts.scheme == "https" else 80)
+    host_header = host if default_port else f"{host}:{port}"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    with pool:
+        response = pool.urlopen(
+            "POST",
+            path,
+            body=body,
+            headers={**headers, "Host": host_header},
+            redirect=False,
+            timeout=urllib3.Timeout(total=DELIVERY_TIMEOUT_SECONDS),
+        )
+    return response.status
+
+
 def webhook_deliver(*, delivery_id: int) -> str:
     """Send one delivery if it is due and not taken; returns its status afterwards. Safe to repeat."""
-    import requests
+    import urllib3
 
     if not _claim(delivery_id):
         row = WebhookDelivery.objects.filter(pk=delivery_id).values_list("status", flat=True).first()
@@ -185,24 +253,32 @@ def webhook_deliver(*, delivery_id: int) -> str:
     number = delivery.attempts + 1
     attempt = DeliveryAttempt.objects.create(delivery=delivery, number=number)
     body = webhook_body(delivery=delivery)
+    msg_id, timestamp = str(delivery.event.event_id), int(time.time())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "dsign-webhooks/1",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": webhook_signature(
+            secret=delivery.subscription.secret, msg_id=msg_id, timestamp=timestamp, body=body
+        ),
         "X-Dsign-Event": delivery.event.event,
-        "X-Dsign-Event-Id": str(delivery.event.event_id),
         "X-Dsign-Delivery-Attempt": str(number),
-        SIGNATURE_HEADER: webhook_signature(secret=delivery.subscription.secret, timestamp=int(time.time()), body=body),
     }
     status_code = None
     try:
-        response = requests.post(
-            delivery.subscription.url,
-            data=body,
-            headers=headers,
-            timeout=DELIVERY_TIMEOUT_SECONDS,
-            allow_redirects=False,
+        addresses = target_check(url=delivery.subscription.url)
+    except TargetRefused as exc:
+        # Refused before any connection: nothing about the internal network reaches the delivery log.
+        return _delivery_record(
+            delivery=delivery,
+            attempt=attempt,
+            outcome=DeliveryAttempt.Outcome.PERMANENT,
+            error=str(exc),
+            status_code=None,
         )
-        status_code = response.status_code
+    try:
+        status_code = _post_pinned(url=delivery.subscription.url, address=addresses[0], body=body, headers=headers)
         if 200 <= status_code < 300:
             outcome, error = DeliveryAttempt.Outcome.SUCCESS, ""
         elif http_status_transient(status_code):
@@ -210,7 +286,7 @@ def webhook_deliver(*, delivery_id: int) -> str:
         else:
             # The receiver refuses the request itself (bad URL, auth); sending it again cannot help.
             outcome, error = DeliveryAttempt.Outcome.PERMANENT, f"the receiver answered HTTP {status_code}"
-    except requests.RequestException as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         outcome, error = DeliveryAttempt.Outcome.TRANSIENT, f"{type(exc).__name__}: {exc}"[:1000]
     return _delivery_record(delivery=delivery, attempt=attempt, outcome=outcome, error=error, status_code=status_code)
 

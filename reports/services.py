@@ -50,6 +50,25 @@ CSV_COLUMNS = [
 ]
 
 
+# A spreadsheet runs a cell that starts like a formula (=HYPERLINK(…), +cmd|…, @SUM, -2+3, or a tab/CR
+# before one); such text cells get a leading apostrophe, which Excel and LibreOffice show as plain text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+class _SafeCsvWriter:
+    def __init__(self, fh):
+        self._writer = csv.writer(fh)
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([csv_cell(value) for value in row])
+
+
 def _transaction_csv(row: tuple) -> list:
     pk, time, actor, action, object_type, object_id, document_id, obj, outcome, detail = row
     return [pk, time, actor, action, object_type, object_id, document_id, obj, outcome, "", detail, ""]
@@ -177,7 +196,7 @@ def report_write(
     days = selectors.period_days(period=period)
     per_day = _DayCounts(days)
     with open(files.csv, "w", newline="", encoding="utf-8-sig") as fh:
-        out = csv.writer(fh)
+        out = _SafeCsvWriter(fh)
         out.writerow(CSV_COLUMNS)
         pdf_data = _sections_write(
             _SectionWriter(csv_out=out, sheets=sheets, files=files),

@@ -102,12 +102,24 @@ def admin_login(client, user):
     return client
 
 
-def api_client_for(user) -> APIClient:
-    from rest_framework.authtoken.models import Token
+_token_keys: dict[int, str] = {}
 
+
+def api_token_for(user) -> str:
+    """A personal API token key for `user`, reused while its row exists (tests roll back)."""
+    from accounts.models import ApiToken
+    from accounts.services import _token_hash, api_token_create
+
+    key = _token_keys.get(user.pk)
+    if key is None or not ApiToken.objects.filter(key_hash=_token_hash(key), user=user).exists():
+        _, key = api_token_create(user=user, name="test")
+        _token_keys[user.pk] = key
+    return key
+
+
+def api_client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_for(user)}")
     return client
 
 

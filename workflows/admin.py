@@ -7,7 +7,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.template import engines
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from core.thai import format_thai_datetime
@@ -49,8 +51,17 @@ class TemplateTierInline(admin.StackedInline):
 
 @admin.register(WorkflowTemplate)
 class WorkflowTemplateAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "document_type", "pades_level", "allow_multiple_seats", "active"]
-    list_filter = ["active", "pades_level", "document_type"]
+    list_display = [
+        "code",
+        "name",
+        "document_type",
+        "pades_level",
+        "min_aal",
+        "min_ial",
+        "allow_multiple_seats",
+        "active",
+    ]
+    list_filter = ["active", "pades_level", "document_type", "min_aal", "min_ial"]
     search_fields = ["code", "name"]
     inlines = [TemplateTierInline]
     show_full_result_count = False
@@ -167,7 +178,16 @@ class DocumentAdmin(admin.ModelAdmin):
     actions = ["cancel_with_reason", "reassign_seat"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Document._meta.fields]
+        return [*(f.name for f in Document._meta.fields), "archive_copy"]
+
+    @admin.display(description=_("Archive copy (PDF/A-3)"))
+    def archive_copy(self, obj):
+        version = selectors.archive_version(obj) if obj else None
+        if version is None:
+            return "—"
+        return format_html(
+            '<a href="/api/v1/documents/{}/archive/">v{} · {}…</a>', obj.pk, version.number, version.sha256[:12]
+        )
 
     def has_add_permission(self, request):
         return False

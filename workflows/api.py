@@ -465,6 +465,56 @@ class DocumentFile(ApiView):
         return response
 
 
+class DocumentArchive(ApiView):
+    application_scopes = {"GET": "documents:read"}
+
+    @extend_schema(
+        summary="The PDF/A-3 archive copy",
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the archive copy"),
+            **errors(404),
+        },
+    )
+    def get(self, request, pk: int):
+        from .services.copies import document_archive_read
+
+        version, data = document_archive_read(document=_visible(request, pk), actor=request.user)
+        response = FileResponse(
+            BytesIO(data), content_type="application/pdf", filename=f"document-{pk}-archive-v{version.number}.pdf"
+        )
+        response["X-Content-SHA256"] = version.sha256
+        return response
+
+
+class EncryptedCopyIn(serializers.Serializer):
+    password = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
+    recipients = serializers.ListField(child=serializers.CharField(max_length=150), required=False, max_length=50)
+
+
+class DocumentEncrypted(ApiView):
+    application_scopes = {"POST": "documents:read"}
+
+    @extend_schema(
+        summary="An AES-256 encrypted copy for a password or for recipients' certificates",
+        request=EncryptedCopyIn,
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the encrypted copy"),
+            **errors(400, 404, 422),
+        },
+    )
+    def post(self, request, pk: int):
+        from .services.copies import document_encrypted_copy_make
+
+        document = _visible(request, pk)
+        form, error = _form(EncryptedCopyIn, request)
+        if error:
+            return error
+        data = document_encrypted_copy_make(
+            document=document, actor=request.user, password=form.get("password"), recipients=form.get("recipients")
+        )
+        return FileResponse(BytesIO(data), content_type="application/pdf", filename=f"document-{pk}-encrypted.pdf")
+
+
 class DocumentVersions(ListView):
     serializer_class = VersionOut
     application_scopes = {"GET": "documents:read"}

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from accounts.models import AAL
+from certificates.models import IAL
 from signing.models import PadesLevel
 
 
@@ -16,6 +18,18 @@ class WorkflowTemplate(models.Model):
     name = models.CharField(max_length=200)
     document_type = models.CharField(max_length=100, blank=True, default="memo")
     pades_level = models.CharField(max_length=8, choices=PadesLevel.choices, default=PadesLevel.B_LTA)
+    min_aal = models.PositiveSmallIntegerField(
+        "minimum authenticator assurance (AAL)",
+        choices=AAL.choices,
+        default=1,
+        help_text="the signer's one-time code must come from a factor at least this strong",
+    )
+    min_ial = models.PositiveSmallIntegerField(
+        "minimum identity proofing (IAL)",
+        choices=IAL.choices,
+        default=1,
+        help_text="the signer's certificate must record identity proofing at least this strong",
+    )
     allow_multiple_seats = models.BooleanField(
         default=False, help_text="the same person may hold seats in more than one tier of a route"
     )

@@ -158,6 +158,11 @@ def latest_version(document: Document) -> DocumentVersion:
     return document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
 
 
+def archive_version(document: Document) -> DocumentVersion | None:
+    """The newest PDF/A-3 archive copy, or None before the document was archived."""
+    return document.versions.filter(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
+
+
 def latest_version_sha256s(document_ids: list[int]) -> dict[int, str]:
     """Document id -> SHA-256 of its current version, in one query (the inbox sends them back)."""
     found: dict[int, tuple[int, str]] = {}

@@ -1,4 +1,5 @@
-"""Workflow events sent to subscribed applications (see integrations.services.webhook_emit).
+"""Workflow events sent to subscribed applications (see integrations.services.webhook_emit): only to
+clients that may act for the document's requester.
 
 Called by workflows.services inside the transaction of the state change; the event is written in that
 transaction and delivered after it commits.
@@ -14,6 +15,7 @@ from .models import Document
 def emit(*, document: Document, event: str, payload: dict) -> None:
     webhook_emit(
         event=event,
+        audience=document.requester,
         payload={
             "document": {
                 "id": document.pk,

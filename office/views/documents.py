@@ -27,6 +27,7 @@ from accounts.services import StepUpFailed
 from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
 from core.errors import DomainError
+from core.sessions import passive
 from core.thai import format_thai_datetime
 from office.errors import domain_errors
 from office.forms import (
@@ -280,6 +281,7 @@ def _document_context(request, document, **extra) -> dict:
         "decision_form": DecisionForm(),
         "version": selectors.latest_version(document),
         "versions": list(selectors.versions(document)),
+        "archive": selectors.archive_version(document),
         "returned_by": selectors.returned_by(document) if document.status == DocumentStatus.RETURNED else None,
         "can_resubmit": is_requester and document.status == DocumentStatus.RETURNED,
         "can_recall": is_requester and document.status in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED),
@@ -297,6 +299,7 @@ def document_view(request, pk: int):
     return render(request, "office/document.html", _document_context(request, document))
 
 
+@passive  # polled every 3 s by the document page: must not keep the session alive
 @login_required
 @require_GET
 def document_timeline(request, pk: int):
@@ -465,6 +468,7 @@ def _batch_context(*, batch: SigningBatch, refused: list | None = None) -> dict:
     }
 
 
+@passive  # polled every second while a batch signs
 @login_required
 @require_GET
 def batch_progress(request, pk: int):

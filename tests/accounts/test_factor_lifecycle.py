@@ -18,11 +18,10 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts import services
-from accounts.models import EnrolmentCode, PendingEnrolment, StepUp, User
+from accounts.models import ApiToken, EnrolmentCode, PendingEnrolment, StepUp, User
 from audit.models import Event
 from tests.conftest import admin_login, api_client_for, make_otp
 
@@ -298,7 +297,7 @@ def test_password_change_revokes_api_tokens_and_other_sessions_and_tells_the_use
         )
 
     assert changed.status_code == 302
-    assert not Token.objects.filter(user=head2).exists()
+    assert not ApiToken.objects.filter(user=head2, revoked_at__isnull=True).exists()
     assert token_client.get("/api/v1/me/").status_code in (401, 403)
     assert other_browser.get("/api/v1/me/").status_code in (401, 403)
     assert browser.get("/api/v1/me/").status_code == 200  # the session that changed it stays signed in
@@ -325,7 +324,7 @@ def test_password_reset_by_link_revokes_the_api_token(personas, django_capture_o
             {"new_password1": "Tamarind-Harbour-48", "new_password2": "Tamarind-Harbour-48"},
         )
     assert done.status_code == 302
-    assert not Token.objects.filter(user=head3).exists()
+    assert not ApiToken.objects.filter(user=head3, revoked_at__isnull=True).exists()
     assert [m.to for m in mail.outbox] == [["head3@dsign.example"]]
 
 

@@ -101,3 +101,34 @@ def test_local_admin_still_signs_in_when_directory_is_enabled(ldap_on, personas)
 
     assert user == personas["admin"]
     assert user.backend == "django.contrib.auth.backends.ModelBackend"
+
+
+def test_directory_users_are_linked_by_their_directory_identity_not_their_username(ldap_on):
+    from accounts.models import ExternalIdentity
+
+    user = authenticate(username="prasert.m", password="Ldap-pass-3")
+    link = ExternalIdentity.objects.get(user=user)
+    assert link.provider == "ldap" and link.subject.startswith("entryuuid:")
+    User.objects.filter(pk=user.pk).update(username="prasert.renamed")  # a rename on our side
+    again = authenticate(username="prasert.m", password="Ldap-pass-3")
+    assert again.pk == user.pk and User.objects.filter(username="prasert.m").count() == 0
+
+
+def test_a_directory_account_never_lands_on_a_local_account_of_the_same_name(ldap_on):
+    from audit.models import Event
+
+    local = User.objects.create_user("wilai.s", password="local-Passphrase-2026")
+    assert authenticate(username="wilai.s", password="Ldap-pass-2") is None
+    local.refresh_from_db()
+    assert not local.external_identities.exists() and not local.groups.exists()
+    conflict = Event.objects.get(action="accounts.identity_conflict")
+    assert conflict.target_id == str(local.pk) and conflict.outcome == "denied"
+    assert authenticate(username="wilai.s", password="local-Passphrase-2026") == local  # the local one still works
+
+
+def test_an_account_made_by_an_earlier_directory_sign_in_is_claimed_once(ldap_on):
+    earlier = User.objects.create_user("somchai.k")  # no password: made before identities were kept
+    earlier.set_unusable_password()
+    earlier.save()
+    assert authenticate(username="somchai.k", password="Ldap-pass-1") == earlier
+    assert earlier.external_identities.get().subject.startswith("entryuuid:")

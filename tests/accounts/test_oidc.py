@@ -39,6 +39,8 @@ ACCOUNTS = {
         "family_name": "Pongsri",
         "groups": [],
     },
+    # An IdP account that calls itself like the local superuser.
+    "u-666": {"preferred_username": "admin", "email": "admin@evil.example", "groups": [CA_GROUP]},
 }
 
 
@@ -161,3 +163,31 @@ def test_logout_goes_to_the_providers_end_session_endpoint(oidc_on, live_server)
     assert location.startswith(f"{oidc_on.issuer}/session/end?")
     assert "id_token_hint=" in location and "client_id=dsign-test" in location
     assert browser.get(f"{live_server.url}/api/v1/me/", timeout=10).status_code in (401, 403)
+
+
+def test_users_are_linked_by_issuer_and_subject(oidc_on, live_server):
+    from accounts.models import ExternalIdentity
+
+    sign_in(live_server, oidc_on, "u-001")
+    user = User.objects.get(username="napat.w@example.go.th")
+    link = ExternalIdentity.objects.get(user=user)
+    assert (link.provider, link.issuer, link.subject) == ("oidc", oidc_on.issuer.rstrip("/"), "u-001")
+    User.objects.filter(pk=user.pk).update(username="napat.renamed")  # the local name no longer matches
+    again = sign_in(live_server, oidc_on, "u-001")
+    assert again.get(f"{live_server.url}/api/v1/me/", timeout=10).json()["username"] == "napat.renamed"
+    assert not User.objects.filter(username="napat.w@example.go.th").exists()
+
+
+def test_an_idp_account_named_admin_never_lands_in_the_local_superuser(oidc_on, live_server, personas):
+    from audit.models import Event
+
+    oidc_on.login_as("u-666")
+    browser = requests.Session()
+    response = browser.get(f"{live_server.url}/oidc/authenticate/?next=/api/v1/me/", timeout=30)
+    assert response.url.startswith(f"{live_server.url}/accounts/login/?error=oidc")
+    assert browser.get(f"{live_server.url}/api/v1/me/", timeout=10).status_code in (401, 403)
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and not admin.external_identities.exists()
+    assert not admin.groups.filter(name=Role.CA_OFFICER).exists()
+    conflict = Event.objects.get(action="accounts.identity_conflict")
+    assert conflict.target_id == str(admin.pk) and conflict.details["subject"] == "u-666"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -73,16 +74,27 @@ def failing_receiver():
     r.close()
 
 
-def subscribe(url: str, events: list[str]) -> WebhookSubscription:
-    client, _ = api_client_create(name=f"e-Saraban {url}", scopes=["documents:create"])
+@pytest.fixture(autouse=True)
+def _loopback_receivers_allowed(settings):
+    # The receivers here listen on loopback, which deliveries refuse unless the operator allows it.
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
+def subscribe(url: str, events: list[str], users=None) -> WebhookSubscription:
+    from accounts.models import User
+
+    users = users if users is not None else [User.objects.get(username="requester")]
+    client, _ = api_client_create(name=f"e-Saraban {url}", scopes=["documents:create"], users=users)
     return WebhookSubscription.objects.create(client=client, url=url, secret=SECRET, events=events)
 
 
 def signature_ok(request: dict) -> bool:
-    """Checked here from first principles, not with the code under test."""
-    fields = dict(part.split("=", 1) for part in request["headers"]["X-Dsign-Signature"].split(","))
-    expected = hmac.new(SECRET.encode(), f"{fields['t']}.".encode() + request["body"], hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, fields["v1"]) and abs(time.time() - int(fields["t"])) < 300
+    """Standard Webhooks, checked here from first principles, not with the code under test."""
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
+    signed = f"{msg_id}.{timestamp}.".encode() + request["body"]
+    expected = "v1," + base64.b64encode(hmac.new(SECRET.encode(), signed, hashlib.sha256).digest()).decode()
+    return hmac.compare_digest(expected, headers["webhook-signature"]) and abs(time.time() - int(timestamp)) < 300
 
 
 def upload(client, pdf: bytes) -> int:
@@ -115,7 +127,7 @@ def test_rejection_is_delivered_once_with_a_valid_signature(personas, api_for, p
     assert body["data"]["document"]["id"] == document_id
     assert body["data"]["document"]["status"] == "rejected"
     assert body["data"]["comment"] == "งบไม่พอ"
-    assert request["headers"]["X-Dsign-Event-Id"] == body["id"]
+    assert request["headers"]["webhook-id"] == body["id"]
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "delivered" and delivery.attempts == 1
     assert list(delivery.attempts_log.values_list("outcome", "response_status")) == [("success", 204)]
@@ -157,10 +169,11 @@ def test_a_500_is_retried_with_backoff_and_the_retry_succeeds(personas, api_for,
 
 
 def test_a_refused_delivery_is_not_retried_and_an_unreachable_one_is(personas):
+    requester = personas["requester"]
     subscription = subscribe("http://127.0.0.1:9/unreachable", ["certificate.expiring"])
-    webhook_emit(event="certificate.expiring", payload={"certificate": 1, "days_left": 7})
+    webhook_emit(event="certificate.expiring", payload={"certificate": 1, "days_left": 7}, audience=requester)
     delivery = WebhookDelivery.objects.get(subscription=subscription)
-    assert delivery.status == "retrying" and "ConnectionError" in delivery.last_error
+    assert delivery.status == "retrying" and "NewConnectionError" in delivery.last_error
 
     class Gone(BaseHTTPRequestHandler):
         def do_POST(self):
@@ -175,7 +188,7 @@ def test_a_refused_delivery_is_not_retried_and_an_unreachable_one_is(personas):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         gone = subscribe(f"http://127.0.0.1:{server.server_port}/", ["certificate.expiring"])
-        webhook_emit(event="certificate.expiring", payload={"certificate": 2, "days_left": 1})
+        webhook_emit(event="certificate.expiring", payload={"certificate": 2, "days_left": 1}, audience=requester)
         assert WebhookDelivery.objects.get(subscription=gone).status == "failed"
     finally:
         server.shutdown()
@@ -184,24 +197,34 @@ def test_a_refused_delivery_is_not_retried_and_an_unreachable_one_is(personas):
 
 def test_events_nobody_subscribed_to_are_not_recorded_and_inactive_clients_get_nothing(personas, receiver):
     subscription = subscribe(receiver.url, ["document.completed"])
-    assert webhook_emit(event="document.rejected", payload={}) is None
+    requester = personas["requester"]
+    assert webhook_emit(event="document.rejected", payload={}, audience=requester) is None
     ApiClient.objects.filter(pk=subscription.client_id).update(active=False)
-    assert webhook_emit(event="document.completed", payload={}) is None
+    assert webhook_emit(event="document.completed", payload={}, audience=requester) is None
     assert receiver.requests == []
     with pytest.raises(ValueError):
-        webhook_emit(event="document.exploded", payload={})
+        webhook_emit(event="document.exploded", payload={}, audience=requester)
 
 
-def test_signature_verification_helper_rejects_tampering_and_old_timestamps():
+def test_signatures_follow_standard_webhooks_and_the_helper_rejects_tampering_and_old_timestamps():
     from integrations.services import webhook_signature
 
-    body = b'{"id":"1"}'
-    header = webhook_signature(secret=SECRET, timestamp=1_800_000_000, body=body)
-    assert webhook_signature_verify(secret=SECRET, header=header, body=body, now=1_800_000_010)
-    assert not webhook_signature_verify(secret=SECRET, header=header, body=body + b" ", now=1_800_000_010)
-    assert not webhook_signature_verify(secret="other", header=header, body=body, now=1_800_000_010)
-    assert not webhook_signature_verify(secret=SECRET, header=header, body=body, now=1_800_001_000)
-    assert not webhook_signature_verify(secret=SECRET, header="garbage", body=body)
+    # The example of the Standard Webhooks specification (whsec_ secrets are base64 keys).
+    secret, msg_id, body = (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        b'{"test": 2432232314}',
+    )
+    header = webhook_signature(secret=secret, msg_id=msg_id, timestamp=1614265330, body=body)
+    assert header == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    headers = {"webhook-id": msg_id, "webhook-timestamp": "1614265330", "webhook-signature": f"v1,bad {header}"}
+    assert webhook_signature_verify(secret=secret, headers=headers, body=body, now=1614265340)
+    assert not webhook_signature_verify(secret=secret, headers=headers, body=body + b" ", now=1614265340)
+    assert not webhook_signature_verify(secret="whsec_b3RoZXI=", headers=headers, body=body, now=1614265340)
+    assert not webhook_signature_verify(secret=secret, headers=headers, body=body, now=1614266340)
+    assert not webhook_signature_verify(secret=secret, headers={"webhook-id": msg_id}, body=body)
+    replayed = {**headers, "webhook-id": "msg_other"}
+    assert not webhook_signature_verify(secret=secret, headers=replayed, body=body, now=1614265340)
 
 
 @pytest.mark.hsm

@@ -39,6 +39,7 @@ def test_production_with_real_secrets_passes_check_deploy(tmp_path):
         DSIGN_PRODUCTION="true",
         SECRET_KEY=secrets.token_urlsafe(50),
         HSM_PIN_FILE=str(pin_file),
+        HSM_SO_PIN_FILE=str(pin_file),
         DSIGN_BASE_URL="https://sign.example.go.th",
         ALLOWED_HOSTS="sign.example.go.th",
         DATABASE_URL="postgres://dsign@db.invalid:5432/dsign",

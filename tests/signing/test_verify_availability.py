@@ -16,7 +16,7 @@ import pikepdf
 import pytest
 import requests
 
-from tests.conftest import blank_pdf
+from tests.conftest import api_token_for, blank_pdf
 from tests.signing import forgery_kit as kit
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -38,13 +38,11 @@ def thousand_revisions() -> bytes:
 
 
 def test_unrelated_call_answers_while_twenty_hostile_verifications_run(live_server, personas, settings):
-    from rest_framework.authtoken.models import Token
-
     settings.VERIFY_MAX_CONCURRENT = 4
     settings.VERIFY_MAX_CONCURRENT_PER_USER = 2
     hostile = thousand_revisions()
     users = ["requester", "head1", "head2", "head3", "director", "auditor"]
-    tokens = {name: Token.objects.get_or_create(user=personas[name])[0].key for name in users}
+    tokens = {name: api_token_for(personas[name]) for name in users}
     url = f"{live_server.url}/api/v1/verify/"
     outcomes: list[tuple[int, float]] = []
     lock = threading.Lock()

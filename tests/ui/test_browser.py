@@ -94,14 +94,11 @@ def test_compose_place_boxes_three_approvals_download_and_verify(
         approve(signer, base, document_id, code)
         if username == "head1":
             # The requester's open page shows the signature without a reload (the timeline polls).
-            requester.wait_for_function(
-                "document.querySelector('#timeline').innerText.includes('ลงลายมือชื่อแล้ว')", timeout=30_000
-            )
+            # (A locator wait: the CSP refuses the string evaluation wait_for_function would use.)
+            requester.locator("#timeline", has_text="ลงลายมือชื่อแล้ว").wait_for(timeout=30_000)
 
     assert Document.objects.get(pk=document_id).status == "completed"
-    requester.wait_for_function(
-        "document.querySelector('#document-status').innerText.includes('เสร็จสมบูรณ์')", timeout=30_000
-    )
+    requester.locator("#document-status", has_text="เสร็จสมบูรณ์").wait_for(timeout=30_000)
     requester.reload()
     with requester.expect_download() as download:
         requester.get_by_role("link", name="ดาวน์โหลด PDF").click()

@@ -132,7 +132,7 @@ def test_screenshots(live_server, open_page, personas, tmp_path):
 
     requester.goto(f"{base}/documents/{documents[0].pk}/")
     requester.wait_for_selector(".pdf-page canvas")
-    requester.wait_for_function("document.querySelector('#timeline').innerText.includes('ลงลายมือชื่อแล้ว')")
+    requester.locator("#timeline", has_text="ลงลายมือชื่อแล้ว").wait_for()  # no string eval under the CSP
     requester.screenshot(path=str(OUT / "timeline.png"))
 
     with requester.expect_download() as download:

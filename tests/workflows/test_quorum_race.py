@@ -16,11 +16,10 @@ import pytest
 import requests
 from django.db import connection
 from django_q.conf import Conf
-from rest_framework.authtoken.models import Token
 
 from audit.models import Event
 from signing.models import PadesLevel, SigningJob
-from tests.conftest import blank_pdf, make_otp
+from tests.conftest import api_token_for, blank_pdf, make_otp
 from workflows import services
 from workflows.models import Assignment, AssignmentStatus, Notification, RouteTier, TierStatus, WorkflowTemplate
 
@@ -67,7 +66,7 @@ def test_three_heads_racing_exactly_two_approvals_are_taken_and_tier_two_waits_f
 ):
     monkeypatch.setattr(Conf, "SYNC", False)
     repeats = int(os.environ.get("RACE_REPEATS", 100 if connection.vendor == "postgresql" else 5))
-    tokens = {name: Token.objects.get_or_create(user=personas[name])[0].key for name in HEADS}
+    tokens = {name: api_token_for(personas[name]) for name in HEADS}
     anomalies = []
     for round_number in range(repeats):
         document = services.route_start(

@@ -20,7 +20,7 @@ from certificates import selectors as certificate_selectors
 from certificates import services as certificate_services
 from signing import services as signing_services
 from signing.models import JobStatus, PadesLevel, SigningJob
-from tests.conftest import api_client_for, blank_pdf, make_otp
+from tests.conftest import admin_login, api_client_for, blank_pdf, make_otp
 from workflows import services
 from workflows.models import (
     Assignment,
@@ -209,7 +209,7 @@ def _end_route(how: str, document_id: int, personas, admin_client) -> None:
 
 @pytest.mark.parametrize("how", ["recall", "cancel", "reject", "return"])
 def test_an_approval_whose_route_ended_before_the_worker_ran_is_never_signed(how, client, personas, bb_template):
-    client.force_login(personas["admin"])
+    admin_login(client, personas["admin"])
     document_id = upload(personas["requester"], blank_pdf())["id"]
     assert approve(personas["head1"], document_id).status_code == 202
     _end_route(how, document_id, personas, client)
@@ -318,8 +318,9 @@ def test_a_permanently_failing_signature_never_completes_a_tier_and_the_seat_reo
     assert "เปิดให้อนุมัติใหม่" in timeline and "ใบรับรองของผู้ลงนามใช้ลงนามไม่ได้" in timeline
 
     # An admin retry cannot bring the withdrawn signature back (it would land after tier 2's).
-    client.force_login(personas["admin"])
-    client.post("/admin/signing/signingjob/", {"action": "retry", "_selected_action": [failed.pk]})
+    admin_login(client, personas["admin"])
+    retried = client.post("/admin/signing/signingjob/", {"action": "retry", "_selected_action": [failed.pk]})
+    assert retried.status_code in (200, 302) and "/login/" not in retried.get("Location", "")
     assert SigningJob.objects.get(pk=failed.pk).status == JobStatus.FAILED
 
     # The reopened seat makes room: head3 approves, tier 1 completes on two signatures, then the director.
@@ -353,12 +354,14 @@ def test_a_b_lta_template_with_a_certificate_without_revocation_data_fails_inste
     live_server, personas, tmp_path
 ):
     from certificates.models import TrustRoot
-    from tests.certificates.conftest import make_openssl_ca
+    from tests.certificates.conftest import approved, make_openssl_ca
 
     # An external CA whose certificates name no CRL or OCSP address (the attack of issue 15).
     external = make_openssl_ca(tmp_path / "external-ca")
-    external_services.trust_root_add(
-        name="Test NRCA", source=TrustRoot.Source.NRCA, data=external.cert.read_bytes(), actor=personas["admin"]
+    approved(
+        external_services.trust_root_add(
+            name="Test NRCA", source=TrustRoot.Source.NRCA, data=external.cert.read_bytes(), actor=personas["admin"]
+        )
     )
     head1 = personas["head1"]
     request = certificate_services.certificate_request_external(user=head1, actor=personas["admin"])

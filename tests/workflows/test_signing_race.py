@@ -17,12 +17,11 @@ import pytest
 import requests
 from django.db import connection
 from django_q.conf import Conf
-from rest_framework.authtoken.models import Token
 
 from audit.models import Event
 from signing import services as signing_services
 from signing.models import JobStatus, PadesLevel, SigningJob
-from tests.conftest import blank_pdf, make_otp
+from tests.conftest import api_token_for, blank_pdf, make_otp
 from workflows import services
 from workflows.models import Assignment, AssignmentStatus, Document, DocumentStatus, DocumentVersion, WorkflowTemplate
 
@@ -88,7 +87,7 @@ def test_no_signature_lands_after_the_route_left_in_progress(live_server, person
     template.pades_level = PadesLevel.B_B
     template.save()
     repeats = int(os.environ.get("RACE_REPEATS", 100 if connection.vendor == "postgresql" else 4))
-    tokens = {name: Token.objects.get_or_create(user=personas[name])[0].key for name in ("requester", "head1", "head2")}
+    tokens = {name: api_token_for(personas[name]) for name in ("requester", "head1", "head2")}
     anomalies, signed_first = [], 0
     for round_number in range(repeats):
         how = ENDINGS[round_number % len(ENDINGS)]

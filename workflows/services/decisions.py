@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from accounts.models import User
+from accounts.selectors import device_aal
 from accounts.services import mfa_step_up
 from signing import services as signing_services
 from signing.models import SigningBatch
@@ -107,13 +108,36 @@ def decision_approve(
     Raises a WorkflowError or accounts' StepUpFailed (both DomainError) when refused.
     """
     _approval_possible(document=document, actor=actor, sha256=sha256)
-    mfa_step_up(user=actor, code=otp or "", purpose="sign")
-    return _approval_record(document=document, actor=actor, comment=comment, batch=batch, sha256=sha256)
+    device = mfa_step_up(user=actor, code=otp or "", purpose="sign", min_aal=document.template.min_aal)
+    return _approval_record(
+        document=document, actor=actor, comment=comment, batch=batch, sha256=sha256, aal=device_aal(device)
+    )
+
+
+def _assurance_check(*, document: Document, aal: int, certificate) -> None:
+    """The template's minimum authenticator (AAL) and identity-proofing (IAL) levels for its signers."""
+    template = document.template
+    if aal < template.min_aal:
+        raise NotAllowed(
+            f"This document needs a factor of AAL{template.min_aal} or higher (an authenticator app or a passkey); "
+            f"the code came from an AAL{aal} factor."
+        )
+    if certificate.identity_proofing_level < template.min_ial:
+        raise NotAllowed(
+            f"This document needs a certificate whose holder was identity-proofed at IAL{template.min_ial} or "
+            f"higher; yours records IAL{certificate.identity_proofing_level}. Ask the CA officer."
+        )
 
 
 @transaction.atomic(durable=True)
 def _approval_record(
-    *, document: Document, actor: User, comment: str, batch: SigningBatch | None, sha256: str | None
+    *,
+    document: Document,
+    actor: User,
+    comment: str,
+    batch: SigningBatch | None,
+    sha256: str | None,
+    aal: int,
 ) -> Assignment:
     from certificates.selectors import certificate_for_signing
 
@@ -129,6 +153,7 @@ def _approval_record(
                 "ask the CA officer."
             )
         )
+    _assurance_check(document=document, aal=aal, certificate=certificate)
     now = timezone.now()
     states.apply(
         states.ASSIGNMENT,
@@ -169,6 +194,8 @@ def _approval_record(
             "job": job.pk,
             "on_behalf_of": seat.signer.username if delegation else None,
             "delegation": delegation.kind if delegation else None,
+            "aal": aal,
+            "ial": certificate.identity_proofing_level,
             "version": version.number,
             "sha256": version.sha256,
             # False: the client did not send the SHA-256 it showed; the current version was recorded.
@@ -267,13 +294,18 @@ def decision_approve_batch(
     not undo the others: returns the batch (every queued signature belongs to it, for progress reports)
     and [{"document": id, "detail": why, "code": code}] for the documents refused.
     """
-    mfa_step_up(user=actor, code=otp or "", purpose="sign")
+    aal = device_aal(mfa_step_up(user=actor, code=otp or "", purpose="sign"))
     batch = signing_services.signing_batch_create(signer=actor)
     errors: list[dict] = []
     for document in documents:
         try:
             _approval_record(
-                document=document, actor=actor, comment=comment, batch=batch, sha256=(sha256 or {}).get(document.pk)
+                document=document,
+                actor=actor,
+                comment=comment,
+                batch=batch,
+                sha256=(sha256 or {}).get(document.pk),
+                aal=aal,
             )
         except WorkflowError as exc:
             errors.append({"document": document.pk, "detail": exc.message, "code": exc.code})

@@ -12,4 +12,5 @@ class Command(BaseCommand):
             created = services.ca_bootstrap()
         except hsm.HSMError as exc:
             raise CommandError(f"HSM not usable: {exc}") from exc
+        services.tsa_certificate_publish()
         self.stdout.write("internal CA created" if created else "internal CA present")
