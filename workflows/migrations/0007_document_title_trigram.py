@@ -21,6 +21,6 @@ def _run(statements):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("workflows", "0005_assignment_decided_index")]
+    dependencies = [("workflows", "0006_assignment_decided_index")]
 
     operations = [migrations.RunPython(_run(CREATE), _run(DROP), elidable=False)]

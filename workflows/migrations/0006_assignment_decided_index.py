@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0004_assignment_approved_version'),
+        ('workflows', '0005_merge_20261201_1732'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
