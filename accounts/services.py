@@ -70,7 +70,7 @@ def _code_verify(*, user: User, code: str, purpose: str, devices: list | None = 
     devices = list(devices_for_user(user, confirmed=True)) if devices is None else devices
     if not devices:
         _audit(user, "accounts.mfa_failed", purpose, "no MFA device")
-        raise StepUpFailed("You have no MFA device set up; enrol one before signing.")
+        raise StepUpFailed(_("You have no MFA device set up; enrol one before signing."))
     # Factors weaker than asked for are not even tried, so a code from one of them is not spent.
     from .selectors import device_aal
 
