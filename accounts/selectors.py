@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from django_otp import devices_for_user
 
 from .models import Role, SMSDevice, User
@@ -31,7 +32,7 @@ def _masked(device) -> str:
     if kind == "sms":
         return f"***{device.phone[-4:]}"
     if kind == "backup":
-        return f"{device.token_set.count()} codes left"
+        return gettext("%(count)d codes left") % {"count": device.token_set.count()}
     return ""
 
 

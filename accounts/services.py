@@ -70,7 +70,7 @@ def _code_verify(*, user: User, code: str, purpose: str, devices: list | None = 
     devices = list(devices_for_user(user, confirmed=True)) if devices is None else devices
     if not devices:
         _audit(user, "accounts.mfa_failed", purpose, "no MFA device")
-        raise StepUpFailed("You have no MFA device set up; enrol one before signing.")
+        raise StepUpFailed(_("You have no MFA device set up; enrol one before signing."))
     # Factors weaker than asked for are not even tried, so a code from one of them is not spent.
     from .selectors import device_aal
 
@@ -83,7 +83,7 @@ def _code_verify(*, user: User, code: str, purpose: str, devices: list | None = 
             f"เอกสารนี้ต้องยืนยันตัวตนด้วยปัจจัยระดับ AAL{min_aal} ขึ้นไป (แอปยืนยันตัวตนหรือพาสคีย์)"
         )
     if not code:
-        raise StepUpFailed("A one-time code (OTP) is required to sign.")
+        raise StepUpFailed(_("A one-time code (OTP) is required to sign."))
     locks = []
     for device in devices:
         locked_until = _locked_until(device)
@@ -96,12 +96,25 @@ def _code_verify(*, user: User, code: str, purpose: str, devices: list | None = 
         until = min(locks)
         _audit(user, "accounts.mfa_throttled", purpose, f"locked until {until.isoformat()}")
         raise StepUpFailed(
-            f"Too many wrong codes: MFA is locked until {_hhmm(until)}. "
-            f"รหัสผิดหลายครั้ง ระบบล็อกการยืนยันตัวตนถึงเวลา {_hhmm(until)} น.",
+            _("Too many wrong codes: signing is locked until %(time)s; try again then.") % {"time": _hhmm(until)},
             throttled=True,
         )
+    if any(_code_expired(device, code) for device in devices):
+        _audit(user, "accounts.mfa_failed", purpose, "expired code")
+        raise StepUpFailed(_("The code has expired; ask for a new one and enter it."))
     _audit(user, "accounts.mfa_failed", purpose, "wrong code")
-    raise StepUpFailed("The one-time code (OTP) is wrong or expired. รหัส OTP ไม่ถูกต้องหรือหมดอายุ")
+    if locks:
+        raise StepUpFailed(
+            _("The code is wrong; some of your devices are locked until %(time)s.") % {"time": _hhmm(min(locks))}
+        )
+    raise StepUpFailed(_("The code is wrong; check it and try again."))
+
+
+def _code_expired(device, code: str) -> bool:
+    """A code sent by e-mail or SMS that matches but is past its validity (told apart from a wrong one)."""
+    token = getattr(device, "token", None)
+    valid_until = getattr(device, "valid_until", None)
+    return bool(token and valid_until and token == code and valid_until < timezone.now())
 
 
 def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None, min_aal: int = 1) -> Device:
@@ -138,7 +151,7 @@ def user_device(*, user: User, device_id: str, confirmed: bool | None = True) ->
     """One of the user's devices by its persistent id ('otp_totp.totpdevice/3'); MFAError 404 otherwise."""
     device = Device.from_persistent_id(device_id or "")
     if device is None or device.user_id != user.pk or (confirmed is not None and device.confirmed != confirmed):
-        raise MFAError("No such MFA device.", status=404)
+        raise MFAError(_("No such MFA device."), status=404)
     return device
 
 
@@ -146,14 +159,16 @@ def mfa_challenge(*, user: User, device_id: str) -> str:
     """Send a code to the user's e-mail or SMS device (for signing or to confirm enrolment)."""
     device = user_device(user=user, device_id=device_id, confirmed=None)
     if not isinstance(device, EmailDevice | SMSDevice):
-        raise MFAError("This device shows its own codes; nothing is sent.")
+        raise MFAError(_("This device shows its own codes; nothing is sent."))
     if isinstance(device, EmailDevice):
         if not (device.email or user.email):
-            raise MFAError("No e-mail address is set for this device.")
+            raise MFAError(_("No e-mail address is set for this device."))
         allowed, data = device.generate_is_allowed()
         if not allowed:
             raise MFAError(
-                f"A code was sent a moment ago; ask again after {_hhmm(data['next_generation_at'])}.", status=429
+                _("A code was sent a moment ago; ask again after %(time)s.")
+                % {"time": _hhmm(data["next_generation_at"])},
+                status=429,
             )
     from .sms import SMSError
 
@@ -163,7 +178,7 @@ def mfa_challenge(*, user: User, device_id: str) -> str:
         raise MFAError(str(exc), status=429)
     except SMSError as exc:
         _audit(user, "accounts.mfa_challenge", "challenge", f"{device.persistent_id}: {exc}", outcome="failure")
-        raise MFAError("The SMS could not be sent; try again or use another method.", status=503)
+        raise MFAError(_("The SMS could not be sent; try again or use another method."), status=503)
     _audit(user, "accounts.mfa_challenge", "challenge", device.persistent_id, outcome="success")
     return str(message)
 

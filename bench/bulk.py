@@ -11,7 +11,7 @@ BULK_TITLE = "bench bulk"
 BULK_EVENTS_MONTH = (2001, 1)
 
 
-def documents_ensure(count: int) -> int:
+def documents_ensure(count: int, *, template_id: int | None = None) -> int:
     """At least `count` documents titled "bench bulk …" in the database, kept between runs: copies of
     one real route (document, version, tiers, seats) written with COPY. Returns how many exist."""
     import random
@@ -27,7 +27,8 @@ def documents_ensure(count: int) -> int:
     if have >= count:
         return have
     need = count - have
-    [template_id] = documents_start(1, level="B-B")
+    if template_id is None:
+        [template_id] = documents_start(1, level="B-B")
     models = [Document, DocumentVersion, RouteTier, Assignment]
     fields = {m: [f.attname for f in m._meta.concrete_fields] for m in models}
     rows = {

@@ -406,6 +406,8 @@ def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]
                 f"load {load_before} before, {_load()} with the clients",
             )
         )
+        if name == "inbox":
+            rows.append(_inbox_search(apis["head1"], size))
         before = _queries_per_page(path, user)
         documents_start(25, level="B-B")
         after = _queries_per_page(path, user)
@@ -420,6 +422,29 @@ def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]
             )
         )
     return rows
+
+
+def _inbox_search(api: Api, size: int) -> Figure:
+    """One person searching their inbox (title words and a number), one request at a time: the time a
+    signer waits for the answer, not the throughput (issue 19, acceptance 4)."""
+    queries = ["bulk 4242", "bench 99", "#1", "ไม่มีเรื่องนี้"]
+    times = []
+    for _ in range(5):
+        for q in queries:
+            started = time.perf_counter()
+            response = api.get("/api/v1/inbox/", params={"q": q, "limit": 25})
+            assert response.status_code == 200, response.status_code
+            times.append(1000 * (time.perf_counter() - started))
+    p95 = statistics.quantiles(times, n=20)[-1]
+    return Figure(
+        "(e) inbox search, one request",
+        p95,
+        "ms",
+        "< 300 ms",
+        _at_most(p95, 300),
+        f"p95 of {len(times)} sequential searches ({', '.join(queries)}); median {statistics.median(times):.0f} ms; "
+        f"{size:,} documents; load {_load()}",
+    )
 
 
 # --- (f) verification ------------------------------------------------------------------------------------------

@@ -48,3 +48,21 @@ def format_thai_datetime(value: date | datetime, era: Era = "BE") -> str:
     if isinstance(value, datetime):
         text += f" เวลา {value:%H:%M} น."
     return text
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """A month as people type it, in the Buddhist or the Common Era: "2569-12", "12/2569", "2026-12", "12/2026".
+
+    Years above 2400 are Buddhist-era (2569 BE = 2026 CE). Returns (CE year, month); ValueError otherwise.
+    """
+    text = (text or "").strip()
+    if "/" in text:
+        month_part, _, year_part = text.partition("/")
+    else:
+        year_part, _, month_part = text.partition("-")
+    year, month = int(year_part), int(month_part)
+    if year > 2400:
+        year -= BUDDHIST_ERA_OFFSET
+    if not (1 <= month <= 12 and 1900 <= year <= 2400):
+        raise ValueError(f"not a month: {text!r}")
+    return year, month

@@ -49,7 +49,13 @@ class ComposeForm(forms.Form):
     title = forms.CharField(label=_("Subject"), max_length=300)
     government_unit = forms.CharField(label=_("Government unit"), max_length=300, required=False)
     reference = forms.CharField(label=_("Reference no."), max_length=100, required=False)
-    memo_date = forms.DateField(label=_("Date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # <input type=date> speaks ISO dates whatever the page's language (the browser shows them localised).
+    memo_date = forms.DateField(
+        label=_("Date"),
+        required=False,
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+    )
     addressee = forms.CharField(label=_("To"), max_length=300, required=False)
     body = forms.CharField(label=_("Body"), required=False, widget=forms.Textarea(attrs={"rows": 10}))
     file = forms.FileField(label=_("PDF file"), required=False)
@@ -98,6 +104,79 @@ class DecisionForm(forms.Form):
     )
     # The version the page showed; the approval is refused when it is missing or no longer current.
     sha256 = forms.RegexField(regex=SHA256, required=False, widget=forms.HiddenInput)
+    confirm = forms.BooleanField(required=False)
+
+
+class ResubmitForm(forms.Form):
+    file = forms.FileField(
+        label=_("Revised PDF (optional)"),
+        required=False,
+        help_text=_("Without a new file the same version goes back to the step that returned it."),
+    )
+    comment = forms.CharField(
+        label=_("What was revised"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(_("The file is too large."))
+        return upload
+
+
+class RecallForm(forms.Form):
+    reason = forms.CharField(label=_("Reason for recalling"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ListFilterForm(forms.Form):
+    """Search, filters and sort of the inbox, my documents and "decided by me" (all optional)."""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=200)
+    status = forms.ChoiceField(label=_("Status"), required=False)
+    template = forms.ChoiceField(label=_("Workflow"), required=False)
+    since = forms.DateField(
+        label=_("From date"), required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("To date"), required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
+    sort = forms.ChoiceField(label=_("Sort by"), required=False)
+
+    SORT_LABELS = {
+        "waiting": _("Waiting longest"),
+        "due": _("Due soonest"),
+        "newest": _("Newest first"),
+        "oldest": _("Oldest first"),
+        "title": _("Title"),
+    }
+
+    def __init__(self, *args, sorts, statuses=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        from office.templatetags.office import DOCUMENT_STATUS_LABELS
+
+        self.fields["sort"].choices = [(key, self.SORT_LABELS[key]) for key in sorts]
+        self.fields["template"].choices = [("", _("All workflows"))] + [(t.code, t.name) for t in _templates()]
+        if statuses is None:
+            del self.fields["status"]
+        else:
+            self.fields["status"].choices = [("", _("All statuses"))] + [
+                (value, DOCUMENT_STATUS_LABELS[value]) for value in statuses
+            ]
+
+    def filters(self) -> dict:
+        """The cleaned filters as keyword arguments of `selectors.documents_filter` (bad input is ignored)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        return {
+            "q": (data.get("q") or "").strip(),
+            "status": data.get("status") or "",
+            "template": data.get("template") or "",
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }
+
+    def sort_key(self) -> str:
+        data = self.cleaned_data if self.is_valid() else {}
+        return data.get("sort") or self.fields["sort"].choices[0][0]
 
 
 class BatchForm(forms.Form):

@@ -19,9 +19,11 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from audit.admin import EventAdmin
 from audit.models import Event
+from core.thai import parse_month
 
 from . import selectors, services
 
@@ -35,7 +37,9 @@ CONTENT_TYPES = {
 
 
 class ReportForm(forms.Form):
-    month = forms.CharField(required=False, help_text="YYYY-MM", max_length=7)
+    month = forms.CharField(
+        label=_("Month"), required=False, help_text=_("e.g. 12/2569 or 2026-12 (Buddhist or Common Era)"), max_length=7
+    )
     first_day = forms.DateField(required=False, label="from", help_text="YYYY-MM-DD")
     last_day = forms.DateField(required=False, label="to (included)", help_text="YYYY-MM-DD")
     cert_status = forms.ChoiceField(
@@ -49,10 +53,10 @@ class ReportForm(forms.Form):
         month, first, last = data.get("month"), data.get("first_day"), data.get("last_day")
         if month:
             try:
-                year, number = (int(part) for part in month.split("-"))
-                data["period"] = selectors.period_month(year=year, month=number)
+                year, number = parse_month(month)
             except ValueError:
-                raise forms.ValidationError("Month must be YYYY-MM.")
+                raise forms.ValidationError(_("Give the month as 12/2569 or 2026-12."))
+            data["period"] = selectors.period_month(year=year, month=number)
         elif first and last:
             if last < first:
                 raise forms.ValidationError("'to' is before 'from'.")

@@ -8,9 +8,11 @@ from django.contrib import admin, messages
 from django.template import engines
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from core.thai import format_thai_datetime
 
 from . import selectors, services
 from .models import (
@@ -23,6 +25,18 @@ from .models import (
     TemplateTier,
     WorkflowTemplate,
 )
+
+
+def be_datetime(field: str, label: str):
+    """A list column showing a date and time in the Buddhist era (as Thai offices write dates)."""
+
+    @admin.display(description=label, ordering=field)
+    def column(obj) -> str:
+        value = getattr(obj, field)
+        return format_thai_datetime(value, era="BE") if value else "—"
+
+    column.__name__ = f"{field}_be"
+    return column
 
 
 class TemplateTierInline(admin.StackedInline):
@@ -145,7 +159,16 @@ class ReassignForm(forms.Form):
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
-    list_display = ["id", "title", "status", "template", "requester", "round", "created_at", "completed_at"]
+    list_display = [
+        "id",
+        "title",
+        "status",
+        "template",
+        "requester",
+        "round",
+        be_datetime("created_at", gettext_lazy("created")),
+        be_datetime("completed_at", gettext_lazy("completed")),
+    ]
     list_filter = ["status", "template", "pades_level", "created_at"]
     search_fields = ["=id", "title", "requester__username", "requester__first_name_th", "requester__last_name_th"]
     list_select_related = ["template", "requester"]
@@ -249,7 +272,15 @@ class DelegationForm(forms.ModelForm):
 @admin.register(Delegation)
 class DelegationAdmin(admin.ModelAdmin):
     form = DelegationForm
-    list_display = ["id", "delegator", "delegate", "kind", "starts_at", "ends_at", "revoked_at"]
+    list_display = [
+        "id",
+        "delegator",
+        "delegate",
+        "kind",
+        be_datetime("starts_at", gettext_lazy("from")),
+        be_datetime("ends_at", gettext_lazy("until")),
+        be_datetime("revoked_at", gettext_lazy("revoked")),
+    ]
     list_filter = ["kind", "starts_at", "revoked_at"]
     search_fields = ["delegator__username", "delegate__username", "delegator__last_name_th", "delegate__last_name_th"]
     list_select_related = ["delegator", "delegate"]

@@ -14,6 +14,7 @@ from io import BytesIO
 from django.conf import settings
 from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -59,6 +60,7 @@ from .serializers import (
     DocumentDetailOut,
     DocumentOut,
     InboxItemOut,
+    ResubmitIn,
     VersionOut,
     WorkflowOut,
 )
@@ -146,11 +148,18 @@ def _first_error(errors) -> str:
 def _form(serializer_class, request):
     """The validated data, or a 400 Response saying what is wrong."""
     if not isinstance(request.data, dict):
-        return None, Response({"detail": "The body must be a JSON object or a form.", "code": "invalid"}, status=400)
+        return None, Response({"detail": _("The body must be a JSON object or a form."), "code": "invalid"}, status=400)
     form = serializer_class(data=request.data)
     if not form.is_valid():
         return None, Response({"detail": _first_error(form.errors), "code": "invalid"}, status=400)
     return form.validated_data, None
+
+
+def _too_large() -> Response:
+    limit = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
+    return Response(
+        {"detail": _("The file is larger than %(mb)d MB.") % {"mb": limit}, "code": "too_large"}, status=413
+    )
 
 
 def _batch_versions(raw: dict) -> dict[int, str]:
@@ -277,13 +286,12 @@ class DocumentListCreate(ListView):
             return refusal
         upload = form["file"]
         if upload.size > settings.MAX_UPLOAD_BYTES:
-            return Response(
-                {"detail": f"The file is larger than {settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."}, status=413
-            )
+            return _too_large()
         template = WorkflowTemplate.objects.filter(code=form["workflow"], active=True).first()
         if template is None:
             return Response(
-                {"detail": f"Unknown workflow template {form['workflow']!r}.", "code": "invalid"}, status=400
+                {"detail": _("Unknown workflow template %(code)s.") % {"code": form["workflow"]}, "code": "invalid"},
+                status=400,
             )
         placements = form.get("placements") or None
         if placements is not None and not isinstance(placements, dict):
@@ -402,6 +410,30 @@ class DocumentRecall(DecisionView):
     @idempotent
     def post(self, request, pk: int):
         return super().post(request, pk)
+
+
+class DocumentResubmit(ApiView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        summary="Send a returned document again, revised or as it is (the requester only)",
+        request={"multipart/form-data": ResubmitIn, "application/json": ResubmitIn},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: DocumentOut, **errors(400, 403, 404, 409, 413, 422)},
+        examples=[OpenApiExample("resubmit", value={"comment": "แก้ไขวันที่แล้ว"}, request_only=True)],
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        document = _visible(request, pk)
+        form, refusal = _form(ResubmitIn, request)
+        if refusal:
+            return refusal
+        upload = form.get("file")
+        if upload is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+            return _too_large()
+        pdf = upload.read() if upload is not None else None
+        services.route_resubmit(document=document, actor=request.user, pdf=pdf, comment=form["comment"])
+        return Response(DocumentOut(_visible(request, pk)).data)
 
 
 class DocumentFile(ApiView):
@@ -540,10 +572,12 @@ class Inbox(ListView):
     serializer_class = InboxItemOut
 
     def get_queryset(self):
-        return selectors.inbox(self.request.user)
+        q = (self.request.query_params.get("q") or "").strip()[:200]
+        return selectors.documents_filter(selectors.inbox(self.request.user), q=q, prefix="document__")
 
     @extend_schema(
         summary="Seats waiting for your decision, oldest first",
+        parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="search title, number (#id) or requester")],
         responses={200: InboxItemOut(many=True), **errors(403)},
     )
     def get(self, request, *args, **kwargs):
@@ -587,7 +621,7 @@ class BatchCreate(ApiView):
             return refusal
         wanted = list(dict.fromkeys(form["documents"]))
         found = {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
-        missing = [{"document": pk, "detail": "Not found.", "code": "not_found"} for pk in wanted if pk not in found]
+        missing = [{"document": pk, "detail": _("Not found."), "code": "not_found"} for pk in wanted if pk not in found]
         batch, refused = services.decision_approve_batch(
             documents=[found[pk] for pk in wanted if pk in found],
             actor=request.user,
@@ -598,7 +632,7 @@ class BatchCreate(ApiView):
         problems = missing + refused
         if batch.total == 0:
             return Response(
-                {"detail": "None of the documents could be approved.", "code": "none_approved", "errors": problems},
+                {"detail": _("None of the documents could be approved."), "code": "none_approved", "errors": problems},
                 status=409,
             )
         return Response({"id": batch.pk, "total": batch.total, "errors": problems}, status=status.HTTP_202_ACCEPTED)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("documents/<int:pk>/reject/", api.DocumentReject.as_view(), name="api-document-reject"),
     path("documents/<int:pk>/return/", api.DocumentReturn.as_view(), name="api-document-return"),
     path("documents/<int:pk>/recall/", api.DocumentRecall.as_view(), name="api-document-recall"),
+    path("documents/<int:pk>/resubmit/", api.DocumentResubmit.as_view(), name="api-document-resubmit"),
     path("documents/<int:pk>/file/", api.DocumentFile.as_view(), name="api-document-file"),
     path("documents/<int:pk>/archive/", api.DocumentArchive.as_view(), name="api-document-archive"),
     path("documents/<int:pk>/encrypted/", api.DocumentEncrypted.as_view(), name="api-document-encrypted"),

@@ -74,7 +74,7 @@ class TemplateTier(models.Model):
         constraints = [models.UniqueConstraint(fields=["template", "order"], name="one_tier_per_order")]
 
     def __str__(self) -> str:
-        return f"{self.template.code} tier {self.order}: {self.name}"
+        return f"{self.template.code} ขั้นที่ {self.order}: {self.name}"
 
     def natural_key(self) -> tuple[str, int]:
         return (*self.template.natural_key(), self.order)
@@ -133,6 +133,9 @@ class DocumentVersion(models.Model):
         ordering = ["document", "number"]
         constraints = [models.UniqueConstraint(fields=["document", "number"], name="one_version_number")]
 
+    def __str__(self) -> str:
+        return f"{self.document} — ฉบับที่ {self.number}"
+
 
 class TierStatus(models.TextChoices):
     PENDING = "pending", "pending"
@@ -157,6 +160,9 @@ class RouteTier(models.Model):
     class Meta:
         ordering = ["document", "round", "order"]
         constraints = [models.UniqueConstraint(fields=["document", "round", "order"], name="one_tier_per_round_order")]
+
+    def __str__(self) -> str:
+        return f"{self.document} — ขั้นที่ {self.order} {self.name} (รอบที่ {self.round})"
 
 
 class AssignmentStatus(models.TextChoices):
@@ -217,7 +223,12 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["signer", "status"]),
             models.Index(fields=["signer", "status", "waiting_since", "id"], name="assignment_inbox"),
+            # "Decided by me", newest first, from one index.
+            models.Index(fields=["decided_by", "-decided_at", "-id"], name="assignment_decided"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.signer.full_name_th} — {self.document}"
 
 
 class Delegation(models.Model):
@@ -235,6 +246,9 @@ class Delegation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"{self.delegate.full_name_th} {self.get_kind_display()} {self.delegator.full_name_th}"
+
 
 class Notification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
@@ -247,3 +261,6 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["user", "read_at"])]
+
+    def __str__(self) -> str:
+        return self.message

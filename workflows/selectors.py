@@ -299,6 +299,17 @@ def document_detail_for_tracking(document: Document) -> Document:
     )
 
 
+def returned_by(document: Document) -> Assignment | None:
+    """The seat that sent the document back for revision in the running round (who, which tier, why)."""
+    newest = document.round
+    return (
+        Assignment.objects.filter(document=document, tier__round=newest, status=AssignmentStatus.RETURNED)
+        .select_related("signer", "decided_by", "tier")
+        .order_by("-decided_at")
+        .first()
+    )
+
+
 def my_turn(*, user: User, document: Document) -> bool:
     """Whether the user may decide on the document now (the same predicate the decisions check)."""
     try:
@@ -316,3 +327,77 @@ def tier_completions(*, start, end):
     """(tier order, activated_at, completed_at) of every tier completed in [start, end), streamed."""
     rows = RouteTier.objects.filter(completed_at__gte=start, completed_at__lt=end, activated_at__isnull=False)
     return rows.values_list("order", "activated_at", "completed_at").iterator()
+
+
+# --- lists: search, filters, sort ------------------------------------------------------------------------
+
+DOCUMENT_SORTS = {"newest": ("-created_at", "-id"), "oldest": ("created_at", "id"), "title": ("title", "id")}
+INBOX_SORTS = {
+    "waiting": ("waiting_since", "id"),
+    "due": ("tier__due_at", "id"),
+    "newest": ("-waiting_since", "-id"),
+    "title": ("document__title", "id"),
+}
+DECIDED_SORTS = {"newest": ("-decided_at", "-id"), "oldest": ("decided_at", "id"), "title": ("document__title", "id")}
+
+
+def _search_q(q: str) -> Q:
+    """Title, document number (its id, as the pages show it) or the requester's name or username.
+
+    The people whose names match are looked up first (a small table), so the list query filters on
+    `requester_id IN (…)` instead of joining users under an OR, which keeps the inbox on its own index.
+    """
+    match = Q()
+    for word in q.split()[:6]:
+        if word.startswith("#") and word[1:].isdigit() and len(word) < 19:
+            match &= Q(pk=int(word[1:]))  # "#123": that document only
+            continue
+        people = list(
+            User.objects.filter(
+                Q(first_name_th__icontains=word) | Q(last_name_th__icontains=word) | Q(username__iexact=word)
+            ).values_list("pk", flat=True)[:500]
+        )
+        one = Q(title__icontains=word)
+        if people:
+            one |= Q(requester_id__in=people)
+        if word.isdigit() and len(word) < 18:
+            one |= Q(pk=int(word))
+        match &= one
+    return match
+
+
+def documents_filter(
+    qs: QuerySet,
+    *,
+    q: str = "",
+    status: str = "",
+    template: str = "",
+    since=None,
+    until=None,
+    prefix: str = "",
+) -> QuerySet:
+    """Narrow a list of documents (or of rows pointing at one, with `prefix="document__"`)."""
+    if q:
+        # The matching documents first (title trigram index on PostgreSQL, the id, the requester), then the
+        # list keeps those: PostgreSQL can use the title index only with the search on the documents alone.
+        matching = Document.objects.filter(_search_q(q)).values("pk")
+        qs = qs.filter(**{f"{prefix}pk__in": matching})
+    if status:
+        qs = qs.filter(**{f"{prefix}status": status})
+    if template:
+        qs = qs.filter(**{f"{prefix}template__code": template})
+    if since:
+        qs = qs.filter(**{f"{prefix}created_at__date__gte": since})
+    if until:
+        qs = qs.filter(**{f"{prefix}created_at__date__lte": until})
+    return qs
+
+
+def decided_by(user: User) -> QuerySet[Assignment]:
+    """What the person decided (approved, signed, rejected, returned), for "signed by me", newest first."""
+    decided = [AssignmentStatus.APPROVED, AssignmentStatus.SIGNED, AssignmentStatus.REJECTED, AssignmentStatus.RETURNED]
+    return (
+        Assignment.objects.filter(decided_by=user, status__in=decided)
+        .select_related("document", "document__requester", "document__template", "tier", "signer")
+        .order_by("-decided_at", "-id")
+    )

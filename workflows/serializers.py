@@ -95,6 +95,11 @@ class ApproveIn(serializers.Serializer):
     )
 
 
+class ResubmitIn(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="the revised PDF; without it the same version goes again")
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
 class DecisionIn(serializers.Serializer):
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     to_tier = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=1000)

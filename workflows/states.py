@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 from .errors import TransitionNotAllowed
 from .models import AssignmentStatus as A
 from .models import DocumentStatus as D
@@ -18,7 +20,7 @@ from .models import TierStatus as T
 class Transition:
     sources: frozenset[str]
     target: str
-    refusal: str
+    refusal: str  # lazy: translated when refused, into the request's language
 
 
 def _t(sources, target, refusal) -> Transition:
@@ -31,17 +33,17 @@ TIER_INITIAL = T.PENDING
 ASSIGNMENT_INITIAL = A.PENDING
 
 DOCUMENT = {
-    "complete": _t([D.IN_PROGRESS], D.COMPLETED, "only a document in progress can be completed"),
-    "reject": _t([D.IN_PROGRESS], D.REJECTED, "the document is no longer in progress"),
-    "return": _t([D.IN_PROGRESS], D.RETURNED, "the document is no longer in progress"),
-    "resubmit": _t([D.RETURNED], D.IN_PROGRESS, "only a returned document can be resubmitted"),
-    "recall": _t([D.IN_PROGRESS, D.RETURNED], D.RECALLED, "only a document still in progress can be recalled"),
-    "cancel": _t([D.IN_PROGRESS, D.RETURNED], D.CANCELLED, "the document has already ended"),
+    "complete": _t([D.IN_PROGRESS], D.COMPLETED, _("only a document in progress can be completed")),
+    "reject": _t([D.IN_PROGRESS], D.REJECTED, _("the document is no longer in progress")),
+    "return": _t([D.IN_PROGRESS], D.RETURNED, _("the document is no longer in progress")),
+    "resubmit": _t([D.RETURNED], D.IN_PROGRESS, _("only a returned document can be resubmitted")),
+    "recall": _t([D.IN_PROGRESS, D.RETURNED], D.RECALLED, _("only a document still in progress can be recalled")),
+    "cancel": _t([D.IN_PROGRESS, D.RETURNED], D.CANCELLED, _("the document has already ended")),
 }
 TIER = {
-    "activate": _t([T.PENDING], T.ACTIVE, "the tier is not waiting to start"),
-    "complete": _t([T.ACTIVE], T.COMPLETED, "the tier is not active"),
-    "close": _t([T.PENDING, T.ACTIVE], T.CLOSED, "the tier has already ended"),
+    "activate": _t([T.PENDING], T.ACTIVE, _("the tier is not waiting to start")),
+    "complete": _t([T.ACTIVE], T.COMPLETED, _("the tier is not active")),
+    "close": _t([T.PENDING, T.ACTIVE], T.CLOSED, _("the tier has already ended")),
 }
 ASSIGNMENT = {
     "approve": _t([A.PENDING], A.APPROVED, "this seat has already been decided"),
@@ -60,7 +62,7 @@ def apply(machine: dict[str, Transition], obj, name: str, **extra_fields) -> Non
     """Move one locked object along `name` and save the status (plus `extra_fields`)."""
     transition = machine[name]
     if obj.status not in transition.sources:
-        raise TransitionNotAllowed(transition.refusal)
+        raise TransitionNotAllowed(str(transition.refusal))
     obj.status = transition.target
     for field, value in extra_fields.items():
         setattr(obj, field, value)

@@ -46,6 +46,9 @@ ACTION_LABELS = {
     "signing.waiting": _("Signing waits"),
     "signing.failed": _("Signing failed"),
     "signing.retry_requested": _("Signing retried"),
+    "signing.document_timestamped": _("Document timestamp added"),
+    "document.verified": _("Verified"),
+    "document.encrypted": _("Encrypted copy made"),
     "assignment.reopened": _("Approval reopened: the signature failed"),
     "assignment.withdrawn": _("Approval withdrawn: the route ended before the signature"),
 }
@@ -53,7 +56,8 @@ ACTION_LABELS = {
 
 @register.simple_tag
 def action_label(action: str) -> str:
-    return str(ACTION_LABELS.get(action, action))
+    # An event this page has no words for yet is still shown, but never as a raw code.
+    return str(ACTION_LABELS.get(action, _("Other event")))
 
 
 STATUS_LABELS = {
@@ -80,6 +84,63 @@ STATUS_LABELS = {
 @register.filter
 def status_label(value: str) -> str:
     return str(STATUS_LABELS.get(value, value))
+
+
+DOCUMENT_STATUS_LABELS = {
+    "in_progress": _("in progress"),
+    "completed": _("completed"),
+    "rejected": _("not approved"),
+    "returned": _("returned for revision"),
+    "recalled": _("recalled"),
+    "cancelled": _("cancelled"),
+}
+
+
+@register.filter
+def document_status(value: str) -> str:
+    """One label per document status in the page's language (the model's labels are bilingual)."""
+    return str(DOCUMENT_STATUS_LABELS.get(value, value))
+
+
+CERTIFICATE_STATUS_LABELS = {
+    "awaiting_issuance": _("awaiting issuance"),
+    "pending_acceptance": _("waiting for you to accept the agreement"),
+    "active": _("active"),
+    "expired": _("expired"),
+    "revoked": _("revoked"),
+    "superseded": _("superseded"),
+}
+DEVICE_KINDS = {
+    "totp": _("Authenticator app"),
+    "email": _("E-mail"),
+    "sms": "SMS",
+    "backup": _("Backup codes"),
+    "other": _("Other"),
+}
+
+
+@register.filter
+def certificate_status(value: str) -> str:
+    return str(CERTIFICATE_STATUS_LABELS.get(value, value))
+
+
+@register.filter
+def device_kind(value: str) -> str:
+    return str(DEVICE_KINDS.get(value, value))
+
+
+VERSION_KINDS = {
+    "original": _("original"),
+    "revision": _("revised by the requester"),
+    "signed": _("signed"),
+    "timestamped": _("document timestamp"),
+    "archive": _("PDF/A-3 archive copy"),
+}
+
+
+@register.filter
+def version_kind(value: str) -> str:
+    return str(VERSION_KINDS.get(value, value))
 
 
 @register.filter

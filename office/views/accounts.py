@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from accounts import selectors, services
@@ -53,9 +54,8 @@ def mfa_devices(request):
                 messages.success(request, "ยืนยันอุปกรณ์แล้ว / Device confirmed.")
                 return redirect("accounts-mfa")
             elif action == "challenge":
-                messages.info(
-                    request, services.mfa_challenge(user=request.user, device_id=request.POST.get("device", ""))
-                )
+                services.mfa_challenge(user=request.user, device_id=request.POST.get("device", ""))
+                messages.info(request, _("A code was sent; it is valid for a few minutes."))
             elif action == "backup":
                 backup_codes = services.static_codes_generate(user=request.user, **first)
             elif action == "delete":

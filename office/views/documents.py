@@ -12,6 +12,7 @@ import pikepdf
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,19 +23,30 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 import audit
 from accounts.selectors import mfa_devices
+from accounts.services import StepUpFailed
 from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
+from core.errors import DomainError
 from core.sessions import passive
 from core.thai import format_thai_datetime
 from office.errors import domain_errors
-from office.forms import BatchForm, ComposeForm, DecisionForm, SignatureImageForm, VerifyForm
+from office.forms import (
+    BatchForm,
+    ComposeForm,
+    DecisionForm,
+    ListFilterForm,
+    RecallForm,
+    ResubmitForm,
+    SignatureImageForm,
+    VerifyForm,
+)
 from signing import services as signing_services
 from signing import verification
 from signing.models import SigningBatch
 from signing.services import signing_batch_progress
 from signing.verification_sandbox import VerifierBusy
 from workflows import selectors, services
-from workflows.models import DocumentStatus, WorkflowTemplate
+from workflows.models import Document, DocumentStatus, WorkflowTemplate
 
 # htmx stops polling when a fragment answers with this status (the document or batch is finished).
 HTMX_STOP_POLLING = 286
@@ -54,13 +66,27 @@ def _thai_date(moment) -> str:
     return format_thai_datetime(moment) if moment else ""
 
 
+PAGE_SIZE = 25
+
+
+def _listing(request, qs, *, sorts: dict, statuses=None) -> tuple[ListFilterForm, object, str]:
+    """Filter, sort and page a list the same way on every list page; returns the form, the page, the query."""
+    form = ListFilterForm(request.GET or None, sorts=list(sorts), statuses=statuses)
+    prefix = "document__" if qs.model is not Document else ""
+    qs = selectors.documents_filter(qs, prefix=prefix, **form.filters()).order_by(*sorts[form.sort_key()])
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    keep = request.GET.copy()
+    keep.pop("page", None)
+    return form, page, keep.urlencode()
+
+
 @login_required
 @require_GET
 def inbox(request):
-    """What waits for me, oldest first, with due dates; several can be signed with one OTP."""
+    """What waits for me (oldest first by default), searchable, with due dates; several can be signed with one OTP."""
     now = timezone.now()
-    seats = list(selectors.inbox(request.user))
-    shown = selectors.latest_version_sha256s([a.document_id for a in seats])
+    form, page, query = _listing(request, selectors.inbox(request.user), sorts=selectors.INBOX_SORTS)
+    shown = selectors.latest_version_sha256s([a.document_id for a in page])
     items = [
         {
             "assignment": a,
@@ -69,19 +95,35 @@ def inbox(request):
             "due_at": a.tier.due_at,
             "overdue": bool(a.tier.due_at and a.tier.due_at < now),
         }
-        for a in seats
+        for a in page
     ]
     delegated = list(selectors.inbox_delegated(request.user))
-    return render(request, "office/inbox.html", {"items": items, "delegated": delegated, "nav": "inbox"})
+    context = {"items": items, "delegated": delegated, "nav": "inbox", "form": form, "page": page, "query": query}
+    return render(request, "office/inbox.html", context)
 
 
 @login_required
 @require_GET
 def my_documents(request):
-    """What I sent and where each one stands."""
+    """What I sent and where each one stands: search, filters, sort, pages."""
     documents = selectors.document_list(user=request.user).filter(requester=request.user)
-    rows = [{"document": d, "waiting": selectors.waiting_for(d)} for d in documents[:200]]
-    return render(request, "office/documents.html", {"rows": rows, "nav": "documents"})
+    form, page, query = _listing(
+        request, documents, sorts=selectors.DOCUMENT_SORTS, statuses=list(DocumentStatus.values)
+    )
+    rows = [{"document": d, "waiting": selectors.waiting_for(d)} for d in page]
+    context = {"rows": rows, "nav": "documents", "form": form, "page": page, "query": query}
+    return render(request, "office/documents.html", context)
+
+
+@login_required
+@require_GET
+def decided_documents(request):
+    """What I approved, signed, returned or rejected ("signed by me"), newest first."""
+    form, page, query = _listing(
+        request, selectors.decided_by(request.user), sorts=selectors.DECIDED_SORTS, statuses=list(DocumentStatus.values)
+    )
+    context = {"decisions": page, "nav": "decided", "form": form, "page": page, "query": query}
+    return render(request, "office/decided.html", context)
 
 
 def _signers_for(template: WorkflowTemplate, requester) -> list[dict]:
@@ -227,29 +269,52 @@ def _timeline_context(request, document) -> dict:
     return {"document": document, "entries": entries, "names": names, "final": document.status in DOCUMENT_FINAL}
 
 
+def _document_context(request, document, **extra) -> dict:
+    """Everything the document page shows; `extra` carries what a refused decision keeps (comment, error)."""
+    is_requester = document.requester_id == request.user.pk
+    my_turn = selectors.my_turn(user=request.user, document=document)
+    return {
+        **_timeline_context(request, document),
+        "tiers": selectors.current_tiers(document),
+        "my_turn": my_turn,
+        "otp_devices": [d for d in mfa_devices(request.user) if d["confirmed"]] if my_turn else [],
+        "decision_form": DecisionForm(),
+        "version": selectors.latest_version(document),
+        "versions": list(selectors.versions(document)),
+        "archive": selectors.archive_version(document),
+        "returned_by": selectors.returned_by(document) if document.status == DocumentStatus.RETURNED else None,
+        "can_resubmit": is_requester and document.status == DocumentStatus.RETURNED,
+        "can_recall": is_requester and document.status in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED),
+        "resubmit_form": extra.pop("resubmit_form", None) or ResubmitForm(),
+        "recall_form": extra.pop("recall_form", None) or RecallForm(),
+        "nav": "documents" if is_requester else "inbox",
+        **extra,
+    }
+
+
 @login_required
 @require_GET
 def document_view(request, pk: int):
     document = _document_or_404(request, pk)
-    context = {
-        **_timeline_context(request, document),
-        "tiers": selectors.current_tiers(document),
-        "my_turn": selectors.my_turn(user=request.user, document=document),
-        "decision_form": DecisionForm(),
-        "version": selectors.latest_version(document),
-        "archive": selectors.archive_version(document),
-        "nav": "documents",
-    }
-    return render(request, "office/document.html", context)
+    return render(request, "office/document.html", _document_context(request, document))
 
 
 @passive  # polled every 3 s by the document page: must not keep the session alive
 @login_required
 @require_GET
 def document_timeline(request, pk: int):
-    """The live timeline fragment, polled by htmx every few seconds until the route ends."""
+    """The live timeline fragment, polled by htmx every few seconds until the route ends.
+
+    The route panel, status and version ride along as out-of-band swaps, so nothing on the page stays stale.
+    """
     document = _document_or_404(request, pk)
-    context = _timeline_context(request, document)
+    context = {
+        **_timeline_context(request, document),
+        "tiers": selectors.current_tiers(document),
+        "version": selectors.latest_version(document),
+        "versions": list(selectors.versions(document)),
+        "oob": True,
+    }
     response = render(request, "office/_timeline.html", context)
     if context["final"] and request.headers.get("HX-Request"):
         response.status_code = HTMX_STOP_POLLING
@@ -260,29 +325,109 @@ def document_timeline(request, pk: int):
 @require_POST
 @domain_errors(redirect_to="office-document")
 def document_decide(request, pk: int, decision: str):
-    """Approve (with OTP), reject or return with a comment."""
+    """Approve (with OTP), reject (confirmed, with a reason) or return (with a reason).
+
+    A refused decision shows the page again with the typed comment kept and the reason in Thai; the OTP
+    dialog opens again after a wrong code.
+    """
     document = _document_or_404(request, pk)
     form = DecisionForm(request.POST)
     form.is_valid()
     comment = form.cleaned_data.get("comment", "")
-    if decision == "approve":
-        shown = form.cleaned_data.get("sha256") or ""
-        if not shown:
-            # The page always sends the version it showed; without it nobody knows what was approved.
-            raise services.StaleVersion(_("The page did not say which version you saw; reload it and decide again."))
-        services.decision_approve(
-            document=document, actor=request.user, otp=form.cleaned_data.get("otp", ""), comment=comment, sha256=shown
+    try:
+        if decision == "approve":
+            shown = form.cleaned_data.get("sha256") or ""
+            if not shown:
+                # The page always sends the version it showed; without it nobody knows what was approved.
+                raise services.StaleVersion(
+                    _("The page did not say which version you saw; reload it and decide again.")
+                )
+            services.decision_approve(
+                document=document,
+                actor=request.user,
+                otp=form.cleaned_data.get("otp", ""),
+                comment=comment,
+                sha256=shown,
+            )
+            messages.success(request, _("Approved; your signature is being added."))
+        elif decision == "reject":
+            if not form.cleaned_data.get("confirm"):
+                raise services.InvalidDocument(_("Confirm that you reject the document: a rejection ends the route."))
+            services.decision_reject(document=document, actor=request.user, comment=comment)
+            messages.success(request, _("Rejected."))
+        elif decision == "return":
+            services.decision_return(document=document, actor=request.user, comment=comment)
+            messages.success(request, _("Returned for revision."))
+        else:
+            raise Http404
+    except StepUpFailed as exc:
+        context = _document_context(request, document, decision_comment=comment, otp_error=exc.message)
+        return render(request, "office/document.html", context, status=exc.status)
+    except DomainError as exc:
+        context = _document_context(
+            request, document, decision_comment=comment, decision_error=exc.message, decision_tried=decision
         )
-        messages.success(request, _("Approved; your signature is being added."))
-    elif decision == "reject":
-        services.decision_reject(document=document, actor=request.user, comment=comment)
-        messages.success(request, _("Rejected."))
-    elif decision == "return":
-        services.decision_return(document=document, actor=request.user, comment=comment)
-        messages.success(request, _("Returned for revision."))
-    else:
-        raise Http404
+        return render(request, "office/document.html", context, status=exc.status)
     return redirect("office-document", pk=pk)
+
+
+@login_required
+@require_POST
+def otp_send(request):
+    """ "Send me a code" from the OTP dialog: one e-mail or SMS to the user's own device (htmx fragment)."""
+    from accounts.services import MFAError, mfa_challenge
+
+    device_id = request.POST.get("device", "")
+    try:
+        mfa_challenge(user=request.user, device_id=device_id)
+    except MFAError as exc:
+        return render(request, "office/_otp_sent.html", {"error": exc.message}, status=exc.status)
+    # django-otp answers in English ("sent by email"); say it here, with the masked address.
+    address = next((d["address"] for d in mfa_devices(request.user) if d["id"] == device_id), "")
+    sent = _("A code was sent to %(address)s; it is valid for a few minutes.") % {"address": address}
+    return render(request, "office/_otp_sent.html", {"sent": sent})
+
+
+@login_required
+@require_POST
+def document_resubmit(request, pk: int):
+    """The requester sends a returned document again: a revised PDF (optional) and a note for the signers."""
+    document = _document_or_404(request, pk)
+    form = ResubmitForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data.get("file")
+        try:
+            services.route_resubmit(
+                document=document,
+                actor=request.user,
+                pdf=upload.read() if upload else None,
+                comment=form.cleaned_data.get("comment", ""),
+            )
+        except services.WorkflowError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Sent again for approval: %(title)s") % {"title": document.title})
+            return redirect("office-document", pk=pk)
+    document = _document_or_404(request, pk)
+    return render(request, "office/document.html", _document_context(request, document, resubmit_form=form), status=400)
+
+
+@login_required
+@require_POST
+def document_recall(request, pk: int):
+    """The requester takes a running document back, saying why (the signers are told)."""
+    document = _document_or_404(request, pk)
+    form = RecallForm(request.POST)
+    if form.is_valid():
+        try:
+            services.route_recall(document=document, actor=request.user, reason=form.cleaned_data["reason"])
+        except services.WorkflowError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Recalled: %(title)s") % {"title": document.title})
+            return redirect("office-document", pk=pk)
+    document = _document_or_404(request, pk)
+    return render(request, "office/document.html", _document_context(request, document, recall_form=form), status=400)
 
 
 @login_required
@@ -357,6 +502,9 @@ def verify(request):
             form.add_error("file", _("The file cannot be read as a PDF: %(why)s") % {"why": exc})
         else:
             report["file_name"] = form.cleaned_data["file"].name
+            # A signature's own problems are listed under it; the top list keeps the rest (no line twice).
+            own = {problem for sig in report["signatures"] for problem in sig.get("problems", [])}
+            report["general_problems"] = [p for p in report.get("problems", []) if p not in own]
     return render(request, "office/verify.html", {"form": form, "report": report, "nav": "verify"})
 
 

@@ -17,7 +17,15 @@
   open.addEventListener("click", () => { dialog.showModal(); document.getElementById("batch-otp").focus(); });
   document.getElementById("batch-cancel").addEventListener("click", () => dialog.close());
   form.addEventListener("htmx:beforeRequest", () => dialog.close());
-  form.addEventListener("htmx:afterRequest", () => { document.getElementById("batch-otp").value = ""; });
+  form.addEventListener("htmx:afterRequest", (event) => {
+    document.getElementById("batch-otp").value = "";
+    // Signed documents leave the inbox: the selection clears so nothing is signed twice by mistake.
+    if (event.detail.successful) {
+      boxes().forEach((b) => { b.checked = false; if (b.closest("tr")) b.closest("tr").classList.add("done"); });
+      all.checked = false;
+      refresh();
+    }
+  });
   // Error fragments (400/403) should still be shown to the user.
   document.body.addEventListener("htmx:beforeSwap", (e) => {
     if (e.detail.xhr.status === 400 || e.detail.xhr.status === 403) { e.detail.shouldSwap = true; e.detail.isError = false; }

@@ -5,7 +5,8 @@ import * as pdfjs from "../vendor/pdfjs/build/pdf.min.mjs";
 
 pdfjs.GlobalWorkerOptions.workerSrc = new URL("../vendor/pdfjs/build/pdf.worker.min.mjs", import.meta.url).href;
 
-export async function renderPdf(container, source, { width = 820 } = {}) {
+// `fill`: draw at `width` even when wider than the container (zoom; the container scrolls).
+export async function renderPdf(container, source, { width = 820, fill = false } = {}) {
   const params = source instanceof ArrayBuffer || ArrayBuffer.isView(source) ? { data: source } : { url: source };
   // Fonts and character maps are local too, so nothing is fetched from the internet.
   const base = new URL("../vendor/pdfjs/", import.meta.url).href;
@@ -17,7 +18,7 @@ export async function renderPdf(container, source, { width = 820 } = {}) {
   for (let n = 1; n <= pdf.numPages; n += 1) {
     const page = await pdf.getPage(n);
     const natural = page.getViewport({ scale: 1 });
-    const scale = Math.min(width, container.clientWidth || width) / natural.width;
+    const scale = (fill ? width : Math.min(width, container.clientWidth || width)) / natural.width;
     const ratio = window.devicePixelRatio || 1;
     const viewport = page.getViewport({ scale: scale * ratio });
     const canvas = document.createElement("canvas");

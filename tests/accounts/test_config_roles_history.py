@@ -125,7 +125,8 @@ def test_auditor_reads_login_history_in_admin_and_office_user_cannot(client, per
 @pytest.mark.django_db
 def test_pages_render_in_thai_and_english(client, personas):
     page = client.get("/accounts/login/").content.decode()
-    assert "เข้าสู่ระบบ" in page and "Sign in" in page and 'id="oidc-login"' not in page
+    assert "เข้าสู่ระบบ" in page and "Sign in" not in page and 'id="oidc-login"' not in page
+    assert "Sign in" in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     client.force_login(personas["head1"])
     mfa = client.post("/accounts/mfa/", {"action": "totp", "name": "Authenticator"}).content.decode()
     assert "<svg" in mfa and "Microsoft Authenticator" in mfa

@@ -99,11 +99,11 @@ def test_approve_with_wrong_otp_is_403_then_throttled_429_then_correct_code_afte
 
     first = client.post(url, {"otp": "111111"}, format="json")
     assert first.status_code == 403
-    assert "wrong or expired" in first.json()["detail"]
+    assert first.json()["detail"] == "รหัสไม่ถูกต้อง กรุณาตรวจสอบแล้วลองใหม่"  # Thai first
 
     second = client.post(url, {"otp": "222222"}, format="json")
     assert second.status_code == 429
-    assert "locked until" in second.json()["detail"]
+    assert "ล็อกการลงนามถึงเวลา" in second.json()["detail"]
     # Locked means locked: even the right code is refused until the delay passes.
     still_locked = client.post(url, {"otp": totp_code(device, steps_ahead=1)}, format="json")
     assert still_locked.status_code == 429
@@ -238,5 +238,5 @@ def test_backup_codes_work_once(personas, session_api_for):
 
 
 def test_no_device_means_no_signing(personas):
-    with pytest.raises(services.StepUpFailed, match="no MFA device"):
+    with pytest.raises(services.StepUpFailed, match="ยังไม่มีอุปกรณ์ยืนยันตัวตน"):
         services.mfa_step_up(user=personas["director"], code="123456")

@@ -94,7 +94,7 @@ def sign_in(live_server, provider, account: str) -> requests.Session:
 
 def test_login_page_offers_the_microsoft_button_when_oidc_is_configured(oidc_on, live_server):
     page = requests.get(f"{live_server.url}/accounts/login/", timeout=10).text
-    assert 'id="oidc-login"' in page and "Sign in with Microsoft" in page
+    assert 'id="oidc-login"' in page and "เข้าสู่ระบบด้วย Microsoft" in page
 
 
 def test_code_flow_creates_the_user_with_claims_and_group_roles(oidc_on, live_server):

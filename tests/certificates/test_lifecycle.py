@@ -109,7 +109,7 @@ def test_a_queued_signature_whose_certificate_is_revoked_fails_permanently_with_
     assert job.error_code == "certificate_not_usable" and "revoked" in job.error_message
     assert "revoked" in Document.objects.get(pk=document.pk).waiting_reason
     other = workflow_services.route_start(title="t2", pdf=pdf_bytes, template=template, actor=personas["requester"])
-    with pytest.raises(workflow_services.WorkflowError, match="no active signing certificate"):
+    with pytest.raises(workflow_services.WorkflowError, match="ไม่มีใบรับรองสำหรับลงนามที่ใช้งานได้"):
         workflow_services.decision_approve(document=other, actor=head2, otp=make_otp(head2))
 
 

@@ -137,7 +137,7 @@ def test_revocation_shows_in_ocsp_and_crl_stops_signing_and_keeps_earlier_signat
     # Signing with it is refused with a clear message.
     second = _upload(api_for(personas["requester"]), pdf_bytes, title="ฉบับที่สอง")
     response = api_for(head1).post(f"/api/v1/documents/{second}/approve/", {"otp": otp(head1)}, format="json")
-    assert response.status_code in (403, 409) and "no active signing certificate" in response.json()["detail"]
+    assert response.status_code in (403, 409) and "ไม่มีใบรับรองสำหรับลงนามที่ใช้งานได้" in response.json()["detail"]
 
     # The document signed before the revocation still validates, from what it embeds.
     report = verification.verify_pdf_bytes(data=signed, trust_roots=selectors.trust_roots_list())

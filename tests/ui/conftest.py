@@ -73,7 +73,7 @@ def open_page(browser, requests_seen):
 
 def sign_in(page, base_url: str, username: str) -> None:
     page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("ชื่อผู้ใช้ / Username").fill(username)
-    page.get_by_label("รหัสผ่าน / Password").fill(PASSWORD)
-    page.get_by_role("button", name="เข้าสู่ระบบ / Sign in").click()
+    page.get_by_label("ชื่อผู้ใช้").fill(username)
+    page.get_by_label("รหัสผ่าน").fill(PASSWORD)
+    page.get_by_role("button", name="เข้าสู่ระบบ", exact=True).click()
     page.wait_for_url(f"{base_url}/")

@@ -101,7 +101,7 @@ def test_a_box_off_the_page_is_refused_with_the_reason(signed_in):
         },
         HTTP_X_COMPOSER="1",
     )
-    assert response.status_code == 400 and "outside" in response.json()["detail"]
+    assert response.status_code == 400 and "อยู่นอกหน้า" in response.json()["detail"]
 
 
 def test_reject_needs_a_comment_and_ends_the_route(signed_in, personas):
@@ -110,19 +110,92 @@ def test_reject_needs_a_comment_and_ends_the_route(signed_in, personas):
     client.post(f"/documents/{document.pk}/reject/", {"comment": ""})
     document.refresh_from_db()
     assert document.status == "in_progress"
-    client.post(f"/documents/{document.pk}/reject/", {"comment": "งบประมาณไม่พอ"})
+    unconfirmed = client.post(f"/documents/{document.pk}/reject/", {"comment": "งบประมาณไม่พอ"})
+    document.refresh_from_db()
+    assert document.status == "in_progress" and unconfirmed.status_code == 400
+    assert "กรุณายืนยันการไม่อนุมัติ" in unconfirmed.content.decode()
+    client.post(f"/documents/{document.pk}/reject/", {"comment": "งบประมาณไม่พอ", "confirm": "1"})
     document.refresh_from_db()
     assert document.status == "rejected"
     html = signed_in("requester").get(f"/documents/{document.pk}/timeline/").content.decode()
     assert "งบประมาณไม่พอ" in html and "hx-trigger" not in html
 
 
-def test_a_wrong_otp_does_not_approve(signed_in, personas, otp):
+def test_a_wrong_otp_does_not_approve_and_keeps_the_comment_with_a_thai_message(signed_in, personas, otp):
     document = start(personas)
     otp(personas["head1"])
-    response = signed_in("head1").post(f"/documents/{document.pk}/approve/", {"otp": "000000"}, follow=True)
+    response = signed_in("head1").post(
+        f"/documents/{document.pk}/approve/",
+        {"otp": "000000", "comment": "เห็นชอบตามเสนอ", "sha256": document.versions.get().sha256},
+    )
     assert Assignment.objects.get(document=document, signer__username="head1").status == "pending"
-    assert response.status_code == 200
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert ">เห็นชอบตามเสนอ</textarea>" in html
+    assert "รหัสไม่ถูกต้อง" in html and 'data-open="1"' in html  # the OTP dialog opens again
+
+
+def test_the_signer_of_an_email_device_gets_a_code_from_the_dialog(signed_in, personas):
+    from django.core import mail
+    from django_otp.plugins.otp_email.models import EmailDevice
+
+    document = start(personas)
+    device = EmailDevice.objects.create(user=personas["head1"], name="อีเมล", confirmed=True)
+    client = signed_in("head1")
+    html = client.get(f"/documents/{document.pk}/").content.decode()
+    assert "ส่งรหัสทางอีเมล" in html and device.persistent_id in html
+    sent = client.post("/accounts/mfa/send/", {"device": device.persistent_id})
+    assert sent.status_code == 200 and "ส่งรหัสไปที่" in sent.content.decode()
+    assert len(mail.outbox) >= 1
+    device.refresh_from_db()
+    shown = document.versions.get().sha256
+    approved = client.post(f"/documents/{document.pk}/approve/", {"otp": device.token, "sha256": shown})
+    assert approved.status_code in (302, 403)  # the code is accepted (403 only without a certificate)
+    assert "รหัสไม่ถูกต้อง" not in approved.content.decode()
+    # Nobody can make codes go to someone else's device.
+    other = signed_in("head2").post("/accounts/mfa/send/", {"device": device.persistent_id})
+    assert other.status_code == 404
+
+
+def test_requester_revises_and_resubmits_a_returned_document_from_its_page(signed_in, personas):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.conftest import blank_pdf as pdf
+
+    document = start(personas)
+    services.decision_return(document=document, actor=personas["head2"], comment="แก้ไขวันที่ในย่อหน้าที่สอง")
+    head1 = signed_in("head1")
+    assert head1.post(f"/documents/{document.pk}/resubmit/", {"comment": "x"}).status_code == 400
+    requester = signed_in("requester")
+    html = requester.get(f"/documents/{document.pk}/").content.decode()
+    assert "เอกสารถูกส่งกลับให้ท่านแก้ไข" in html and "แก้ไขวันที่ในย่อหน้าที่สอง" in html
+    response = requester.post(
+        f"/documents/{document.pk}/resubmit/",
+        {"comment": "แก้ไขวันที่แล้ว", "file": SimpleUploadedFile("v2.pdf", pdf(2), content_type="application/pdf")},
+    )
+    assert response.status_code == 302
+    document.refresh_from_db()
+    assert document.status == "in_progress" and document.round == 2
+    assert list(document.versions.order_by("number").values_list("kind", flat=True)) == ["original", "revision"]
+    html = requester.get(f"/documents/{document.pk}/").content.decode()
+    assert "รอบที่ 2" in html and "แก้ไขและส่งใหม่" in html
+
+
+def test_requester_recalls_from_the_page_with_a_reason(signed_in, personas):
+    document = start(personas)
+    assert signed_in("head1").post(f"/documents/{document.pk}/recall/", {"reason": "ไม่"}).status_code == 400
+    client = signed_in("requester")
+    assert client.post(f"/documents/{document.pk}/recall/", {"reason": ""}).status_code == 400
+    assert client.post(f"/documents/{document.pk}/recall/", {"reason": "ส่งผิดฉบับ"}).status_code == 302
+    document.refresh_from_db()
+    assert document.status == "recalled"
+
+
+def test_the_live_fragment_carries_the_route_panel_and_version(signed_in, personas):
+    document = start(personas)
+    html = signed_in("head1").get(f"/documents/{document.pk}/timeline/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="route-panel" hx-swap-oob="true"' in html and 'id="version-info"' in html
+    assert "/ in progress" not in html  # one language per badge
 
 
 def test_outsider_cannot_see_a_document(client, personas, outsider):
@@ -173,3 +246,41 @@ def test_a_composed_memo_starts_each_box_in_its_signers_signature_block(signed_i
         assert (seat.page, seat.box) == (shown[seat.signer.username]["page"], shown[seat.signer.username]["box"])
     boxes = sorted(tuple(s.box) for s in document.assignments.all())
     assert all(a[2] <= b[0] or a[3] <= b[1] or b[3] <= a[1] for a, b in zip(boxes, boxes[1:], strict=False))
+
+
+def test_the_composer_date_field_is_filled_in_thai(signed_in):
+    from datetime import date
+
+    html = signed_in("requester").get("/documents/new/").content.decode()
+    assert f'type="date" name="memo_date" value="{date.today().isoformat()}"' in html
+
+
+def test_lists_search_filter_sort_and_page(signed_in, personas):
+    titles = [f"ขออนุมัติเดินทาง ครั้งที่ {n}" for n in range(1, 28)] + ["จัดซื้อวัสดุสำนักงาน"]
+    documents = [start(personas, title) for title in titles]
+    head1 = signed_in("head1")
+    first = head1.get("/inbox/").content.decode()
+    assert "หน้า 1 จาก 2 · ทั้งหมด 28 รายการ" in first and first.count('name="documents"') == 25
+    found = head1.get("/inbox/", {"q": "จัดซื้อ"}).content.decode()
+    assert found.count('name="documents"') == 1 and "จัดซื้อวัสดุสำนักงาน" in found
+    by_number = head1.get("/inbox/", {"q": f"#{documents[3].pk}"}).content.decode()
+    assert by_number.count('name="documents"') == 1 and titles[3] in by_number
+    by_requester = head1.get("/inbox/", {"q": personas["requester"].first_name_th}).content.decode()
+    assert by_requester.count('name="documents"') == 25
+    newest = head1.get("/inbox/", {"sort": "newest"}).content.decode()
+    assert newest.index("จัดซื้อวัสดุสำนักงาน") < newest.index("ครั้งที่ 27</a>")
+    second = head1.get("/inbox/", {"sort": "newest", "page": "2"}).content.decode()
+    assert second.count('name="documents"') == 3 and '?sort=newest&page=1"' in second
+    from tests.conftest import api_client_for
+
+    api = api_client_for(personas["head1"]).get("/api/v1/inbox/", {"q": "จัดซื้อ"}).json()
+    assert [item["document"]["title"] for item in api["results"]] == ["จัดซื้อวัสดุสำนักงาน"]
+
+    services.decision_reject(document=documents[0], actor=personas["head1"], comment="ไม่มีงบ")
+    mine = signed_in("requester")
+    rejected = mine.get("/documents/", {"status": "rejected"}).content.decode()
+    assert titles[0] in rejected and titles[1] not in rejected
+    assert mine.get("/documents/", {"status": "nonsense", "since": "not a date"}).status_code == 200
+    decided = signed_in("head1").get("/documents/decided/").content.decode()
+    assert titles[0] in decided and "ไม่อนุมัติ" in decided and titles[1] not in decided
+    assert "ไม่มีงบ" not in signed_in("head2").get("/documents/decided/").content.decode()

@@ -1,4 +1,5 @@
-"""`make screenshots`: regenerates docs/screenshots/ (inbox, inbox on a phone, composer with boxes, timeline, verify).
+"""`make screenshots`: regenerates docs/screenshots/ (inbox, inbox and a document on a phone, composer with boxes,
+the returned document, decided by me, timeline, verify).
 
 Skipped unless DSIGN_SCREENSHOTS=1; the guides in docs/ show these pictures.
 """
@@ -73,7 +74,11 @@ def test_screenshots(live_server, open_page, personas, tmp_path):
 
     OUT.mkdir(parents=True, exist_ok=True)
     base = live_server.url
-    Branding.objects.create(organisation_name="สำนักงานปลัดกระทรวงตัวอย่าง", organisation_name_en="Example Ministry")
+    # seed_demo already made the one branding row (fixtures/demo_branding.json): name it.
+    Branding.objects.update_or_create(
+        pk=Branding.objects.values_list("pk", flat=True).first() or 1,
+        defaults={"organisation_name": "สำนักงานปลัดกระทรวงตัวอย่าง", "organisation_name_en": "Example Ministry"},
+    )
     template = WorkflowTemplate.objects.get(code="memo-2-tier")
     template.pades_level = "B-T"
     template.save()
@@ -112,8 +117,18 @@ def test_screenshots(live_server, open_page, personas, tmp_path):
     head1.goto(f"{base}/documents/{documents[0].pk}/")
     head1.get_by_role("button", name="อนุมัติและลงนาม").click()
     head1.get_by_label("รหัส OTP").fill("121212")
-    head1.get_by_role("button", name="ลงนาม", exact=True).click()
     head1.wait_for_selector(".messages li.success")
+
+    # The signer's moment on a phone: the decision card on the first screen, the memo at the page's width.
+    phone.goto(f"{base}/documents/{documents[1].pk}/")
+    phone.wait_for_selector(".pdf-page canvas")
+    phone.screenshot(path=str(OUT / "document-phone.png"))
+    services.decision_return(document=documents[2], actor=personas["head1"], comment="กรุณาแนบใบเสนอราคาเพิ่มเติม")
+    requester.goto(f"{base}/documents/{documents[2].pk}/")
+    requester.wait_for_selector(".pdf-page canvas")
+    requester.screenshot(path=str(OUT / "resubmit.png"))
+    head1.goto(f"{base}/documents/decided/")
+    head1.screenshot(path=str(OUT / "decided.png"))
 
     requester.goto(f"{base}/documents/{documents[0].pk}/")
     requester.wait_for_selector(".pdf-page canvas")

@@ -60,10 +60,10 @@ def test_head1_approval_is_signed_with_their_hsm_key_and_pdfsig_trusts_it(
 @pytest.mark.parametrize(
     "payload, expected",
     [
-        ({"content": b"hello, not a pdf", "workflow": "memo-2-tier"}, "not a PDF"),
-        ({"content": b"", "workflow": "memo-2-tier"}, "empty"),
-        ({"content": b"%PDF-1.7\n garbage", "workflow": "memo-2-tier"}, "damaged"),
-        ({"content": None, "workflow": "no-such-template"}, "Unknown workflow template"),
+        ({"content": b"hello, not a pdf", "workflow": "memo-2-tier"}, "ไม่ใช่ PDF"),
+        ({"content": b"", "workflow": "memo-2-tier"}, "ว่างเปล่า"),
+        ({"content": b"%PDF-1.7\n garbage", "workflow": "memo-2-tier"}, "เสียหาย"),
+        ({"content": None, "workflow": "no-such-template"}, "ไม่รู้จักแม่แบบเส้นทาง"),
     ],
 )
 def test_bad_upload_gets_a_clear_4xx_and_stores_nothing(personas, api_for, pdf_bytes, payload, expected):
@@ -80,5 +80,5 @@ def test_oversized_upload_gets_413_and_stores_nothing(personas, api_for, setting
     before = Document.objects.count()
     response = upload(api_for(personas["requester"]), b"%PDF-1.7\n" + b"0" * 2000)
     assert response.status_code == 413
-    assert "larger than" in response.json()["detail"]
+    assert "เกิน" in response.json()["detail"]
     assert Document.objects.count() == before

@@ -248,7 +248,7 @@ def decision_return(*, document: Document, actor: User, comment: str, to_tier: i
     document = document_lock(document)
     seat, delegation = seat_for(document=document, actor=actor)
     if to_tier is not None and not (1 <= to_tier <= seat.tier.order):
-        raise InvalidDocument("You can only return the document to your own tier or an earlier one.")
+        raise InvalidDocument(_("You can only return the document to your own tier or an earlier one."))
     now = timezone.now()
     states.apply(states.ASSIGNMENT, seat, "return", decided_by=actor, decided_at=now, comment=comment[:2000])
     route_close(document=document)

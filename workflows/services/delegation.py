@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 import audit
 from accounts.models import User
@@ -29,7 +30,7 @@ def delegation_create(*, delegator: User, delegate: User, starts_at, ends_at, ki
     """ปฏิบัติราชการแทน / รักษาราชการแทน: `delegate` may decide for `delegator` from `starts_at` to `ends_at`."""
     delegation_check(delegator=delegator, delegate=delegate, actor=actor)
     if ends_at <= starts_at:
-        raise InvalidDocument("The delegation must end after it starts.")
+        raise InvalidDocument(gettext("The delegation must end after it starts."))
     if kind not in Delegation.Kind.values:
         raise InvalidDocument(f"Unknown kind of delegation {kind!r}.")
     delegation = Delegation.objects.create(

@@ -12,6 +12,7 @@ import pikepdf
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils.translation import gettext
 
 import audit
 from core import storage
@@ -69,27 +70,29 @@ def final_file_valid(*, document: Document) -> bool:
 def pdf_inspect(data: bytes) -> PdfInfo:
     """Check that `data` is a PDF we can route: readable, not encrypted, with pages."""
     if not data:
-        raise InvalidDocument("The file is empty.")
+        raise InvalidDocument(gettext("The file is empty."))
     if len(data) > settings.MAX_UPLOAD_BYTES:
-        raise InvalidDocument(f"The file is larger than {settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        raise InvalidDocument(
+            gettext("The file is larger than %(mb)d MB.") % {"mb": settings.MAX_UPLOAD_BYTES // (1024 * 1024)}
+        )
     if not data.lstrip()[:5].startswith(b"%PDF-"):
-        raise InvalidDocument("The file is not a PDF.")
+        raise InvalidDocument(gettext("The file is not a PDF."))
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             if pdf.is_encrypted:
-                raise InvalidDocument("The PDF is encrypted; upload it without a password.")
+                raise InvalidDocument(gettext("The PDF is encrypted; upload it without a password."))
             pages = []
             for page in pdf.pages:
                 x1, y1, x2, y2 = (float(v) for v in page.mediabox)
                 pages.append((x2 - x1, y2 - y1))
     except pikepdf.PasswordError as exc:
-        raise InvalidDocument("The PDF is encrypted; upload it without a password.") from exc
+        raise InvalidDocument(gettext("The PDF is encrypted; upload it without a password.")) from exc
     except InvalidDocument:
         raise
     except Exception as exc:  # pikepdf raises many types on broken files; all mean "cannot read it"
-        raise InvalidDocument("The PDF is damaged and cannot be read.") from exc
+        raise InvalidDocument(gettext("The PDF is damaged and cannot be read.")) from exc
     if not pages:
-        raise InvalidDocument("The PDF has no pages.")
+        raise InvalidDocument(gettext("The PDF has no pages."))
     return PdfInfo(pages=pages)
 
 

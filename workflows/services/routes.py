@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 import audit
 from accounts.models import User
@@ -18,7 +19,7 @@ from signing import services as signing_services
 from signing.models import JobKind, PadesLevel
 
 from .. import states
-from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound
+from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound, TransitionNotAllowed
 from ..models import (
     Assignment,
     AssignmentStatus,
@@ -81,13 +82,15 @@ def _check_placement(placement: dict, info: PdfInfo) -> tuple[int, list[float]]:
         page = int(placement.get("page", 0))
         box = [float(v) for v in placement["box"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidDocument("A signature box needs a page and four numbers [x1, y1, x2, y2].") from exc
+        raise InvalidDocument(gettext("A signature box needs a page and four numbers [x1, y1, x2, y2].")) from exc
     if not 0 <= page < len(info.pages) or len(box) != 4:
-        raise InvalidDocument(f"Signature box page {page + 1} does not exist in the document.")
+        raise InvalidDocument(
+            gettext("Signature box page %(page)d does not exist in the document.") % {"page": page + 1}
+        )
     width, height = info.pages[page]
     x1, y1, x2, y2 = box
     if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height) or (x2 - x1) < 20 or (y2 - y1) < 10:
-        raise InvalidDocument("A signature box lies outside its page or is too small.")
+        raise InvalidDocument(gettext("A signature box lies outside its page or is too small."))
     return page, box
 
 
@@ -106,28 +109,33 @@ def route_start(
     """
     title = (title or "").strip()
     if not title:
-        raise InvalidDocument("A title is required.")
+        raise InvalidDocument(gettext("A title is required."))
     if not template.active:
-        raise InvalidDocument(f"The workflow template {template.code!r} is not active.")
+        raise InvalidDocument(gettext("The workflow template %(code)s is not active.") % {"code": template.code})
     pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
     pdf, cleaned = pdf_clean(pdf)
     info = pdf_inspect(pdf)
     template_tiers = list(template.tiers.order_by("order"))
     if not template_tiers:
-        raise InvalidDocument(f"The workflow template {template.code!r} has no tiers.")
+        raise InvalidDocument(gettext("The workflow template %(code)s has no tiers.") % {"code": template.code})
     seats: list[tuple] = []
     for tier in template_tiers:
         signers = resolve_signers(tier=tier, requester=actor)
         quorum = tier.quorum or len(signers)
         if len(signers) < max(quorum, 1):
-            raise InvalidDocument(f"Tier {tier.order} ({tier.name}) has {len(signers)} signers but needs {quorum}.")
+            raise InvalidDocument(
+                gettext("Tier %(order)d (%(name)s) has %(count)d signers but needs %(quorum)d.")
+                % {"order": tier.order, "name": tier.name, "count": len(signers), "quorum": quorum}
+            )
         seats.append((tier, signers, quorum))
     if not template.allow_multiple_seats:
         seen: set[int] = set()
         for _, signers, _ in seats:
             for user in signers:
                 if user.pk in seen:
-                    raise InvalidDocument(f"{user.full_name_th} would hold two seats in this route.")
+                    raise InvalidDocument(
+                        gettext("%(name)s would hold two seats in this route.") % {"name": user.full_name_th}
+                    )
                 seen.add(user.pk)
     document = Document.objects.create(
         title=title[:300],
@@ -303,29 +311,51 @@ def round_start(*, document: Document, from_tier: int, page_count: int | None = 
 
 
 @transaction.atomic(durable=True)
-def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str = "") -> Document:
-    """The requester sends a revised file; the route restarts from its first tier on the new version."""
+def route_resubmit(*, document: Document, actor: User, pdf: bytes | None = None, comment: str = "") -> Document:
+    """The requester sends the returned document again, revised or as it is; the route runs again.
+
+    A revised file is a new version that carries none of the earlier signatures, so every tier is asked
+    again from the first. Without a new file the version the signers saw stays, and the route restarts at
+    the tier that returned it (the tiers before it keep their signatures). Earlier versions, decisions and
+    rounds stay in the history.
+    """
     document = document_lock(document)
     if actor.pk != document.requester_id:
-        raise NotFound("Only the requester can resubmit this document.")
-    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
-    pdf, cleaned = pdf_clean(pdf)
-    info = pdf_inspect(pdf)
-    states.apply(states.DOCUMENT, document, "resubmit")
-    version = version_store(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION)
+        raise NotAllowed(gettext("Only the requester can resubmit this document."))
+    if document.status != DocumentStatus.RETURNED:
+        raise TransitionNotAllowed(gettext("Only a document returned for revision can be sent again."))
+    cleaned = None
+    info = None
+    if pdf:
+        pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
+        pdf, cleaned = pdf_clean(pdf)
+        info = pdf_inspect(pdf)
+    returned_from = (
+        current_assignments(document)
+        .filter(status=AssignmentStatus.RETURNED)
+        .order_by("-tier__order")
+        .values_list("tier__order", flat=True)
+        .first()
+    )
+    states.apply(states.DOCUMENT, document, "resubmit", waiting_reason="")
+    version = version_store(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION) if pdf else None
+    first = document.tiers.order_by("order").values_list("order", flat=True).first() or 1
+    from_tier = first if version is not None or returned_from is None else returned_from
+    latest = version or document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
     audit.record(
         actor=actor,
         action="document.resubmitted",
         target=document,
         details={
-            "version": version.number,
-            "sha256": version.sha256,
+            "version": latest.number,
+            "sha256": latest.sha256,
+            "revised": version is not None,
+            "from_tier": from_tier,
             "comment": (comment or "")[:500],
             "removed_from_upload": cleaned,
         },
     )
-    first = document.tiers.order_by("order").values_list("order", flat=True).first()
-    round_start(document=document, from_tier=first or 1, page_count=len(info.pages))
+    round_start(document=document, from_tier=from_tier, page_count=len(info.pages) if info else None)
     return document
 
 
@@ -334,7 +364,7 @@ def route_recall(*, document: Document, actor: User, reason: str = "") -> Docume
     """The requester takes the document back before it is complete."""
     document = document_lock(document)
     if actor.pk != document.requester_id:
-        raise NotFound("Only the requester can recall this document.")
+        raise NotFound(gettext("Only the requester can recall this document."))
     states.apply(states.DOCUMENT, document, "recall")
     route_close(document=document)
     audit.record(actor=actor, action="document.recalled", target=document, details={"reason": (reason or "")[:500]})
@@ -348,7 +378,7 @@ def route_recall(*, document: Document, actor: User, reason: str = "") -> Docume
 def route_cancel(*, document: Document, actor: User, reason: str) -> Document:
     """An administrator ends a route that is not complete, with a reason (audited)."""
     admin_required(actor)
-    reason = text_required(reason, "A reason is required to cancel a document.")
+    reason = text_required(reason, gettext("A reason is required to cancel a document."))
     document = document_lock(document)
     states.apply(states.DOCUMENT, document, "cancel")
     route_close(document=document)
@@ -379,13 +409,13 @@ def _seat_holder_check(*, document: Document, person: User, actor: User, change:
 def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User, reason: str) -> Assignment:
     """An administrator gives an undecided seat to someone else (e.g. the signer left), with a reason."""
     admin_required(actor)
-    reason = text_required(reason, "A reason is required to reassign a seat.")
+    reason = text_required(reason, gettext("A reason is required to reassign a seat."))
     document = document_lock(assignment.document)
     if document.status not in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED):
-        raise AlreadyDecided(f"The document is {document.get_status_display()}; its seats cannot change.")
+        raise AlreadyDecided(gettext("The document has ended; its seats cannot change."))
     assignment = Assignment.objects.select_for_update().select_related("signer", "tier").get(pk=assignment.pk)
     if assignment.status != AssignmentStatus.PENDING:
-        raise AlreadyDecided("Only an undecided seat can be reassigned.")
+        raise AlreadyDecided(gettext("Only an undecided seat can be reassigned."))
     if not new_signer.is_active:
         raise InvalidDocument(f"{new_signer.full_name_th} is not an active user.")
     _seat_holder_check(document=document, person=new_signer, actor=actor, change="reassigned")

@@ -1,0 +1,91 @@
+"""Inbox search over 100,000 documents, one request at a time (issue 19, acceptance 4).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/dsign_search python -m bench.inbox_search [--documents N]
+
+Runs in-process against its own PostgreSQL database (migrated and filled here, kept between runs): the demo
+organisation and workflow from fixtures/, one real route as the model, then copies of it written with COPY
+(bench.bulk), the routes of ended copies closed. It then asks `GET /api/v1/inbox/?q=…` as head1, one request
+after another, and prints the median and p95 with the plan PostgreSQL chose. Prints; asserts nothing timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+QUERIES = ["bulk 4242", "bench 99", "#1", "ไม่มีเรื่องนี้"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        print("set DATABASE_URL to a PostgreSQL database of its own", file=sys.stderr)
+        return 2
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dsign.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import Client
+
+    from accounts.models import User
+    from bench import bulk
+    from tests.conftest import blank_pdf
+    from workflows import selectors, services
+    from workflows.models import Document, WorkflowTemplate
+
+    call_command("migrate", verbosity=0)
+    fixtures = settings.BASE_DIR / "fixtures"
+    call_command("roles_sync", verbosity=0) if "roles_sync" in _commands() else None
+    call_command("loaddata", fixtures / "demo_organisation.json", fixtures / "demo_workflows.json", verbosity=0)
+    model = Document.objects.filter(title=bulk.BULK_TITLE + " model").first()
+    if model is None:
+        model = services.route_start(
+            title=bulk.BULK_TITLE + " model",
+            pdf=blank_pdf(),
+            template=WorkflowTemplate.objects.get(code="memo-2-tier"),
+            actor=User.objects.get(username="requester"),
+        )
+    bulk.documents_ensure(args.documents, template_id=model.pk)
+    bulk.routes_settle()
+    head1 = User.objects.get(username="head1")
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(head1)
+    times, by_query = [], {q: [] for q in QUERIES}
+    client.get("/api/v1/inbox/")  # warm the connection and the caches once
+    for _ in range(args.rounds):
+        for q in QUERIES:
+            started = time.perf_counter()
+            response = client.get("/api/v1/inbox/", {"q": q, "limit": 25})
+            times.append(1000 * (time.perf_counter() - started))
+            by_query[q].append(times[-1])
+            if response.status_code != 200:
+                print(f"GET /api/v1/inbox/?q={q} answered {response.status_code}", file=sys.stderr)
+                return 1
+    waiting = selectors.inbox(head1).count()
+    plan = selectors.documents_filter(selectors.inbox(head1), q=QUERIES[0], prefix="document__")[:25].explain()
+    print(
+        f"inbox search, one request: p95 {statistics.quantiles(times, n=20)[-1]:.1f} ms, "
+        f"median {statistics.median(times):.1f} ms over {len(times)} requests ({', '.join(QUERIES)}); "
+        f"{Document.objects.count():,} documents, {waiting:,} waiting for head1; load {os.getloadavg()[0]:.1f}"
+    )
+    print("median per search: " + "; ".join(f"{q!r} {statistics.median(t):.0f} ms" for q, t in by_query.items()))
+    print("plan of the first search:\n" + plan)
+    return 0
+
+
+def _commands() -> set[str]:
+    from django.core.management import get_commands
+
+    return set(get_commands())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
