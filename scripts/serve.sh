@@ -4,7 +4,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 BIND=${DSIGN_BIND:-127.0.0.1:8000}
-$PY manage.py qcluster &
+USERS_PIN_FILE=${HSM_USERS_PIN_FILE:-var/secrets/hsm-users.pin}
+# Keys apart: only the workers are given the users' token PIN; the web tier never is.
+(unset HSM_USERS_PIN; HSM_USERS_PIN_FILE=$USERS_PIN_FILE exec $PY manage.py qcluster) &
 qcluster=$!
 stop() { kill "$qcluster" 2>/dev/null; wait "$qcluster" 2>/dev/null; }
 trap stop EXIT
@@ -18,7 +20,7 @@ cat <<BANNER
   An MFA code:   .venv/bin/python manage.py addstatictoken head1 -t 123456
 
 BANNER
-.venv/bin/gunicorn dsign.wsgi:application --bind "$BIND" --workers "${WEB_WORKERS:-2}" --threads 4 \
+env -u HSM_USERS_PIN -u HSM_USERS_PIN_FILE .venv/bin/gunicorn dsign.wsgi:application --bind "$BIND" --workers "${WEB_WORKERS:-2}" --threads 4 \
   --timeout 120 --access-logfile - &
 web=$!
 wait "$web"
