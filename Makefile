@@ -26,8 +26,9 @@ setup: venv static
 	@$(PY) manage.py register_schedules
 	@$(PY) manage.py collectstatic --noinput -v0
 
+# seed_demo makes the demo users' keys: an administrator's command, given the users' PIN hsm_init wrote.
 demo: setup
-	@$(PY) manage.py seed_demo
+	@HSM_USERS_PIN_FILE=var/secrets/hsm-users.pin $(PY) manage.py seed_demo
 	@bash scripts/serve.sh
 
 lint: venv

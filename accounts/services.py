@@ -57,12 +57,16 @@ def _locked_until(device) -> object | None:
     return (data or {}).get("locked_until") or timezone.now() + timedelta(minutes=1)
 
 
-def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None) -> Device:
+def mfa_step_up(
+    *, user: User, code: str, purpose: str = "sign", request=None, verifier_context: dict | None = None
+) -> Device:
     """Check a one-time code against the user's confirmed devices; raise StepUpFailed when refused.
 
     Devices lock themselves after a wrong code for 1, 2, 4, 8… seconds (django-otp throttling); a locked
     device does not accept even a correct code until its delay has passed. A success is recorded as the
-    user's step-up (see `step_up_fresh`).
+    user's step-up (see `step_up_fresh`). Devices whose secrets are sealed for the signer are checked by
+    the registered code verifier (signing); `verifier_context` is handed to it (a signature activation
+    asks it for activation data there).
     """
     code = (code or "").strip().replace(" ", "")
     devices = list(devices_for_user(user, confirmed=True))
@@ -71,13 +75,23 @@ def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None) -
         raise StepUpFailed("You have no MFA device set up; enrol one before signing.")
     if not code:
         raise StepUpFailed("A one-time code (OTP) is required to sign.")
-    locks = []
+    locks, usable = [], []
     for device in devices:
         locked_until = _locked_until(device)
         if locked_until is not None:
             locks.append(locked_until)
-            continue
-        if device.verify_token(code):
+        else:
+            usable.append(device)
+    handled: set[str] = set()
+    for verifier in _code_verifiers:
+        verdict = verifier(user=user, code=code, devices=usable, context=verifier_context or {})
+        handled |= verdict.handled
+        if verdict.device is not None:
+            device = next(d for d in usable if d.persistent_id == verdict.device)
+            _step_up_record(user=user, device=device, purpose=purpose, request=request)
+            return device
+    for device in usable:
+        if device.persistent_id not in handled and device.verify_token(code):
             _step_up_record(user=user, device=device, purpose=purpose, request=request)
             return device
     if locks and len(locks) == len(devices):
@@ -90,6 +104,35 @@ def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None) -
         )
     _audit(user, "accounts.mfa_failed", purpose, "wrong code")
     raise StepUpFailed("The one-time code (OTP) is wrong or expired. รหัส OTP ไม่ถูกต้องหรือหมดอายุ")
+
+
+# Code verifiers other apps register (signing: factors sealed for its signer process). Each is called
+# with (user, code, devices, context) for the devices not locked, keeps their django-otp throttling up
+# to date, and returns an object with `device` (the persistent id of the device the code matched, or
+# None) and `handled` (the ids only it can check).
+_code_verifiers: list = []
+
+
+def _code_matches(*, user: User, device: Device, code: str) -> bool:
+    for verifier in _code_verifiers:
+        verdict = verifier(user=user, code=code, devices=[device], context={})
+        if device.persistent_id in verdict.handled:
+            return verdict.device == device.persistent_id
+    return device.verify_token(code)
+
+
+def code_verifier_register(verifier) -> None:
+    if verifier not in _code_verifiers:
+        _code_verifiers.append(verifier)
+
+
+def step_up_record(*, user: User, device: Device, purpose: str = "sign", request=None) -> None:
+    """Record a step-up that another component verified (the signer, for a signature activation)."""
+    _step_up_record(user=user, device=device, purpose=purpose, request=request)
+
+
+def mfa_failed_record(*, user: User, purpose: str, detail: str) -> None:
+    _audit(user, "accounts.mfa_failed", purpose, detail)
 
 
 def _step_up_record(*, user: User, device: Device, purpose: str, request) -> None:
@@ -205,7 +248,7 @@ def device_confirm(*, user: User, device_id: str, code: str) -> Device:
     allowed_until = _locked_until(device)
     if allowed_until is not None:
         raise MFAError(f"Too many wrong codes: try again after {_hhmm(allowed_until)}.", status=429)
-    if not device.verify_token((code or "").strip()):
+    if not _code_matches(user=user, device=device, code=(code or "").strip()):
         _audit(user, "accounts.mfa_enrol_failed", "enrol", device.persistent_id, outcome="failure")
         raise MFAError("The code is wrong or expired.", status=403)
     with transaction.atomic():
@@ -221,7 +264,9 @@ def static_codes_generate(*, user: User, count: int = 10) -> list[str]:
     device, _ = StaticDevice.objects.get_or_create(user=user, name="Backup codes", defaults={"confirmed": True})
     device.token_set.all().delete()
     codes = [StaticToken.random_token() for _ in range(count)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    for code in codes:
+        # One by one: saving a token is what seals it for the signer (signing.signals).
+        StaticToken.objects.create(device=device, token=code)
     if not device.confirmed:
         device.confirmed = True
         device.save(update_fields=["confirmed"])

@@ -26,7 +26,7 @@ from branding.email import branded_email, has_logo
 from branding.selectors import branding_get
 from core import hsm
 
-from . import pki
+from . import pki, user_keys
 from .models import Certificate, CertificateAuthority, CertificateStatus, ExpiryNotice, TrustRoot
 
 MIN_VALIDITY_DAYS = 365
@@ -164,7 +164,7 @@ def certificate_issue(
     issuing = CertificateAuthority.objects.get(kind=CertificateAuthority.Kind.ISSUING)
     algorithm = algorithm or settings.SIGNING_KEY_ALGORITHM
     label = f"user-{user.pk}-{secrets.token_hex(6)}"
-    public_key = hsm.key_generate(label=label, algorithm=algorithm)
+    public_key = user_keys.key_generate(label=label, algorithm=algorithm)
     now = timezone.now()
     serial = _new_serial()
     urls = pki_urls()
@@ -451,8 +451,10 @@ def certificate_revoke(*, certificate: Certificate, actor, reason: str = "unspec
 def _request_external(*, user, actor, algorithm: str | None) -> Certificate:
     algorithm = algorithm or settings.SIGNING_KEY_ALGORITHM
     label = f"user-{user.pk}-{secrets.token_hex(6)}"
-    public_key = hsm.key_generate(label=label, algorithm=algorithm)
-    request = pki.build_csr(public_key=public_key, key_label=label, subject=_user_subject(user))
+    public_key = user_keys.key_generate(label=label, algorithm=algorithm)
+    request = pki.build_csr(
+        public_key=public_key, key_label=label, subject=_user_subject(user), sign=user_keys.csr_sign
+    )
     record = Certificate.objects.create(
         user=user,
         status=CertificateStatus.AWAITING_ISSUANCE,
@@ -582,7 +584,7 @@ def certificate_import_issued(*, certificate: Certificate, data: bytes, actor) -
             f"(this one is {cert.get_status_display()})"
         )
     certs = _load_certificates(data)
-    leaf, others = _split_leaf(certs, hsm.key_public(label=cert.key_label))
+    leaf, others = _split_leaf(certs, user_keys.key_public(label=cert.key_label))
     if leaf is None:
         raise ValueError(
             "The certificate does not match the key generated for this request: its public key differs "
@@ -648,7 +650,7 @@ def certificate_import_pkcs12(*, user, data: bytes, password: str | bytes | None
     for name, value in _fill_from_certificate(record, leaf, extra).items():
         setattr(record, name, value)
     record.save()
-    hsm.key_import(label=label, private_key=private)
+    user_keys.key_import(label=label, private_key=private)
     _transition(record, "import")
     audit.record(
         actor=actor,

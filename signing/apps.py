@@ -6,7 +6,16 @@ class SigningConfig(AppConfig):
     verbose_name = "Signing"
 
     def ready(self):
-        from . import setup
+        from django.conf import settings
+
+        from core import signer
+
+        from . import activation, setup, signals
 
         # Configuring only records the settings; the library is loaded on first use, in each process.
         setup.hsm_configure()
+        signer.configure(socket_path=settings.SIGNER_SOCKET, timeout=settings.SIGNER_TIMEOUT)
+        # A process given the users' PIN is its own signer (tests, an administrator's shell); every
+        # other one (web, workers) asks the signer process over its socket.
+        signer.use_local(activation.handle if settings.HSM_USERS_PIN else None)
+        signals.connect()

@@ -50,6 +50,15 @@ def hsm_configure(*, users_pin: str | None = None) -> None:
     hsm.configure_realms(default=default, realms=realms)
 
 
+def hsm_configure_signer(*, users_pin: str) -> None:
+    """The signer process: the users' token with its PIN, and no other token at all."""
+    users = _config(
+        settings.HSM_LAYOUT == "single" and settings.HSM_TOKEN_LABEL or settings.HSM_USERS_TOKEN_LABEL, users_pin
+    )
+    absent = dataclasses.replace(users, token_label=f"{users.token_label}-not-in-signer", user_pin=None)
+    hsm.configure_realms(default=absent, realms={"ca": absent, "services": absent, "users": users})
+
+
 def softhsm_config_ensure() -> Path | None:
     """Write var/softhsm2.conf pointing at var/softhsm/tokens, unless a config already exists."""
     if settings.PKCS11_MODULE != settings.SOFTHSM_MODULE:

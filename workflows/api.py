@@ -32,7 +32,7 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 import audit
-from accounts.services import StepUpFailed, mfa_step_up
+from accounts.services import StepUpFailed
 from integrations.auth import ApiKeyAuthentication, ApplicationScopes
 from integrations.idempotency import idempotent
 from signing import services as signing_services
@@ -499,12 +499,18 @@ class DocumentApprove(ApiView):
         except services.WorkflowError as exc:
             return _workflow_error(exc)
         try:
-            mfa_step_up(user=request.user, code=form["otp"], request=request)
+            activation = signing_services.signature_activate(
+                user=request.user, code=form["otp"], items=selectors.signing_items([document]), request=request
+            )
         except StepUpFailed as exc:
             return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
         try:
             services.decision_approve(
-                document=document, actor=request.user, comment=form["comment"], step_up_verified=True
+                document=document,
+                actor=request.user,
+                comment=form["comment"],
+                step_up_verified=True,
+                activation=activation,
             )
         except services.WorkflowError as exc:
             return _workflow_error(exc)
@@ -702,16 +708,21 @@ class BatchCreate(ApiView):
         wanted = list(dict.fromkeys(form["documents"]))
         found = {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
         missing = [{"document": pk, "detail": "Not found."} for pk in wanted if pk not in found]
+        documents = [found[pk] for pk in wanted if pk in found]
         try:
-            mfa_step_up(user=request.user, code=form["otp"], request=request)
+            # One activation covers every document the user confirmed (the versions they saw).
+            activation = signing_services.signature_activate(
+                user=request.user, code=form["otp"], items=selectors.signing_items(documents), request=request
+            )
         except StepUpFailed as exc:
             return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
         batch = signing_services.signing_batch_create(signer=request.user)
         refused = services.decision_approve_batch(
-            documents=[found[pk] for pk in wanted if pk in found],
+            documents=documents,
             actor=request.user,
             comment=form["comment"],
             batch=batch,
+            activation=activation,
         )
         problems = missing + refused
         if batch.total == 0:

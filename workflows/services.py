@@ -367,8 +367,11 @@ def _signature_reason(*, actor: User, seat: Assignment, delegation: Delegation |
 
 
 @transaction.atomic(durable=True)
-def decision_approve(*, document: Document, actor: User, comment: str = "", step_up_verified: bool) -> Assignment:
-    """Record the actor's approval and queue their signature. The caller has done the MFA step-up."""
+def decision_approve(
+    *, document: Document, actor: User, comment: str = "", step_up_verified: bool, activation: str = ""
+) -> Assignment:
+    """Record the actor's approval and queue their signature. The caller has done the MFA step-up;
+    ``activation`` is the signature activation data the signer issued for it (signing.activation)."""
     from certificates.selectors import certificate_for_signing
 
     if not step_up_verified:
@@ -392,6 +395,7 @@ def decision_approve(*, document: Document, actor: User, comment: str = "", step
         box=seat.box,
         appearance=_appearance_for(actor=actor, seat=seat, delegation=delegation, at=now),
         reason=_signature_reason(actor=actor, seat=seat, delegation=delegation),
+        activation=activation,
     )
     Assignment.objects.filter(pk=seat.pk).update(signing_job_id=job.pk)
     seat.signing_job_id = job.pk
@@ -935,7 +939,9 @@ def archive_timestamp_renew(*, document_id: int) -> bool:
     return True
 
 
-def decision_approve_batch(*, documents: list[Document], actor: User, comment: str, batch) -> list[dict]:
+def decision_approve_batch(
+    *, documents: list[Document], actor: User, comment: str, batch, activation: str = ""
+) -> list[dict]:
     """Approve several documents after one MFA step-up (done by the caller), each in its own transaction.
 
     One refusal does not undo the others: returns [{"document": id, "detail": why}] for those refused.
@@ -947,7 +953,9 @@ def decision_approve_batch(*, documents: list[Document], actor: User, comment: s
     queued = 0
     for document in documents:
         try:
-            seat = decision_approve(document=document, actor=actor, comment=comment, step_up_verified=True)
+            seat = decision_approve(
+                document=document, actor=actor, comment=comment, step_up_verified=True, activation=activation
+            )
         except WorkflowError as exc:
             errors.append({"document": document.pk, "detail": exc.message})
             continue

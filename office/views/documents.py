@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 import audit
 from accounts.selectors import mfa_devices
-from accounts.services import StepUpFailed, mfa_step_up
+from accounts.services import StepUpFailed
 from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
 from core.thai import format_thai_datetime
@@ -258,8 +258,15 @@ def document_decide(request, pk: int, decision: str):
         if decision == "approve":
             if not _my_turn(request.user, document):
                 raise services.NotYourTurn(_("This document is not waiting for your decision."))
-            mfa_step_up(user=request.user, code=form.cleaned_data.get("otp", ""), request=request)
-            services.decision_approve(document=document, actor=request.user, comment=comment, step_up_verified=True)
+            activation = signing_services.signature_activate(
+                user=request.user,
+                code=form.cleaned_data.get("otp", ""),
+                items=selectors.signing_items([document]),
+                request=request,
+            )
+            services.decision_approve(
+                document=document, actor=request.user, comment=comment, step_up_verified=True, activation=activation
+            )
             messages.success(request, _("Approved; your signature is being added."))
         elif decision == "reject":
             services.decision_reject(document=document, actor=request.user, comment=comment)
@@ -284,14 +291,20 @@ def batch_start(request):
     form = BatchForm(request.POST, document_ids=mine)
     if not form.is_valid():
         return render(request, "office/_batch.html", {"error": _("Choose documents and enter the OTP.")}, status=400)
+    documents = list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
     try:
-        mfa_step_up(user=request.user, code=form.cleaned_data["otp"], request=request)
+        activation = signing_services.signature_activate(
+            user=request.user, code=form.cleaned_data["otp"], items=selectors.signing_items(documents), request=request
+        )
     except StepUpFailed as exc:
         return render(request, "office/_batch.html", {"error": exc.message}, status=403)
-    documents = list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
     batch = signing_services.signing_batch_create(signer=request.user)
     refused = services.decision_approve_batch(
-        documents=documents, actor=request.user, comment=form.cleaned_data.get("comment", ""), batch=batch
+        documents=documents,
+        actor=request.user,
+        comment=form.cleaned_data.get("comment", ""),
+        batch=batch,
+        activation=activation,
     )
     return render(request, "office/_batch.html", _batch_context(batch=batch, refused=refused))
 
