@@ -33,6 +33,7 @@ demo: setup
 
 lint: venv
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/lint-imports
 
 test: venv static lint
 	@bash scripts/install-test-node.sh

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from . import selectors, services
 
-ERROR = inline_serializer("AccountsError", {"detail": serializers.CharField()})
+ERROR = inline_serializer("AccountsError", {"detail": serializers.CharField(), "code": serializers.CharField()})
 
 
 class ProfileOut(serializers.Serializer):
@@ -46,7 +46,7 @@ class DeviceOut(serializers.Serializer):
 
 
 def _error(exc: services.MFAError) -> Response:
-    return Response({"detail": exc.message}, status=exc.status)
+    return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
 
 
 class Me(APIView):
@@ -76,7 +76,9 @@ class MyChallenge(APIView):
     def post(self, request):
         form = ChallengeIn(data=request.data)
         if not form.is_valid():
-            return Response({"detail": "device: give the id of one of your MFA devices."}, status=400)
+            return Response(
+                {"detail": "device: give the id of one of your MFA devices.", "code": "invalid"}, status=400
+            )
         try:
             message = services.mfa_challenge(user=request.user, device_id=form.validated_data["device"])
         except services.MFAError as exc:
@@ -112,7 +114,7 @@ class MyEnrol(APIView):
     def post(self, request):
         form = EnrolIn(data=request.data)
         if not form.is_valid():
-            return Response({"detail": "kind: totp, email or sms."}, status=400)
+            return Response({"detail": "kind: totp, email or sms.", "code": "invalid"}, status=400)
         data = form.validated_data
         try:
             if data["kind"] == "totp":
@@ -149,7 +151,7 @@ class MyConfirm(APIView):
     def post(self, request):
         form = ConfirmIn(data=request.data)
         if not form.is_valid():
-            return Response({"detail": "device and code are required."}, status=400)
+            return Response({"detail": "device and code are required.", "code": "invalid"}, status=400)
         try:
             device = services.device_confirm(
                 user=request.user, device_id=form.validated_data["device"], code=form.validated_data["code"]
@@ -169,29 +171,3 @@ class MyBackupCodes(APIView):
     )
     def post(self, request):
         return Response({"codes": services.static_codes_generate(user=request.user)}, status=201)
-
-
-class StepUpIn(serializers.Serializer):
-    otp = serializers.CharField(max_length=64)
-
-
-class MyStepUp(APIView):
-    """Step up once before a batch of approvals; `step_up_fresh` then holds for the window."""
-
-    @extend_schema(
-        request=StepUpIn,
-        responses={
-            200: inline_serializer("StepUpOut", {"fresh_until": serializers.DateTimeField()}),
-            403: ERROR,
-            429: ERROR,
-        },
-    )
-    def post(self, request):
-        form = StepUpIn(data=request.data)
-        if not form.is_valid():
-            return Response({"detail": "otp is required."}, status=400)
-        try:
-            services.mfa_step_up(user=request.user, code=form.validated_data["otp"], purpose="sign", request=request)
-        except services.StepUpFailed as exc:
-            return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
-        return Response({"fresh_until": services.step_up_expires_at(user=request.user)})

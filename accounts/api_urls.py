@@ -9,5 +9,4 @@ urlpatterns = [
     path("me/mfa/confirm/", api.MyConfirm.as_view(), name="api-me-mfa-confirm"),
     path("me/mfa/challenge/", api.MyChallenge.as_view(), name="api-me-mfa-challenge"),
     path("me/mfa/backup-codes/", api.MyBackupCodes.as_view(), name="api-me-mfa-backup-codes"),
-    path("me/mfa/step-up/", api.MyStepUp.as_view(), name="api-me-mfa-step-up"),
 ]

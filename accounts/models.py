@@ -6,6 +6,12 @@ from django.db import models
 from django_otp.models import CooldownMixin, SideChannelDevice, ThrottlingMixin, TimestampMixin
 
 from audit.models import Event
+from core import roles
+
+
+class OrgUnitManager(models.Manager):
+    def get_by_natural_key(self, code: str) -> "OrgUnit":
+        return self.get(code=code)
 
 
 class OrgUnit(models.Model):
@@ -16,11 +22,16 @@ class OrgUnit(models.Model):
     name_en = models.CharField("name (English)", max_length=200, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
 
+    objects = OrgUnitManager()
+
     class Meta:
         ordering = ["code"]
 
     def __str__(self) -> str:
         return self.name_th
+
+    def natural_key(self) -> tuple[str]:
+        return (self.code,)
 
     def ancestors(self) -> list["OrgUnit"]:
         chain, node = [], self.parent
@@ -31,12 +42,12 @@ class OrgUnit(models.Model):
 
 
 class Role(models.TextChoices):
-    """Roles are Django groups with these names; admin permissions hang off the groups."""
+    """Roles are Django groups with these names (core.roles, the one list); admin permissions hang off the groups."""
 
-    OFFICE_USER = "office_user", "ผู้ใช้งานทั่วไป / office user"
-    CA_OFFICER = "ca_officer", "เจ้าหน้าที่ CA / CA officer"
-    IT_ADMIN = "it_admin", "ผู้ดูแลระบบ / IT admin"
-    AUDITOR = "auditor", "ผู้ตรวจสอบ / auditor"
+    OFFICE_USER = roles.OFFICE_USER, "ผู้ใช้งานทั่วไป / office user"
+    CA_OFFICER = roles.CA_OFFICER, "เจ้าหน้าที่ CA / CA officer"
+    IT_ADMIN = roles.IT_ADMIN, "ผู้ดูแลระบบ / IT admin"
+    AUDITOR = roles.AUDITOR, "ผู้ตรวจสอบ / auditor"
 
 
 class User(AbstractUser):
@@ -63,6 +74,7 @@ class User(AbstractUser):
         return f"{self.title_en} {name}".strip() if name else ""
 
     def has_role(self, role: str) -> bool:
+        """Membership of the role's group itself (core.roles.has_role also counts superusers)."""
         return self.groups.filter(name=role).exists()
 
     def __str__(self) -> str:
@@ -122,7 +134,7 @@ def _local_hhmm(moment) -> str:
 
 
 class StepUp(models.Model):
-    """The user's latest successful MFA step-up; signing needs one younger than STEP_UP_WINDOW_SECONDS."""
+    """The user's latest successful MFA step-up (a record for operators; each approval needs its own code)."""
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="step_up")
     verified_at = models.DateTimeField()

@@ -52,3 +52,17 @@ def mfa_devices(user: User) -> list[dict]:
             }
         )
     return rows
+
+
+def org_unit_ids_with_descendants(code: str) -> list[int]:
+    """Primary keys of the org unit with this code and of every unit below it."""
+    from .models import OrgUnit
+
+    units = list(OrgUnit.objects.values_list("pk", "code", "parent_id"))
+    wanted = {pk for pk, unit_code, _ in units if unit_code == code}
+    grew = True
+    while grew:
+        more = {pk for pk, _, parent in units if parent in wanted and pk not in wanted}
+        wanted |= more
+        grew = bool(more)
+    return sorted(wanted)

@@ -6,7 +6,6 @@ import io
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
@@ -17,30 +16,30 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
+from core.errors import DomainError
+from core.roles import ALL_ROLES, STAFF_ROLES, has_role
 
-from .models import ChallengeRefused, Role, SMSDevice, StepUp, User
-
-# Roles that work in the Django admin (the operator console); office users never do.
-STAFF_ROLES = frozenset({Role.CA_OFFICER, Role.IT_ADMIN, Role.AUDITOR})
-ALL_ROLES = frozenset(Role.values)
+from .models import ChallengeRefused, SMSDevice, StepUp, User
 
 
-class StepUpFailed(Exception):
-    """The one-time code was refused. `throttled` means the factor is locked for a while."""
+class StepUpFailed(DomainError):
+    """The one-time code was refused (403). `throttled` means the factor is locked for a while (429)."""
+
+    status = 403
+    code = "step_up_failed"
 
     def __init__(self, message: str, *, throttled: bool = False):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, code="step_up_throttled" if throttled else None, status=429 if throttled else None)
         self.throttled = throttled
 
 
-class MFAError(Exception):
+class MFAError(DomainError):
     """An enrolment or challenge request that cannot be done; the message is for the user."""
 
+    code = "mfa_refused"
+
     def __init__(self, message: str, *, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(message, status=status)
 
 
 def _hhmm(moment) -> str:
@@ -64,9 +63,10 @@ def mfa_step_up(
 
     Devices lock themselves after a wrong code for 1, 2, 4, 8… seconds (django-otp throttling); a locked
     device does not accept even a correct code until its delay has passed. A success is recorded as the
-    user's step-up (see `step_up_fresh`). Devices whose secrets are sealed for the signer are checked by
-    the registered code verifier (signing); `verifier_context` is handed to it (a signature activation
-    asks it for activation data there).
+    user's latest step-up (`StepUp`, shown in the admin); it opens no window: every approval needs
+    its own code (workflows.services.decision_approve). Devices whose secrets are sealed for the
+    signer are checked by the registered code verifier (signing); `verifier_context` is handed to it
+    (a signature activation asks it for activation data there).
     """
     code = (code or "").strip().replace(" ", "")
     devices = list(devices_for_user(user, confirmed=True))
@@ -151,20 +151,6 @@ def _step_up_record(*, user: User, device: Device, purpose: str, request) -> Non
             },
         )
         _audit(user, "accounts.mfa_verified", purpose, device.persistent_id)
-
-
-def step_up_fresh(*, user: User, request=None, window_seconds: int | None = None) -> bool:
-    """True when the user stepped up within STEP_UP_WINDOW_SECONDS (one step-up covers a batch).
-
-    With a request from a browser session, a step-up made in another browser session does not count.
-    """
-    window = settings.STEP_UP_WINDOW_SECONDS if window_seconds is None else window_seconds
-    record = StepUp.objects.filter(user=user).first()
-    if record is None or timezone.now() - record.verified_at > timedelta(seconds=window):
-        return False
-    session = getattr(request, "session", None)
-    current = session.session_key if session is not None else None
-    return not (record.session_key and current and record.session_key != current)
 
 
 def user_device(*, user: User, device_id: str, confirmed: bool | None = True) -> Device:
@@ -284,7 +270,7 @@ def device_delete(*, user: User, device_id: str) -> None:
 
 def staff_sync(*, user: User) -> None:
     """is_staff follows the roles: CA officers, IT admins and auditors use the admin; superusers always."""
-    wanted = user.is_superuser or user.groups.filter(name__in=STAFF_ROLES).exists()
+    wanted = has_role(user, *STAFF_ROLES)
     if user.is_staff != wanted:
         User.objects.filter(pk=user.pk).update(is_staff=wanted)
         user.is_staff = wanted
@@ -293,7 +279,7 @@ def staff_sync(*, user: User) -> None:
 @transaction.atomic
 def user_roles_set(*, user: User, roles: set[str], managed: set[str] | None = None, source: str) -> None:
     """Make the user's role groups among `managed` exactly `roles` (a directory owns only what it maps)."""
-    managed = set(ALL_ROLES if managed is None else managed) & ALL_ROLES
+    managed = set(ALL_ROLES if managed is None else managed) & set(ALL_ROLES)
     roles = set(roles) & managed
     current = set(user.groups.filter(name__in=managed).values_list("name", flat=True))
     added, removed = roles - current, current - roles
@@ -354,10 +340,3 @@ def _audit(user, action: str, purpose: str, detail: str, *, outcome: str | None 
             outcome=outcome,
             details={"purpose": purpose, "detail": detail},
         )
-
-
-def step_up_expires_at(*, user: User):
-    record = StepUp.objects.filter(user=user).first()
-    if record is None:
-        return None
-    return record.verified_at + timedelta(seconds=settings.STEP_UP_WINDOW_SECONDS)

@@ -11,20 +11,17 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, permissions, serializers
 from rest_framework.pagination import CursorPagination
 
+from core.roles import AUDIT_READERS, has_role
+
 from . import selectors
 from .models import Event, Outcome
-
-AUDIT_ROLES = ("auditor", "it_admin")
 
 
 class IsAuditorOrITAdmin(permissions.BasePermission):
     message = "Only auditors and IT admins may read the audit log."
 
     def has_permission(self, request, view) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        return user.is_superuser or user.groups.filter(name__in=AUDIT_ROLES).exists()
+        return has_role(request.user, *AUDIT_READERS)
 
 
 class EventOut(serializers.ModelSerializer):

@@ -125,3 +125,19 @@ def memo_flow(
     if response.status_code != 200 or response.headers.get("Content-Type") != "application/pdf":
         raise FlowError(f"file: {response.status_code} {response.headers.get('Content-Type')}")
     return document, response.content
+
+
+def documents_start(count: int, *, level: str) -> list[int]:
+    """`count` memo-2-tier routes started directly through the service (at PAdES `level`); their ids."""
+    from accounts.models import User
+    from workflows import services
+    from workflows.models import WorkflowTemplate
+
+    WorkflowTemplate.objects.filter(code="memo-2-tier").update(pades_level=level)
+    template = WorkflowTemplate.objects.get(code="memo-2-tier")
+    requester = User.objects.get(username="requester")
+    pdf = one_page_pdf()
+    return [
+        services.route_start(title=f"bench {i}", pdf=pdf, template=template, actor=requester, placements=None).pk
+        for i in range(count)
+    ]

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import requests
 
-from .flow import Api, one_page_pdf
+from . import bulk
+from .flow import Api, documents_start, one_page_pdf
 from .stack import ROOT, Stack
 
 
@@ -99,21 +100,6 @@ def baseline(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure
 
 
 # --- (b)–(d) the pipeline ------------------------------------------------------------------------------------
-
-
-def _documents(count: int, *, level: str) -> list[int]:
-    from accounts.models import User
-    from workflows import services
-    from workflows.models import WorkflowTemplate
-
-    WorkflowTemplate.objects.filter(code="memo-2-tier").update(pades_level=level)
-    template = WorkflowTemplate.objects.get(code="memo-2-tier")
-    requester = User.objects.get(username="requester")
-    pdf = one_page_pdf()
-    return [
-        services.route_start(title=f"bench {i}", pdf=pdf, template=template, actor=requester, placements=None).pk
-        for i in range(count)
-    ]
 
 
 def _clients(usernames: list[str], base_url: str, codes: int) -> tuple[dict[str, Api], dict[str, list[str]]]:
@@ -244,7 +230,7 @@ def pipeline(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure
     base = _baseline_measured(stack, figures)
     rows = []
     for level in ("B-B", "B-LT"):
-        documents = _documents(10 if quick else 60, level=level)
+        documents = documents_start(10 if quick else 60, level=level)
         cpu = _cpu_seconds(stack)
         rate, elapsed = _approvals_throughput(stack, documents=documents, signers=["head1", "head2"])
         cpu_note = _cpu_note(cpu, _cpu_seconds(stack), 2 * len(documents))
@@ -293,7 +279,7 @@ def batch(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]:
     """1,000 documents signed by one signer through the batch API (10 requests of 100, 4 at a time)."""
     _ensure_running(stack, clusters=2)
     count = 100 if quick else 1000
-    documents = _documents(count, level="B-B")
+    documents = documents_start(count, level="B-B")
     cpu = _cpu_seconds(stack)
     rate, elapsed = _batches_throughput(stack, documents=documents, signer="head1")
     cpu_note = _cpu_note(cpu, _cpu_seconds(stack), count)
@@ -317,7 +303,7 @@ def scaling(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]
     rates = {}
     for clusters, broker in ((1, "redis"), (2, "redis"), (2, "orm")):
         _ensure_running(stack, clusters=clusters, broker=broker)
-        documents = _documents(count, level="B-B")
+        documents = documents_start(count, level="B-B")
         rates[clusters, broker], _ = _approvals_throughput(stack, documents=documents, signers=["head1"])
     _ensure_running(stack, clusters=2, broker="redis")
     ratio = rates[2, "redis"] / rates[1, "redis"]
@@ -361,132 +347,6 @@ def _queries_per_page(path: str, username: str) -> int:
     return len(queries)
 
 
-BULK_TITLE = "bench bulk"
-BULK_EVENTS_MONTH = (2001, 1)
-
-
-def _bulk_documents_ensure(count: int) -> int:
-    """At least `count` documents titled "bench bulk …" in the database, kept between runs: copies of
-    one real route (document, version, tiers, seats) written with COPY. Returns how many exist."""
-    import random
-    from datetime import timedelta
-
-    from django.db import connection, transaction
-    from django.utils import timezone
-    from psycopg.types.json import Jsonb
-
-    from workflows.models import Assignment, Document, DocumentVersion, RouteTier
-
-    have = Document.objects.filter(title__startswith=BULK_TITLE).count()
-    if have >= count:
-        return have
-    need = count - have
-    [template_id] = _documents(1, level="B-B")
-    models = [Document, DocumentVersion, RouteTier, Assignment]
-    fields = {m: [f.attname for f in m._meta.concrete_fields] for m in models}
-    rows = {
-        m: list(
-            m.objects.filter(**({"pk": template_id} if m is Document else {"document_id": template_id}))
-            .order_by("pk")
-            .values_list(*fields[m])
-        )
-        for m in models
-    }
-    rng = random.Random(have)
-    now = timezone.now()
-    started = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
-        first = {}
-        for m in models:
-            cursor.execute(f"LOCK TABLE {m._meta.db_table} IN EXCLUSIVE MODE")
-            cursor.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {m._meta.db_table}")
-            first[m] = cursor.fetchone()[0]
-        per_doc = {m: len(rows[m]) for m in models}
-        for m in models:
-            columns = ", ".join(connection.ops.quote_name(m._meta.get_field(a).column) for a in fields[m])
-            index = {a: i for i, a in enumerate(fields[m])}
-            with cursor.cursor.copy(f"COPY {m._meta.db_table} ({columns}) FROM STDIN") as copy:
-                for k in range(need):
-                    doc_id = first[Document] + k
-                    created = now - timedelta(minutes=5 * (have + k))
-                    tier_ids = {
-                        old[0]: first[RouteTier] + k * per_doc[RouteTier] + j for j, old in enumerate(rows[RouteTier])
-                    }
-                    for j, template in enumerate(rows[m]):
-                        row = [Jsonb(v) if isinstance(v, dict | list) else v for v in template]
-                        row[index["id"]] = first[m] + k * per_doc[m] + j
-                        if m is Document:
-                            row[index["title"]] = f"{BULK_TITLE} {have + k}"
-                            row[index["created_at"]] = row[index["updated_at"]] = created
-                            row[index["status"]] = rng.choice(("in_progress", "completed", "completed", "rejected"))
-                        else:
-                            row[index["document_id"]] = doc_id
-                        if m is Assignment:
-                            row[index["tier_id"]] = tier_ids[template[index["tier_id"]]]
-                        copy.write_row(row)
-        for m in models:
-            table = m._meta.db_table
-            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
-    with connection.cursor() as cursor:
-        for m in models:
-            cursor.execute(f"ANALYZE {m._meta.db_table}")
-    print(f"  generated {need:,} documents in {time.perf_counter() - started:.0f} s", flush=True)
-    return count
-
-
-def _bulk_routes_settle() -> int:
-    """Bulk documents that are not in progress get their routes ended the way the workflow ends one:
-    open tiers closed, pending seats not needed (and off the inbox). The copies are of a route just
-    started, so without this a completed document would still wait in its signers' inboxes. Idempotent;
-    returns the seats moved."""
-    from django.db import connection
-
-    from workflows.models import Assignment, Document, RouteTier
-
-    documents = Document._meta.db_table
-    ended = f"SELECT id FROM {documents} WHERE title LIKE %s AND status <> 'in_progress'"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {RouteTier._meta.db_table} SET status = 'closed' "
-            f"WHERE status IN ('pending', 'active') AND document_id IN ({ended})",
-            [f"{BULK_TITLE}%"],
-        )
-        cursor.execute(
-            f"UPDATE {Assignment._meta.db_table} SET status = 'not_needed', waiting_since = NULL "
-            f"WHERE status = 'pending' AND document_id IN ({ended})",
-            [f"{BULK_TITLE}%"],
-        )
-        moved = cursor.rowcount
-    if moved and connection.get_autocommit():
-        # VACUUM, not only ANALYZE: until the old row versions are gone the inbox index still lists every
-        # moved seat, and a scan of it visits them all (and index-only scans need the visibility map).
-        with connection.cursor() as cursor:
-            for model in (Assignment, RouteTier):
-                cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
-    return moved
-
-
-def _bulk_events_ensure(count: int) -> int:
-    """At least `count` chained audit events in a month nobody else uses (kept between runs)."""
-    from django.db import connection, transaction
-
-    from audit.models import Event
-
-    from .report_bench import synthetic_events_insert
-
-    year, month = BULK_EVENTS_MONTH
-    have = Event.objects.filter(created_at__year=year, created_at__month=month).count()
-    if have >= count:
-        return have
-    started = time.perf_counter()
-    with transaction.atomic():
-        synthetic_events_insert(count=count - have, year=year, month=month, seed=have)
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {Event._meta.db_table}")
-    print(f"  generated {count - have:,} audit events in {time.perf_counter() - started:.0f} s", flush=True)
-    return count
-
-
 def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]:
     """Document list (and inbox, when the API has one) p95 with 50 concurrent clients over 100,000
     documents and 1,000,000 audit events, and queries per page before/after the data grows."""
@@ -494,9 +354,9 @@ def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]
     from workflows.models import Document
 
     if not quick:
-        _bulk_events_ensure(1_000_000)
-        _bulk_documents_ensure(100_000)
-        moved = _bulk_routes_settle()
+        bulk.events_ensure(1_000_000)
+        bulk.documents_ensure(100_000)
+        moved = bulk.routes_settle()
         if moved:
             print(f"  ended the routes of completed/rejected bulk documents ({moved:,} seats)", flush=True)
     _ensure_running(stack, clusters=2)
@@ -549,7 +409,7 @@ def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]
             )
         )
         before = _queries_per_page(path, user)
-        _documents(25, level="B-B")
+        documents_start(25, level="B-B")
         after = _queries_per_page(path, user)
         rows.append(
             Figure(

@@ -96,7 +96,7 @@ def _approval(*, client, device) -> Callable[[int], int]:
 def run(*, out: Path, times: int) -> list[str]:
     from signing.services import signing_job_run
 
-    from .measure import _documents
+    from .flow import documents_start
 
     out.mkdir(parents=True, exist_ok=True)
     head, device = _client(username="head1")
@@ -110,7 +110,7 @@ def run(*, out: Path, times: int) -> list[str]:
         lines.append(f"{name} {path}: {_timed(call=lambda c=client, p=path: c.get(p), times=times)}")
         lines.append(_profiled(name=name, call=lambda c=client, p=path: c.get(p), out=out))
     rounds = max(3, times // 3)
-    documents = _documents(rounds + 2, level="B-B")
+    documents = documents_start(rounds + 2, level="B-B")
     signing_job_run(job_id=approve(documents.pop()))  # warm-up: per-process caches (credentials, fonts, HSM)
     approvals, jobs = [], []
     for _ in range(rounds):

@@ -19,8 +19,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import OrgUnit, User
+from core.errors import DomainError
 
-from . import selectors, services
+from . import external, selectors, services
+from .errors import CertificateError
 from .models import Certificate, CertificateAuthority, CertificateStatus, ExpiryNotice, TrustRoot
 
 MAX_CERTIFICATE_UPLOAD = 1 << 20
@@ -88,7 +90,7 @@ class Pkcs12Form(forms.Form):
 
 def _read(upload) -> bytes:
     if upload.size > MAX_CERTIFICATE_UPLOAD:
-        raise ValueError("The file is too large for a certificate.")
+        raise CertificateError("The file is too large for a certificate.")
     return upload.read()
 
 
@@ -141,7 +143,7 @@ class CertificateAdmin(admin.ModelAdmin):
             try:
                 services.agreement_resend(certificate=cert, actor=request.user)
                 messages.success(request, f"Agreement e-mail sent again for {cert}.")
-            except ValueError as exc:
+            except DomainError as exc:
                 messages.error(request, f"{cert}: {exc}")
 
     @admin.action(description="Revoke (asks for the reason)")
@@ -155,7 +157,7 @@ class CertificateAdmin(admin.ModelAdmin):
                         certificate=cert, actor=request.user, reason=form.cleaned_data["reason"]
                     )
                     messages.success(request, f"Revoked {cert}.")
-                except ValueError as exc:
+                except DomainError as exc:
                     messages.error(request, f"{cert}: {exc}")
             return None
         context = {
@@ -175,7 +177,7 @@ class CertificateAdmin(admin.ModelAdmin):
             try:
                 new = services.certificate_renew(certificate=cert, actor=request.user)
                 messages.success(request, f"Renewed {cert}: new certificate #{new.pk} ({new.get_status_display()}).")
-            except ValueError as exc:
+            except DomainError as exc:
                 messages.error(request, f"{cert}: {exc}")
 
     # --- pages for what has no certificate row yet ---
@@ -248,9 +250,9 @@ class CertificateAdmin(admin.ModelAdmin):
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
-                services.certificate_import_issued(certificate=cert, data=_read(form.cleaned_data["file"]),
+                external.certificate_import_issued(certificate=cert, data=_read(form.cleaned_data["file"]),
                                                    actor=request.user)  # fmt: skip
-            except ValueError as exc:
+            except DomainError as exc:
                 form.add_error("file", str(exc))
             else:
                 messages.success(request, "Imported; the holder was asked to accept the subscriber agreement.")
@@ -262,11 +264,11 @@ class CertificateAdmin(admin.ModelAdmin):
         form = Pkcs12Form(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
-                cert = services.certificate_import_pkcs12(
+                cert = external.certificate_import_pkcs12(
                     user=form.cleaned_data["user"], data=_read(form.cleaned_data["file"]),
                     password=form.cleaned_data["password"], actor=request.user,
                 )  # fmt: skip
-            except ValueError as exc:
+            except DomainError as exc:
                 form.add_error("file", str(exc))
             else:
                 messages.success(request, "The key is now in the HSM (non-extractable); agreement e-mail sent.")
@@ -289,8 +291,8 @@ class TrustRootForm(forms.ModelForm):
                 raise forms.ValidationError("Upload the root certificate.")
             try:
                 self.certificate_bytes = _read(upload)
-                services.trust_root_parse(self.certificate_bytes)
-            except ValueError as exc:
+                external.trust_root_parse(self.certificate_bytes)
+            except DomainError as exc:
                 raise forms.ValidationError(str(exc))
         return data
 
@@ -326,9 +328,9 @@ class TrustRootAdmin(admin.ModelAdmin):
         if not selectors.user_manages_certificates(request.user):
             raise PermissionDenied("Only a CA officer or IT admin manages trust roots.")
         if change:
-            services.trust_root_set_enabled(trust_root=obj, enabled=form.cleaned_data["enabled"], actor=request.user)
+            external.trust_root_set_enabled(trust_root=obj, enabled=form.cleaned_data["enabled"], actor=request.user)
             return
-        root = services.trust_root_add(
+        root = external.trust_root_add(
             name=obj.name, source=obj.source, data=form.certificate_bytes, actor=request.user, enabled=obj.enabled
         )
         obj.pk, obj.certificate_der, obj.fingerprint_sha256 = root.pk, root.certificate_der, root.fingerprint_sha256
@@ -337,12 +339,12 @@ class TrustRootAdmin(admin.ModelAdmin):
     @admin.action(description="Enable the selected roots")
     def enable(self, request, queryset):
         for root in queryset:
-            services.trust_root_set_enabled(trust_root=root, enabled=True, actor=request.user)
+            external.trust_root_set_enabled(trust_root=root, enabled=True, actor=request.user)
 
     @admin.action(description="Disable the selected roots")
     def disable(self, request, queryset):
         for root in queryset:
-            services.trust_root_set_enabled(trust_root=root, enabled=False, actor=request.user)
+            external.trust_root_set_enabled(trust_root=root, enabled=False, actor=request.user)
 
 
 @admin.register(CertificateAuthority)

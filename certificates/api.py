@@ -13,10 +13,10 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors, services
+from . import external, selectors, services
 from .models import Certificate, CertificateStatus
 
-ERROR = inline_serializer("CertificateError", {"detail": serializers.CharField()})
+ERROR = inline_serializer("CertificateError", {"detail": serializers.CharField(), "code": serializers.CharField()})
 
 
 class CertificateOut(serializers.ModelSerializer):
@@ -85,7 +85,9 @@ class CertificateCsr(APIView):
     def get(self, request, pk: int):
         cert = _visible(request, pk)
         if not cert.csr_pem:
-            return Response({"detail": "This certificate was not requested with a CSR."}, status=404)
+            return Response(
+                {"detail": "This certificate was not requested with a CSR.", "code": "not_found"}, status=404
+            )
         response = HttpResponse(cert.csr_pem, content_type="application/pkcs10")
         response["Content-Disposition"] = f'attachment; filename="dsign-{cert.user.username}-{cert.pk}.csr"'
         return response
@@ -105,19 +107,20 @@ class CertificateImport(APIView):
     def post(self, request, pk: int):
         cert = _visible(request, pk)
         if cert.user_id != request.user.pk and not selectors.user_manages_certificates(request.user):
-            return Response({"detail": "Only the holder or a CA officer may import this certificate."}, status=403)
+            return Response(
+                {"detail": "Only the holder or a CA officer may import this certificate.", "code": "forbidden"},
+                status=403,
+            )
         form = ImportIn(data=request.data)
         if not form.is_valid():
-            return Response({"detail": "Upload the issued certificate as the multipart field 'file'."}, status=400)
+            return Response(
+                {"detail": "Upload the issued certificate as the multipart field 'file'.", "code": "invalid"},
+                status=400,
+            )
         upload = form.validated_data["file"]
         if upload.size > min(settings.MAX_UPLOAD_BYTES, 1 << 20):
-            return Response({"detail": "The file is too large for a certificate."}, status=413)
-        try:
-            cert = services.certificate_import_issued(certificate=cert, data=upload.read(), actor=request.user)
-        except services.CertificateStateError as exc:
-            return Response({"detail": str(exc)}, status=409)
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=400)
+            return Response({"detail": "The file is too large for a certificate.", "code": "too_large"}, status=413)
+        cert = external.certificate_import_issued(certificate=cert, data=upload.read(), actor=request.user)
         return Response(CertificateOut(cert).data)
 
 
@@ -131,17 +134,17 @@ class CertificateRevoke(APIView):
     @extend_schema(request=RevokeIn, responses={200: CertificateOut, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})
     def post(self, request, pk: int):
         if not selectors.user_manages_certificates(request.user):
-            return Response({"detail": "Only a CA officer or IT admin may revoke certificates."}, status=403)
+            return Response(
+                {"detail": "Only a CA officer or IT admin may revoke certificates.", "code": "forbidden"}, status=403
+            )
         cert = _visible(request, pk)
         form = RevokeIn(data=request.data)
         if not form.is_valid():
-            return Response({"detail": f"reason must be one of {', '.join(services.REVOCATION_REASONS)}."}, status=400)
-        try:
-            cert = services.certificate_revoke(
-                certificate=cert, actor=request.user, reason=form.validated_data["reason"]
+            return Response(
+                {"detail": f"reason must be one of {', '.join(services.REVOCATION_REASONS)}.", "code": "invalid"},
+                status=400,
             )
-        except services.CertificateStateError as exc:
-            return Response({"detail": str(exc)}, status=409)
+        cert = services.certificate_revoke(certificate=cert, actor=request.user, reason=form.validated_data["reason"])
         return Response(CertificateOut(cert).data)
 
 
@@ -160,11 +163,8 @@ class CertificateAccept(APIView):
         cert = _visible(request, pk)
         form = AcceptIn(data=request.data)
         if not form.is_valid():
-            return Response({"detail": "Send the agreement token from the e-mail as 'token'."}, status=400)
-        try:
-            cert = services.certificate_accept(certificate=cert, actor=request.user, token=form.validated_data["token"])
-        except PermissionError as exc:
-            return Response({"detail": str(exc)}, status=403)
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=409)
+            return Response(
+                {"detail": "Send the agreement token from the e-mail as 'token'.", "code": "invalid"}, status=400
+            )
+        cert = services.certificate_accept(certificate=cert, actor=request.user, token=form.validated_data["token"])
         return Response(CertificateOut(cert).data)

@@ -61,6 +61,11 @@ _CRL_REASONS = {
 _CLOCK_SKEW = timedelta(minutes=5)
 
 
+def record_serial() -> int:
+    """A positive 120-bit serial for the certificates and timestamps dsign's CA issues (kept as hex)."""
+    return secrets.randbits(120) | (1 << 119)
+
+
 def random_serial() -> int:
     """A positive 159-bit serial: unpredictable, and at most 20 octets once DER-encoded."""
     return secrets.randbits(159) | (1 << 158)

@@ -9,6 +9,8 @@ from asn1crypto import pem, x509
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.roles import AUDIT_READERS, CERTIFICATE_MANAGERS, has_role
+
 from .models import Certificate, CertificateAuthority, CertificateStatus, TrustRoot
 
 
@@ -61,27 +63,16 @@ def authority_get(kind: str) -> CertificateAuthority | None:
     return CertificateAuthority.objects.filter(kind=kind).first()
 
 
-def certificate_by_serial(*, issuer: CertificateAuthority, serial: int) -> Certificate | None:
-    return Certificate.objects.filter(issued_by=issuer, serial_number=format(serial, "x")).first()
-
-
 # --- lists and details for the admin, the API and the holder ----------------------------------------
-
-MANAGER_ROLES = ("ca_officer", "it_admin")
-READ_ALL_ROLES = (*MANAGER_ROLES, "auditor")
 
 
 def user_manages_certificates(user) -> bool:
     """CA officers and IT admins issue, revoke and import certificates for others."""
-    return bool(
-        user and user.is_authenticated and (user.is_superuser or user.groups.filter(name__in=MANAGER_ROLES).exists())
-    )
+    return has_role(user, *CERTIFICATE_MANAGERS)
 
 
 def user_reads_all_certificates(user) -> bool:
-    return bool(
-        user and user.is_authenticated and (user.is_superuser or user.groups.filter(name__in=READ_ALL_ROLES).exists())
-    )
+    return has_role(user, *CERTIFICATE_MANAGERS, *AUDIT_READERS)
 
 
 def certificates_visible(*, user) -> QuerySet[Certificate]:
@@ -113,3 +104,11 @@ def certificates_filter(
             not_after__lte=now + timedelta(days=expiring_within),
         )
     return queryset
+
+
+def certificates_of_units(org_unit_ids: list[int] | None) -> QuerySet[Certificate]:
+    """Every certificate (of holders in these org units, when given), by holder then age."""
+    certificates = Certificate.objects.select_related("user", "user__org_unit").order_by("user__username", "id")
+    if org_unit_ids is not None:
+        certificates = certificates.filter(user__org_unit_id__in=org_unit_ids)
+    return certificates

@@ -2,38 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from asn1crypto import cms, keys, pem, x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
+from asn1crypto import pem
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from pyhanko_certvalidator import CertificateValidator, ValidationContext
-from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 
 import audit
 from branding.email import branded_email, has_logo
 from branding.selectors import branding_get
-from core import hsm
+from core import hsm, signer
+from core.roles import CERTIFICATE_MANAGERS, has_role, role_holders_q
 
 from . import pki, user_keys
+from .errors import AgreementRefused, CertificateError, CertificateStateError
 from .models import Certificate, CertificateAuthority, CertificateStatus, ExpiryNotice, TrustRoot
+from .responders import crl_publish
 
 MIN_VALIDITY_DAYS = 365
 CA_VALIDITY_DAYS = 20 * 365
 ISSUING_VALIDITY_DAYS = 10 * 365
 SERVICE_VALIDITY_DAYS = 5 * 365
-CRL_LIFETIME = timedelta(days=1)
 REVOCATION_REASONS = (
     "unspecified",
     "key_compromise",
@@ -42,8 +37,6 @@ REVOCATION_REASONS = (
     "cessation_of_operation",
     "certificate_hold",
 )
-# Roles that manage certificates and receive copies of expiry warnings (accounts.models.Role values).
-OFFICER_ROLES = ("ca_officer", "it_admin")
 # An "expired" notice is still sent this long after expiry (the task was down); older ones are history.
 EXPIRED_NOTICE_GRACE = timedelta(days=30)
 
@@ -59,11 +52,7 @@ def pki_urls() -> dict[str, str]:
     }
 
 
-def _new_serial() -> int:
-    return secrets.randbits(120) | (1 << 119)
-
-
-def _as_pem(certs) -> str:
+def pem_chain(certs) -> str:
     return "".join(pem.armor("CERTIFICATE", c.dump()).decode() for c in certs)
 
 
@@ -120,7 +109,7 @@ def ca_bootstrap(*, actor=None) -> bool:
             subject={"common_name": name, "organization": org, "country": "TH"},
             issuer_cert=issuing_cert,
             issuer_key_label="ca-issuing",
-            serial_number=_new_serial(),
+            serial_number=pki.record_serial(),
             not_before=now - timedelta(minutes=5),
             not_after=now + timedelta(days=SERVICE_VALIDITY_DAYS),
             crl_url=urls["crl_url"],
@@ -160,13 +149,13 @@ def certificate_issue(
     """Generate a key in the token for `user` and certify it with the internal issuing CA."""
     validity_days = validity_days or settings.CERTIFICATE_VALIDITY_DAYS
     if validity_days < MIN_VALIDITY_DAYS:
-        raise ValueError(f"certificates are valid for at least {MIN_VALIDITY_DAYS} days")
+        raise CertificateError(f"certificates are valid for at least {MIN_VALIDITY_DAYS} days")
     issuing = CertificateAuthority.objects.get(kind=CertificateAuthority.Kind.ISSUING)
     algorithm = algorithm or settings.SIGNING_KEY_ALGORITHM
     label = f"user-{user.pk}-{secrets.token_hex(6)}"
     public_key = user_keys.key_generate(label=label, algorithm=algorithm)
     now = timezone.now()
-    serial = _new_serial()
+    serial = pki.record_serial()
     urls = pki_urls()
     cert = pki.build_end_entity(
         public_key=public_key,
@@ -192,7 +181,7 @@ def certificate_issue(
         issuer_cn=issuing.common_name,
         issued_by=issuing,
         certificate_der=cert.dump(),
-        chain_pem=_as_pem([issuing.certificate]),
+        chain_pem=pem_chain([issuing.certificate]),
         not_before=cert["tbs_certificate"]["validity"]["not_before"].native,
         not_after=cert["tbs_certificate"]["validity"]["not_after"].native,
         agreement_token=secrets.token_urlsafe(32),
@@ -211,11 +200,7 @@ def certificate_issue(
     return record
 
 
-# --- lifecycle: every status change goes through _transition ---------------------------------------
-
-
-class CertificateStateError(ValueError):
-    """The certificate is not in a state that allows this; the message says why."""
+# --- lifecycle: every status change goes through certificate_transition ---------------------------------------
 
 
 _TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
@@ -256,7 +241,7 @@ _TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
 }
 
 
-def _transition(cert: Certificate, name: str, **fields) -> None:
+def certificate_transition(cert: Certificate, name: str, **fields) -> None:
     sources, target, refusal = _TRANSITIONS[name]
     if cert.status not in sources:
         raise CertificateStateError(f"{refusal} (it is {cert.get_status_display()})")
@@ -267,7 +252,7 @@ def _transition(cert: Certificate, name: str, **fields) -> None:
 
 
 def _is_ca_officer_or_admin(user) -> bool:
-    return bool(user and (user.is_superuser or user.groups.filter(name__in=OFFICER_ROLES).exists()))
+    return has_role(user, *CERTIFICATE_MANAGERS)
 
 
 # --- enrolment -----------------------------------------------------------------------------------
@@ -299,7 +284,7 @@ def certificates_issue_for_users(
             result.issued.append(
                 certificate_issue(user=user, actor=actor, algorithm=algorithm, validity_days=validity_days)
             )
-        except (ValueError, hsm.HSMError) as exc:
+        except (ValueError, hsm.HSMError, signer.SignerError) as exc:
             result.failed[user.username] = str(exc)
     return result
 
@@ -413,7 +398,7 @@ def certificate_accept(*, certificate: Certificate, actor, token: str) -> Certif
     if cert.status != CertificateStatus.PENDING_ACCEPTANCE:
         raise CertificateStateError(f"this certificate is not waiting for acceptance ({cert.get_status_display()})")
     if not token or not secrets.compare_digest(cert.agreement_token, token) or actor.pk != cert.user_id:
-        raise PermissionError("this acceptance link is not valid for you")
+        raise AgreementRefused("this acceptance link is not valid for you")
     if cert.not_after and cert.not_after <= timezone.now():
         raise CertificateStateError("this certificate has expired; ask the CA officer for a new one")
     previous = list(
@@ -421,9 +406,9 @@ def certificate_accept(*, certificate: Certificate, actor, token: str) -> Certif
         .filter(user_id=cert.user_id, status=CertificateStatus.ACTIVE)
         .exclude(pk=cert.pk)
     )
-    _transition(cert, "accept", agreement_accepted_at=timezone.now())
+    certificate_transition(cert, "accept", agreement_accepted_at=timezone.now())
     for old in previous:
-        _transition(old, "supersede", superseded_by=cert)
+        certificate_transition(old, "supersede", superseded_by=cert)
         audit.record(actor=actor, action="certificates.superseded", target=old, details={"by": cert.pk})
     audit.record(actor=actor, action="certificates.agreement_accepted", target=cert)
     return cert
@@ -435,9 +420,9 @@ def certificate_accept(*, certificate: Certificate, actor, token: str) -> Certif
 @transaction.atomic
 def certificate_revoke(*, certificate: Certificate, actor, reason: str = "unspecified") -> Certificate:
     if reason not in REVOCATION_REASONS:
-        raise ValueError(f"unknown revocation reason {reason!r}; use one of {', '.join(REVOCATION_REASONS)}")
+        raise CertificateError(f"unknown revocation reason {reason!r}; use one of {', '.join(REVOCATION_REASONS)}")
     cert = Certificate.objects.select_for_update().get(pk=certificate.pk)
-    _transition(cert, "revoke", revoked_at=timezone.now(), revocation_reason=reason)
+    certificate_transition(cert, "revoke", revoked_at=timezone.now(), revocation_reason=reason)
     audit.record(actor=actor, action="certificates.revoked", target=cert, details={"reason": reason})
     # The CRL is re-signed in the same transaction so it never lags the database; OCSP reads the row live.
     if cert.issued_by_id:
@@ -445,7 +430,7 @@ def certificate_revoke(*, certificate: Certificate, actor, reason: str = "unspec
     return cert
 
 
-# --- an external CA: CSR out, certificate in; PKCS#12 import ----------------------------------------
+# --- an external CA: the CSR out (the issued certificate comes back through certificates.external) -----
 
 
 def _request_external(*, user, actor, algorithm: str | None) -> Certificate:
@@ -479,241 +464,6 @@ def certificate_request_external(*, user, actor, algorithm: str | None = None) -
     return _request_external(user=user, actor=actor, algorithm=algorithm)
 
 
-def _load_certificates(data: bytes) -> list[x509.Certificate]:
-    """Certificates from PEM (certificates or PKCS#7), DER or DER PKCS#7, in the order given."""
-    data = data.strip()
-    if not data:
-        raise ValueError("The file is empty.")
-    blobs: list[tuple[str, bytes]] = []
-    if pem.detect(data):
-        try:
-            for kind, _, der in pem.unarmor(data, multiple=True):
-                blobs.append((kind, der))
-        except ValueError as exc:
-            raise ValueError(f"The PEM file cannot be read: {exc}")
-    else:
-        blobs.append(("", data))
-    certs: list[x509.Certificate] = []
-    for kind, der in blobs:
-        if kind in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
-            certs.append(_parse_certificate(der))
-        elif kind in ("PKCS7", "CMS", ""):
-            certs.extend(_parse_pkcs7(der) if kind else _parse_der(der))
-    if not certs:
-        raise ValueError("The file holds no certificate (expected PEM, DER or PKCS#7).")
-    return certs
-
-
-def _parse_certificate(der: bytes) -> x509.Certificate:
-    try:
-        cert = x509.Certificate.load(der)
-        _ = cert.native  # asn1crypto parses lazily; this makes a damaged file fail here
-        return cert
-    except (ValueError, TypeError, KeyError, OverflowError):
-        raise ValueError("The file is not a certificate in PEM, DER or PKCS#7 form.")
-
-
-def _parse_pkcs7(der: bytes) -> list[x509.Certificate]:
-    try:
-        info = cms.ContentInfo.load(der)
-        if info["content_type"].native != "signed_data":
-            raise ValueError
-        certs = [c.chosen for c in info["content"]["certificates"] if c.name == "certificate"]
-        for cert in certs:
-            _ = cert.native
-        return certs
-    except (ValueError, TypeError, KeyError, OverflowError):
-        raise ValueError("The PKCS#7 file cannot be read.")
-
-
-def _parse_der(der: bytes) -> list[x509.Certificate]:
-    try:
-        return _parse_pkcs7(der)
-    except ValueError:
-        return [_parse_certificate(der)]
-
-
-def _validate_chain(*, leaf: x509.Certificate, others: list[x509.Certificate]) -> None:
-    """Refuse a certificate that does not chain to an enabled trust root or is not valid now."""
-    roots = [root.certificate for root in TrustRoot.objects.filter(enabled=True)]
-    if not roots:
-        raise ValueError("No trust root is enabled; add the issuing CA's root under Trust roots first.")
-    context = ValidationContext(
-        trust_roots=roots, other_certs=others, allow_fetching=False, revocation_mode="soft-fail"
-    )
-    validator = CertificateValidator(leaf, intermediate_certs=others, validation_context=context)
-    try:
-        asyncio.run(validator.async_validate_usage(set()))
-    except PathBuildingError:
-        raise ValueError(
-            f"The certificate of {leaf.subject.human_friendly} does not chain to an enabled trust root "
-            f"(issuer: {leaf.issuer.human_friendly}); add the CA's root under Trust roots or include the chain."
-        )
-    except (PathValidationError, ValidationError) as exc:
-        raise ValueError(f"The certificate chain is not valid: {exc}")
-
-
-def _fill_from_certificate(record: Certificate, cert: x509.Certificate, chain: list[x509.Certificate]) -> dict:
-    validity = cert["tbs_certificate"]["validity"]
-    return {
-        "certificate_der": cert.dump(),
-        "chain_pem": _as_pem(chain),
-        "serial_number": format(cert.serial_number, "x"),
-        "subject_cn": cert.subject.native.get("common_name", "") or record.subject_cn,
-        "issuer_cn": cert.issuer.native.get("common_name", "") or cert.issuer.human_friendly[:300],
-        "not_before": validity["not_before"].native,
-        "not_after": validity["not_after"].native,
-        "agreement_token": secrets.token_urlsafe(32),
-    }
-
-
-def _split_leaf(certs: list[x509.Certificate], public_key) -> tuple[x509.Certificate | None, list]:
-    for cert in certs:
-        if pki.certificate_matches_key(cert, public_key):
-            return cert, [c for c in certs if c is not cert]
-    return None, certs
-
-
-@transaction.atomic(durable=True)
-def certificate_import_issued(*, certificate: Certificate, data: bytes, actor) -> Certificate:
-    """Attach what the external CA issued for our CSR; then the holder must accept the agreement."""
-    cert = Certificate.objects.select_for_update().get(pk=certificate.pk)
-    if cert.status != CertificateStatus.AWAITING_ISSUANCE:
-        raise CertificateStateError(
-            f"an issued certificate can only be imported for a request awaiting issuance "
-            f"(this one is {cert.get_status_display()})"
-        )
-    certs = _load_certificates(data)
-    leaf, others = _split_leaf(certs, user_keys.key_public(label=cert.key_label))
-    if leaf is None:
-        raise ValueError(
-            "The certificate does not match the key generated for this request: its public key differs "
-            f"(certificate for {certs[0].subject.human_friendly}). Import the certificate issued for this CSR."
-        )
-    _validate_chain(leaf=leaf, others=others)
-    _transition(cert, "import", **_fill_from_certificate(cert, leaf, others))
-    audit.record(
-        actor=actor,
-        action="certificates.imported",
-        target=cert,
-        details={"serial": cert.serial_number, "issuer": cert.issuer_cn, "not_after": cert.not_after},
-    )
-    transaction.on_commit(lambda: agreement_email_send(certificate_id=cert.pk))
-    return cert
-
-
-def _open_pkcs12(data: bytes, password: str | bytes | None):
-    if isinstance(password, str):
-        password = password.encode()
-    try:
-        key, leaf, extra = pkcs12.load_key_and_certificates(data, password or None)
-    except (ValueError, TypeError):
-        raise ValueError("The PKCS#12 file cannot be opened: the password is wrong or the file is damaged.")
-    if key is None or leaf is None:
-        raise ValueError("The PKCS#12 file must hold both the private key and its certificate.")
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise ValueError("Only RSA and EC keys can be imported.")
-    public = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    if key.public_key().public_bytes(*public) != leaf.public_key().public_bytes(*public):
-        raise ValueError("The private key in the PKCS#12 file does not match its certificate.")
-    private = keys.PrivateKeyInfo.load(
-        key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    der = serialization.Encoding.DER
-    return (
-        private,
-        x509.Certificate.load(leaf.public_bytes(der)),
-        [x509.Certificate.load(c.public_bytes(der)) for c in extra or []],
-    )
-
-
-def _algorithm_name(private: keys.PrivateKeyInfo) -> str:
-    if private.algorithm == "rsa":
-        return f"rsa{private.bit_size}"
-    curve = private.curve[1]
-    return {"secp256r1": "ec-p256", "secp384r1": "ec-p384", "secp521r1": "ec-p521"}.get(curve, f"ec-{curve}")
-
-
-@transaction.atomic(durable=True)
-def certificate_import_pkcs12(*, user, data: bytes, password: str | bytes | None, actor) -> Certificate:
-    """Move an existing certificate and key into the token (sensitive, non-extractable)."""
-    private, leaf, extra = _open_pkcs12(data, password)
-    _validate_chain(leaf=leaf, others=extra)
-    label = f"user-{user.pk}-{secrets.token_hex(6)}"
-    record = Certificate(
-        user=user,
-        status=CertificateStatus.AWAITING_ISSUANCE,
-        source=Certificate.Source.PKCS12,
-        key_label=label,
-        key_algorithm=_algorithm_name(private),
-    )
-    for name, value in _fill_from_certificate(record, leaf, extra).items():
-        setattr(record, name, value)
-    record.save()
-    user_keys.key_import(label=label, private_key=private)
-    _transition(record, "import")
-    audit.record(
-        actor=actor,
-        action="certificates.pkcs12_imported",
-        target=record,
-        details={"user": user.username, "serial": record.serial_number, "issuer": record.issuer_cn},
-    )
-    transaction.on_commit(lambda: agreement_email_send(certificate_id=record.pk))
-    return record
-
-
-# --- trust roots ----------------------------------------------------------------------------------
-
-
-def trust_root_parse(data: bytes) -> x509.Certificate:
-    """The one CA certificate in `data` (PEM or DER), refused when it is not a CA or is already configured."""
-    certs = _load_certificates(data)
-    if len(certs) != 1:
-        raise ValueError("Upload exactly one root certificate.")
-    cert = certs[0]
-    constraints = cert.basic_constraints_value
-    if constraints is None or not constraints["ca"].native:
-        raise ValueError("This is not a CA certificate (basicConstraints cA is not set); it cannot be a trust root.")
-    if TrustRoot.objects.filter(fingerprint_sha256=hashlib.sha256(cert.dump()).hexdigest()).exists():
-        raise ValueError("This root is already configured.")
-    return cert
-
-
-# Not durable: the admin's add form calls it inside its own transaction.
-@transaction.atomic
-def trust_root_add(*, name: str, source: str, data: bytes, actor, enabled: bool = True) -> TrustRoot:
-    """Add a root (PEM or DER) that signatures and imported certificates may chain to."""
-    if source not in TrustRoot.Source.values:
-        raise ValueError(f"unknown source {source!r}")
-    cert = trust_root_parse(data)
-    root = TrustRoot.objects.create(
-        name=name or cert.subject.human_friendly[:200], source=source, certificate_der=cert.dump(), enabled=enabled
-    )
-    audit.record(
-        actor=actor,
-        action="certificates.trust_root_added",
-        target=root,
-        details={"subject": cert.subject.human_friendly, "sha256": root.fingerprint_sha256, "source": source},
-    )
-    return root
-
-
-@transaction.atomic
-def trust_root_set_enabled(*, trust_root: TrustRoot, enabled: bool, actor) -> TrustRoot:
-    root = TrustRoot.objects.select_for_update().get(pk=trust_root.pk)
-    if root.enabled == enabled:
-        return root
-    root.enabled = enabled
-    root.save(update_fields=["enabled"])
-    audit.record(
-        actor=actor,
-        action="certificates.trust_root_enabled" if enabled else "certificates.trust_root_disabled",
-        target=root,
-        details={"sha256": root.fingerprint_sha256},
-    )
-    return root
-
-
 # --- expiry ---------------------------------------------------------------------------------------
 
 
@@ -729,7 +479,7 @@ def certificates_expire(*, now: datetime | None = None) -> int:
             cert = Certificate.objects.select_for_update().get(pk=pk)
             if cert.status not in _TRANSITIONS["expire"][0]:
                 continue
-            _transition(cert, "expire")
+            certificate_transition(cert, "expire")
             audit.record(action="certificates.expired", target=cert, details={"not_after": cert.not_after})
             count += 1
     return count
@@ -745,9 +495,7 @@ def _officer_emails(*, exclude: str = "") -> list[str]:
     from accounts.models import User
 
     users = (
-        User.objects.filter(is_active=True)
-        .filter(Q(is_superuser=True) | Q(groups__name__in=OFFICER_ROLES))
-        .exclude(email="")
+        User.objects.filter(is_active=True).filter(role_holders_q(*CERTIFICATE_MANAGERS)).distinct().exclude(email="")
     )
     return sorted({u.email for u in users if u.email != exclude})
 
@@ -833,88 +581,3 @@ def _expiry_email_send(*, cert: Certificate, notice: ExpiryNotice, days_left: in
         ExpiryNotice.objects.filter(pk=notice.pk).update(sent_at=now, error="")
         audit.record(action="certificates.expiry_warning_sent", target=cert, details=details)
     return True
-
-
-def _crl_build(*, ca: CertificateAuthority, now) -> bytes:
-    if ca.kind == CertificateAuthority.Kind.ROOT:
-        revoked = []
-    else:
-        revoked = [
-            (int(c.serial_number, 16), c.revoked_at, c.revocation_reason or "unspecified")
-            for c in Certificate.objects.filter(issued_by=ca, status=CertificateStatus.REVOKED)
-        ]
-    # The CRL number is the issue time in microseconds: increasing without a counter to write, so a
-    # CRL can be made on a read-only request path (see crl_current).
-    crl = pki.build_crl(
-        issuer_cert=ca.certificate,
-        issuer_key_label=ca.key_label,
-        revoked=revoked,
-        crl_number=int(now.timestamp() * 1_000_000),
-        this_update=now,
-        next_update=now + CRL_LIFETIME,
-    )
-    return crl.dump()
-
-
-def crl_publish(*, authority: CertificateAuthority) -> bytes:
-    """Sign a fresh CRL for `authority` with its key in the token and keep it."""
-    now = timezone.now()
-    data = _crl_build(ca=authority, now=now)
-    CertificateAuthority.objects.filter(pk=authority.pk).update(
-        crl_der=data, crl_next_update=now + CRL_LIFETIME, crl_number=int(now.timestamp() * 1_000_000)
-    )
-    return data
-
-
-def crl_current(*, kind: str) -> bytes | None:
-    """The kept CRL while it is fresh; otherwise a fresh one made without writing (requests stay read-only:
-    a signing worker fetches CRLs from this app while it holds the database's write lock on SQLite)."""
-    ca = CertificateAuthority.objects.filter(kind=kind).first()
-    if ca is None:
-        return None
-    now = timezone.now()
-    if ca.crl_der is None or ca.crl_next_update is None or ca.crl_next_update - timedelta(hours=1) <= now:
-        return _crl_build(ca=ca, now=now)
-    return bytes(ca.crl_der)
-
-
-def crls_refresh() -> None:
-    for ca in CertificateAuthority.objects.filter(kind__in=["root", "issuing"]):
-        crl_publish(authority=ca)
-
-
-def ocsp_respond(*, request_der: bytes) -> bytes:
-    issuing = CertificateAuthority.objects.get(kind=CertificateAuthority.Kind.ISSUING)
-    responder = CertificateAuthority.objects.get(kind=CertificateAuthority.Kind.OCSP)
-
-    def status_for_serial(serial: int):
-        cert = Certificate.objects.filter(issued_by=issuing, serial_number=format(serial, "x")).first()
-        if cert is None:
-            service = CertificateAuthority.objects.filter(parent=issuing).exclude(kind="issuing")
-            if any(ca.certificate.serial_number == serial for ca in service):
-                return "good", None, None
-            return "unknown", None, None
-        if cert.status == CertificateStatus.REVOKED:
-            return "revoked", cert.revoked_at, cert.revocation_reason or "unspecified"
-        return "good", None, None
-
-    return pki.build_ocsp_response(
-        request_der=request_der,
-        status_for_serial=status_for_serial,
-        issuer_cert=issuing.certificate,
-        responder_cert=responder.certificate,
-        responder_key_label=responder.key_label,
-        now=timezone.now(),
-    )
-
-
-def tsa_respond(*, request_der: bytes) -> bytes:
-    tsa = CertificateAuthority.objects.select_related("parent").get(kind=CertificateAuthority.Kind.TSA)
-    return pki.build_timestamp_response(
-        request_der=request_der,
-        tsa_cert=tsa.certificate,
-        tsa_key_label=tsa.key_label,
-        chain=[tsa.parent.certificate],
-        serial_number=_new_serial(),
-        now=timezone.now(),
-    )

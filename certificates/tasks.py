@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from . import services
+from . import responders, services
 
 
 def refresh_crls() -> None:
     """Hourly: re-sign the root and issuing CRLs so they never go stale between revocations."""
-    services.crls_refresh()
+    responders.crls_refresh()
 
 
 def send_expiry_warnings() -> dict:

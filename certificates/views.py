@@ -4,7 +4,7 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from . import selectors, services
+from . import responders, selectors
 
 MAX_PROTOCOL_REQUEST = 64 * 1024
 
@@ -26,7 +26,7 @@ def ca_certificate(request, kind: str):
 def crl(request, kind: str):
     if kind not in ("root", "issuing"):
         raise Http404
-    data = services.crl_current(kind=kind)
+    data = responders.crl_current(kind=kind)
     if data is None:
         raise Http404
     return HttpResponse(data, content_type="application/pkix-crl")
@@ -45,7 +45,7 @@ def ocsp(request):
     body = _protocol_body(request)
     if body is None:
         return HttpResponseBadRequest("expected a DER OCSP request in the body")
-    return HttpResponse(services.ocsp_respond(request_der=body), content_type="application/ocsp-response")
+    return HttpResponse(responders.ocsp_respond(request_der=body), content_type="application/ocsp-response")
 
 
 @csrf_exempt
@@ -54,4 +54,4 @@ def tsa(request):
     body = _protocol_body(request)
     if body is None:
         return HttpResponseBadRequest("expected a DER RFC 3161 timestamp request in the body")
-    return HttpResponse(services.tsa_respond(request_der=body), content_type="application/timestamp-reply")
+    return HttpResponse(responders.tsa_respond(request_der=body), content_type="application/timestamp-reply")

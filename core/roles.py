@@ -12,6 +12,8 @@ from django.db.models import Q
 __all__ = [
     "ALL_ROLES",
     "AUDITOR",
+    "AUDIT_READERS",
+    "CERTIFICATE_MANAGERS",
     "CA_OFFICER",
     "IT_ADMIN",
     "OFFICE_USER",
@@ -28,11 +30,15 @@ AUDITOR = "auditor"
 ALL_ROLES = (OFFICE_USER, CA_OFFICER, IT_ADMIN, AUDITOR)
 # Roles that work in the Django admin (the operator console); office users never do.
 STAFF_ROLES = frozenset({CA_OFFICER, IT_ADMIN, AUDITOR})
+# Who issues, revokes and imports certificates for others (and is told of expiries).
+CERTIFICATE_MANAGERS = (CA_OFFICER, IT_ADMIN)
+# Who reads the whole audit log, every document and every certificate (and receives the monthly report).
+AUDIT_READERS = (AUDITOR, IT_ADMIN)
 
 
 def has_role(user, *roles: str) -> bool:
-    """True when `user` is an active signed-in superuser or belongs to one of `roles`."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+    """True when `user` is a signed-in superuser or belongs to one of the groups `roles`."""
+    if user is None or not getattr(user, "is_authenticated", False):
         return False
     if user.is_superuser:
         return True

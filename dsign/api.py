@@ -1,23 +1,17 @@
-"""API-wide conventions: every error is JSON with a `detail` message and a 4xx status."""
+"""API-wide conventions: every error is JSON with a `detail` message, a machine `code` and a 4xx status.
+
+Services refuse with a `core.errors.DomainError`; `exception_handler` is the one place that turns it into
+a response, so API views call services without catching anything.
+"""
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
-    default_code = "conflict"
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The uploaded file is too large."
-    default_code = "too_large"
+from core.errors import DomainError
 
 
 def _flatten(detail) -> str:
@@ -32,7 +26,13 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
+def domain_error_response(exc: DomainError) -> Response:
+    return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return domain_error_response(exc)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.messages)
     elif isinstance(exc, Http404):
@@ -43,10 +43,8 @@ def exception_handler(exc, context):
     if response is None:
         return None
     data = response.data
+    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
     if not (isinstance(data, dict) and set(data) == {"detail"}):
         response.data = {"detail": _flatten(data), "errors": data}
+    response.data["code"] = code if isinstance(code, str) else getattr(exc, "default_code", "invalid")
     return response
-
-
-def error(status_code: int, message: str) -> Response:
-    return Response({"detail": message}, status=status_code)

@@ -64,7 +64,9 @@ def idempotent(handler):
         if key is None:
             return handler(view, request, *args, **kwargs)
         if not KEY_PATTERN.match(key):
-            return Response({"detail": f"{HEADER} must be 1 to 255 visible ASCII characters."}, status=400)
+            return Response(
+                {"detail": f"{HEADER} must be 1 to 255 visible ASCII characters.", "code": "invalid"}, status=400
+            )
         try:
             record = services.idempotency_begin(
                 user=request.user,
@@ -74,7 +76,7 @@ def idempotent(handler):
                 fingerprint=request_fingerprint(request),
             )
         except services.IdempotencyConflict as exc:
-            return Response({"detail": exc.message}, status=exc.status)
+            return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
         if record.completed:
             return Response(
                 record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}

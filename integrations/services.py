@@ -24,6 +24,7 @@ from django.utils import timezone
 
 import audit
 from core.backoff import backoff
+from core.errors import DomainError
 
 from .models import (
     ApiClient,
@@ -267,13 +268,13 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery, actor) -> None:
 # --- idempotency -------------------------------------------------------------------------------------
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(DomainError):
     """The key was used before for a different request (422) or that request is still running (409)."""
 
+    code = "idempotency_conflict"
+
     def __init__(self, message: str, *, status: int):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(message, status=status)
 
 
 def idempotency_begin(*, user, key: str, method: str, path: str, fingerprint: str) -> IdempotencyRecord:

@@ -1,4 +1,4 @@
-"""Read-only queries behind the reports. They may read other apps' models, never write them.
+"""Read-only queries behind the reports. Other apps are read through their own selectors, never written.
 
 Everything large is streamed (`values_list(...).iterator()`) or aggregated in SQL, so a month of a
 million events costs one pass over the rows.
@@ -16,7 +16,11 @@ from django.db.models import Count, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from audit.models import Event
+from accounts.selectors import org_unit_ids_with_descendants
+from audit.selectors import events_filter
+from certificates.selectors import certificates_of_units
+from signing.selectors import jobs_failed_or_waiting
+from workflows.selectors import document_titles, tier_completions
 
 # "Transactions" are the events about documents and their processing steps.
 TRANSACTION_PREFIXES = ("document.", "route.", "assignment.", "delegation.", "signing.")
@@ -75,7 +79,7 @@ def _transactions_q() -> Q:
 
 
 def _in(period: Period):
-    return Event.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
+    return events_filter(start=period.start, end=period.end)
 
 
 def _local(moment: datetime | None, tz: tzinfo) -> str:
@@ -197,33 +201,9 @@ FAILED_EVENT_COLUMNS = ["event_id", "time", "actor", "action", "object_type", "o
 
 def failed_jobs(*, period: Period) -> list[tuple]:
     """Signing jobs of the period that failed or are waiting to retry, with the cause they recorded."""
-    from signing.models import JobStatus, SigningJob
-    from workflows.models import Document
-
-    jobs = list(
-        SigningJob.objects.filter(status__in=[JobStatus.FAILED, JobStatus.WAITING])
-        .filter(
-            Q(created_at__gte=period.start, created_at__lt=period.end)
-            | Q(finished_at__gte=period.start, finished_at__lt=period.end)
-        )
-        .order_by("id")
-        .values_list(
-            "id",
-            "handler",
-            "subject_id",
-            "field_name",
-            "status",
-            "attempts",
-            "error_code",
-            "error_message",
-            "created_at",
-            "finished_at",
-        )
-    )
-    documents = {}
+    jobs = jobs_failed_or_waiting(start=period.start, end=period.end)
     subject_ids = {job[2] for job in jobs if job[1].startswith("workflows.")}
-    if subject_ids:
-        documents = dict(Document.objects.filter(pk__in=subject_ids).values_list("pk", "title"))
+    documents = document_titles(subject_ids) if subject_ids else {}
     return [
         (
             pk,
@@ -279,29 +259,12 @@ def _effective_status(status: str, not_after: datetime | None, now: datetime) ->
     return status
 
 
-def _unit_and_descendants(code: str) -> list[int]:
-    from accounts.models import OrgUnit
-
-    units = list(OrgUnit.objects.values_list("pk", "code", "parent_id"))
-    wanted = {pk for pk, unit_code, _ in units if unit_code == code}
-    grew = True
-    while grew:
-        more = {pk for pk, _, parent in units if parent in wanted and pk not in wanted}
-        wanted |= more
-        grew = bool(more)
-    return sorted(wanted)
-
-
 def certificate_status(*, status: str | None = None, org_unit: str | None = None, at: datetime) -> list[tuple]:
     """Every certificate with its status as of `at` (active past its end counts as expired).
 
     `status` is one of CERTIFICATE_FILTERS; `org_unit` an OrgUnit code (that unit and the units below it).
     """
-    from certificates.models import Certificate
-
-    certificates = Certificate.objects.select_related("user", "user__org_unit").order_by("user__username", "id")
-    if org_unit:
-        certificates = certificates.filter(user__org_unit_id__in=_unit_and_descendants(org_unit))
+    certificates = certificates_of_units(org_unit_ids_with_descendants(org_unit) if org_unit else None)
     rows = []
     for cert in certificates:
         effective = _effective_status(cert.status, cert.not_after, at)
@@ -350,12 +313,7 @@ def certificate_admin_events(*, period: Period) -> list[tuple]:
 
 def tier_durations(*, period: Period) -> list[tuple[int, int, float]]:
     """(tier order, tiers completed in the period, average hours from opening to completion)."""
-    from workflows.models import RouteTier
-
     totals: dict[int, list[float]] = {}
-    rows = RouteTier.objects.filter(
-        completed_at__gte=period.start, completed_at__lt=period.end, activated_at__isnull=False
-    ).values_list("order", "activated_at", "completed_at")
-    for order, opened, completed in rows.iterator():
+    for order, opened, completed in tier_completions(start=period.start, end=period.end):
         totals.setdefault(order, []).append((completed - opened).total_seconds() / 3600)
     return [(order, len(hours), sum(hours) / len(hours)) for order, hours in sorted(totals.items())]

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from django.utils import timezone
 
+from core.roles import AUDIT_READERS, role_holders_q
+
 from . import selectors
 from .selectors import SIGNATURE_ACTION, Period
 from .xlsx import StreamingWorkbook
@@ -110,6 +112,49 @@ class ReportFiles:
         return [self.pdf, self.csv, self.xlsx]
 
 
+class _DayCounts:
+    """Events and signatures per day, counted while the transactions stream past (one pass)."""
+
+    def __init__(self, days):
+        self.events = {day.isoformat(): 0 for day in days}
+        self.signatures = dict(self.events)
+
+    def counting(self, rows):
+        for row in rows:
+            day = row[1][:10]
+            self.events[day] = self.events.get(day, 0) + 1
+            if row[3] == SIGNATURE_ACTION:
+                self.signatures[day] = self.signatures.get(day, 0) + 1
+            yield row
+
+
+class _SectionWriter:
+    """Writes each section's rows to its XLSX sheet and to the CSV, keeping the first few for the PDF."""
+
+    def __init__(self, *, csv_out, sheets: StreamingWorkbook, files: ReportFiles):
+        self.csv_out, self.sheets, self.files = csv_out, sheets, files
+
+    def rows(self, section: str, title: str, columns: list[str], rows, *, keep: int, numeric=None) -> list:
+        to_sheet = self.sheets.sheet(title, columns, numeric=numeric)
+        to_csv = _CSV_MAPPERS[section]
+        kept, count = [], 0
+        for row in rows:
+            to_sheet(row)
+            self.csv_out.writerow([section, *to_csv(row)])
+            if count < keep:
+                kept.append(row)
+            count += 1
+        self.files.counts[section] = count
+        return kept
+
+    def summary(self, section: str, columns: list[str], rows: list) -> list:
+        to_sheet = self.sheets.sheet(section.replace("_", " "), columns)
+        for row in rows:
+            to_sheet([str(row[0]), *row[1:]])
+            self.csv_out.writerow(_summary_csv(section, row))
+        return rows
+
+
 def report_write(
     *,
     period: Period,
@@ -129,89 +174,20 @@ def report_write(
     base = out_dir / f"report-{period.label}"
     files = ReportFiles(pdf=base.with_suffix(".pdf"), csv=base.with_suffix(".csv"), xlsx=base.with_suffix(".xlsx"))
     sheets = StreamingWorkbook(files.xlsx)
-    pdf_data: dict = {}
     days = selectors.period_days(period=period)
-    per_day = {day.isoformat(): 0 for day in days}
-    signatures = dict(per_day)
-
-    def counting(rows):
-        for row in rows:
-            day = row[1][:10]
-            per_day[day] = per_day.get(day, 0) + 1
-            if row[3] == SIGNATURE_ACTION:
-                signatures[day] = signatures.get(day, 0) + 1
-            yield row
-
+    per_day = _DayCounts(days)
     with open(files.csv, "w", newline="", encoding="utf-8-sig") as fh:
         out = csv.writer(fh)
         out.writerow(CSV_COLUMNS)
-
-        def stream(section: str, title: str, columns: list[str], rows, keep: int, numeric=None) -> tuple[int, list]:
-            to_sheet = sheets.sheet(title, columns, numeric=numeric)
-            to_csv = _CSV_MAPPERS[section]
-            kept, count = [], 0
-            for row in rows:
-                to_sheet(row)
-                out.writerow([section, *to_csv(row)])
-                if count < keep:
-                    kept.append(row)
-                count += 1
-            files.counts[section] = count
-            return count, kept
-
-        _, pdf_data["transactions"] = stream(
-            "transactions",
-            "transactions",
-            selectors.TRANSACTION_COLUMNS,
-            counting(selectors.transactions_rows(period=period)),
-            PDF_TRANSACTION_LIMIT,
-            numeric=(0,),
-        )
-        _, pdf_data["failed_jobs"] = stream(
-            "failed_signing_jobs",
-            "failed signing jobs",
-            selectors.FAILED_JOB_COLUMNS,
-            selectors.failed_jobs(period=period),
-            PDF_FAILURE_LIMIT,
-        )
-        _, pdf_data["failed_events"] = stream(
-            "failed_events",
-            "failed events",
-            selectors.FAILED_EVENT_COLUMNS,
-            selectors.failed_events(period=period),
-            PDF_FAILURE_LIMIT,
-        )
-        _, pdf_data["certificates"] = stream(
-            "certificates",
-            "certificates",
-            selectors.CERTIFICATE_COLUMNS,
-            selectors.certificate_status(status=cert_status, org_unit=org_unit, at=timezone.localtime(now, period.tz)),
-            10**9,
-        )
-        _, pdf_data["certificate_admin_log"] = stream(
-            "certificate_admin_log",
-            "certificate admin log",
-            selectors.CERT_ADMIN_COLUMNS,
-            selectors.certificate_admin_events(period=period),
-            PDF_FAILURE_LIMIT,
-        )
-
-        summaries = {
-            "signatures_per_day": (["day", "signatures"], [(d, signatures.get(d.isoformat(), 0)) for d in days]),
-            "transactions_per_day": (["day", "events"], [(d, per_day.get(d.isoformat(), 0)) for d in days]),
-            "time_per_tier": (
-                ["tier", "tiers completed", "average hours"],
-                [(o, n, round(h, 2)) for o, n, h in selectors.tier_durations(period=period)],
+        pdf_data = _sections_write(
+            _SectionWriter(csv_out=out, sheets=sheets, files=files),
+            period=period,
+            per_day=per_day,
+            days=days,
+            certificates=selectors.certificate_status(
+                status=cert_status, org_unit=org_unit, at=timezone.localtime(now, period.tz)
             ),
-            "events_per_action": (["action", "events", "not successful"], selectors.action_counts(period=period)),
-        }
-        for section, (columns, rows) in summaries.items():
-            to_sheet = sheets.sheet(section.replace("_", " "), columns)
-            for row in rows:
-                to_sheet([str(row[0]), *row[1:]])
-                out.writerow(_summary_csv(section, row))
-            pdf_data[section] = rows
-
+        )
     sheets.close()
     files.pdf.write_bytes(
         report_pdf_render(
@@ -223,6 +199,56 @@ def report_write(
         )
     )
     return files
+
+
+def _sections_write(write: _SectionWriter, *, period: Period, per_day: _DayCounts, days, certificates) -> dict:
+    """Every section in report order; returns what the PDF shows of each."""
+    pdf_data = {
+        "transactions": write.rows(
+            "transactions",
+            "transactions",
+            selectors.TRANSACTION_COLUMNS,
+            per_day.counting(selectors.transactions_rows(period=period)),
+            keep=PDF_TRANSACTION_LIMIT,
+            numeric=(0,),
+        ),
+        "failed_jobs": write.rows(
+            "failed_signing_jobs",
+            "failed signing jobs",
+            selectors.FAILED_JOB_COLUMNS,
+            selectors.failed_jobs(period=period),
+            keep=PDF_FAILURE_LIMIT,
+        ),
+        "failed_events": write.rows(
+            "failed_events",
+            "failed events",
+            selectors.FAILED_EVENT_COLUMNS,
+            selectors.failed_events(period=period),
+            keep=PDF_FAILURE_LIMIT,
+        ),
+        "certificates": write.rows(
+            "certificates", "certificates", selectors.CERTIFICATE_COLUMNS, certificates, keep=10**9
+        ),
+        "certificate_admin_log": write.rows(
+            "certificate_admin_log",
+            "certificate admin log",
+            selectors.CERT_ADMIN_COLUMNS,
+            selectors.certificate_admin_events(period=period),
+            keep=PDF_FAILURE_LIMIT,
+        ),
+    }
+    summaries = {
+        "signatures_per_day": (["day", "signatures"], [(d, per_day.signatures.get(d.isoformat(), 0)) for d in days]),
+        "transactions_per_day": (["day", "events"], [(d, per_day.events.get(d.isoformat(), 0)) for d in days]),
+        "time_per_tier": (
+            ["tier", "tiers completed", "average hours"],
+            [(o, n, round(h, 2)) for o, n, h in selectors.tier_durations(period=period)],
+        ),
+        "events_per_action": (["action", "events", "not successful"], selectors.action_counts(period=period)),
+    }
+    for section, (columns, rows) in summaries.items():
+        pdf_data[section] = write.summary(section, columns, rows)
+    return pdf_data
 
 
 def _summary_csv(section: str, row: tuple) -> list:
@@ -240,10 +266,9 @@ def _summary_csv(section: str, row: tuple) -> list:
 def report_recipients() -> list[str]:
     """E-mail addresses of active IT admins and auditors (and superusers)."""
     from django.contrib.auth import get_user_model
-    from django.db.models import Q
 
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    users = users.filter(Q(groups__name__in=["it_admin", "auditor"]) | Q(is_superuser=True))
+    users = users.filter(role_holders_q(*AUDIT_READERS))
     return sorted(set(users.values_list("email", flat=True)))
 
 
@@ -257,11 +282,11 @@ def monthly_report_send(*, year: int, month: int, work_dir: Path, force: bool = 
     from django.db import transaction
 
     import audit
-    from audit.models import Event
+    from audit.selectors import events_filter
 
     period = selectors.period_month(year=year, month=month)
-    already = Event.objects.filter(action="reports.monthly_sent", target_type="reports.monthly", target_id=period.label)
-    if already.exists() and not force:
+    already = events_filter(action_prefix="reports.monthly_sent", target_type="reports.monthly", target_id=period.label)
+    if already.filter(action="reports.monthly_sent").exists() and not force:
         return []
     recipients = report_recipients()
     if not recipients:

@@ -36,10 +36,12 @@ class VerifyView(APIView):
     def post(self, request):
         form = VerifyIn(data=request.data)
         if not form.is_valid():
-            return Response({"detail": "Upload the PDF to verify as the multipart field 'file'."}, status=400)
+            return Response(
+                {"detail": "Upload the PDF to verify as the multipart field 'file'.", "code": "invalid"}, status=400
+            )
         upload = form.validated_data["file"]
         if upload.size > settings.MAX_UPLOAD_BYTES:
-            return Response({"detail": "The file is too large to verify."}, status=413)
+            return Response({"detail": "The file is too large to verify.", "code": "too_large"}, status=413)
         data = upload.read()
         try:
             report = services.document_verify(
@@ -51,5 +53,5 @@ class VerifyView(APIView):
         except verification.EncryptedPDF as exc:
             return Response({"detail": str(exc), "code": "encrypted"}, status=400)
         except verification.UnreadablePDF as exc:
-            return Response({"detail": f"The file cannot be read as a PDF: {exc}"}, status=400)
+            return Response({"detail": f"The file cannot be read as a PDF: {exc}", "code": "invalid"}, status=400)
         return Response(report)

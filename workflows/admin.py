@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 
 from accounts.models import User
 
-from . import services
+from . import selectors, services
 from .models import (
     Assignment,
     AssignmentStatus,
@@ -111,7 +111,7 @@ class ReassignForm(forms.Form):
     def __init__(self, *args, document: Document, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["seat"].queryset = (
-            Assignment.objects.filter(tier_id__in=services.current_tier_ids(document), status=AssignmentStatus.PENDING)
+            Assignment.objects.filter(tier_id__in=selectors.current_tier_ids(document), status=AssignmentStatus.PENDING)
             .select_related("signer", "tier")
             .order_by("tier__order", "id")
         )

@@ -1,9 +1,10 @@
 """REST API of documents, workflow templates, inboxes and batch signing: thin views around services.
 
 Paths and JSON shapes here are public (DESIGN.md): extend them, never change them. Every error is JSON
-`{"detail": ...}` with a 4xx status. People authenticate with a token or a session; applications with an
-API key acting for a user, limited to the scopes in `application_scopes` (integrations.auth) — they can
-read and create documents but never approve, reject or sign.
+`{"detail": ..., "code": ...}` with a 4xx status (refusals of services are mapped by dsign.api). People
+authenticate with a token or a session; applications with an API key acting for a user, limited to the
+scopes in `application_scopes` (integrations.auth) — they can read and create documents but never
+approve, reject or sign.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    extend_schema_field,
     inline_serializer,
 )
 from rest_framework import generics, serializers, status
@@ -32,10 +32,8 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 import audit
-from accounts.services import StepUpFailed
 from integrations.auth import ApiKeyAuthentication, ApplicationScopes
 from integrations.idempotency import idempotent
-from signing import services as signing_services
 from signing.models import SigningBatch
 from signing.services import signing_batch_progress
 
@@ -48,10 +46,25 @@ from .models import (
     TemplateTier,
     WorkflowTemplate,
 )
+from .serializers import (
+    DOCUMENT_EXAMPLE,
+    MAX_ID,
+    ApproveIn,
+    BatchCreatedOut,
+    BatchIn,
+    BatchProgressOut,
+    BatchRefusedOut,
+    DecisionIn,
+    DocumentCreateIn,
+    DocumentOut,
+    InboxItemOut,
+    VersionOut,
+    WorkflowOut,
+)
 
-MAX_ID = 2**63 - 1  # larger ids cannot exist and would overflow the database's integer
-
-ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
+ERROR = inline_serializer(
+    "Error", {"detail": serializers.CharField(), "code": serializers.CharField(help_text="stable machine code")}
+)
 
 _ERROR_TEXT = {
     400: ("The request is invalid.", "title: This field is required."),
@@ -118,197 +131,7 @@ class ListView(ApiView, generics.ListAPIView):
     pagination_class = Pagination
 
 
-# --- serializers ---------------------------------------------------------------------------------------
-
-
-class AssignmentOut(serializers.Serializer):
-    signer = serializers.CharField(source="signer.username")
-    signer_name = serializers.CharField(source="signer.full_name_th")
-    status = serializers.CharField()
-    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
-    decided_at = serializers.DateTimeField(allow_null=True)
-    signed_at = serializers.DateTimeField(allow_null=True)
-    comment = serializers.CharField()
-    field = serializers.CharField(source="field_name")
-    page = serializers.IntegerField()
-    box = serializers.ListField(child=serializers.FloatField(), allow_null=True)
-
-
-class TierOut(serializers.Serializer):
-    order = serializers.IntegerField()
-    name = serializers.CharField()
-    quorum = serializers.IntegerField()
-    status = serializers.SerializerMethodField()
-    due_at = serializers.DateTimeField(allow_null=True)
-    assignments = AssignmentOut(many=True)
-
-    def get_status(self, tier) -> str:
-        # "closed" tiers (route ended early) read as pending/completed in the public vocabulary.
-        return tier.status if tier.status != "closed" else ("completed" if tier.completed_at else "pending")
-
-
-class DocumentOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    title = serializers.CharField()
-    status = serializers.CharField()
-    workflow = serializers.CharField(source="template.code")
-    requester = serializers.CharField(source="requester.username")
-    pades_level = serializers.CharField()
-    round = serializers.IntegerField()
-    waiting_reason = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    completed_at = serializers.DateTimeField(allow_null=True)
-    tiers = serializers.SerializerMethodField()
-
-    @extend_schema_field(TierOut(many=True))
-    def get_tiers(self, document) -> list[dict]:
-        return TierOut(selectors.current_tiers(document), many=True).data
-
-
-class DocumentCreateIn(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, help_text="the PDF to route")
-    title = serializers.CharField(max_length=300)
-    workflow = serializers.CharField(max_length=64, help_text="workflow template code, e.g. memo-2-tier")
-    placements = serializers.JSONField(required=False, help_text='{"head1": {"page": 0, "box": [x1,y1,x2,y2]}}')
-
-
-class ApproveIn(serializers.Serializer):
-    otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-
-
-class DecisionIn(serializers.Serializer):
-    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    to_tier = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=1000)
-
-
-class TemplateTierOut(serializers.Serializer):
-    order = serializers.IntegerField()
-    name = serializers.CharField()
-    quorum = serializers.IntegerField(help_text="approvals needed; 0 = all signers")
-    signers = serializers.SerializerMethodField()
-    rule_position = serializers.CharField()
-    due_hours = serializers.IntegerField()
-
-    def get_signers(self, tier) -> list[str]:
-        return [u.username for u in tier.signers.all()]
-
-
-class WorkflowOut(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
-    document_type = serializers.CharField()
-    pades_level = serializers.CharField()
-    allow_multiple_seats = serializers.BooleanField()
-    tiers = TemplateTierOut(many=True)
-
-
-class InboxDocumentOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    title = serializers.CharField()
-    status = serializers.CharField()
-    requester = serializers.CharField(source="requester.username")
-    created_at = serializers.DateTimeField()
-
-
-class InboxItemOut(serializers.Serializer):
-    document = InboxDocumentOut()
-    tier = serializers.IntegerField(source="tier.order")
-    tier_name = serializers.CharField(source="tier.name")
-    field = serializers.CharField(source="field_name")
-    assigned_at = serializers.DateTimeField(source="tier.activated_at", allow_null=True)
-    due_at = serializers.DateTimeField(source="tier.due_at", allow_null=True)
-
-
-class VersionOut(serializers.Serializer):
-    number = serializers.IntegerField()
-    kind = serializers.CharField()
-    sha256 = serializers.CharField()
-    size = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-
-
-class BatchIn(serializers.Serializer):
-    documents = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=100
-    )
-    otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-
-
-class BatchErrorOut(serializers.Serializer):
-    document = serializers.IntegerField()
-    detail = serializers.CharField()
-
-
-class BatchCreatedOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    total = serializers.IntegerField(help_text="signatures queued")
-    errors = BatchErrorOut(many=True, help_text="documents that could not be approved, and why")
-
-
-class BatchRefusedOut(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = BatchErrorOut(many=True)
-
-
-class BatchProgressOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    total = serializers.IntegerField()
-    finished = serializers.IntegerField(help_text="done + failed")
-    queued = serializers.IntegerField()
-    running = serializers.IntegerField()
-    waiting = serializers.IntegerField()
-    done = serializers.IntegerField()
-    failed = serializers.IntegerField()
-
-
-DOCUMENT_EXAMPLE = OpenApiExample(
-    "document",
-    value={
-        "id": 42,
-        "title": "บันทึกข้อความ ขออนุมัติจัดซื้อ",
-        "status": "in_progress",
-        "workflow": "memo-2-tier",
-        "requester": "requester",
-        "pades_level": "B-LTA",
-        "round": 1,
-        "waiting_reason": "",
-        "created_at": "2026-03-01T09:00:00+07:00",
-        "completed_at": None,
-        "tiers": [
-            {
-                "order": 1,
-                "name": "หัวหน้างาน",
-                "quorum": 2,
-                "status": "active",
-                "due_at": "2026-03-04T09:00:00+07:00",
-                "assignments": [
-                    {
-                        "signer": "head1",
-                        "signer_name": "นายสมชาย รักงาน",
-                        "status": "pending",
-                        "decided_by": None,
-                        "decided_at": None,
-                        "signed_at": None,
-                        "comment": "",
-                        "field": "Sig1_r1",
-                        "page": 0,
-                        "box": [36.0, 106.0, 206.0, 168.0],
-                    }
-                ],
-            }
-        ],
-    },
-    response_only=True,
-)
-
-
 # --- helpers -------------------------------------------------------------------------------------------
-
-
-def _workflow_error(exc: services.WorkflowError) -> Response:
-    return Response({"detail": exc.message}, status=exc.status)
 
 
 def _first_error(errors) -> str:
@@ -322,10 +145,10 @@ def _first_error(errors) -> str:
 def _form(serializer_class, request):
     """The validated data, or a 400 Response saying what is wrong."""
     if not isinstance(request.data, dict):
-        return None, Response({"detail": "The body must be a JSON object or a form."}, status=400)
+        return None, Response({"detail": "The body must be a JSON object or a form.", "code": "invalid"}, status=400)
     form = serializer_class(data=request.data)
     if not form.is_valid():
-        return None, Response({"detail": _first_error(form.errors)}, status=400)
+        return None, Response({"detail": _first_error(form.errors), "code": "invalid"}, status=400)
     return form.validated_data, None
 
 
@@ -426,9 +249,11 @@ class DocumentListCreate(ListView):
         params = request.query_params
         status_filter, role = params.get("status", ""), params.get("role", "")
         if status_filter and status_filter not in DocumentStatus.values:
-            return Response({"detail": f"status must be one of {', '.join(DocumentStatus.values)}."}, status=400)
+            return Response(
+                {"detail": f"status must be one of {', '.join(DocumentStatus.values)}.", "code": "invalid"}, status=400
+            )
         if role and role not in ("requester", "signer"):
-            return Response({"detail": "role must be requester or signer."}, status=400)
+            return Response({"detail": "role must be requester or signer.", "code": "invalid"}, status=400)
         q = params.get("q", "").replace("\x00", "").strip()[:200]
         self._queryset = _documents_filtered(user=request.user, status_filter=status_filter, role=role, q=q)
         return super().get(request, *args, **kwargs)
@@ -452,16 +277,17 @@ class DocumentListCreate(ListView):
             )
         template = WorkflowTemplate.objects.filter(code=form["workflow"], active=True).first()
         if template is None:
-            return Response({"detail": f"Unknown workflow template {form['workflow']!r}."}, status=400)
+            return Response(
+                {"detail": f"Unknown workflow template {form['workflow']!r}.", "code": "invalid"}, status=400
+            )
         placements = form.get("placements") or None
         if placements is not None and not isinstance(placements, dict):
-            return Response({"detail": "placements must be an object keyed by signer username."}, status=400)
-        try:
-            document = services.route_start(
-                title=form["title"], pdf=upload.read(), template=template, actor=request.user, placements=placements
+            return Response(
+                {"detail": "placements must be an object keyed by signer username.", "code": "invalid"}, status=400
             )
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
+        document = services.route_start(
+            title=form["title"], pdf=upload.read(), template=template, actor=request.user, placements=placements
+        )
         document = selectors.document_detail(user=request.user, document_id=document.pk)
         return Response(DocumentOut(document).data, status=status.HTTP_201_CREATED)
 
@@ -494,26 +320,7 @@ class DocumentApprove(ApiView):
         form, refusal = _form(ApproveIn, request)
         if refusal:
             return refusal
-        try:
-            services._seat_for(document=document, actor=request.user)
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
-        try:
-            activation = signing_services.signature_activate(
-                user=request.user, code=form["otp"], items=selectors.signing_items([document]), request=request
-            )
-        except StepUpFailed as exc:
-            return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
-        try:
-            services.decision_approve(
-                document=document,
-                actor=request.user,
-                comment=form["comment"],
-                step_up_verified=True,
-                activation=activation,
-            )
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
+        services.decision_approve(document=document, actor=request.user, otp=form["otp"], comment=form["comment"])
         return Response(DocumentOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -528,10 +335,7 @@ class DecisionView(ApiView):
         form, refusal = _form(DecisionIn, request)
         if refusal:
             return refusal
-        try:
-            self.decide(document=document, actor=request.user, form=form)
-        except services.WorkflowError as exc:
-            return _workflow_error(exc)
+        self.decide(document=document, actor=request.user, form=form)
         return Response(DocumentOut(_visible(request, pk)).data)
 
 
@@ -707,26 +511,19 @@ class BatchCreate(ApiView):
             return refusal
         wanted = list(dict.fromkeys(form["documents"]))
         found = {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
-        missing = [{"document": pk, "detail": "Not found."} for pk in wanted if pk not in found]
-        documents = [found[pk] for pk in wanted if pk in found]
-        try:
-            # One activation covers every document the user confirmed (the versions they saw).
-            activation = signing_services.signature_activate(
-                user=request.user, code=form["otp"], items=selectors.signing_items(documents), request=request
-            )
-        except StepUpFailed as exc:
-            return Response({"detail": exc.message}, status=429 if exc.throttled else 403)
-        batch = signing_services.signing_batch_create(signer=request.user)
-        refused = services.decision_approve_batch(
-            documents=documents,
+        missing = [{"document": pk, "detail": "Not found.", "code": "not_found"} for pk in wanted if pk not in found]
+        batch, refused = services.decision_approve_batch(
+            documents=[found[pk] for pk in wanted if pk in found],
             actor=request.user,
+            otp=form["otp"],
             comment=form["comment"],
-            batch=batch,
-            activation=activation,
         )
         problems = missing + refused
         if batch.total == 0:
-            return Response({"detail": "None of the documents could be approved.", "errors": problems}, status=409)
+            return Response(
+                {"detail": "None of the documents could be approved.", "code": "none_approved", "errors": problems},
+                status=409,
+            )
         return Response({"id": batch.pk, "total": batch.total, "errors": problems}, status=status.HTTP_202_ACCEPTED)
 
 

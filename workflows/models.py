@@ -6,6 +6,11 @@ from django.db import models
 from signing.models import PadesLevel
 
 
+class WorkflowTemplateManager(models.Manager):
+    def get_by_natural_key(self, code: str) -> "WorkflowTemplate":
+        return self.get(code=code)
+
+
 class WorkflowTemplate(models.Model):
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -16,8 +21,18 @@ class WorkflowTemplate(models.Model):
     )
     active = models.BooleanField(default=True)
 
+    objects = WorkflowTemplateManager()
+
     def __str__(self) -> str:
         return f"{self.code}: {self.name}"
+
+    def natural_key(self) -> tuple[str]:
+        return (self.code,)
+
+
+class TemplateTierManager(models.Manager):
+    def get_by_natural_key(self, template_code: str, order: int) -> "TemplateTier":
+        return self.get(template__code=template_code, order=order)
 
 
 class TemplateTier(models.Model):
@@ -38,12 +53,19 @@ class TemplateTier(models.Model):
     )
     due_hours = models.PositiveIntegerField(default=72)
 
+    objects = TemplateTierManager()
+
     class Meta:
         ordering = ["template", "order"]
         constraints = [models.UniqueConstraint(fields=["template", "order"], name="one_tier_per_order")]
 
     def __str__(self) -> str:
         return f"{self.template.code} tier {self.order}: {self.name}"
+
+    def natural_key(self) -> tuple[str, int]:
+        return (*self.template.natural_key(), self.order)
+
+    natural_key.dependencies = ["workflows.workflowtemplate"]
 
 
 class DocumentStatus(models.TextChoices):

@@ -2,20 +2,109 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
+from core.roles import AUDIT_READERS, has_role
 
-from .models import Assignment, AssignmentStatus, Document, DocumentStatus, DocumentVersion, RouteTier, TierStatus
-from .services import SIGNING_HANDLER, visible_documents_q
+from .errors import AlreadyDecided, NotFound, NotYourTurn, WorkflowError
+from .models import (
+    Assignment,
+    AssignmentStatus,
+    Delegation,
+    Document,
+    DocumentStatus,
+    DocumentVersion,
+    RouteTier,
+    TierStatus,
+)
 
-PRIVILEGED_ROLES = ("auditor", "it_admin")
+# The signing handler name jobs of this app carry (signing.models.SigningJob.handler).
+SIGNING_HANDLER = "workflows.signing_handler"
+
 TIMELINE_HIDDEN = ("document.downloaded",)
 
 
+def current_tier_ids(document: Document) -> list[int]:
+    """The tiers of the running round: per order, the newest round's tier.
+
+    A return to an earlier tier starts a new round from that tier; the tiers before it are not copied,
+    so their (signed) seats stay the ones that count.
+    """
+    newest: dict[int, tuple[int, int]] = {}
+    for pk, order, round_ in document.tiers.filter(round__lte=document.round).values_list("pk", "order", "round"):
+        if order not in newest or round_ > newest[order][0]:
+            newest[order] = (round_, pk)
+    return [pk for _, pk in newest.values()]
+
+
+def current_assignments(document: Document):
+    return Assignment.objects.filter(tier_id__in=current_tier_ids(document))
+
+
+def active_tier(document: Document) -> RouteTier | None:
+    return document.tiers.filter(round=document.round, status=TierStatus.ACTIVE).first()
+
+
+def delegations_active(*, delegate: User, at=None):
+    at = at or timezone.now()
+    return Delegation.objects.filter(delegate=delegate, starts_at__lte=at, ends_at__gt=at, revoked_at__isnull=True)
+
+
+def delegators_for(user: User, at=None) -> list[int]:
+    return list(delegations_active(delegate=user, at=at).values_list("delegator_id", flat=True))
+
+
+def seat_for(*, document: Document, actor: User) -> tuple[Assignment, Delegation | None]:
+    """The actor's own pending seat in the active tier, or one they hold by delegation; else why not."""
+    if document.status != DocumentStatus.IN_PROGRESS:
+        raise AlreadyDecided(
+            _("The document is %(status)s; no more decisions are taken.") % {"status": document.get_status_display()}
+        )
+    tier = active_tier(document)
+    current = current_assignments(document)
+    if tier is not None:
+        own = tier.assignments.filter(signer=actor).first()
+        if own is not None and own.status == AssignmentStatus.PENDING:
+            return own, None
+        delegations = delegations_active(delegate=actor).order_by("-starts_at")
+        if own is None and delegations:
+            by_delegator = {}
+            for delegation in delegations:
+                by_delegator.setdefault(delegation.delegator_id, delegation)
+            held = tier.assignments.filter(signer_id__in=by_delegator, status=AssignmentStatus.PENDING).first()
+            if held is not None:
+                # Acting for someone must not give a person a second seat in the route.
+                if not document.template.allow_multiple_seats and current.filter(signer=actor).exists():
+                    raise NotYourTurn(_("You hold your own seat in this route, so you cannot also sign for someone."))
+                return held, by_delegator[held.signer_id]
+        if own is not None:
+            if own.status == AssignmentStatus.NOT_NEEDED:
+                raise AlreadyDecided(_("This tier already has the approvals it needs; your signature is not needed."))
+            raise AlreadyDecided(_("You have already decided on this document."))
+    mine = current.filter(signer=actor).select_related("tier").order_by("-tier__round").first()
+    if mine is None:
+        raise NotFound(_("You are not a signer of this document."))
+    if mine.tier.status == TierStatus.PENDING:
+        raise NotYourTurn(_("It is not your turn yet: an earlier tier has not finished."))
+    if mine.status == AssignmentStatus.NOT_NEEDED or mine.tier.status != TierStatus.ACTIVE:
+        raise AlreadyDecided(_("This tier has closed; your decision is no longer needed."))
+    raise AlreadyDecided(_("You have already decided on this document."))
+
+
+def visible_documents_q(user: User) -> Q:
+    """Documents a person may see: theirs, those they sign or signed, and those of people they stand in for."""
+    q = Q(requester=user) | Q(assignments__signer=user) | Q(assignments__decided_by=user)
+    delegators = delegators_for(user)
+    if delegators:
+        q |= Q(assignments__signer_id__in=delegators)
+    return q
+
+
 def can_see_all(user: User) -> bool:
-    return user.is_superuser or user.groups.filter(name__in=PRIVILEGED_ROLES).exists()
+    return has_role(user, *AUDIT_READERS)
 
 
 def documents_visible_to(user: User) -> QuerySet[Document]:
@@ -51,7 +140,7 @@ def document_list(*, user: User, status: str | None = None) -> QuerySet[Document
 
 
 def current_tiers(document: Document) -> list[RouteTier]:
-    """The tiers of the running round: per order, the newest round's tier (see services.current_tier_ids).
+    """The tiers of the running round: per order, the newest round's tier (see current_tier_ids).
 
     Works on prefetched tiers, so listing documents costs no query per document.
     """
@@ -94,8 +183,6 @@ def inbox(user: User) -> QuerySet[Assignment]:
 
 def inbox_delegated(user: User) -> QuerySet[Assignment]:
     """Seats of people the user currently acts for."""
-    from .services import delegators_for
-
     return (
         Assignment.objects.filter(
             signer_id__in=delegators_for(user), status=AssignmentStatus.PENDING, waiting_since__isnull=False
@@ -194,3 +281,22 @@ def document_detail_for_tracking(document: Document) -> Document:
     return (
         Document.objects.select_related("requester", "template").prefetch_related(_tiers_prefetch()).get(pk=document.pk)
     )
+
+
+def my_turn(*, user: User, document: Document) -> bool:
+    """Whether the user may decide on the document now (the same predicate the decisions check)."""
+    try:
+        seat_for(document=document, actor=user)
+    except WorkflowError:
+        return False
+    return True
+
+
+def document_titles(document_ids) -> dict[int, str]:
+    return dict(Document.objects.filter(pk__in=document_ids).values_list("pk", "title"))
+
+
+def tier_completions(*, start, end):
+    """(tier order, activated_at, completed_at) of every tier completed in [start, end), streamed."""
+    rows = RouteTier.objects.filter(completed_at__gte=start, completed_at__lt=end, activated_at__isnull=False)
+    return rows.values_list("order", "activated_at", "completed_at").iterator()

@@ -32,14 +32,14 @@ def latest_pdf(subject_id: int) -> bytes:
 def store_signed(*, job: SigningJob, pdf: bytes, sha256: str) -> None:
     document = Document.objects.select_related("template").get(pk=job.subject_id)
     kind = DocumentVersion.Kind.SIGNED if job.kind == JobKind.SIGNATURE else DocumentVersion.Kind.TIMESTAMPED
-    services._store_version(document=document, data=pdf, kind=kind, signing_job_id=job.pk)
+    services.version_store(document=document, data=pdf, kind=kind, signing_job_id=job.pk)
     if job.kind == JobKind.SIGNATURE:
         seat = Assignment.objects.select_for_update().get(signing_job_id=job.pk)
         states.apply(states.ASSIGNMENT, seat, "sign", signed_at=timezone.now())
     if document.waiting_reason:
         Document.objects.filter(pk=document.pk).update(waiting_reason="")
         document.waiting_reason = ""
-    services._route_maybe_complete(document=document, finishing_job_id=job.pk)
+    services.route_maybe_complete(document=document, finishing_job_id=job.pk)
 
 
 def job_waiting(*, job: SigningJob) -> None:
@@ -51,13 +51,13 @@ def job_failed(*, job: SigningJob) -> None:
     document = Document.objects.get(pk=job.subject_id)
     seat = Assignment.objects.filter(signing_job_id=job.pk).select_related("decided_by").first()
     if seat is not None and seat.decided_by is not None:
-        services._notify(
+        services.notify(
             user=seat.decided_by,
             document=document,
             kind="signing_failed",
             message=f"ลงนามไม่สำเร็จ: {document.title} — {job.error_message[:200]}",
         )
-    services._on_commit_webhook(document, "signature.failed", {"job": job.pk, "error": job.error_message})
+    services.webhook_on_commit(document, "signature.failed", {"job": job.pk, "error": job.error_message})
 
 
 __all__ = [

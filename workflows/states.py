@@ -8,25 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import TransitionNotAllowed
 from .models import AssignmentStatus as A
 from .models import DocumentStatus as D
 from .models import TierStatus as T
-
-
-class WorkflowError(Exception):
-    """A request the workflow refuses. `status` is the HTTP status an API maps it to."""
-
-    status = 400
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class TransitionNotAllowed(WorkflowError):
-    """The object is not in a state that allows the transition (a race lost, or a route already ended)."""
-
-    status = 409
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from certificates import selectors, services
 from certificates.models import Certificate
+from core.errors import DomainError
 
 
 @login_required
@@ -14,7 +15,7 @@ def agreement(request, pk: int, token: str):
     if request.method == "POST":
         try:
             services.certificate_accept(certificate=cert, actor=request.user, token=token)
-        except (ValueError, PermissionError) as exc:
+        except DomainError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, "ยอมรับข้อตกลงแล้ว ใบรับรองพร้อมใช้งาน / Agreement accepted.")

@@ -22,10 +22,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 import audit
 from accounts.selectors import mfa_devices
-from accounts.services import StepUpFailed
 from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
 from core.thai import format_thai_datetime
+from office.errors import domain_errors
 from office.forms import BatchForm, ComposeForm, DecisionForm, SignatureImageForm, VerifyForm
 from signing import services as signing_services
 from signing import verification
@@ -95,7 +95,7 @@ def compose_signers(request):
     """The seats a workflow template would open for me: the composer draws one box per seat."""
     template = WorkflowTemplate.objects.filter(code=request.GET.get("workflow", ""), active=True).first()
     if template is None:
-        return JsonResponse({"detail": "Unknown workflow template."}, status=404)
+        return JsonResponse({"detail": "Unknown workflow template.", "code": "not_found"}, status=404)
     return JsonResponse(
         {
             "workflow": template.code,
@@ -151,13 +151,15 @@ def compose_preview(request):
     """Render the memo to PDF for the composer to show and to place the boxes on (nothing is stored)."""
     form = ComposeForm(request.POST, request.FILES)
     if not form.is_valid():
-        return JsonResponse({"detail": _("Check the form."), "errors": form.errors}, status=400)
+        return JsonResponse({"detail": _("Check the form."), "code": "invalid", "errors": form.errors}, status=400)
     if form.cleaned_data["source"] != "memo":
-        return JsonResponse({"detail": _("Only a memo is rendered here.")}, status=400)
+        return JsonResponse({"detail": _("Only a memo is rendered here."), "code": "invalid"}, status=400)
     try:
         pdf, placements = _memo_pdf(form=form, requester=request.user)
     except (ImportError, pikepdf.PdfError) as exc:
-        return JsonResponse({"detail": _("The memo could not be rendered: %(why)s") % {"why": exc}}, status=400)
+        return JsonResponse(
+            {"detail": _("The memo could not be rendered: %(why)s") % {"why": exc}, "code": "invalid"}, status=400
+        )
     response = HttpResponse(pdf, content_type="application/pdf")
     # The composer starts each seat's box in the memo's own signature block.
     response["X-Signature-Placements"] = json.dumps(placements)
@@ -195,7 +197,12 @@ def compose(request):
             return redirect("office-document", pk=document.pk)
     if request.method == "POST" and request.headers.get("X-Composer") == "1":
         return JsonResponse(
-            {"detail": " ".join(form.non_field_errors()) or _("Check the form."), "errors": form.errors}, status=400
+            {
+                "detail": " ".join(form.non_field_errors()) or _("Check the form."),
+                "code": "invalid",
+                "errors": form.errors,
+            },
+            status=400,
         )
     return render(request, "office/compose.html", {"form": form, "nav": "compose"})
 
@@ -215,10 +222,6 @@ def _timeline_context(request, document) -> dict:
     return {"document": document, "entries": entries, "names": names, "final": document.status in DOCUMENT_FINAL}
 
 
-def _my_turn(user, document) -> bool:
-    return any(a.document_id == document.pk for a in [*selectors.inbox(user), *selectors.inbox_delegated(user)])
-
-
 @login_required
 @require_GET
 def document_view(request, pk: int):
@@ -226,7 +229,7 @@ def document_view(request, pk: int):
     context = {
         **_timeline_context(request, document),
         "tiers": selectors.current_tiers(document),
-        "my_turn": _my_turn(request.user, document),
+        "my_turn": selectors.my_turn(user=request.user, document=document),
         "decision_form": DecisionForm(),
         "version": selectors.latest_version(document),
         "nav": "documents",
@@ -248,43 +251,32 @@ def document_timeline(request, pk: int):
 
 @login_required
 @require_POST
+@domain_errors(redirect_to="office-document")
 def document_decide(request, pk: int, decision: str):
     """Approve (with OTP), reject or return with a comment."""
     document = _document_or_404(request, pk)
     form = DecisionForm(request.POST)
     form.is_valid()
     comment = form.cleaned_data.get("comment", "")
-    try:
-        if decision == "approve":
-            if not _my_turn(request.user, document):
-                raise services.NotYourTurn(_("This document is not waiting for your decision."))
-            activation = signing_services.signature_activate(
-                user=request.user,
-                code=form.cleaned_data.get("otp", ""),
-                items=selectors.signing_items([document]),
-                request=request,
-            )
-            services.decision_approve(
-                document=document, actor=request.user, comment=comment, step_up_verified=True, activation=activation
-            )
-            messages.success(request, _("Approved; your signature is being added."))
-        elif decision == "reject":
-            services.decision_reject(document=document, actor=request.user, comment=comment)
-            messages.success(request, _("Rejected."))
-        elif decision == "return":
-            services.decision_return(document=document, actor=request.user, comment=comment)
-            messages.success(request, _("Returned for revision."))
-        else:
-            raise Http404
-    except StepUpFailed as exc:
-        messages.error(request, exc.message)
-    except services.WorkflowError as exc:
-        messages.error(request, exc.message)
+    if decision == "approve":
+        services.decision_approve(
+            document=document, actor=request.user, otp=form.cleaned_data.get("otp", ""), comment=comment
+        )
+        messages.success(request, _("Approved; your signature is being added."))
+    elif decision == "reject":
+        services.decision_reject(document=document, actor=request.user, comment=comment)
+        messages.success(request, _("Rejected."))
+    elif decision == "return":
+        services.decision_return(document=document, actor=request.user, comment=comment)
+        messages.success(request, _("Returned for revision."))
+    else:
+        raise Http404
     return redirect("office-document", pk=pk)
 
 
 @login_required
 @require_POST
+@domain_errors(template="office/_batch.html")
 def batch_start(request):
     """Approve the selected inbox items after one OTP; the page then polls the batch's progress."""
     mine = [a.document_id for a in selectors.inbox(request.user)]
@@ -292,19 +284,11 @@ def batch_start(request):
     if not form.is_valid():
         return render(request, "office/_batch.html", {"error": _("Choose documents and enter the OTP.")}, status=400)
     documents = list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
-    try:
-        activation = signing_services.signature_activate(
-            user=request.user, code=form.cleaned_data["otp"], items=selectors.signing_items(documents), request=request
-        )
-    except StepUpFailed as exc:
-        return render(request, "office/_batch.html", {"error": exc.message}, status=403)
-    batch = signing_services.signing_batch_create(signer=request.user)
-    refused = services.decision_approve_batch(
+    batch, refused = services.decision_approve_batch(
         documents=documents,
         actor=request.user,
+        otp=form.cleaned_data["otp"],
         comment=form.cleaned_data.get("comment", ""),
-        batch=batch,
-        activation=activation,
     )
     return render(request, "office/_batch.html", _batch_context(batch=batch, refused=refused))
 

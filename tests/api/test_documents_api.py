@@ -114,7 +114,7 @@ def test_versions_and_missing_documents(personas, api_for, pdf_bytes, outsider):
 
     for path in (f"/api/v1/documents/{created['id']}/", f"/api/v1/documents/{created['id']}/versions/"):
         hidden = api_for(outsider).get(path)
-        assert hidden.status_code == 404 and set(hidden.json()) == {"detail"}
+        assert hidden.status_code == 404 and set(hidden.json()) == {"detail", "code"}
     huge = api_for(personas["requester"]).get(f"/api/v1/documents/{10**25}/")
     assert huge.status_code == 404 and "detail" in huge.json()
 

@@ -8,7 +8,7 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import Event
-from certificates import selectors, services
+from certificates import external, selectors, services
 from certificates.models import Certificate, CertificateStatus, TrustRoot
 from core import hsm
 from signing import verification
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.hsm, pytest.mark.django_db]
 
 @pytest.fixture
 def nrca_root(external_ca, personas):
-    return services.trust_root_add(
+    return external.trust_root_add(
         name="Test NRCA", source=TrustRoot.Source.NRCA, data=external_ca.cert.read_bytes(), actor=personas["admin"]
     )
 
@@ -56,7 +56,7 @@ def test_csr_round_trip_imports_each_format_and_waits_for_acceptance(
 
     leaf = external_ca.sign_csr(request.csr_pem, name="head2")
     with django_capture_on_commit_callbacks(execute=True):
-        cert = services.certificate_import_issued(
+        cert = external.certificate_import_issued(
             certificate=request, data=_import_formats(tmp_path, leaf, external_ca.cert)[form], actor=personas["admin"]
         )
     cert.refresh_from_db()
@@ -76,7 +76,7 @@ def test_imported_certificate_signs_a_document_after_acceptance(
     previous = selectors.certificate_for_signing(user=head1)
     request = services.certificate_request_external(user=head1, actor=personas["admin"])
     leaf = external_ca.sign_csr(request.csr_pem, name="head1")
-    cert = services.certificate_import_issued(
+    cert = external.certificate_import_issued(
         certificate=request, data=leaf.read_bytes() + external_ca.cert.read_bytes(), actor=personas["admin"]
     )
     services.certificate_accept(certificate=cert, actor=head1, token=cert.agreement_token)
@@ -120,7 +120,7 @@ def test_import_of_a_certificate_for_another_key_is_refused_with_a_clear_message
     request = services.certificate_request_external(user=personas["head3"], actor=personas["admin"])
     _, other_leaf = external_ca.issue_with_new_key(name="someone-else")
     with pytest.raises(ValueError, match="does not match the key generated for this request"):
-        services.certificate_import_issued(certificate=request, data=other_leaf.read_bytes(), actor=personas["admin"])
+        external.certificate_import_issued(certificate=request, data=other_leaf.read_bytes(), actor=personas["admin"])
     request.refresh_from_db()
     assert request.status == CertificateStatus.AWAITING_ISSUANCE and request.certificate_der is None
 
@@ -129,16 +129,16 @@ def test_import_that_does_not_chain_to_an_enabled_trust_root_is_refused(personas
     request = services.certificate_request_external(user=personas["head3"], actor=personas["admin"])
     rogue_leaf = rogue_ca.sign_csr(request.csr_pem, name="rogue")
     with pytest.raises(ValueError, match="does not chain to an enabled trust root"):
-        services.certificate_import_issued(
+        external.certificate_import_issued(
             certificate=request, data=rogue_leaf.read_bytes() + rogue_ca.cert.read_bytes(), actor=personas["admin"]
         )
     # The right CA, but its root switched off: refused too.
-    services.trust_root_set_enabled(trust_root=nrca_root, enabled=False, actor=personas["admin"])
+    external.trust_root_set_enabled(trust_root=nrca_root, enabled=False, actor=personas["admin"])
     leaf = external_ca.sign_csr(request.csr_pem, name="good")
     with pytest.raises(ValueError, match="does not chain to an enabled trust root"):
-        services.certificate_import_issued(certificate=request, data=leaf.read_bytes(), actor=personas["admin"])
-    services.trust_root_set_enabled(trust_root=nrca_root, enabled=True, actor=personas["admin"])
-    cert = services.certificate_import_issued(certificate=request, data=leaf.read_bytes(), actor=personas["admin"])
+        external.certificate_import_issued(certificate=request, data=leaf.read_bytes(), actor=personas["admin"])
+    external.trust_root_set_enabled(trust_root=nrca_root, enabled=True, actor=personas["admin"])
+    cert = external.certificate_import_issued(certificate=request, data=leaf.read_bytes(), actor=personas["admin"])
     assert cert.status == CertificateStatus.PENDING_ACCEPTANCE
     assert Event.objects.filter(action="certificates.trust_root_disabled").count() == 1
 
@@ -146,13 +146,13 @@ def test_import_that_does_not_chain_to_an_enabled_trust_root_is_refused(personas
 def test_garbage_and_second_imports_are_refused(personas, external_ca, nrca_root):
     request = services.certificate_request_external(user=personas["head3"], actor=personas["admin"])
     with pytest.raises(ValueError, match="not a certificate"):
-        services.certificate_import_issued(certificate=request, data=b"\x30\x03\x02\x01\x01", actor=None)
+        external.certificate_import_issued(certificate=request, data=b"\x30\x03\x02\x01\x01", actor=None)
     with pytest.raises(ValueError, match="empty"):
-        services.certificate_import_issued(certificate=request, data=b"  ", actor=None)
+        external.certificate_import_issued(certificate=request, data=b"  ", actor=None)
     leaf = external_ca.sign_csr(request.csr_pem, name="once")
-    services.certificate_import_issued(certificate=request, data=leaf.read_bytes(), actor=None)
+    external.certificate_import_issued(certificate=request, data=leaf.read_bytes(), actor=None)
     with pytest.raises(services.CertificateStateError, match="awaiting issuance"):
-        services.certificate_import_issued(certificate=request, data=leaf.read_bytes(), actor=None)
+        external.certificate_import_issued(certificate=request, data=leaf.read_bytes(), actor=None)
 
 
 def _pkcs12(tmp_path, ca, *, name: str, password: str, rsa: bool) -> bytes:
@@ -168,7 +168,7 @@ def _pkcs12(tmp_path, ca, *, name: str, password: str, rsa: bool) -> bytes:
 def test_pkcs12_import_puts_a_non_extractable_key_in_the_token_and_it_signs(personas, external_ca, nrca_root, tmp_path):
     data = _pkcs12(tmp_path, external_ca, name="holder", password="s3cret", rsa=True)
     director = personas["director"]
-    cert = services.certificate_import_pkcs12(user=director, data=data, password="s3cret", actor=personas["admin"])
+    cert = external.certificate_import_pkcs12(user=director, data=data, password="s3cret", actor=personas["admin"])
     assert cert.status == CertificateStatus.PENDING_ACCEPTANCE and cert.source == Certificate.Source.PKCS12
     assert cert.key_algorithm == "rsa2048"
     attributes = hsm.key_attributes(label=cert.key_label)
@@ -197,21 +197,21 @@ def test_pkcs12_with_wrong_password_or_untrusted_chain_is_refused_and_nothing_is
     before = Certificate.objects.count()
     good = _pkcs12(tmp_path, external_ca, name="p12-good", password="right", rsa=False)
     with pytest.raises(ValueError, match="password is wrong"):
-        services.certificate_import_pkcs12(user=personas["head3"], data=good, password="wrong", actor=None)
+        external.certificate_import_pkcs12(user=personas["head3"], data=good, password="wrong", actor=None)
     with pytest.raises(ValueError, match="password is wrong"):
-        services.certificate_import_pkcs12(user=personas["head3"], data=b"not a p12", password="x", actor=None)
+        external.certificate_import_pkcs12(user=personas["head3"], data=b"not a p12", password="x", actor=None)
     rogue = _pkcs12(tmp_path, rogue_ca, name="p12-rogue", password="right", rsa=False)
     with pytest.raises(ValueError, match="does not chain to an enabled trust root"):
-        services.certificate_import_pkcs12(user=personas["head3"], data=rogue, password="right", actor=None)
+        external.certificate_import_pkcs12(user=personas["head3"], data=rogue, password="right", actor=None)
     assert Certificate.objects.count() == before
 
 
 def test_trust_root_upload_refuses_leaf_and_duplicate(personas, external_ca, nrca_root, tmp_path):
     _, leaf = external_ca.issue_with_new_key(name="leafy")
     with pytest.raises(ValueError, match="not a CA certificate"):
-        services.trust_root_add(name="x", source="other", data=leaf.read_bytes(), actor=None)
+        external.trust_root_add(name="x", source="other", data=leaf.read_bytes(), actor=None)
     der = tmp_path / "ca.der"
     openssl_ok("x509", "-in", external_ca.cert, "-outform", "DER", "-out", der)
     with pytest.raises(ValueError, match="already configured"):
-        services.trust_root_add(name="again", source="nrca", data=der.read_bytes(), actor=None)
+        external.trust_root_add(name="again", source="nrca", data=der.read_bytes(), actor=None)
     assert Event.objects.filter(action="certificates.trust_root_added", target_id=str(nrca_root.pk)).exists()

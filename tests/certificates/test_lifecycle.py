@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from accounts.models import OrgUnit, User
 from audit.models import Event
-from certificates import selectors, services
+from certificates import external, selectors, services
 from certificates.models import Certificate, CertificateStatus
 from signing import services as signing_services
 from signing.models import JobStatus, PadesLevel, SigningJob
+from tests.conftest import make_otp
 from workflows import services as workflow_services
 from workflows.models import Document, WorkflowTemplate
 
@@ -98,7 +99,7 @@ def test_a_queued_signature_whose_certificate_is_revoked_fails_permanently_with_
     template.save()
     document = workflow_services.route_start(title="t", pdf=pdf_bytes, template=template, actor=personas["requester"])
     head2 = personas["head2"]
-    workflow_services.decision_approve(document=document, actor=head2, step_up_verified=True)
+    workflow_services.decision_approve(document=document, actor=head2, otp=make_otp(head2))
     job = SigningJob.objects.get(subject_id=document.pk)
     assert job.status == JobStatus.QUEUED  # on_commit has not run: the job waits in the queue
     services.certificate_revoke(certificate=Certificate.objects.get(pk=job.certificate_id), actor=personas["admin"])
@@ -108,7 +109,7 @@ def test_a_queued_signature_whose_certificate_is_revoked_fails_permanently_with_
     assert "revoked" in Document.objects.get(pk=document.pk).waiting_reason
     other = workflow_services.route_start(title="t2", pdf=pdf_bytes, template=template, actor=personas["requester"])
     with pytest.raises(workflow_services.WorkflowError, match="no active signing certificate"):
-        workflow_services.decision_approve(document=other, actor=head2, step_up_verified=True)
+        workflow_services.decision_approve(document=other, actor=head2, otp=make_otp(head2))
 
 
 # --- API ---------------------------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def test_holders_see_their_own_and_officers_auditors_see_all(personas, api_for):
 
 def test_api_csr_import_accept_round_trip(personas, api_for, external_ca, tmp_path):
     admin, head3 = personas["admin"], personas["head3"]
-    services.trust_root_add(name="NRCA", source="nrca", data=external_ca.cert.read_bytes(), actor=admin)
+    external.trust_root_add(name="NRCA", source="nrca", data=external_ca.cert.read_bytes(), actor=admin)
     request = services.certificate_request_external(user=head3, actor=admin)
     csr = api_for(head3).get(f"/api/v1/certificates/{request.pk}/csr/")
     assert csr.status_code == 200 and csr.content.startswith(b"-----BEGIN CERTIFICATE REQUEST-----")

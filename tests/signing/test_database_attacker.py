@@ -65,7 +65,7 @@ def _victim_with_every_kind_of_factor(personas, api_for):
 
 def _sad_from_a_finished_job(personas, otp, pdf_bytes) -> str:
     from signing import services as signing_services
-    from workflows import selectors, services
+    from workflows import services
     from workflows.models import WorkflowTemplate
 
     # B-B: no TSA or revocation server is needed to see what the signer does.
@@ -77,12 +77,13 @@ def _sad_from_a_finished_job(personas, otp, pdf_bytes) -> str:
         actor=personas["requester"],
     )
     head1 = personas["head1"]
-    sad = signing_services.signature_activate(user=head1, code=otp(head1), items=selectors.signing_items([document]))
-    seat = services.decision_approve(document=document, actor=head1, step_up_verified=True, activation=sad)
+    seat = services.decision_approve(document=document, actor=head1, otp=otp(head1))
     from signing.models import JobStatus, SigningJob
 
     signing_services.signing_job_run(job_id=seat.signing_job_id)
-    assert SigningJob.objects.get(pk=seat.signing_job_id).status == JobStatus.DONE
+    job = SigningJob.objects.get(pk=seat.signing_job_id)
+    assert job.status == JobStatus.DONE and job.activation
+    sad = job.activation
     return sad
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import subprocess
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pikepdf
@@ -37,7 +37,6 @@ from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolic
 from pyhanko_certvalidator.registry import SimpleCertificateStore, SimpleTrustManager
 
 from core.fonts import thai_font_path
-from core.thai import format_thai_datetime
 from signing.appearance import Appearance, ThaiSignatureStampStyle
 from signing.pades import (
     SigningInputError,
@@ -139,20 +138,6 @@ def _lta_spec(pki: CertomancerPKI) -> PdfSignatureValidationSpec:
             ),
         )
     )
-
-
-# --- Thai dates ---------------------------------------------------------------------
-
-
-def test_format_thai_datetime_uses_buddhist_era_thai_months_and_bangkok_time():
-    assert format_thai_datetime(SIGNED_AT) == "22 พฤศจิกายน 2569 เวลา 10:15 น."
-    assert format_thai_datetime(SIGNED_AT, era="CE") == "22 พฤศจิกายน 2026 เวลา 10:15 น."
-    # Naive datetimes are already Thai local time; 23:30 UTC is the next day in Bangkok.
-    assert format_thai_datetime(datetime(2026, 1, 5, 8, 5)) == "5 มกราคม 2569 เวลา 08:05 น."
-    late = datetime(2026, 12, 31, 23, 30, tzinfo=timezone(timedelta(0)))
-    assert format_thai_datetime(late) == "1 มกราคม 2570 เวลา 06:30 น."
-    with pytest.raises(ValueError):
-        format_thai_datetime(SIGNED_AT, era="AD")
 
 
 # --- B-B: two visible signatures ----------------------------------------------------

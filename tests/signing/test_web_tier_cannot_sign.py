@@ -131,10 +131,11 @@ def test_a_web_tier_shell_produces_no_signature_with_a_users_key(personas, signe
 def test_a_signing_job_without_activation_data_fails_before_any_key_is_used(personas, otp, document_for_signing):
     from signing import services as signing_services
     from signing.models import JobStatus, SigningAttempt, SigningJob
-    from workflows import services
+    from workflows.services import decisions
 
     document = document_for_signing
-    seat = services.decision_approve(document=document, actor=personas["head1"], step_up_verified=True)
+    # What a web tier that skipped the step-up could record: a decision whose job has no activation.
+    seat = decisions._approval_record(document=document, actor=personas["head1"], comment="", batch=None)
     signing_services.signing_job_run(job_id=seat.signing_job_id)
     job = SigningJob.objects.get(pk=seat.signing_job_id)
     assert job.status == JobStatus.FAILED and job.error_code == "activation_missing"
@@ -145,13 +146,13 @@ def test_a_signing_job_without_activation_data_fails_before_any_key_is_used(pers
 def test_a_signing_job_with_activation_for_another_version_fails(personas, otp, document_for_signing):
     from signing import services as signing_services
     from signing.models import JobStatus, SigningJob
-    from workflows import services
+    from workflows.services import decisions
 
     document = document_for_signing
     head1 = personas["head1"]
     other = {"subject": document.pk, "sha256": "ab" * 32, "size": 1000}
     sad = signing_services.signature_activate(user=head1, code=otp(head1), items=[other])
-    seat = services.decision_approve(document=document, actor=head1, step_up_verified=True, activation=sad)
+    seat = decisions._approval_record(document=document, actor=head1, comment="", batch=None, activation=sad)
     signing_services.signing_job_run(job_id=seat.signing_job_id)
     job = SigningJob.objects.get(pk=seat.signing_job_id)
     assert job.status == JobStatus.FAILED and job.error_code == "activation_other_document"

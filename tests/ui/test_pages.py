@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import blank_pdf
 from workflows import services
-from workflows.models import WorkflowTemplate
+from workflows.models import Assignment, Document, WorkflowTemplate
 
 pytestmark = pytest.mark.django_db
 
@@ -81,9 +81,9 @@ def test_upload_with_moved_boxes_starts_the_route_there(signed_in, personas):
     )
     assert response.status_code == 200, response.content
     document_id = response.json()["id"]
-    seat = services.Assignment.objects.get(document_id=document_id, signer__username="director")
+    seat = Assignment.objects.get(document_id=document_id, signer__username="director")
     assert (seat.page, seat.box) == (0, [300.0, 500.0, 470.0, 562.0])
-    head = services.Assignment.objects.get(document_id=document_id, signer__username="head1")
+    head = Assignment.objects.get(document_id=document_id, signer__username="head1")
     assert head.page == 1
 
 
@@ -121,7 +121,7 @@ def test_a_wrong_otp_does_not_approve(signed_in, personas, otp):
     document = start(personas)
     otp(personas["head1"])
     response = signed_in("head1").post(f"/documents/{document.pk}/approve/", {"otp": "000000"}, follow=True)
-    assert services.Assignment.objects.get(document=document, signer__username="head1").status == "pending"
+    assert Assignment.objects.get(document=document, signer__username="head1").status == "pending"
     assert response.status_code == 200
 
 
@@ -168,7 +168,7 @@ def test_a_composed_memo_starts_each_box_in_its_signers_signature_block(signed_i
     # Without script the page renders the memo itself; the seats land in the same blocks.
     response = client.post("/documents/new/", memo_fields)
     assert response.status_code == 302
-    document = services.Document.objects.get(title=memo_fields["title"])
+    document = Document.objects.get(title=memo_fields["title"])
     for seat in document.assignments.select_related("signer"):
         assert (seat.page, seat.box) == (shown[seat.signer.username]["page"], shown[seat.signer.username]["box"])
     boxes = sorted(tuple(s.box) for s in document.assignments.all())

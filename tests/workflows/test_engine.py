@@ -8,8 +8,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from accounts.services import StepUpFailed
 from audit.models import Event
-from tests.conftest import blank_pdf
+from tests.conftest import blank_pdf, make_otp
 from workflows import selectors, services, tasks
 from workflows.models import Document, DocumentStatus, Notification, RouteTier, TierStatus, WorkflowTemplate
 
@@ -119,25 +120,25 @@ def test_document_list_and_inbox_do_not_query_per_row(personas, template, django
 def test_return_to_an_earlier_tier_without_signing(personas, template):
     document = start(personas, template)
     for head in ("head1", "head2"):
-        services.decision_approve(document=document, actor=personas[head], step_up_verified=True)
+        services.decision_approve(document=document, actor=personas[head], otp=make_otp(personas[head]))
     with pytest.raises(services.InvalidDocument):
         services.decision_return(document=document, actor=personas["director"], comment="x", to_tier=3)
     services.decision_return(document=document, actor=personas["director"], comment="ขอความเห็น", to_tier=1)
     document.refresh_from_db()
     assert document.round == 2 and document.status == DocumentStatus.IN_PROGRESS
-    tiers = RouteTier.objects.filter(pk__in=services.current_tier_ids(document)).order_by("order")
+    tiers = RouteTier.objects.filter(pk__in=selectors.current_tier_ids(document)).order_by("order")
     assert [(t.round, t.status) for t in tiers] == [(2, TierStatus.ACTIVE), (2, TierStatus.PENDING)]
 
 
 def test_a_seat_decides_once_even_when_asked_twice(personas, template):
     document = start(personas, template)
-    services.decision_approve(document=document, actor=personas["head1"], step_up_verified=True)
+    services.decision_approve(document=document, actor=personas["head1"], otp=make_otp(personas["head1"]))
     with pytest.raises(services.AlreadyDecided):
-        services.decision_approve(document=document, actor=personas["head1"], step_up_verified=True)
+        services.decision_approve(document=document, actor=personas["head1"], otp=make_otp(personas["head1"]))
     with pytest.raises(services.NotYourTurn):
-        services.decision_approve(document=document, actor=personas["director"], step_up_verified=True)
-    with pytest.raises(services.NotYourTurn):
-        services.decision_approve(document=document, actor=personas["head2"], step_up_verified=False)
+        services.decision_approve(document=document, actor=personas["director"], otp=make_otp(personas["director"]))
+    with pytest.raises(StepUpFailed):
+        services.decision_approve(document=document, actor=personas["head2"], otp=None)
 
 
 class TestAdmin:

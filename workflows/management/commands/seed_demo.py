@@ -1,34 +1,28 @@
-"""Demo data of DESIGN.md: users, org units, certificates, the memo-2-tier template. Never in production."""
+"""Demo data of DESIGN.md: the fixtures/ organisation, then certificates made in the token. Never in production.
+
+`fixtures/demo_organisation.json` (org units; users with their roles and the demo password), and
+`fixtures/demo_workflows.json` (the memo-2-tier template) are loaded with `loaddata`; rows are matched by
+natural key (unit code, username, template code, tier order), so running it again updates them in place.
+`fixtures/demo_branding.json` is loaded only while no branding is set, so an edited one is kept. Keys and
+certificates cannot be fixtures: each user without a usable certificate gets one issued, its key generated
+in the token.
+"""
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts.models import OrgUnit, Role, User
+from accounts.models import User
 from accounts.roles import roles_sync
+from branding.models import Branding
 from certificates import services as certificate_services
 from certificates.selectors import certificate_for_signing
-from signing.models import PadesLevel
-from workflows.models import TemplateTier, WorkflowTemplate
 
-PASSWORD = "demo-pass-2026"
-
-PEOPLE = [
-    # username, title, first_th, last_th, first_en, last_en, position, unit, role
-    ("requester", "นางสาว", "สมหญิง", "ใจดี", "Somying", "Jaidee", "นักวิชาการคอมพิวเตอร์", "it", Role.OFFICE_USER),
-    ("head1", "นาย", "สมชาย", "รักงาน", "Somchai", "Rakngan", "ผู้อำนวยการกองเทคโนโลยีสารสนเทศ", "it", Role.OFFICE_USER),
-    ("head2", "นาง", "วิไล", "ศรีสุข", "Wilai", "Srisuk", "ผู้อำนวยการกองคลัง", "finance", Role.OFFICE_USER),
-    ("head3", "นาย", "ประเสริฐ", "มั่นคง", "Prasert", "Mankong", "ผู้อำนวยการกองการเจ้าหน้าที่", "hr", Role.OFFICE_USER),
-    ("director", "นาย", "ธนากร", "เลิศวิริยะ", "Thanakorn", "Lertwiriya", "ผู้อำนวยการ", "hq", Role.OFFICE_USER),
-    ("auditor", "นางสาว", "อรวรรณ", "ตรงไปตรงมา", "Orawan", "Trongpaitrongma", "ผู้ตรวจสอบภายใน", "hq", Role.AUDITOR),
-    ("admin", "นาย", "ผู้ดูแล", "ระบบ", "System", "Admin", "ผู้ดูแลระบบ", "it", Role.IT_ADMIN),
-]
-UNITS = [
-    ("hq", "สำนักงานผู้อำนวยการ", "Director's Office", None),
-    ("it", "กองเทคโนโลยีสารสนเทศ", "IT Division", "hq"),
-    ("finance", "กองคลัง", "Finance Division", "hq"),
-    ("hr", "กองการเจ้าหน้าที่", "HR Division", "hq"),
-]
+FIXTURES_DIR = settings.BASE_DIR / "fixtures"
+PASSWORD = "demo-pass-2026"  # the password of every demo user (hashed in demo_organisation.json)
+ORGANISATION = ["demo_organisation.json", "demo_workflows.json"]
+BRANDING = "demo_branding.json"
 
 
 class Command(BaseCommand):
@@ -39,59 +33,21 @@ class Command(BaseCommand):
             raise CommandError("seed_demo is refused in production (DSIGN_PRODUCTION is set).")
         roles_sync()
         with transaction.atomic():
-            users = self._people()
-            self._template(users)
-        for user in users.values():
+            call_command("loaddata", *(FIXTURES_DIR / name for name in ORGANISATION), verbosity=0)
+            if not Branding.objects.exists():
+                call_command("loaddata", FIXTURES_DIR / BRANDING, verbosity=0)
+        usernames = [row["fields"]["username"] for row in _fixture_rows("accounts.user")]
+        users = list(User.objects.filter(username__in=usernames).order_by("id"))
+        for user in users:
             if certificate_for_signing(user=user) is None:
                 certificate_services.certificate_issue(user=user, actor=None, accept_now=True)
-        self.stdout.write("demo data ready: users " + ", ".join(users) + f" / password {PASSWORD}")
+        self.stdout.write("demo data ready: users " + ", ".join(u.username for u in users) + f" / password {PASSWORD}")
 
-    def _people(self) -> dict[str, User]:
-        units = {}
-        for code, name_th, name_en, parent in UNITS:
-            units[code], _ = OrgUnit.objects.update_or_create(
-                code=code, defaults={"name_th": name_th, "name_en": name_en, "parent": units.get(parent)}
-            )
-        from django.contrib.auth.models import Group
 
-        users = {}
-        for username, title, first_th, last_th, first_en, last_en, position, unit, role in PEOPLE:
-            user, created = User.objects.update_or_create(
-                username=username,
-                defaults={
-                    "title_th": title,
-                    "first_name_th": first_th,
-                    "last_name_th": last_th,
-                    "first_name": first_en,
-                    "last_name": last_en,
-                    "position": position,
-                    "org_unit": units[unit],
-                    "email": f"{username}@dsign.example",
-                    "is_staff": username in ("admin", "auditor"),
-                    "is_superuser": username == "admin",
-                },
-            )
-            if created:
-                user.set_password(PASSWORD)
-                user.save(update_fields=["password"])
-            user.groups.add(Group.objects.get(name=role))
-            users[username] = user
-        return users
+def _fixture_rows(model: str) -> list[dict]:
+    import json
 
-    def _template(self, users: dict[str, User]) -> None:
-        template, _ = WorkflowTemplate.objects.update_or_create(
-            code="memo-2-tier",
-            defaults={
-                "name": "บันทึกข้อความ 2 ระดับ (2 ใน 3 ผู้อำนวยการกอง แล้ว ผู้อำนวยการ)",
-                "document_type": "memo",
-                "pades_level": PadesLevel.B_LTA,
-            },
-        )
-        tier1, _ = TemplateTier.objects.update_or_create(
-            template=template, order=1, defaults={"name": "ผู้อำนวยการกอง / Division heads", "quorum": 2}
-        )
-        tier1.signers.set([users["head1"], users["head2"], users["head3"]])
-        tier2, _ = TemplateTier.objects.update_or_create(
-            template=template, order=2, defaults={"name": "ผู้อำนวยการ / Director", "quorum": 1}
-        )
-        tier2.signers.set([users["director"]])
+    rows = []
+    for name in ORGANISATION:
+        rows += [row for row in json.loads((FIXTURES_DIR / name).read_text()) if row["model"] == model]
+    return rows

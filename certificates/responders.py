@@ -1,0 +1,97 @@
+"""The CA's protocol answers: CRLs (published on revocation, refreshed daily), OCSP and RFC 3161 timestamps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from . import pki
+from .models import Certificate, CertificateAuthority, CertificateStatus
+
+CRL_LIFETIME = timedelta(days=1)
+
+
+def _crl_build(*, ca: CertificateAuthority, now) -> bytes:
+    if ca.kind == CertificateAuthority.Kind.ROOT:
+        revoked = []
+    else:
+        revoked = [
+            (int(c.serial_number, 16), c.revoked_at, c.revocation_reason or "unspecified")
+            for c in Certificate.objects.filter(issued_by=ca, status=CertificateStatus.REVOKED)
+        ]
+    # The CRL number is the issue time in microseconds: increasing without a counter to write, so a
+    # CRL can be made on a read-only request path (see crl_current).
+    crl = pki.build_crl(
+        issuer_cert=ca.certificate,
+        issuer_key_label=ca.key_label,
+        revoked=revoked,
+        crl_number=int(now.timestamp() * 1_000_000),
+        this_update=now,
+        next_update=now + CRL_LIFETIME,
+    )
+    return crl.dump()
+
+
+def crl_publish(*, authority: CertificateAuthority) -> bytes:
+    """Sign a fresh CRL for `authority` with its key in the token and keep it."""
+    now = timezone.now()
+    data = _crl_build(ca=authority, now=now)
+    CertificateAuthority.objects.filter(pk=authority.pk).update(
+        crl_der=data, crl_next_update=now + CRL_LIFETIME, crl_number=int(now.timestamp() * 1_000_000)
+    )
+    return data
+
+
+def crl_current(*, kind: str) -> bytes | None:
+    """The kept CRL while it is fresh; otherwise a fresh one made without writing (requests stay read-only:
+    a signing worker fetches CRLs from this app while it holds the database's write lock on SQLite)."""
+    ca = CertificateAuthority.objects.filter(kind=kind).first()
+    if ca is None:
+        return None
+    now = timezone.now()
+    if ca.crl_der is None or ca.crl_next_update is None or ca.crl_next_update - timedelta(hours=1) <= now:
+        return _crl_build(ca=ca, now=now)
+    return bytes(ca.crl_der)
+
+
+def crls_refresh() -> None:
+    for ca in CertificateAuthority.objects.filter(kind__in=["root", "issuing"]):
+        crl_publish(authority=ca)
+
+
+def ocsp_respond(*, request_der: bytes) -> bytes:
+    issuing = CertificateAuthority.objects.get(kind=CertificateAuthority.Kind.ISSUING)
+    responder = CertificateAuthority.objects.get(kind=CertificateAuthority.Kind.OCSP)
+
+    def status_for_serial(serial: int):
+        cert = Certificate.objects.filter(issued_by=issuing, serial_number=format(serial, "x")).first()
+        if cert is None:
+            service = CertificateAuthority.objects.filter(parent=issuing).exclude(kind="issuing")
+            if any(ca.certificate.serial_number == serial for ca in service):
+                return "good", None, None
+            return "unknown", None, None
+        if cert.status == CertificateStatus.REVOKED:
+            return "revoked", cert.revoked_at, cert.revocation_reason or "unspecified"
+        return "good", None, None
+
+    return pki.build_ocsp_response(
+        request_der=request_der,
+        status_for_serial=status_for_serial,
+        issuer_cert=issuing.certificate,
+        responder_cert=responder.certificate,
+        responder_key_label=responder.key_label,
+        now=timezone.now(),
+    )
+
+
+def tsa_respond(*, request_der: bytes) -> bytes:
+    tsa = CertificateAuthority.objects.select_related("parent").get(kind=CertificateAuthority.Kind.TSA)
+    return pki.build_timestamp_response(
+        request_der=request_der,
+        tsa_cert=tsa.certificate,
+        tsa_key_label=tsa.key_label,
+        chain=[tsa.parent.certificate],
+        serial_number=pki.record_serial(),
+        now=timezone.now(),
+    )

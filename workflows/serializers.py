@@ -1,0 +1,194 @@
+"""The JSON shapes of the workflow REST API (public, DESIGN.md: extend them, never change them)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, extend_schema_field
+from rest_framework import serializers
+
+from . import selectors
+
+MAX_ID = 2**63 - 1  # larger ids cannot exist and would overflow the database's integer
+
+
+class AssignmentOut(serializers.Serializer):
+    signer = serializers.CharField(source="signer.username")
+    signer_name = serializers.CharField(source="signer.full_name_th")
+    status = serializers.CharField()
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    signed_at = serializers.DateTimeField(allow_null=True)
+    comment = serializers.CharField()
+    field = serializers.CharField(source="field_name")
+    page = serializers.IntegerField()
+    box = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+
+
+class TierOut(serializers.Serializer):
+    order = serializers.IntegerField()
+    name = serializers.CharField()
+    quorum = serializers.IntegerField()
+    status = serializers.SerializerMethodField()
+    due_at = serializers.DateTimeField(allow_null=True)
+    assignments = AssignmentOut(many=True)
+
+    def get_status(self, tier) -> str:
+        # "closed" tiers (route ended early) read as pending/completed in the public vocabulary.
+        return tier.status if tier.status != "closed" else ("completed" if tier.completed_at else "pending")
+
+
+class DocumentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    workflow = serializers.CharField(source="template.code")
+    requester = serializers.CharField(source="requester.username")
+    pades_level = serializers.CharField()
+    round = serializers.IntegerField()
+    waiting_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    tiers = serializers.SerializerMethodField()
+
+    @extend_schema_field(TierOut(many=True))
+    def get_tiers(self, document) -> list[dict]:
+        return TierOut(selectors.current_tiers(document), many=True).data
+
+
+class DocumentCreateIn(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, help_text="the PDF to route")
+    title = serializers.CharField(max_length=300)
+    workflow = serializers.CharField(max_length=64, help_text="workflow template code, e.g. memo-2-tier")
+    placements = serializers.JSONField(required=False, help_text='{"head1": {"page": 0, "box": [x1,y1,x2,y2]}}')
+
+
+class ApproveIn(serializers.Serializer):
+    otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class DecisionIn(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    to_tier = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=1000)
+
+
+class TemplateTierOut(serializers.Serializer):
+    order = serializers.IntegerField()
+    name = serializers.CharField()
+    quorum = serializers.IntegerField(help_text="approvals needed; 0 = all signers")
+    signers = serializers.SerializerMethodField()
+    rule_position = serializers.CharField()
+    due_hours = serializers.IntegerField()
+
+    def get_signers(self, tier) -> list[str]:
+        return [u.username for u in tier.signers.all()]
+
+
+class WorkflowOut(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    document_type = serializers.CharField()
+    pades_level = serializers.CharField()
+    allow_multiple_seats = serializers.BooleanField()
+    tiers = TemplateTierOut(many=True)
+
+
+class InboxDocumentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    requester = serializers.CharField(source="requester.username")
+    created_at = serializers.DateTimeField()
+
+
+class InboxItemOut(serializers.Serializer):
+    document = InboxDocumentOut()
+    tier = serializers.IntegerField(source="tier.order")
+    tier_name = serializers.CharField(source="tier.name")
+    field = serializers.CharField(source="field_name")
+    assigned_at = serializers.DateTimeField(source="tier.activated_at", allow_null=True)
+    due_at = serializers.DateTimeField(source="tier.due_at", allow_null=True)
+
+
+class VersionOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    kind = serializers.CharField()
+    sha256 = serializers.CharField()
+    size = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class BatchIn(serializers.Serializer):
+    documents = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=100
+    )
+    otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class BatchErrorOut(serializers.Serializer):
+    document = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="stable machine code of the refusal")
+
+
+class BatchCreatedOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    total = serializers.IntegerField(help_text="signatures queued")
+    errors = BatchErrorOut(many=True, help_text="documents that could not be approved, and why")
+
+
+class BatchRefusedOut(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = BatchErrorOut(many=True)
+
+
+class BatchProgressOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    total = serializers.IntegerField()
+    finished = serializers.IntegerField(help_text="done + failed")
+    queued = serializers.IntegerField()
+    running = serializers.IntegerField()
+    waiting = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+DOCUMENT_EXAMPLE = OpenApiExample(
+    "document",
+    value={
+        "id": 42,
+        "title": "บันทึกข้อความ ขออนุมัติจัดซื้อ",
+        "status": "in_progress",
+        "workflow": "memo-2-tier",
+        "requester": "requester",
+        "pades_level": "B-LTA",
+        "round": 1,
+        "waiting_reason": "",
+        "created_at": "2026-03-01T09:00:00+07:00",
+        "completed_at": None,
+        "tiers": [
+            {
+                "order": 1,
+                "name": "หัวหน้างาน",
+                "quorum": 2,
+                "status": "active",
+                "due_at": "2026-03-04T09:00:00+07:00",
+                "assignments": [
+                    {
+                        "signer": "head1",
+                        "signer_name": "นายสมชาย รักงาน",
+                        "status": "pending",
+                        "decided_by": None,
+                        "decided_at": None,
+                        "signed_at": None,
+                        "comment": "",
+                        "field": "Sig1_r1",
+                        "page": 0,
+                        "box": [36.0, 106.0, 206.0, 168.0],
+                    }
+                ],
+            }
+        ],
+    },
+    response_only=True,
+)

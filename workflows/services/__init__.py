@@ -1,0 +1,74 @@
+"""Every write of the workflow engine, by concern; this package exports the public services.
+
+- `routes`: start a route, open and complete tiers, new rounds, resubmit, recall, cancel, reassign.
+- `decisions`: approve (the one approval service every door calls), approve a batch, reject, return.
+- `documents`: check an upload, store versions, the archive copy and its timestamp renewal.
+- `delegation`: create and revoke delegations.
+- `reminders`: remind and escalate tiers that wait too long.
+- `common`: refusals (`WorkflowError` and its kinds), the document lock, notifications, webhooks.
+
+Reads live in `workflows.selectors`, which never imports this package.
+"""
+
+from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound, NotYourTurn, WorkflowError
+from ..selectors import SIGNING_HANDLER
+from .common import document_lock, notify, webhook_on_commit
+from .decisions import decision_approve, decision_approve_batch, decision_reject, decision_return
+from .delegation import delegation_create, delegation_revoke
+from .documents import (
+    ARCHIVE_RENEW_MARGIN,
+    PdfInfo,
+    archive_copy_make,
+    archive_timestamp_renew,
+    pdf_inspect,
+    signing_record,
+    version_store,
+)
+from .reminders import reminders_send
+from .routes import (
+    SLOT_HEIGHT,
+    SLOT_WIDTH,
+    assignment_reassign,
+    resolve_signers,
+    route_cancel,
+    route_maybe_complete,
+    route_recall,
+    route_resubmit,
+    route_start,
+)
+
+__all__ = [
+    "ARCHIVE_RENEW_MARGIN",
+    "SIGNING_HANDLER",
+    "SLOT_HEIGHT",
+    "SLOT_WIDTH",
+    "AlreadyDecided",
+    "InvalidDocument",
+    "NotAllowed",
+    "NotFound",
+    "NotYourTurn",
+    "PdfInfo",
+    "WorkflowError",
+    "archive_copy_make",
+    "archive_timestamp_renew",
+    "assignment_reassign",
+    "decision_approve",
+    "decision_approve_batch",
+    "decision_reject",
+    "decision_return",
+    "delegation_create",
+    "delegation_revoke",
+    "document_lock",
+    "notify",
+    "pdf_inspect",
+    "reminders_send",
+    "resolve_signers",
+    "route_cancel",
+    "route_maybe_complete",
+    "route_recall",
+    "route_resubmit",
+    "route_start",
+    "signing_record",
+    "version_store",
+    "webhook_on_commit",
+]

@@ -1,0 +1,181 @@
+"""Document files: checking an upload, storing versions, the archive copy and timestamp renewal."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pikepdf
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+import audit
+from core import storage
+from signing import services as signing_services
+from signing.models import JobKind, PadesLevel
+
+from ..errors import InvalidDocument
+from ..models import Assignment, AssignmentStatus, Document, DocumentStatus, DocumentVersion
+from ..selectors import SIGNING_HANDLER, latest_version
+from .common import document_lock
+
+ARCHIVE_RENEW_MARGIN = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    pages: list[tuple[float, float]]
+
+
+def pdf_inspect(data: bytes) -> PdfInfo:
+    """Check that `data` is a PDF we can route: readable, not encrypted, with pages."""
+    if not data:
+        raise InvalidDocument("The file is empty.")
+    if len(data) > settings.MAX_UPLOAD_BYTES:
+        raise InvalidDocument(f"The file is larger than {settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    if not data.lstrip()[:5].startswith(b"%PDF-"):
+        raise InvalidDocument("The file is not a PDF.")
+    try:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            if pdf.is_encrypted:
+                raise InvalidDocument("The PDF is encrypted; upload it without a password.")
+            pages = []
+            for page in pdf.pages:
+                x1, y1, x2, y2 = (float(v) for v in page.mediabox)
+                pages.append((x2 - x1, y2 - y1))
+    except pikepdf.PasswordError as exc:
+        raise InvalidDocument("The PDF is encrypted; upload it without a password.") from exc
+    except InvalidDocument:
+        raise
+    except Exception as exc:  # pikepdf raises many types on broken files; all mean "cannot read it"
+        raise InvalidDocument("The PDF is damaged and cannot be read.") from exc
+    if not pages:
+        raise InvalidDocument("The PDF has no pages.")
+    return PdfInfo(pages=pages)
+
+
+def version_store(*, document: Document, data: bytes, kind: str, signing_job_id: int | None = None) -> DocumentVersion:
+    number = (document.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    digest = hashlib.sha256(data).hexdigest()
+    stored = storage.store(
+        storage=default_storage, name=f"documents/{document.pk}/v{number}-{digest[:16]}.pdf", data=data
+    )
+    return DocumentVersion.objects.create(
+        document=document,
+        number=number,
+        kind=kind,
+        file=stored.name,
+        sha256=stored.sha256,
+        size=stored.size,
+        signing_job_id=signing_job_id,
+    )
+
+
+def signing_record(*, document: Document) -> dict:
+    """What the archive copy carries about how the document was approved and signed."""
+    assignments = list(
+        Assignment.objects.filter(document=document)
+        .select_related("tier", "signer", "decided_by")
+        .order_by("tier__round", "tier__order", "id")
+    )
+    signed = sum(a.status == AssignmentStatus.SIGNED for a in assignments)
+    return {
+        "summary": f"{document.title} — {document.get_status_display()}, {signed} signature(s)",
+        "document": {"id": document.pk, "title": document.title, "template": document.template.code},
+        "requester": document.requester.username,
+        "status": document.status,
+        "completed_at": document.completed_at,
+        "pades_level": document.pades_level,
+        "decisions": [
+            {
+                "round": a.tier.round,
+                "tier": a.tier.order,
+                "signer": a.signer.username,
+                "decided_by": a.decided_by.username if a.decided_by else None,
+                "status": a.status,
+                "decided_at": a.decided_at,
+                "signed_at": a.signed_at,
+                "field": a.field_name,
+                "comment": a.comment,
+            }
+            for a in assignments
+        ],
+        "versions": [
+            {"number": v.number, "kind": v.kind, "sha256": v.sha256, "created_at": v.created_at}
+            for v in document.versions.order_by("number")
+        ],
+    }
+
+
+def _archive_bytes(*, pdf: bytes, record: dict) -> bytes:
+    from signing.archive import archive_copy_make as pdfa3_copy
+
+    # Plain JSON types only (dates as ISO text), for both the JSON and the XML form of the record.
+    return pdfa3_copy(pdf=pdf, record=json.loads(json.dumps(record, default=str)))
+
+
+def archive_copy_make(*, document_id: int) -> DocumentVersion | None:
+    """Store the archive copy of a completed document's latest version (idempotent)."""
+    from ..signing_handler import version_read
+
+    document = Document.objects.select_related("template", "requester").get(pk=document_id)
+    if document.status != DocumentStatus.COMPLETED:
+        return None
+    source = latest_version(document)
+    existing = document.versions.filter(kind=DocumentVersion.Kind.ARCHIVE, number__gt=source.number).first()
+    if existing is not None:
+        return existing
+    data = _archive_bytes(pdf=version_read(source), record=signing_record(document=document))
+    with transaction.atomic():
+        document = document_lock(document)
+        if latest_version(document).pk != source.pk:
+            return None  # a newer version arrived meanwhile (timestamp renewal); the next run archives it
+        existing = document.versions.filter(kind=DocumentVersion.Kind.ARCHIVE, number__gt=source.number).first()
+        if existing is not None:
+            return existing
+        version = version_store(document=document, data=data, kind=DocumentVersion.Kind.ARCHIVE)
+        audit.record(
+            action="document.archived",
+            target=document,
+            details={"version": version.number, "source_version": source.number, "sha256": version.sha256},
+        )
+    return version
+
+
+def _lta_renewal_needed(pdf: bytes) -> bool:
+    from signing.archive import lta_renewal_needed
+
+    return lta_renewal_needed(pdf=pdf, horizon_days=ARCHIVE_RENEW_MARGIN.days)
+
+
+def archive_timestamp_renew(*, document_id: int) -> bool:
+    """Queue a new document timestamp over a completed B-LTA document whose last one nears expiry."""
+    from signing.models import JobStatus, SigningJob
+
+    from ..signing_handler import version_read
+
+    document = Document.objects.get(pk=document_id)
+    if document.status != DocumentStatus.COMPLETED or document.pades_level != PadesLevel.B_LTA:
+        return False
+    if not _lta_renewal_needed(version_read(latest_version(document))):
+        return False
+    with transaction.atomic():
+        document = document_lock(document)
+        jobs = SigningJob.objects.filter(
+            handler=SIGNING_HANDLER, subject_id=document.pk, field_name__startswith="DocTS_renew"
+        )
+        if jobs.exclude(status__in=[JobStatus.DONE, JobStatus.FAILED]).exists():
+            return False
+        job = signing_services.signing_job_create(
+            handler=SIGNING_HANDLER,
+            subject_id=document.pk,
+            field_name=f"DocTS_renew{jobs.count() + 1}",
+            level=PadesLevel.B_LTA,
+            kind=JobKind.DOCUMENT_TIMESTAMP,
+        )
+        audit.record(action="document.timestamp_renewal", target=document, details={"job": job.pk})
+    return True

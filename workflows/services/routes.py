@@ -1,0 +1,372 @@
+"""Routes: starting one, opening and completing tiers, new rounds, recall, cancel and reassignment.
+
+Each service is one transaction that also writes its audit event. Tier advance runs with the document
+row locked (`document_lock`), so a tier advances exactly once however many approvals race.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+import audit
+from accounts.models import User
+from signing import services as signing_services
+from signing.models import JobKind, PadesLevel
+
+from .. import states
+from ..errors import AlreadyDecided, InvalidDocument, NotFound
+from ..models import (
+    Assignment,
+    AssignmentStatus,
+    Document,
+    DocumentStatus,
+    DocumentVersion,
+    RouteTier,
+    TierStatus,
+    WorkflowTemplate,
+)
+from ..selectors import SIGNING_HANDLER, current_assignments, current_tier_ids
+from .common import admin_required, document_lock, notify, text_required, webhook_on_commit
+from .documents import PdfInfo, pdf_inspect, version_store
+
+logger = logging.getLogger(__name__)
+
+SLOT_WIDTH, SLOT_HEIGHT, SLOT_GAP, SLOT_MARGIN = 170.0, 62.0, 8.0, 36.0
+
+
+def resolve_signers(*, tier, requester: User) -> list[User]:
+    """Explicit users of a template tier, plus those holding `rule_position` in the unit the rule names."""
+    users = list(tier.signers.filter(is_active=True).order_by("id"))
+    if tier.rule_position:
+        if tier.rule_org_unit_id:
+            units = [tier.rule_org_unit]
+        elif requester.org_unit_id:
+            units = [requester.org_unit, *requester.org_unit.ancestors()]
+        else:
+            units = []
+        for unit in units:
+            found = list(User.objects.filter(is_active=True, position=tier.rule_position, org_unit=unit).order_by("id"))
+            if found:
+                users.extend(u for u in found if u not in users)
+                break
+    return users
+
+
+def _auto_slots(page_size: tuple[float, float], tier_sizes: list[int]) -> list[list[list[float]]]:
+    """Boxes laid out in rows from the bottom of the last page: one row per tier, seats side by side."""
+    width, _ = page_size
+    per_row = max(1, int((width - 2 * SLOT_MARGIN + SLOT_GAP) // (SLOT_WIDTH + SLOT_GAP)))
+    rows_used = 0
+    layout = []
+    for size in reversed(tier_sizes):
+        boxes = []
+        rows = max(1, -(-size // per_row))
+        for seat in range(size):
+            row = rows_used + (rows - 1 - seat // per_row)
+            col = seat % per_row
+            x1 = SLOT_MARGIN + col * (SLOT_WIDTH + SLOT_GAP)
+            y1 = SLOT_MARGIN + row * (SLOT_HEIGHT + SLOT_GAP)
+            boxes.append([x1, y1, x1 + SLOT_WIDTH, y1 + SLOT_HEIGHT])
+        rows_used += rows
+        layout.append(boxes)
+    return list(reversed(layout))
+
+
+def _check_placement(placement: dict, info: PdfInfo) -> tuple[int, list[float]]:
+    try:
+        page = int(placement.get("page", 0))
+        box = [float(v) for v in placement["box"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidDocument("A signature box needs a page and four numbers [x1, y1, x2, y2].") from exc
+    if not 0 <= page < len(info.pages) or len(box) != 4:
+        raise InvalidDocument(f"Signature box page {page + 1} does not exist in the document.")
+    width, height = info.pages[page]
+    x1, y1, x2, y2 = box
+    if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height) or (x2 - x1) < 20 or (y2 - y1) < 10:
+        raise InvalidDocument("A signature box lies outside its page or is too small.")
+    return page, box
+
+
+@transaction.atomic(durable=True)
+def route_start(
+    *,
+    title: str,
+    pdf: bytes,
+    template: WorkflowTemplate,
+    actor: User,
+    placements: dict[str, dict] | None = None,
+) -> Document:
+    """Create a document, its first version and its route; the first tier opens at once.
+
+    `placements` maps a signer's username to {"page": n, "box": [x1, y1, x2, y2]} to move a box.
+    """
+    title = (title or "").strip()
+    if not title:
+        raise InvalidDocument("A title is required.")
+    if not template.active:
+        raise InvalidDocument(f"The workflow template {template.code!r} is not active.")
+    info = pdf_inspect(pdf)
+    template_tiers = list(template.tiers.order_by("order"))
+    if not template_tiers:
+        raise InvalidDocument(f"The workflow template {template.code!r} has no tiers.")
+    seats: list[tuple] = []
+    for tier in template_tiers:
+        signers = resolve_signers(tier=tier, requester=actor)
+        quorum = tier.quorum or len(signers)
+        if len(signers) < max(quorum, 1):
+            raise InvalidDocument(f"Tier {tier.order} ({tier.name}) has {len(signers)} signers but needs {quorum}.")
+        seats.append((tier, signers, quorum))
+    if not template.allow_multiple_seats:
+        seen: set[int] = set()
+        for _, signers, _ in seats:
+            for user in signers:
+                if user.pk in seen:
+                    raise InvalidDocument(f"{user.full_name_th} would hold two seats in this route.")
+                seen.add(user.pk)
+    document = Document.objects.create(
+        title=title[:300],
+        requester=actor,
+        template=template,
+        status=states.DOCUMENT_INITIAL,
+        pades_level=template.pades_level,
+    )
+    version_store(document=document, data=pdf, kind=DocumentVersion.Kind.ORIGINAL)
+    last_page = len(info.pages) - 1
+    layout = _auto_slots(info.pages[last_page], [len(signers) for _, signers, _ in seats])
+    placements = placements or {}
+    seat_number = 0
+    for (tier, signers, quorum), boxes in zip(seats, layout, strict=False):
+        route_tier = RouteTier.objects.create(
+            document=document, round=1, order=tier.order, name=tier.name, quorum=quorum
+        )
+        for user, box in zip(signers, boxes, strict=False):
+            seat_number += 1
+            page, slot = last_page, box
+            if user.username in placements:
+                page, slot = _check_placement(placements[user.username], info)
+            Assignment.objects.create(
+                tier=route_tier,
+                document=document,
+                signer=user,
+                field_name=f"Sig{seat_number}_r1",
+                page=page,
+                box=slot,
+            )
+    audit.record(
+        actor=actor,
+        action="document.created",
+        target=document,
+        details={"template": template.code, "sha256": document.versions.get().sha256, "pages": len(info.pages)},
+    )
+    tier_open(document=document, round=1, order=template_tiers[0].order)
+    return document
+
+
+def tier_open(*, document: Document, round: int, order: int) -> RouteTier:
+    tier = RouteTier.objects.select_for_update().get(document=document, round=round, order=order)
+    hours = document.template.tiers.filter(order=order).values_list("due_hours", flat=True).first() or 72
+    now = timezone.now()
+    states.apply(states.TIER, tier, "activate", activated_at=now, due_at=now + timedelta(hours=hours))
+    tier.assignments.update(waiting_since=now)
+    audit.record(action="route.tier_opened", target=document, details={"round": round, "tier": order})
+    for assignment in tier.assignments.select_related("signer"):
+        notify(
+            user=assignment.signer, document=document, kind="assigned", message=f"เอกสารรอท่านลงนาม: {document.title}"
+        )
+    return tier
+
+
+def tier_maybe_advance(*, document: Document, tier: RouteTier) -> None:
+    tier = RouteTier.objects.select_for_update().get(pk=tier.pk)
+    approvals = tier.assignments.filter(status__in=[AssignmentStatus.APPROVED, AssignmentStatus.SIGNED]).count()
+    if tier.status != TierStatus.ACTIVE or approvals < tier.quorum:
+        return
+    now = timezone.now()
+    skipped = states.apply_bulk(states.ASSIGNMENT, tier.assignments.all(), "skip", decided_at=now)
+    states.apply(states.TIER, tier, "complete", completed_at=now)
+    audit.record(
+        action="route.tier_completed",
+        target=document,
+        details={"round": tier.round, "tier": tier.order, "not_needed": skipped},
+    )
+    webhook_on_commit(document, "tier.completed", {"tier": tier.order})
+    following = document.tiers.filter(round=tier.round, order__gt=tier.order, status=TierStatus.PENDING)
+    nxt = following.order_by("order").first()
+    if nxt is not None:
+        tier_open(document=document, round=tier.round, order=nxt.order)
+    else:
+        route_maybe_complete(document=document)
+
+
+def route_maybe_complete(*, document: Document, finishing_job_id: int | None = None) -> None:
+    """After the last tier: wait for every signature, then the document timestamp (B-LTA), then done."""
+    from signing.models import JobStatus, SigningJob
+
+    if document.status != DocumentStatus.IN_PROGRESS:
+        return
+    tier_ids = current_tier_ids(document)
+    if RouteTier.objects.filter(pk__in=tier_ids).exclude(status=TierStatus.COMPLETED).exists():
+        return
+    if Assignment.objects.filter(tier_id__in=tier_ids, status=AssignmentStatus.APPROVED).exists():
+        return
+    jobs = SigningJob.objects.filter(handler=SIGNING_HANDLER, subject_id=document.pk)
+    if document.pades_level == PadesLevel.B_LTA:
+        field = f"DocTS_r{document.round}"
+        dts = jobs.filter(field_name=field).first()
+        if dts is None:
+            signing_services.signing_job_create(
+                handler=SIGNING_HANDLER,
+                subject_id=document.pk,
+                field_name=field,
+                level=PadesLevel.B_LTA,
+                kind=JobKind.DOCUMENT_TIMESTAMP,
+            )
+            return
+        if dts.status != JobStatus.DONE and dts.pk != finishing_job_id:
+            return
+    now = timezone.now()
+    states.apply(states.DOCUMENT, document, "complete", completed_at=now, waiting_reason="")
+    audit.record(action="document.completed", target=document, details={"round": document.round})
+    notify(
+        user=document.requester, document=document, kind="completed", message=f"เอกสารลงนามครบถ้วนแล้ว: {document.title}"
+    )
+    webhook_on_commit(document, "document.completed", {})
+    document_id = document.pk
+    transaction.on_commit(lambda: _archive_enqueue(document_id))
+
+
+def _archive_enqueue(document_id: int) -> None:
+    try:
+        from django_q.tasks import async_task
+
+        async_task("workflows.tasks.make_archive_copy", document_id)
+    except Exception:  # the archive copy is best effort here; make_archive_copy can be run again by an admin
+        logger.exception("could not enqueue the archive copy of document %s", document_id)
+
+
+def route_close(*, document: Document) -> None:
+    """The route stops: undecided seats are cancelled, unfinished tiers closed. Decided seats stay as they are."""
+    current = current_assignments(document)
+    states.apply_bulk(states.ASSIGNMENT, current, "cancel", decided_at=timezone.now())
+    states.apply_bulk(states.TIER, document.tiers.filter(round=document.round), "close")
+
+
+def round_start(*, document: Document, from_tier: int, page_count: int | None = None) -> None:
+    """A new round of the route: tiers before `from_tier` stay as they are, the rest run again."""
+    previous = list(
+        RouteTier.objects.filter(pk__in=current_tier_ids(document), order__gte=from_tier)
+        .order_by("order")
+        .prefetch_related("assignments")
+    )
+    document.round += 1
+    document.save(update_fields=["round"])
+    seat_number = document.assignments.count()
+    for old in previous:
+        tier = RouteTier.objects.create(
+            document=document, round=document.round, order=old.order, name=old.name, quorum=old.quorum
+        )
+        for assignment in old.assignments.all():
+            seat_number += 1
+            page = assignment.page
+            if page_count is not None and page >= page_count:
+                page = page_count - 1  # the revised file is shorter; keep the box on its last page
+            Assignment.objects.create(
+                tier=tier,
+                document=document,
+                signer_id=assignment.signer_id,
+                field_name=f"Sig{seat_number}_r{document.round}",
+                page=page,
+                box=assignment.box,
+            )
+    audit.record(
+        action="route.round_started", target=document, details={"round": document.round, "from_tier": from_tier}
+    )
+    tier_open(document=document, round=document.round, order=from_tier)
+
+
+@transaction.atomic(durable=True)
+def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str = "") -> Document:
+    """The requester sends a revised file; the route restarts from its first tier on the new version."""
+    document = document_lock(document)
+    if actor.pk != document.requester_id:
+        raise NotFound("Only the requester can resubmit this document.")
+    info = pdf_inspect(pdf)
+    states.apply(states.DOCUMENT, document, "resubmit")
+    version = version_store(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION)
+    audit.record(
+        actor=actor,
+        action="document.resubmitted",
+        target=document,
+        details={"version": version.number, "sha256": version.sha256, "comment": (comment or "")[:500]},
+    )
+    first = document.tiers.order_by("order").values_list("order", flat=True).first()
+    round_start(document=document, from_tier=first or 1, page_count=len(info.pages))
+    return document
+
+
+@transaction.atomic(durable=True)
+def route_recall(*, document: Document, actor: User, reason: str = "") -> Document:
+    """The requester takes the document back before it is complete."""
+    document = document_lock(document)
+    if actor.pk != document.requester_id:
+        raise NotFound("Only the requester can recall this document.")
+    states.apply(states.DOCUMENT, document, "recall")
+    route_close(document=document)
+    audit.record(actor=actor, action="document.recalled", target=document, details={"reason": (reason or "")[:500]})
+    for seat in current_assignments(document).filter(tier__status=TierStatus.CLOSED).select_related("signer"):
+        if seat.status == AssignmentStatus.CANCELLED and seat.tier.activated_at:
+            notify(user=seat.signer, document=document, kind="recalled", message=f"เอกสารถูกเรียกคืน: {document.title}")
+    return document
+
+
+@transaction.atomic(durable=True)
+def route_cancel(*, document: Document, actor: User, reason: str) -> Document:
+    """An administrator ends a route that is not complete, with a reason (audited)."""
+    admin_required(actor)
+    reason = text_required(reason, "A reason is required to cancel a document.")
+    document = document_lock(document)
+    states.apply(states.DOCUMENT, document, "cancel")
+    route_close(document=document)
+    audit.record(actor=actor, action="document.cancelled", target=document, details={"reason": reason[:500]})
+    notify(
+        user=document.requester,
+        document=document,
+        kind="cancelled",
+        message=f"เอกสารถูกยกเลิกโดยผู้ดูแลระบบ: {document.title} — {reason[:200]}",
+    )
+    return document
+
+
+@transaction.atomic(durable=True)
+def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User, reason: str) -> Assignment:
+    """An administrator gives an undecided seat to someone else (e.g. the signer left), with a reason."""
+    admin_required(actor)
+    reason = text_required(reason, "A reason is required to reassign a seat.")
+    document = document_lock(assignment.document)
+    if document.status not in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED):
+        raise AlreadyDecided(f"The document is {document.get_status_display()}; its seats cannot change.")
+    assignment = Assignment.objects.select_for_update().select_related("signer", "tier").get(pk=assignment.pk)
+    if assignment.status != AssignmentStatus.PENDING:
+        raise AlreadyDecided("Only an undecided seat can be reassigned.")
+    if not new_signer.is_active:
+        raise InvalidDocument(f"{new_signer.full_name_th} is not an active user.")
+    taken = current_assignments(document).filter(signer=new_signer)
+    if taken.exists() and not document.template.allow_multiple_seats:
+        raise InvalidDocument(f"{new_signer.full_name_th} already holds a seat in this route.")
+    old = assignment.signer
+    assignment.signer = new_signer
+    assignment.save(update_fields=["signer"])
+    audit.record(
+        actor=actor,
+        action="assignment.reassigned",
+        target=document,
+        details={"assignment": assignment.pk, "from": old.username, "to": new_signer.username, "reason": reason[:500]},
+    )
+    if assignment.tier.status == TierStatus.ACTIVE:
+        notify(user=new_signer, document=document, kind="assigned", message=f"เอกสารรอท่านลงนาม: {document.title}")
+        notify(user=old, document=document, kind="reassigned", message=f"ที่นั่งลงนามถูกโอนให้ผู้อื่น: {document.title}")
+    return assignment
