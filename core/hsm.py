@@ -698,10 +698,11 @@ def key_public(*, label: str) -> keys.PublicKeyInfo:
     return _retrying(_read)
 
 
-def key_delete(*, label: str) -> None:
-    """Destroy both halves of the key pair; a missing key is KeyNotFound."""
+def key_delete(*, label: str, config: HSMConfig | None = None) -> None:
+    """Destroy both halves of the key pair (in the token of ``config`` when given, e.g. an old
+    single token during ``hsm_split``); a missing key is KeyNotFound."""
     _key_forget(label)
-    with session(label=label) as s, _module_lock:
+    with session(label=label, config=config) as s, _module_lock:
         found = list(s.get_objects({Attribute.LABEL: label}))
         found = [o for o in found if o[Attribute.CLASS] in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)]
         if not found:
@@ -900,14 +901,14 @@ def secret_encrypt(*, label: str, plaintext: bytes, aad: bytes) -> bytes:
         return nonce + sealed
 
 
-def secret_decrypt(*, label: str, sealed: bytes, aad: bytes) -> bytes:
+def secret_decrypt(*, label: str, sealed: bytes, aad: bytes, config: HSMConfig | None = None) -> bytes:
     """Open what ``secret_encrypt`` sealed; HSMError when it was altered or sealed for other ``aad``."""
     from pkcs11.mechanisms import GCMParams
 
     if len(sealed) <= _GCM_NONCE_BYTES + 16:
         raise HSMError("sealed data too short")
     nonce, body = sealed[:_GCM_NONCE_BYTES], sealed[_GCM_NONCE_BYTES:]
-    with session(label=label) as s, _module_lock:
+    with session(label=label, config=config) as s, _module_lock:
         key = _secret(s, label)
         try:
             return key.decrypt(body, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad))
@@ -943,3 +944,9 @@ def labels(*, realm: str | None = None, config: HSMConfig | None = None) -> list
             for obj in s.get_objects({Attribute.CLASS: object_class}):
                 found.add(obj[Attribute.LABEL])
     return sorted(found)
+
+
+def secret_key_delete(*, label: str, config: HSMConfig | None = None) -> None:
+    """Destroy a secret key (in the token of ``config`` when given)."""
+    with session(label=label, config=config) as s, _module_lock:
+        _secret(s, label).destroy()

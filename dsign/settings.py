@@ -217,6 +217,10 @@ SIGNER_STATE_DIR = Path(env.str("SIGNER_STATE_DIR", default=str(VAR_DIR / "signe
 SIGNER_TIMEOUT = env.float("SIGNER_TIMEOUT", default=60.0)
 # Life of signature activation data before its first use; once used, a job's retries may present
 # it again until the job's signature is confirmed, for at most SIGNATURE_ACTIVATION_RETRY_SECONDS.
+# The internal TSA answers only these networks (empty: any) and at most this many requests per client and
+# minute (0: no limit); dsign's own workers reach it over loopback or the web hosts' network.
+TSA_ALLOWED_NETWORKS = env.list("TSA_ALLOWED_NETWORKS", default=[])
+TSA_RATE_LIMIT_PER_MINUTE = env.int("TSA_RATE_LIMIT_PER_MINUTE", default=1200)
 SIGNATURE_ACTIVATION_SECONDS = env.int("SIGNATURE_ACTIVATION_SECONDS", default=300)
 SIGNATURE_ACTIVATION_RETRY_SECONDS = env.int("SIGNATURE_ACTIVATION_RETRY_SECONDS", default=86400)
 HSM_SO_PIN = env_secret("HSM_SO_PIN", INSECURE_HSM_SO_PIN)

@@ -133,6 +133,16 @@ def seal(*, user_id: int, kind: str, secret: str, valid_until: float | None = No
     return {"sealed": _b64(sealed)}
 
 
+def reseal(*, user_id: int, kind: str, sealed: str, from_config: hsm.HSMConfig) -> str:
+    """Open a factor sealed under the factor key of another token (the single token, ``hsm_split``)
+    and seal it under this signer's key; the secret passes through this process only."""
+    _ensure_keys()
+    body = hsm.secret_decrypt(
+        label=FACTOR_KEY, sealed=_unb64(sealed), aad=_factor_aad(user_id, kind), config=from_config
+    )
+    return _b64(hsm.secret_encrypt(label=FACTOR_KEY, plaintext=body, aad=_factor_aad(user_id, kind)))
+
+
 @dataclass(frozen=True)
 class _Factor:
     kind: str

@@ -82,7 +82,7 @@ def users_pin_default() -> str:
     return path.read_text().strip()
 
 
-def _users_pin_for_creation() -> str:
+def users_pin_for_creation() -> str:
     pin = settings.HSM_USERS_PIN or users_pin_default()
     if pin:
         return pin
@@ -113,6 +113,6 @@ def token_ensure() -> bool:
         if name == "users" and not config.user_pin:
             if hsm.token_visible(config):
                 continue
-            config = dataclasses.replace(config, user_pin=_users_pin_for_creation())
+            config = dataclasses.replace(config, user_pin=users_pin_for_creation())
         created = hsm.token_ensure(config) or created
     return created
