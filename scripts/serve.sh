@@ -6,10 +6,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 BIND=${DSIGN_BIND:-127.0.0.1:8000}
-USERS_PIN_FILE=${HSM_USERS_PIN_FILE:-var/secrets/hsm-users.pin}
+VAR=${DSIGN_VAR_DIR:-var}
+USERS_PIN_FILE=${HSM_USERS_PIN_FILE:-$VAR/secrets/hsm-users.pin}
 HSM_USERS_PIN_FILE=$USERS_PIN_FILE $PY manage.py signer &
 signer=$!
-for _ in $(seq 100); do [ -S "${SIGNER_SOCKET:-var/signer.sock}" ] && break; sleep 0.2; done
+for _ in $(seq 100); do [ -S "${SIGNER_SOCKET:-$VAR/signer.sock}" ] && break; sleep 0.2; done
 env -u HSM_USERS_PIN -u HSM_USERS_PIN_FILE $PY manage.py qcluster &
 qcluster=$!
 stop() { kill "$qcluster" "$signer" 2>/dev/null; wait "$qcluster" "$signer" 2>/dev/null; }
@@ -22,7 +23,7 @@ cat <<BANNER
   Demo logins (password demo-pass-2026): admin, requester, head1, head2, head3, director, auditor
   An API token:  .venv/bin/python manage.py drf_create_token head1
   An MFA code:   .venv/bin/python manage.py addstatictoken head1 -t 123456
-  Tokens apart:  SOFTHSM2_CONF=var/softhsm2.conf softhsm2-util --show-slots
+  Tokens apart:  SOFTHSM2_CONF=$VAR/softhsm2.conf softhsm2-util --show-slots
 
 BANNER
 env -u HSM_USERS_PIN -u HSM_USERS_PIN_FILE .venv/bin/gunicorn dsign.wsgi:application --bind "$BIND" \
