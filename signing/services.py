@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_module
+from django.utils.translation import gettext as _
 
 import audit
 from core import signer as signer_client
@@ -303,7 +304,7 @@ def _producer(*, job: SigningJob) -> Iterator[Callable[[bytes], bytes]]:
         if not job.activation:
             raise PermanentSigningError(
                 "activation_missing",
-                "No signature activation: the signer's own one-time code must confirm this document.",
+                _("No signature activation: the signer's own one-time code must confirm this document."),
             )
         signer = ActivatedSigner(
             activation=job.activation,
@@ -344,11 +345,13 @@ def _classify(exc: Exception) -> NoReturn:
             "service_unavailable", f"Waiting for the timestamp or revocation service: {exc}"
         ) from exc
     if isinstance(exc, signer_client.SignerUnavailable):
-        raise TransientSigningError("signer_unavailable", f"Waiting for the signer: {exc.message}") from exc
+        raise TransientSigningError(
+            "signer_unavailable", _("Waiting for the signer: %(reason)s") % {"reason": exc.message}
+        ) from exc
     if isinstance(exc, signer_client.SignerError):
         if exc.code == "key_missing":
             raise PermanentSigningError("key_missing", "The signer's key is not in the HSM.") from exc
-        raise PermanentSigningError(exc.code, f"The signer refused: {exc.message}") from exc
+        raise PermanentSigningError(exc.code, _("The signer refused: %(reason)s") % {"reason": exc.message}) from exc
     if isinstance(exc, hsm.KeyNotFound):
         raise PermanentSigningError("key_missing", "The signer's key is not in the HSM.") from exc
     if isinstance(exc, hsm.HSMError):
@@ -455,6 +458,6 @@ def signature_activate(*, user, code: str, items: list[dict], request=None) -> s
     accounts_services.mfa_step_up(user=user, code=code, purpose="sign", request=request, verifier_context=context)
     if not context.get("activation"):
         raise accounts_services.StepUpFailed(
-            "This MFA device cannot activate signatures; enrol it again or use a backup code."
+            _("This MFA device cannot activate signatures; enrol it again or use a backup code.")
         )
     return context["activation"]
