@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import requests
 
+from core.http import http_status_transient
+
 logger = logging.getLogger(__name__)
 
 
@@ -97,5 +99,5 @@ def send_sms(*, phone: str, text: str, config: GatewayConfig | None = None) -> N
     if response.status_code >= 300:
         raise SMSError(
             f"The SMS gateway answered {response.status_code}.",
-            permanent=400 <= response.status_code < 500 and response.status_code != 429,
+            permanent=400 <= response.status_code < 500 and not http_status_transient(response.status_code),
         )

@@ -25,13 +25,13 @@ from .services import agreement_email_send, certificate_transition, pem_chain
 
 def _load_certificates(data: bytes) -> list[x509.Certificate]:
     """Certificates from PEM (certificates or PKCS#7), DER or DER PKCS#7, in the order given."""
-    data = data.strip()
-    if not data:
+    # Only PEM text is stripped: DER may end in bytes that look like whitespace (0x09-0x0d, 0x20).
+    if not data.strip():
         raise CertificateError("The file is empty.")
     blobs: list[tuple[str, bytes]] = []
-    if pem.detect(data):
+    if pem.detect(data.strip()):
         try:
-            for kind, _, der in pem.unarmor(data, multiple=True):
+            for kind, _, der in pem.unarmor(data.strip(), multiple=True):
                 blobs.append((kind, der))
         except ValueError as exc:
             raise CertificateError(f"The PEM file cannot be read: {exc}")

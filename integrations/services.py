@@ -25,6 +25,7 @@ from django.utils import timezone
 import audit
 from core.backoff import backoff
 from core.errors import DomainError
+from core.http import http_status_transient
 
 from .models import (
     ApiClient,
@@ -204,7 +205,7 @@ def webhook_deliver(*, delivery_id: int) -> str:
         status_code = response.status_code
         if 200 <= status_code < 300:
             outcome, error = DeliveryAttempt.Outcome.SUCCESS, ""
-        elif status_code in (408, 425, 429) or status_code >= 500:
+        elif http_status_transient(status_code):
             outcome, error = DeliveryAttempt.Outcome.TRANSIENT, f"the receiver answered HTTP {status_code}"
         else:
             # The receiver refuses the request itself (bad URL, auth); sending it again cannot help.

@@ -1,7 +1,7 @@
 """Document storage on disk and in S3 (a real `moto_server` S3 API on loopback), SHA-256 checked on read.
 
 The S3 case also runs the normal service path: `workflows.services.route_start` stores the first
-version through `default_storage` configured as `signing.storage.s3_storage_entry` builds it, and
+version through `default_storage` configured as `core.storage.s3_storage_entry` builds it, and
 `workflows.signing_handler.version_read` refuses the object once it is changed in the bucket.
 """
 

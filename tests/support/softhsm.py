@@ -1,4 +1,4 @@
-"""A fresh SoftHSM2 token in a temporary directory, configured for ``signing.hsm``.
+"""A fresh SoftHSM2 token in a temporary directory, configured for ``core.hsm``.
 
 Usage in a test or fixture::
 
