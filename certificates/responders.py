@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
+import ipaddress
+import threading
 from datetime import timedelta
+from time import monotonic
 
+from django.conf import settings
 from django.utils import timezone
 
 from . import pki
@@ -101,6 +107,59 @@ def ocsp_respond(*, request_der: bytes) -> bytes:
         responder_key_label=responder.key_label,
         now=timezone.now(),
     )
+
+
+_tsa_window: dict[str, list[float]] = {}
+_tsa_lock = threading.Lock()
+
+
+def tsa_admit(request) -> tuple[int, str] | None:
+    """None when this client may have a timestamp now; else (403 or 429, why).
+
+    Allowed: a client address in `TSA_ALLOWED_NETWORKS` (dsign itself: loopback by default), HTTP Basic
+    credentials equal to `TSA_USERNAME`/`TSA_PASSWORD` (what dsign's own client sends when they are set),
+    or a signed-in user when `TSA_ALLOW_AUTHENTICATED`. Each client address gets at most
+    `TSA_RATE_PER_MINUTE` timestamps a minute (per process).
+    """
+    address = request.META.get("REMOTE_ADDR", "")
+    if not _tsa_client_allowed(request, address):
+        return 403, "This timestamping service answers only dsign and its allowed clients."
+    limit = int(settings.TSA_RATE_PER_MINUTE)
+    now = monotonic()
+    with _tsa_lock:
+        recent = [t for t in _tsa_window.get(address, []) if now - t < 60]
+        if len(recent) >= limit:
+            _tsa_window[address] = recent
+            return 429, "Too many timestamp requests; try again in a minute."
+        recent.append(now)
+        _tsa_window[address] = recent
+        if len(_tsa_window) > 10_000:
+            _tsa_window.clear()
+    return None
+
+
+def _tsa_client_allowed(request, address: str) -> bool:
+    try:
+        client = ipaddress.ip_address(address)
+    except ValueError:
+        client = None
+    if client is not None:
+        for network in settings.TSA_ALLOWED_NETWORKS:
+            if client in ipaddress.ip_network(network, strict=False):
+                return True
+    if settings.TSA_USERNAME and settings.TSA_PASSWORD:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header.startswith("Basic "):
+            try:
+                user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                user, password = "", ""
+            if hmac.compare_digest(user, settings.TSA_USERNAME) and hmac.compare_digest(
+                password, settings.TSA_PASSWORD
+            ):
+                return True
+    user = getattr(request, "user", None)
+    return bool(settings.TSA_ALLOW_AUTHENTICATED and user is not None and user.is_authenticated)
 
 
 def tsa_respond(*, request_der: bytes) -> bytes:

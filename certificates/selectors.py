@@ -59,6 +59,24 @@ def trust_roots_list() -> list[x509.Certificate]:
     return [root.certificate for root in TrustRoot.objects.filter(enabled=True)]
 
 
+def revocations_list() -> list[dict]:
+    """Certificates the internal CA issued and revoked: `{"issuer": x509.Name, "serial": int, "revoked_at"}`.
+
+    The verifier judges signatures by these certificates from this list (dsign's own records), not only
+    from whatever revocation data a file carries.
+    """
+    issuers: dict[int, x509.Name] = {}
+    found = []
+    rows = Certificate.objects.filter(
+        status=CertificateStatus.REVOKED, issued_by__isnull=False, revoked_at__isnull=False
+    ).exclude(serial_number="")
+    for issued_by_id, serial, revoked_at in rows.values_list("issued_by_id", "serial_number", "revoked_at"):
+        if issued_by_id not in issuers:
+            issuers[issued_by_id] = CertificateAuthority.objects.get(pk=issued_by_id).certificate.subject
+        found.append({"issuer": issuers[issued_by_id], "serial": int(serial, 16), "revoked_at": revoked_at})
+    return found
+
+
 def authority_get(kind: str) -> CertificateAuthority | None:
     return CertificateAuthority.objects.filter(kind=kind).first()
 

@@ -48,38 +48,14 @@ def ocsp(request):
     return HttpResponse(responders.ocsp_respond(request_der=body), content_type="application/ocsp-response")
 
 
-def _tsa_refusal(request) -> HttpResponse | None:
-    """The TSA answers the networks the configuration allows (TSA_ALLOWED_NETWORKS, empty: any), at
-    most TSA_RATE_LIMIT_PER_MINUTE requests per client address and minute."""
-    import ipaddress
-    import time
-
-    from django.conf import settings
-    from django.core.cache import cache
-
-    address = request.META.get("REMOTE_ADDR", "")
-    try:
-        client = ipaddress.ip_address(address)
-    except ValueError:
-        return HttpResponse("client address unknown", status=403, content_type="text/plain")
-    networks = [ipaddress.ip_network(n, strict=False) for n in settings.TSA_ALLOWED_NETWORKS]
-    if networks and not any(client in n for n in networks):
-        return HttpResponse("this TSA does not serve your network", status=403, content_type="text/plain")
-    limit = settings.TSA_RATE_LIMIT_PER_MINUTE
-    if limit:
-        key = f"tsa-rate:{address}:{int(time.time() // 60)}"
-        cache.add(key, 0, timeout=120)
-        if cache.incr(key) > limit:
-            return HttpResponse("too many timestamp requests; retry in a minute", status=429, content_type="text/plain")
-    return None
-
-
 @csrf_exempt
 @require_http_methods(["POST"])
 def tsa(request):
-    refusal = _tsa_refusal(request)
+    """dsign's own RFC 3161 TSA: only for allowed clients (`certificates.responders.tsa_admit`)."""
+    refusal = responders.tsa_admit(request)
     if refusal is not None:
-        return refusal
+        status, message = refusal
+        return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
     body = _protocol_body(request)
     if body is None:
         return HttpResponseBadRequest("expected a DER RFC 3161 timestamp request in the body")

@@ -217,10 +217,6 @@ SIGNER_STATE_DIR = Path(env.str("SIGNER_STATE_DIR", default=str(VAR_DIR / "signe
 SIGNER_TIMEOUT = env.float("SIGNER_TIMEOUT", default=60.0)
 # Life of signature activation data before its first use; once used, a job's retries may present
 # it again until the job's signature is confirmed, for at most SIGNATURE_ACTIVATION_RETRY_SECONDS.
-# The internal TSA answers only these networks (empty: any) and at most this many requests per client and
-# minute (0: no limit); dsign's own workers reach it over loopback or the web hosts' network.
-TSA_ALLOWED_NETWORKS = env.list("TSA_ALLOWED_NETWORKS", default=[])
-TSA_RATE_LIMIT_PER_MINUTE = env.int("TSA_RATE_LIMIT_PER_MINUTE", default=1200)
 SIGNATURE_ACTIVATION_SECONDS = env.int("SIGNATURE_ACTIVATION_SECONDS", default=300)
 SIGNATURE_ACTIVATION_RETRY_SECONDS = env.int("SIGNATURE_ACTIVATION_RETRY_SECONDS", default=86400)
 HSM_SO_PIN = env_secret("HSM_SO_PIN", INSECURE_HSM_SO_PIN)
@@ -240,10 +236,19 @@ ORGANIZATION_LOGO = env.str("ORGANIZATION_LOGO", default="")
 TSA_URL = env.str("TSA_URL", default=f"{BASE_URL}/pki/tsa")
 TSA_USERNAME = env.str("TSA_USERNAME", default="")
 TSA_PASSWORD = env_secret("TSA_PASSWORD")
+# Who the internal TSA (/pki/tsa) answers: these networks (dsign itself on loopback by default), a client
+# sending TSA_USERNAME/TSA_PASSWORD, and signed-in users if TSA_ALLOW_AUTHENTICATED; at most
+# TSA_RATE_PER_MINUTE requests a minute per client address.
+TSA_ALLOWED_NETWORKS = env.list("TSA_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+TSA_ALLOW_AUTHENTICATED = env.bool("TSA_ALLOW_AUTHENTICATED", default=False)
+TSA_RATE_PER_MINUTE = env.int("TSA_RATE_PER_MINUTE", default=600)
 EXPIRY_WARNING_DAYS = env.list("EXPIRY_WARNING_DAYS", cast=int, default=[60, 30, 7, 1, 0])
 
 # Signing, documents, MFA.
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+# Verifications running at once (uploads to /api/v1/verify/ and the verify page); over it: 429.
+VERIFY_MAX_CONCURRENT = env.int("VERIFY_MAX_CONCURRENT", default=4)
+VERIFY_MAX_CONCURRENT_PER_USER = env.int("VERIFY_MAX_CONCURRENT_PER_USER", default=2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 SIGNATURE_DATE_ERA = env.str("SIGNATURE_DATE_ERA", default="BE")

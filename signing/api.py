@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services, verification
+from .verification_sandbox import VerifierBusy
 
 
 class VerifyIn(serializers.Serializer):
@@ -28,9 +29,17 @@ class VerifyView(APIView):
                     "valid": serializers.BooleanField(),
                     "signatures": serializers.ListField(child=serializers.DictField()),
                     "problems": serializers.ListField(child=serializers.CharField()),
+                    "problem_codes": serializers.ListField(child=serializers.CharField()),
+                    "container": serializers.CharField(required=False, help_text="encrypted_copy: a wrapper"),
+                    "inner_valid": serializers.BooleanField(
+                        required=False, help_text="a wrapper's signed document inside (the wrapper is never valid)"
+                    ),
                 },
             ),
             400: inline_serializer("VerifyError", {"detail": serializers.CharField()}),
+            429: inline_serializer(
+                "VerifierBusy", {"detail": serializers.CharField(), "code": serializers.CharField()}
+            ),
         },
     )
     def post(self, request):
@@ -49,6 +58,12 @@ class VerifyView(APIView):
                 lang=form.validated_data["lang"],
                 actor=request.user,
                 password=form.validated_data.get("password"),
+            )
+        except VerifierBusy as exc:
+            return Response(
+                {"detail": services.verifier_busy_message(exc), "code": "verifier_busy"},
+                status=429,
+                headers={"Retry-After": "5"},
             )
         except verification.EncryptedPDF as exc:
             return Response({"detail": str(exc), "code": "encrypted"}, status=400)

@@ -31,8 +31,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "th": "ใบรับรองของผู้ลงนามหมดอายุหรือยังไม่มีผลในเวลาที่ตรวจสอบ",
     },
     "revoked": {
-        "en": "The signer's certificate has been revoked (cancelled) by its issuer.",
-        "th": "ใบรับรองของผู้ลงนามถูกเพิกถอนโดยผู้ออกใบรับรอง",
+        "en": "The signer's certificate has been revoked (cancelled) by its issuer, and nothing proves the "
+        "signature was made before that.",
+        "th": "ใบรับรองของผู้ลงนามถูกเพิกถอนโดยผู้ออกใบรับรอง และไม่มีหลักฐานว่าลงลายมือชื่อก่อนการเพิกถอน",
     },
     "key_usage": {
         "en": "The signer's certificate is not meant for signing documents.",
@@ -108,6 +109,75 @@ MESSAGES: dict[str, dict[str, str]] = {
     "changed_after_last": {
         "en": "The document was changed after the last signature or timestamp in a way that is not allowed.",
         "th": "เอกสารถูกแก้ไขหลังจากลายมือชื่อหรือการประทับเวลาครั้งสุดท้ายในลักษณะที่ไม่อนุญาต",
+    },
+    "wrapper": {
+        "en": "This file is a wrapper (an encrypted copy) around a signed document; the wrapper itself is "
+        "not signed and what it shows proves nothing. Extract the signed document inside and verify that file.",
+        "th": "ไฟล์นี้เป็นไฟล์ห่อหุ้ม (สำเนาที่เข้ารหัส) ของเอกสารที่ลงลายมือชื่อ ตัวไฟล์ห่อหุ้มไม่ได้ลงลายมือชื่อ "
+        "สิ่งที่แสดงในไฟล์นี้จึงพิสูจน์อะไรไม่ได้ กรุณาแยกเอกสารที่ลงลายมือชื่อออกมาแล้วตรวจสอบไฟล์นั้น",
+    },
+    "hybrid_references": {
+        "en": "The file has two cross-reference indexes for the same objects (hybrid references); "
+        "different programs can show different content from it, so it cannot be accepted as signed.",
+        "th": "ไฟล์มีดัชนีอ้างอิงวัตถุสองชุดสำหรับวัตถุเดียวกัน (hybrid references) โปรแกรมต่าง ๆ "
+        "อาจแสดงเนื้อหาต่างกัน จึงยอมรับเป็นเอกสารที่ลงลายมือชื่อไม่ได้",
+    },
+    "duplicate_keys": {
+        "en": "A part of the document defines the same entry twice ({detail}); viewers disagree on which one "
+        "counts, so what you see may not be what was signed.",
+        "th": "ส่วนหนึ่งของเอกสารกำหนดรายการเดียวกันซ้ำสองครั้ง ({detail}) โปรแกรมแสดงผลแต่ละตัวเลือกใช้ต่างกัน "
+        "สิ่งที่เห็นจึงอาจไม่ใช่สิ่งที่ลงลายมือชื่อไว้",
+    },
+    "unreferenced_data": {
+        "en": "After the last signature, data that the document does not use was added ({detail} hidden objects).",
+        "th": "หลังลายมือชื่อสุดท้าย มีการเพิ่มข้อมูลที่เอกสารไม่ได้ใช้ ({detail} วัตถุที่ซ่อนอยู่)",
+    },
+    "after_last_signature_field": {
+        "en": "After the last signature, a new signature box was added ({detail}); it can cover or replace "
+        "what the signed pages show.",
+        "th": "หลังลายมือชื่อสุดท้าย มีการเพิ่มช่องลายมือชื่อใหม่ ({detail}) ซึ่งอาจบังหรือแทนที่สิ่งที่แสดงบนหน้าที่ลงลายมือชื่อแล้ว",
+    },
+    "after_last_fields": {
+        "en": "After the last signature, form fields were added, filled in or changed: {detail}.",
+        "th": "หลังลายมือชื่อสุดท้าย มีการเพิ่ม กรอก หรือเปลี่ยนช่องแบบฟอร์ม: {detail}",
+    },
+    "after_last_visible_timestamp": {
+        "en": "The document timestamp {detail} was added with a visible box that can cover the signed pages.",
+        "th": "มีการประทับเวลาเอกสาร {detail} พร้อมกรอบที่มองเห็นได้ ซึ่งอาจบังหน้าที่ลงลายมือชื่อแล้ว",
+    },
+    "after_last_attachments": {
+        "en": "After the last signature, files were attached to the document: {detail}.",
+        "th": "หลังลายมือชื่อสุดท้าย มีการแนบไฟล์เพิ่มในเอกสาร: {detail}",
+    },
+    "after_last_annotations": {
+        "en": "After the last signature, comments, links or drawings were added on the pages ({detail}).",
+        "th": "หลังลายมือชื่อสุดท้าย มีการเพิ่มความคิดเห็น ลิงก์ หรือภาพวาดบนหน้าเอกสาร ({detail})",
+    },
+    "after_last_page": {
+        "en": "After the last signature, pages or their content were changed.",
+        "th": "หลังลายมือชื่อสุดท้าย มีการเปลี่ยนหน้าเอกสารหรือเนื้อหาในหน้า",
+    },
+    "after_last_actions": {
+        "en": "After the last signature, actions (scripts, links to open or programs to run) were added ({detail}).",
+        "th": "หลังลายมือชื่อสุดท้าย มีการเพิ่มคำสั่งทำงาน (สคริปต์ ลิงก์ที่เปิดเอง หรือโปรแกรมที่จะรัน) ({detail})",
+    },
+    "after_last_other": {
+        "en": "After the last signature, the document was changed in a way that is not allowed ({detail}); only "
+        "validation data and document timestamps may follow it.",
+        "th": "หลังลายมือชื่อสุดท้าย เอกสารถูกแก้ไขในลักษณะที่ไม่อนุญาต ({detail}) "
+        "หลังลายมือชื่อสุดท้ายมีได้เฉพาะข้อมูลสำหรับตรวจสอบและการประทับเวลาเอกสาร",
+    },
+    "attachment_present": {
+        "en": "The document carries attached files that no signature vouches for: {detail}.",
+        "th": "เอกสารมีไฟล์แนบที่ไม่มีลายมือชื่อใดรับรอง: {detail}",
+    },
+    "record_not_genuine": {
+        "en": "The attached signing record is not the one dsign writes ({detail}).",
+        "th": "บันทึกการลงนามที่แนบมาไม่ใช่บันทึกที่ระบบ dsign สร้าง ({detail})",
+    },
+    "contents_padding": {
+        "en": "Unsigned data is hidden in the space reserved for signature {detail}.",
+        "th": "มีข้อมูลที่ไม่ได้ลงลายมือชื่อซ่อนอยู่ในพื้นที่ที่สำรองไว้สำหรับลายมือชื่อ {detail}",
     },
     "signature_problem": {
         "en": 'Signature "{detail}" is not valid.',

@@ -9,6 +9,13 @@ def verification_trust_roots() -> list[x509.Certificate]:
     return trust_roots_list()
 
 
+def verification_revocations() -> list[dict]:
+    """Certificates dsign's own CA revoked (see `signing.verification.verify_pdf_bytes`)."""
+    from certificates.selectors import revocations_list
+
+    return revocations_list()
+
+
 def jobs_failed_or_waiting(*, start, end) -> list[tuple]:
     """Signing jobs created or finished in [start, end) that failed or wait for a retry, oldest first:
     (id, handler, subject_id, field_name, status, attempts, error_code, error_message, created_at, finished_at).

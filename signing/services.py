@@ -426,14 +426,14 @@ def signing_batch_create(*, signer) -> SigningBatch:
 def document_verify(*, data: bytes, lang: str, actor, password: str | None = None) -> dict:
     """Verify an uploaded PDF against the configured trust roots and record that it was verified.
 
+    Admission: at most `VERIFY_MAX_CONCURRENT` verifications at once and `VERIFY_MAX_CONCURRENT_PER_USER`
+    per user; over that `verification_sandbox.VerifierBusy` (the doors answer 429).
     Raises verification.UnreadablePDF (and its EncryptedPDF) when the file cannot be read as a PDF.
     """
-    from . import verification
-    from .selectors import verification_trust_roots
+    from .verification_sandbox import verification_slot
 
-    report = verification.verify_pdf_bytes(
-        data=data, trust_roots=verification_trust_roots(), lang=lang, password=password or None
-    )
+    with verification_slot(user_key=str(getattr(actor, "pk", None) or "anonymous")):
+        report = _verify(data=data, lang=lang, password=password or None)
     with transaction.atomic():
         audit.record(
             actor=actor,
@@ -461,3 +461,41 @@ def signature_activate(*, user, code: str, items: list[dict], request=None) -> s
             _("This MFA device cannot activate signatures; enrol it again or use a backup code.")
         )
     return context["activation"]
+
+
+def _verify(*, data: bytes, lang: str, password: str | None = None, timeout_s: float = 30) -> dict:
+    from . import verification
+    from .selectors import verification_revocations, verification_trust_roots
+
+    return verification.verify_pdf_bytes(
+        data=data,
+        trust_roots=verification_trust_roots(),
+        lang=lang,
+        password=password,
+        revocations=verification_revocations(),
+        timeout_s=timeout_s,
+    )
+
+
+def verifier_busy_message(exc) -> str:
+    """What to tell someone whose verification was not admitted (`verification_sandbox.VerifierBusy`)."""
+    from django.utils.translation import gettext as _
+
+    if exc.scope == "user":
+        return _("You already have verifications running; wait for them to finish and try again.")
+    return _("The verifier is busy with other documents; try again in a few seconds.")
+
+
+FINAL_CHECK_TIMEOUT_S = 180
+
+
+def final_file_problems(*, pdf: bytes, lang: str = "en") -> list[str]:
+    """Why a document's final signed file is not valid (empty: it is); asked before a document completes."""
+    from . import verification
+
+    try:
+        # dsign's own file, however many signatures it holds: more time than an upload gets
+        report = _verify(data=pdf, lang=lang, timeout_s=FINAL_CHECK_TIMEOUT_S)
+    except verification.UnreadablePDF as exc:
+        return [str(exc)]
+    return [] if report["valid"] else (report["problems"] or ["not valid"])

@@ -6,10 +6,12 @@ socket shared with one client process, `signing.verification`). Each request is 
 a JSON header `{"memory_limit": bytes, "cpu_limit": s, "wall_limit": s}` carrying two file
 descriptors, an I/O socket and a status socket. The zygote forks a child that
 
-- closes every other descriptor, sets RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE / RLIMIT_CORE and asks
-  to be killed if the zygote dies (so a hostile PDF can only kill this one child),
+- closes every other descriptor, sets RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE / RLIMIT_CORE, lowers its
+  priority (nice 10) and asks to be killed if the zygote dies (so a hostile PDF can only kill this one
+  child and never starves the web processes of CPU),
 - reads one JSON request from the I/O socket until EOF (`{"pdf": base64, "trust_roots": [base64 DER],
-  "lang": "en"}`, optional `"password"`; or `{"batch": [request, ...]}`),
+  "lang": "en"}`, optional `"password"` and
+  `"revocations"` (dsign's own, see `verification.revocations_encode`); or `{"batch": [request, ...]}`),
 - writes one JSON answer to it (`{"report": {...}}`, `{"unreadable": "reason"}` (`"encrypted"` for a
   locked file), `{"error": code, "detail": ...}`; a batch answers `{"batch": [answer, ...]}`) and exits.
 
@@ -44,6 +46,7 @@ CHILD_EXIT_INTERNAL = 70
 CHILD_EXIT_MEMORY = 71
 PR_SET_PDEATHSIG = 1
 WALL_GRACE_S = 2.0
+CHILD_NICENESS = 10
 
 
 def _limit_resources(*, memory_limit_bytes: int, cpu_limit_s: int) -> None:
@@ -59,7 +62,7 @@ def answer_request(*, request: dict) -> dict:
     """Verify one request; every failure becomes an answer, never an exception."""
     from asn1crypto import x509
 
-    from signing.verification import EncryptedPDF, UnreadablePDF, analyse_pdf
+    from signing.verification import EncryptedPDF, UnreadablePDF, analyse_pdf, revocations_decode
 
     try:
         data = base64.b64decode(request["pdf"])
@@ -69,10 +72,12 @@ def answer_request(*, request: dict) -> dict:
         lang = str(request.get("lang", "en"))
         password = request.get("password")
         password = str(password) if password is not None else None
+        revocations = revocations_decode(request.get("revocations") or [])
     except Exception as exc:  # noqa: BLE001 - any bad request is answered, never a traceback
         return {"error": "internal_error", "detail": f"bad request: {type(exc).__name__}"}
     try:
-        return {"report": analyse_pdf(data=data, trust_roots=roots, lang=lang, password=password)}
+        report = analyse_pdf(data=data, trust_roots=roots, lang=lang, password=password, revocations=revocations)
+        return {"report": report}
     except UnreadablePDF as exc:
         return {"unreadable": "encrypted" if isinstance(exc, EncryptedPDF) else str(exc)}
     except (MemoryError, RecursionError):
@@ -137,6 +142,8 @@ def _run_child(*, io_fd: int, header: dict) -> None:
             memory_limit_bytes=int(header["memory_limit"]),
             cpu_limit_s=max(1, int(header["cpu_limit"])),
         )
+        # a verification yields the CPU to the web and signing processes that share the machine
+        os.nice(CHILD_NICENESS)
         channel = socket.socket(fileno=io_fd)
         chunks = []
         while True:
@@ -285,7 +292,7 @@ def _one_shot(*, memory_limit_bytes: int, cpu_limit_s: int) -> int:
 
     _limit_resources(memory_limit_bytes=memory_limit_bytes, cpu_limit_s=cpu_limit_s)
     logging.disable(logging.CRITICAL)
-    from signing.verification import install_fast_paths
+    from signing.verification_patches import install_fast_paths
 
     install_fast_paths()
     sys.stdout.buffer.write(_answer_bytes(raw=sys.stdin.buffer.read()))

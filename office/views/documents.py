@@ -31,6 +31,7 @@ from signing import services as signing_services
 from signing import verification
 from signing.models import SigningBatch
 from signing.services import signing_batch_progress
+from signing.verification_sandbox import VerifierBusy
 from workflows import selectors, services
 from workflows.models import DocumentStatus, WorkflowTemplate
 
@@ -332,6 +333,9 @@ def verify(request):
             report = signing_services.document_verify(
                 data=data, lang=lang, actor=request.user, password=form.cleaned_data.get("password")
             )
+        except VerifierBusy as exc:
+            form.add_error("file", signing_services.verifier_busy_message(exc))
+            return render(request, "office/verify.html", {"form": form, "report": None, "nav": "verify"}, status=429)
         except verification.UnreadablePDF as exc:
             form.add_error("file", _("The file cannot be read as a PDF: %(why)s") % {"why": exc})
         else:

@@ -135,7 +135,9 @@ def test_verifying_an_encrypted_copy_without_the_password_says_it_is_encrypted(p
 def test_verifying_the_password_copy_with_its_password_verifies_the_signed_document_inside(pki, signed):  # noqa: F811
     wrapped = encryption.encrypt_with_password(pdf=signed, user_password=PASSWORD)
     report = verify_pdf_bytes(data=wrapped, trust_roots=[pki["root"]], password=PASSWORD)
-    assert report["valid"] is True, report
+    # the wrapper is not what was signed (issue 17, class 5): never valid itself, the inside is reported
+    assert report["valid"] is False and report["inner_valid"] is True, report
+    assert report["problem_codes"] == ["wrapper"]
     assert report["container"] == "encrypted_copy"
     assert len(report["signatures"]) == 2
     with pytest.raises(EncryptedPDF):

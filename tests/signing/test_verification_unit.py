@@ -102,6 +102,22 @@ def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
+def simple_signer(*, root_name: str, common_name: str) -> tuple[asn1_x509.Certificate, signers.SimpleSigner]:
+    """A fresh root and a pyHanko signer whose certificate it issued (keys in memory, not in the token)."""
+    root_key, root_cert = _make_root(root_name)
+    key, cert = _make_signer_cert(root_key=root_key, root_cert=root_cert, common_name=common_name)
+    signer = signers.SimpleSigner(
+        signing_cert=_asn1_cert(cert),
+        signing_key=asn1_keys.PrivateKeyInfo.load(
+            key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        ),
+        cert_registry=SimpleCertificateStore.from_certs([_asn1_cert(root_cert)]),
+    )
+    return _asn1_cert(root_cert), signer
+
+
 @pytest.fixture(scope="module")
 def pki():
     root_key, root_cert = _make_root("dsign Test Root")

@@ -16,22 +16,16 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfReadError
-from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing import pades, verification
+from signing import pades, verification, verification_patches, verification_sandbox
 from signing.verification import verify_pdf_bytes
 from tests.signing.test_verification_unit import (
-    _asn1_cert,
     _blank_pdf,
-    _make_root,
-    _make_signer_cert,
     _pdf_with_xref_stream,
+    simple_signer,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,18 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def chain():
-    root_key, root_cert = _make_root("dsign Zygote Test Root")
-    key, cert = _make_signer_cert(root_key=root_key, root_cert=root_cert, common_name="ผู้ลงนาม ทดสอบ")
-    signer = signers.SimpleSigner(
-        signing_cert=_asn1_cert(cert),
-        signing_key=asn1_keys.PrivateKeyInfo.load(
-            key.private_bytes(
-                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        ),
-        cert_registry=SimpleCertificateStore.from_certs([_asn1_cert(root_cert)]),
-    )
-    return {"root": _asn1_cert(root_cert), "signer": signer}
+    root, signer = simple_signer(root_name="dsign Zygote Test Root", common_name="ผู้ลงนาม ทดสอบ")
+    return {"root": root, "signer": signer}
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +47,8 @@ def ten_signatures(chain) -> bytes:
 
 
 def zygote_pid() -> int:
-    assert verification._zygote is not None
-    return verification._zygote.process.pid
+    assert verification_sandbox._zygote is not None
+    return verification_sandbox._zygote.process.pid
 
 
 def children_of(pid: int) -> list[int]:
@@ -113,7 +97,7 @@ def test_zygote_is_reused_and_replaced_when_it_dies(chain, ten_signatures):
     assert zygote_pid() == pid
 
     os.kill(pid, signal.SIGKILL)
-    assert wait_for(lambda: verification._zygote.process.poll() is not None)
+    assert wait_for(lambda: verification_sandbox._zygote.process.poll() is not None)
 
     report = verify_pdf_bytes(data=ten_signatures, trust_roots=[chain["root"]])
     assert report["valid"] is True, report["problems"]
@@ -182,7 +166,7 @@ def test_a_forked_process_starts_its_own_zygote_and_leaves_the_parents_alone(cha
     if child == 0:  # pragma: no cover - runs in the forked child, reports through the pipe
         code = 1
         try:
-            assert verification._zygote is None
+            assert verification_sandbox._zygote is None
             report = verify_pdf_bytes(data=ten_signatures, trust_roots=[chain["root"]])
             os.write(write_end, f"{report['status']} {zygote_pid()}".encode())
             code = 0
@@ -206,13 +190,13 @@ def test_zygote_leaves_when_its_process_dies_without_cleaning_up(tmp_path, chain
     script = (
         "import os, sys\n"
         "from asn1crypto import x509\n"
-        "from signing import verification\n"
+        "from signing import verification, verification_sandbox\n"
         "root = x509.Certificate.load(open(sys.argv[1], 'rb').read())\n"
         "try:\n"
         "    verification.verify_pdf_bytes(data=b'%PDF-1.7 junk', trust_roots=[root])\n"
         "except verification.UnreadablePDF:\n"
         "    pass\n"
-        "print(verification._zygote.process.pid, flush=True)\n"
+        "print(verification_sandbox._zygote.process.pid, flush=True)\n"
         "os._exit(0)  # no atexit: only the closed socket tells the zygote\n"
     )
     root_path = tmp_path / "root.der"
@@ -260,19 +244,21 @@ def _read_hex(reader, data: bytes):
 
 @pytest.mark.parametrize("data", HEX_CASES, ids=[repr(case[:12]) for case in HEX_CASES])
 def test_fast_hex_reader_reads_exactly_what_pyhanko_reads(data):
-    assert verification._read_hex_string_fast is not verification._ORIGINAL_HEX_READER
-    assert _read_hex(verification._read_hex_string_fast, data) == _read_hex(verification._ORIGINAL_HEX_READER, data)
+    assert verification_patches._read_hex_string_fast is not verification_patches._ORIGINAL_HEX_READER
+    assert _read_hex(verification_patches._read_hex_string_fast, data) == _read_hex(
+        verification_patches._ORIGINAL_HEX_READER, data
+    )
 
 
 def test_fast_hex_reader_is_what_the_verifier_parses_with():
     verification.install_fast_paths()
     try:
-        assert generic.read_hex_string_from_stream is verification._read_hex_string_fast
+        assert generic.read_hex_string_from_stream is verification_patches._read_hex_string_fast
         parsed = generic.read_object(BytesIO(b"<3031 3233> 0 obj"), None)
         assert bytes(parsed.original_bytes) == b"0123"
     finally:
-        generic.read_hex_string_from_stream = verification._ORIGINAL_HEX_READER
-        asn1_x509.NameTypeAndValue._ldap_string_prep = verification._ORIGINAL_NAME_PREP
+        generic.read_hex_string_from_stream = verification_patches._ORIGINAL_HEX_READER
+        asn1_x509.NameTypeAndValue._ldap_string_prep = verification_patches._ORIGINAL_NAME_PREP
 
 
 @pytest.mark.parametrize(
@@ -286,6 +272,6 @@ def test_memoised_name_preparation_matches_asn1crypto(value):
         except ValueError as exc:
             return ("error", str(exc))
 
-    expected = prep(verification._ORIGINAL_NAME_PREP)
-    assert prep(verification._name_prep) == expected
-    assert prep(verification._name_prep) == expected  # from the cache, same answer
+    expected = prep(verification_patches._ORIGINAL_NAME_PREP)
+    assert prep(verification_patches._name_prep) == expected
+    assert prep(verification_patches._name_prep) == expected  # from the cache, same answer

@@ -24,9 +24,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from signing import encryption, verification
-from signing.models import PadesLevel
 from tests.signing.test_verification_corpus import CORPUS
-from workflows.models import WorkflowTemplate
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS_FILES = sorted(path for path in CORPUS.rglob("*.pdf"))
@@ -94,14 +92,6 @@ def root_pem(client, tmp_path) -> Path:
     path = tmp_path / "root.crt"
     path.write_bytes(client.get("/pki/root.crt").content)
     return path
-
-
-@pytest.fixture
-def bb_template(db):
-    template = WorkflowTemplate.objects.get(code="memo-2-tier")
-    template.pades_level = PadesLevel.B_B
-    template.save()
-    return template
 
 
 @pytest.fixture
@@ -223,7 +213,8 @@ def test_cli_verdicts_on_a_dsign_document_changed_encrypted_and_unreadable(dsign
 
     copy = encryption.document_encrypted_copy(pdf=dsign_signed, password=PASSWORD)
     opened = run(copy, "copy.pdf", "--password-file", "-", stdin=PASSWORD.encode("utf-8") + b"\n")
-    assert opened.returncode == 0, opened
+    # a wrapper is never valid itself (issue 17, class 5); it says what is inside
+    assert opened.returncode == 1, opened
     assert b"encrypted copy" in opened.stdout
     wrong = run(copy, "copy2.pdf", "--password-file", "-", stdin=b"not the password\n")
     assert wrong.returncode == 2 and b"encrypted" in wrong.stderr
@@ -268,7 +259,8 @@ def test_api_verdicts_on_a_dsign_document_its_changes_and_bad_uploads(dsign_sign
 
     copy = encryption.document_encrypted_copy(pdf=dsign_signed, password=PASSWORD)
     response = post_verify(client, copy, password=PASSWORD)
-    assert response.status_code == 200 and response.json()["valid"] is True
+    assert response.status_code == 200 and response.json()["valid"] is False
+    assert response.json()["inner_valid"] is True and response.json()["problem_codes"] == ["wrapper"]
     assert response.json()["container"] == "encrypted_copy"
 
     settings.MAX_UPLOAD_BYTES = 1000

@@ -31,6 +31,41 @@ class PdfInfo:
     pages: list[tuple[float, float]]
 
 
+def pdf_clean(data: bytes) -> tuple[bytes, list[str]]:
+    """The upload as dsign routes it (signing.normalise) and what was removed from it, in words.
+
+    Called after `pdf_inspect` accepted the upload."""
+    from signing.normalise import NormaliseRefused, pdf_normalise
+
+    try:
+        normalised = pdf_normalise(data)
+    except NormaliseRefused as exc:
+        raise InvalidDocument(str(exc)) from exc
+    return normalised.data, normalised.removed
+
+
+def final_file_valid(*, document: Document) -> bool:
+    """Run the verifier on the file the document would complete with; if it is not valid, say why."""
+    from django.utils.translation import gettext as _
+
+    version = latest_version(document)
+    data = storage.read_verified(storage=version.file.storage, name=version.file.name, sha256=version.sha256)
+    problems = signing_services.final_file_problems(pdf=data)
+    if not problems:
+        return True
+    reason = _("The signed file is not valid, so the document cannot be completed: %(why)s") % {
+        "why": " ".join(problems)
+    }
+    Document.objects.filter(pk=document.pk).update(waiting_reason=reason[:300])
+    document.waiting_reason = reason[:300]
+    audit.record(
+        action="document.completion_refused",
+        target=document,
+        details={"version": version.number, "problems": problems[:10]},
+    )
+    return False
+
+
 def pdf_inspect(data: bytes) -> PdfInfo:
     """Check that `data` is a PDF we can route: readable, not encrypted, with pages."""
     if not data:

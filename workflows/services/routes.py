@@ -31,7 +31,7 @@ from ..models import (
 )
 from ..selectors import SIGNING_HANDLER, current_assignments, current_tier_ids
 from .common import admin_required, document_lock, notify, text_required, webhook_on_commit
-from .documents import PdfInfo, pdf_inspect, version_store
+from .documents import PdfInfo, final_file_valid, pdf_clean, pdf_inspect, version_store
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,8 @@ def route_start(
         raise InvalidDocument("A title is required.")
     if not template.active:
         raise InvalidDocument(f"The workflow template {template.code!r} is not active.")
+    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
+    pdf, cleaned = pdf_clean(pdf)
     info = pdf_inspect(pdf)
     template_tiers = list(template.tiers.order_by("order"))
     if not template_tiers:
@@ -160,7 +162,12 @@ def route_start(
         actor=actor,
         action="document.created",
         target=document,
-        details={"template": template.code, "sha256": document.versions.get().sha256, "pages": len(info.pages)},
+        details={
+            "template": template.code,
+            "sha256": document.versions.get().sha256,
+            "pages": len(info.pages),
+            "removed_from_upload": cleaned,
+        },
     )
     tier_open(document=document, round=1, order=template_tiers[0].order)
     return document
@@ -228,6 +235,8 @@ def route_maybe_complete(*, document: Document, finishing_job_id: int | None = N
             return
         if dts.status != JobStatus.DONE and dts.pk != finishing_job_id:
             return
+    if not final_file_valid(document=document):
+        return
     now = timezone.now()
     states.apply(states.DOCUMENT, document, "complete", completed_at=now, waiting_reason="")
     audit.record(action="document.completed", target=document, details={"round": document.round})
@@ -294,6 +303,8 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str 
     document = document_lock(document)
     if actor.pk != document.requester_id:
         raise NotFound("Only the requester can resubmit this document.")
+    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
+    pdf, cleaned = pdf_clean(pdf)
     info = pdf_inspect(pdf)
     states.apply(states.DOCUMENT, document, "resubmit")
     version = version_store(document=document, data=pdf, kind=DocumentVersion.Kind.REVISION)
@@ -301,7 +312,12 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes, comment: str 
         actor=actor,
         action="document.resubmitted",
         target=document,
-        details={"version": version.number, "sha256": version.sha256, "comment": (comment or "")[:500]},
+        details={
+            "version": version.number,
+            "sha256": version.sha256,
+            "comment": (comment or "")[:500],
+            "removed_from_upload": cleaned,
+        },
     )
     first = document.tiers.order_by("order").values_list("order", flat=True).first()
     round_start(document=document, from_tier=first or 1, page_count=len(info.pages))

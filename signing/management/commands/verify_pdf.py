@@ -9,7 +9,7 @@ from asn1crypto import pem, x509
 from django.core.management.base import BaseCommand
 
 from signing import verification
-from signing.selectors import verification_trust_roots
+from signing.selectors import verification_revocations, verification_trust_roots
 
 
 class Command(BaseCommand):
@@ -46,7 +46,12 @@ class Command(BaseCommand):
             password = raw.rstrip("\r\n")
         try:
             report = verification.verify_pdf_bytes(
-                data=data, trust_roots=self._roots(options["trust_root"]), lang=options["lang"], password=password
+                data=data,
+                trust_roots=self._roots(options["trust_root"]),
+                lang=options["lang"],
+                password=password,
+                # the configured roots come with dsign's own CA records; roots given by hand stand alone
+                revocations=[] if options["trust_root"] else verification_revocations(),
             )
         except verification.EncryptedPDF as exc:
             self._unreadable(f"{path}: {exc} (use --password-file)")
@@ -57,7 +62,10 @@ class Command(BaseCommand):
         else:
             self.stdout.write(("VALID" if report["valid"] else "NOT VALID") + f": {path}")
             if report.get("container") == "encrypted_copy":
-                self.stdout.write("  (the signed document inside this encrypted copy was verified)")
+                inner = "valid" if report.get("inner_valid") else "NOT valid"
+                self.stdout.write(
+                    f"  (an encrypted copy: the signed document inside it is {inner}; the wrapper itself is not signed)"
+                )
             for sig in report["signatures"]:
                 verdict = "valid" if sig["valid"] else "NOT valid"
                 self.stdout.write(f"  {sig['field']}: {verdict} — {sig.get('signer') or '?'} ({sig['level']})")
