@@ -4,7 +4,7 @@
 # tier reach it over its Unix socket (var/signer.sock) and hold no users' PIN in their environment.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
+PY=${PYTHON:-.venv/bin/python}
 BIND=${DSIGN_BIND:-127.0.0.1:8000}
 VAR=${DSIGN_VAR_DIR:-var}
 USERS_PIN_FILE=${HSM_USERS_PIN_FILE:-$VAR/secrets/hsm-users.pin}
@@ -26,7 +26,7 @@ cat <<BANNER
   Tokens apart:  SOFTHSM2_CONF=$VAR/softhsm2.conf softhsm2-util --show-slots
 
 BANNER
-env -u HSM_USERS_PIN -u HSM_USERS_PIN_FILE .venv/bin/gunicorn dsign.wsgi:application --bind "$BIND" \
+env -u HSM_USERS_PIN -u HSM_USERS_PIN_FILE $PY -m gunicorn dsign.wsgi:application --bind "$BIND" \
   --workers "${WEB_WORKERS:-2}" --threads 4 --timeout 120 --access-logfile - &
 web=$!
 wait "$web"
