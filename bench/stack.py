@@ -176,14 +176,14 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start_signer(self) -> None:
+    def start_signer(self, **env_overrides: str) -> None:
         """The signer process, the only one given the users' PIN; web and workers call its socket."""
         if "signer" in self.processes and self.processes["signer"].poll() is None:
             return
         socket_path = self.var_dir / "signer.sock"
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
-        self._spawn("signer", [PYTHON, "manage.py", "signer"], self.admin_env())
+        self._spawn("signer", [PYTHON, "manage.py", "signer"], self.admin_env(**env_overrides))
         deadline = time.monotonic() + 60
         while not socket_path.exists():
             if self.processes["signer"].poll() is not None or time.monotonic() > deadline:

@@ -344,6 +344,8 @@ def _classify(exc: Exception) -> NoReturn:
         raise TransientSigningError(
             "service_unavailable", f"Waiting for the timestamp or revocation service: {exc}"
         ) from exc
+    if isinstance(exc, signer_client.SignerUnavailable) and exc.code == "hsm_unavailable":
+        raise TransientSigningError("hsm_unavailable", f"Waiting for the HSM: {exc.message}") from exc
     if isinstance(exc, signer_client.SignerUnavailable):
         raise TransientSigningError(
             "signer_unavailable", _("Waiting for the signer: %(reason)s") % {"reason": exc.message}

@@ -61,6 +61,9 @@ class Command(BaseCommand):
         signer.use_local(None)
         try:
             activation.keys_ensure()
+        except hsm.HSMUnavailable as exc:
+            # Serve anyway: callers get "hsm_unavailable" and their jobs wait, as with any HSM outage.
+            logger.warning("users' token not available yet: %s", exc)
         except hsm.HSMError as exc:
             raise CommandError(f"users' token not usable: {exc}") from exc
         path = options["socket"]
