@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -49,6 +50,12 @@ def _error(exc: services.MFAError) -> Response:
     return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
 
 
+# Every change of factors carries a fresh code from a device the user already has (`otp`), or for a first
+# device an `enrolment_code` an admin had sent (see accounts.services.factor_change_authorise).
+OTP_HELP = "a code from one of your confirmed MFA devices (required when you have one)"
+CODE_HELP = "the one-time enrolment code from the e-mail, for a first device"
+
+
 class Me(APIView):
     @extend_schema(responses={200: ProfileOut})
     def get(self, request):
@@ -91,6 +98,8 @@ class EnrolIn(serializers.Serializer):
     name = serializers.CharField(max_length=64, required=False, default="Authenticator")
     email = serializers.EmailField(required=False, default="")
     phone = serializers.CharField(max_length=30, required=False, default="")
+    otp = serializers.CharField(max_length=64, required=False, default="", help_text=OTP_HELP)
+    enrolment_code = serializers.CharField(max_length=64, required=False, default="", help_text=CODE_HELP)
 
 
 class MyEnrol(APIView):
@@ -109,6 +118,7 @@ class MyEnrol(APIView):
                 },
             ),
             400: ERROR,
+            403: ERROR,
         },
     )
     def post(self, request):
@@ -116,9 +126,10 @@ class MyEnrol(APIView):
         if not form.is_valid():
             return Response({"detail": "kind: totp, email or sms.", "code": "invalid"}, status=400)
         data = form.validated_data
+        auth = {"otp": data["otp"], "enrolment_code": data["enrolment_code"], "request": request}
         try:
             if data["kind"] == "totp":
-                enrolment = services.totp_enrol_start(user=request.user, name=data["name"])
+                enrolment = services.totp_enrol_start(user=request.user, name=data["name"], **auth)
                 return Response(
                     {
                         "device": enrolment.device.persistent_id,
@@ -129,9 +140,9 @@ class MyEnrol(APIView):
                     status=201,
                 )
             if data["kind"] == "email":
-                device = services.email_device_add(user=request.user, email=data["email"])
+                device = services.email_device_add(user=request.user, email=data["email"], **auth)
             else:
-                device = services.sms_device_add(user=request.user, phone=data["phone"])
+                device = services.sms_device_add(user=request.user, phone=data["phone"], **auth)
             message = services.mfa_challenge(user=request.user, device_id=device.persistent_id)
         except services.MFAError as exc:
             return _error(exc)
@@ -141,6 +152,9 @@ class MyEnrol(APIView):
 class ConfirmIn(serializers.Serializer):
     device = serializers.CharField(max_length=100)
     code = serializers.CharField(max_length=16)
+    otp = serializers.CharField(
+        max_length=64, required=False, default="", help_text="needed only when the enrolment was not authorised"
+    )
 
 
 class MyConfirm(APIView):
@@ -154,7 +168,11 @@ class MyConfirm(APIView):
             return Response({"detail": "device and code are required.", "code": "invalid"}, status=400)
         try:
             device = services.device_confirm(
-                user=request.user, device_id=form.validated_data["device"], code=form.validated_data["code"]
+                user=request.user,
+                device_id=form.validated_data["device"],
+                code=form.validated_data["code"],
+                otp=form.validated_data["otp"],
+                request=request,
             )
         except services.MFAError as exc:
             return _error(exc)
@@ -162,12 +180,80 @@ class MyConfirm(APIView):
         return Response(DeviceOut(row).data)
 
 
+class FactorChangeIn(serializers.Serializer):
+    otp = serializers.CharField(max_length=64, required=False, default="", help_text=OTP_HELP)
+    enrolment_code = serializers.CharField(max_length=64, required=False, default="", help_text=CODE_HELP)
+
+
 class MyBackupCodes(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "otp"
+
     @extend_schema(
-        request=None,
+        request=FactorChangeIn,
         responses={
-            201: inline_serializer("BackupCodes", {"codes": serializers.ListField(child=serializers.CharField())})
+            201: inline_serializer("BackupCodes", {"codes": serializers.ListField(child=serializers.CharField())}),
+            403: ERROR,
+            429: ERROR,
         },
     )
     def post(self, request):
-        return Response({"codes": services.static_codes_generate(user=request.user)}, status=201)
+        form = FactorChangeIn(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            codes = services.static_codes_generate(user=request.user, request=request, **form.validated_data)
+        except services.MFAError as exc:
+            return _error(exc)
+        return Response({"codes": codes}, status=201)
+
+
+class RemoveIn(serializers.Serializer):
+    device = serializers.CharField(max_length=100)
+    otp = serializers.CharField(max_length=64, required=False, default="", help_text=OTP_HELP)
+
+
+class MyRemove(APIView):
+    """Remove one of your devices; needs a code from a confirmed device (it may be the one removed)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "otp"
+
+    @extend_schema(request=RemoveIn, responses={204: None, 403: ERROR, 404: ERROR, 429: ERROR})
+    def post(self, request):
+        form = RemoveIn(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            services.device_delete(
+                user=request.user,
+                device_id=form.validated_data["device"],
+                otp=form.validated_data["otp"],
+                request=request,
+            )
+        except services.MFAError as exc:
+            return _error(exc)
+        return Response(status=204)
+
+
+class SignInIn(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class SessionSignIn(APIView):
+    """Sign in with a password for session use of the API; the same lockout as the sign-in page."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=SignInIn,
+        responses={200: ProfileOut, 400: ERROR, 429: ERROR},
+    )
+    def post(self, request):
+        form = SignInIn(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            user = services.password_sign_in(request=request._request, **form.validated_data)
+        except services.MFAError as exc:
+            return _error(exc)
+        return Response(ProfileOut(user).data)

@@ -9,4 +9,6 @@ urlpatterns = [
     path("me/mfa/confirm/", api.MyConfirm.as_view(), name="api-me-mfa-confirm"),
     path("me/mfa/challenge/", api.MyChallenge.as_view(), name="api-me-mfa-challenge"),
     path("me/mfa/backup-codes/", api.MyBackupCodes.as_view(), name="api-me-mfa-backup-codes"),
+    path("me/mfa/remove/", api.MyRemove.as_view(), name="api-me-mfa-remove"),
+    path("auth/session/", api.SessionSignIn.as_view(), name="api-auth-session"),
 ]

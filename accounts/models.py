@@ -150,9 +150,45 @@ class StepUp(models.Model):
 class LoginEvent(Event):
     """Sign-ins and failed sign-ins: the audit events `accounts.login` and `accounts.login_failed`."""
 
-    ACTIONS = ("accounts.login", "accounts.login_failed", "accounts.logout")
+    ACTIONS = (
+        "accounts.login",
+        "accounts.login_failed",
+        "accounts.logout",
+        "accounts.locked_out",
+        "accounts.login_unlocked",
+    )
 
     class Meta:
         proxy = True
         verbose_name = "sign-in record"
         verbose_name_plural = "login history"
+
+
+class EnrolmentCode(models.Model):
+    """A one-time code an admin has sent a user (never shown to the admin) to enrol a first MFA device."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrolment_codes")
+    code_sha256 = models.CharField(max_length=64)
+    issued_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "MFA enrolment code"
+
+    def __str__(self) -> str:
+        return f"{self.user.username} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class PendingEnrolment(models.Model):
+    """An unconfirmed device whose enrolment was authorised (by a code from an existing factor, the
+    first-enrolment window or an enrolment code); confirming it then needs only the new device's code."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="pending_enrolments")
+    device_id = models.CharField(max_length=100, unique=True)
+    authorised_by = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user.username}: {self.device_id}"

@@ -21,6 +21,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "audit": ("view",),
         "django_q": ("view",),
         "branding": ("view", "change"),
+        # Devices are seen and removed (never added); sign-in lockouts are seen and lifted.
+        "otp_totp": ("view", "delete"),
+        "otp_static": ("view", "delete"),
+        "otp_email": ("view", "delete"),
+        "axes": ("view", "delete"),
     },
     Role.AUDITOR: {
         "audit": ("view",),

@@ -54,6 +54,10 @@ def mfa_devices(user: User) -> list[dict]:
     return rows
 
 
+def has_confirmed_device(user: User) -> bool:
+    return any(True for _device in devices_for_user(user, confirmed=True))
+
+
 def org_unit_ids_with_descendants(code: str) -> list[int]:
     """Primary keys of the org unit with this code and of every unit below it."""
     from .models import OrgUnit

@@ -1,4 +1,5 @@
-"""Signal receivers: login history into the audit log, and is_staff following role groups."""
+"""Signal receivers: login history and lockouts into the audit log, is_staff following role groups,
+password changes (whatever door) revoking the other credentials, minted backup codes audited."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from . import services
 
 @receiver(user_logged_in, dispatch_uid="accounts.login")
 def _on_login(sender, request, user, **kwargs):
+    services.sign_in_mark(request=request)
     services.login_record(user=user, method=services.login_method(getattr(user, "backend", None)))
 
 
@@ -34,7 +36,29 @@ def _on_login_failed(sender, credentials, request=None, **kwargs):
         method = "ldap"
     else:
         method = "local"
-    services.login_failed_record(username=username, method=method)
+    reason = "locked out" if getattr(request, "axes_locked_out", False) else ""
+    services.login_failed_record(username=username, method=method, reason=reason)
+
+
+def _on_locked_out(sender, request, username, ip_address, **kwargs):
+    services.locked_out_record(username=username, ip_address=ip_address)
+
+
+def _on_user_pre_save(sender, instance, **kwargs):
+    # set_password() keeps the new raw password in _password until save(); that is the one moment every
+    # door (password change, reset link, admin, changepassword, shell) passes through.
+    instance._accounts_password_changed = bool(instance.pk) and getattr(instance, "_password", None) is not None
+
+
+def _on_user_post_save(sender, instance, created, **kwargs):
+    if getattr(instance, "_accounts_password_changed", False) and not created:
+        instance._accounts_password_changed = False
+        services.password_changed(user=instance)
+
+
+def _on_static_token_saved(sender, instance, created, **kwargs):
+    if created:
+        services.static_token_minted_record(token=instance)
 
 
 def _has_local_password(username: str) -> bool:
@@ -57,5 +81,15 @@ def _on_groups_changed(sender, instance, action, reverse, pk_set, **kwargs):
 
 
 def connect() -> None:
+    from axes.signals import user_locked_out
+    from django.db.models.signals import post_save, pre_save
+    from django_otp.plugins.otp_static.models import StaticToken
+
     User = get_user_model()
     m2m_changed.connect(_on_groups_changed, sender=User.groups.through, dispatch_uid="accounts.staff_sync")
+    user_locked_out.connect(_on_locked_out, dispatch_uid="accounts.locked_out")
+    pre_save.connect(_on_user_pre_save, sender=User, dispatch_uid="accounts.password_pre_save")
+    post_save.connect(_on_user_post_save, sender=User, dispatch_uid="accounts.password_post_save")
+    # Backup codes from services are bulk-created (no signal); one saved alone came from addstatictoken or
+    # a shell, and is audited so a minted code is never silent.
+    post_save.connect(_on_static_token_saved, sender=StaticToken, dispatch_uid="accounts.static_token_minted")

@@ -1,3 +1,5 @@
+from core.client_ip import client_ip
+
 from .context import RequestContext, current_request
 
 
@@ -8,7 +10,7 @@ class RequestContextMiddleware:
     def __call__(self, request):
         token = current_request.set(
             RequestContext(
-                ip_address=request.META.get("REMOTE_ADDR") or None,
+                ip_address=client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
             )
         )

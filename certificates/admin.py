@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import OrgUnit, User
+from audit.admin_views import ViewAuditedAdmin
 from core.errors import DomainError
 
 from . import external, selectors, services
@@ -95,7 +96,7 @@ def _read(upload) -> bytes:
 
 
 @admin.register(Certificate)
-class CertificateAdmin(admin.ModelAdmin):
+class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
     list_display = ["subject_cn", "user", "org_unit", "status", "source", "serial_number", "issuer_cn", "created_at",
                     "not_after", "days_left"]  # fmt: skip
     list_filter = ["status", "source", ("user__org_unit", admin.RelatedOnlyFieldListFilter), ExpiringWithinFilter]
@@ -132,7 +133,7 @@ class CertificateAdmin(admin.ModelAdmin):
 
     def _officer(self, request) -> None:
         if not selectors.user_manages_certificates(request.user):
-            raise PermissionDenied("Only a CA officer or IT admin manages certificates.")
+            raise PermissionDenied("Only a CA officer manages certificates; IT admins can view them.")
 
     # --- actions on selected certificates ---
 
@@ -298,20 +299,40 @@ class TrustRootForm(forms.ModelForm):
 
 
 @admin.register(TrustRoot)
-class TrustRootAdmin(admin.ModelAdmin):
+class TrustRootAdmin(ViewAuditedAdmin, admin.ModelAdmin):
     form = TrustRootForm
-    list_display = ["name", "source", "enabled", "subject", "not_after", "fingerprint_sha256", "created_at"]
+    list_display = ["name", "source", "enabled", "approval", "subject", "not_after", "fingerprint_sha256",
+                    "created_at"]  # fmt: skip
     list_filter = ["source", "enabled"]
     search_fields = ["name", "fingerprint_sha256"]
-    actions = ["enable", "disable"]
+    actions = ["approve", "enable", "disable"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["name", "source", "fingerprint_sha256", "subject", "not_after"] if obj else []
+        if obj:
+            return ["name", "source", "fingerprint_sha256", "subject", "not_after", "added_by", "approved_by",
+                    "approved_at"]  # fmt: skip
+        return []
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["name", "source", "enabled", "certificate_file"]
-        return ["name", "source", "enabled", "subject", "not_after", "fingerprint_sha256"]
+        return ["name", "source", "enabled", "subject", "not_after", "fingerprint_sha256", "added_by", "approved_by",
+                "approved_at"]  # fmt: skip
+
+    @admin.display(description="approval (four eyes)")
+    def approval(self, obj):
+        if obj.approved:
+            return f"approved by {obj.approved_by.username}" if obj.approved_by else "approved"
+        return "waiting for a second CA officer; not used yet"
+
+    @admin.action(description="Approve the selected roots (a second CA officer)")
+    def approve(self, request, queryset):
+        for root in queryset:
+            try:
+                external.trust_root_approve(trust_root=root, actor=request.user)
+                messages.success(request, f"Approved {root}; signatures may now chain to it.")
+            except PermissionDenied as exc:
+                messages.error(request, f"{root}: {exc}")
 
     @admin.display(description="subject")
     def subject(self, obj):
@@ -326,7 +347,7 @@ class TrustRootAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not selectors.user_manages_certificates(request.user):
-            raise PermissionDenied("Only a CA officer or IT admin manages trust roots.")
+            raise PermissionDenied("Only a CA officer manages trust roots.")
         if change:
             external.trust_root_set_enabled(trust_root=obj, enabled=form.cleaned_data["enabled"], actor=request.user)
             return
@@ -334,7 +355,10 @@ class TrustRootAdmin(admin.ModelAdmin):
             name=obj.name, source=obj.source, data=form.certificate_bytes, actor=request.user, enabled=obj.enabled
         )
         obj.pk, obj.certificate_der, obj.fingerprint_sha256 = root.pk, root.certificate_der, root.fingerprint_sha256
+        obj.added_by, obj.approved_at = root.added_by, root.approved_at
         obj._state.adding = False
+        if not root.approved:
+            messages.warning(request, "The root waits for a second CA officer's approval before it is used.")
 
     @admin.action(description="Enable the selected roots")
     def enable(self, request, queryset):

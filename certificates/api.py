@@ -134,9 +134,7 @@ class CertificateRevoke(APIView):
     @extend_schema(request=RevokeIn, responses={200: CertificateOut, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})
     def post(self, request, pk: int):
         if not selectors.user_manages_certificates(request.user):
-            return Response(
-                {"detail": "Only a CA officer or IT admin may revoke certificates.", "code": "forbidden"}, status=403
-            )
+            return Response({"detail": "Only a CA officer may revoke certificates.", "code": "forbidden"}, status=403)
         cert = _visible(request, pk)
         form = RevokeIn(data=request.data)
         if not form.is_valid():

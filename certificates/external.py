@@ -11,7 +11,10 @@ from asn1crypto import cms, keys, pem, x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 
@@ -20,7 +23,8 @@ import audit
 from . import pki, user_keys
 from .errors import CertificateError, CertificateStateError
 from .models import Certificate, CertificateStatus, TrustRoot
-from .services import agreement_email_send, certificate_transition, pem_chain
+from .selectors import trust_roots_list
+from .services import agreement_email_send, ca_officer_require, certificate_transition, pem_chain
 
 
 def _load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -79,7 +83,7 @@ def _parse_der(der: bytes) -> list[x509.Certificate]:
 
 def _validate_chain(*, leaf: x509.Certificate, others: list[x509.Certificate]) -> None:
     """Refuse a certificate that does not chain to an enabled trust root or is not valid now."""
-    roots = [root.certificate for root in TrustRoot.objects.filter(enabled=True)]
+    roots = trust_roots_list()
     if not roots:
         raise CertificateError("No trust root is enabled; add the issuing CA's root under Trust roots first.")
     context = ValidationContext(
@@ -121,6 +125,7 @@ def _split_leaf(certs: list[x509.Certificate], public_key) -> tuple[x509.Certifi
 @transaction.atomic(durable=True)
 def certificate_import_issued(*, certificate: Certificate, data: bytes, actor) -> Certificate:
     """Attach what the external CA issued for our CSR; then the holder must accept the agreement."""
+    ca_officer_require(actor, allow_holder_of=certificate)
     cert = Certificate.objects.select_for_update().get(pk=certificate.pk)
     if cert.status != CertificateStatus.AWAITING_ISSUANCE:
         raise CertificateStateError(
@@ -181,6 +186,7 @@ def _algorithm_name(private: keys.PrivateKeyInfo) -> str:
 @transaction.atomic(durable=True)
 def certificate_import_pkcs12(*, user, data: bytes, password: str | bytes | None, actor) -> Certificate:
     """Move an existing certificate and key into the token (sensitive, non-extractable)."""
+    ca_officer_require(actor)
     private, leaf, extra = _open_pkcs12(data, password)
     _validate_chain(leaf=leaf, others=extra)
     label = f"user-{user.pk}-{secrets.token_hex(6)}"
@@ -228,24 +234,62 @@ def trust_root_parse(data: bytes) -> x509.Certificate:
 # Not durable: the admin's add form calls it inside its own transaction.
 @transaction.atomic
 def trust_root_add(*, name: str, source: str, data: bytes, actor, enabled: bool = True) -> TrustRoot:
-    """Add a root (PEM or DER) that signatures and imported certificates may chain to."""
+    """Add a root (PEM or DER) that signatures and imported certificates may chain to.
+
+    A root added by a CA officer waits for a second CA officer's approval (`trust_root_approve`) before
+    anything is verified against it; only the system itself (actor None, set-up) adds approved roots.
+    """
+    ca_officer_require(actor)
     if source not in TrustRoot.Source.values:
         raise CertificateError(f"unknown source {source!r}")
     cert = trust_root_parse(data)
     root = TrustRoot.objects.create(
-        name=name or cert.subject.human_friendly[:200], source=source, certificate_der=cert.dump(), enabled=enabled
+        name=name or cert.subject.human_friendly[:200],
+        source=source,
+        certificate_der=cert.dump(),
+        enabled=enabled,
+        added_by=actor,
+        approved_at=timezone.now() if actor is None else None,
     )
     audit.record(
         actor=actor,
         action="certificates.trust_root_added",
         target=root,
-        details={"subject": cert.subject.human_friendly, "sha256": root.fingerprint_sha256, "source": source},
+        details={
+            "subject": cert.subject.human_friendly,
+            "sha256": root.fingerprint_sha256,
+            "source": source,
+            "awaiting_approval": not root.approved,
+        },
+    )
+    return root
+
+
+@transaction.atomic
+def trust_root_approve(*, trust_root: TrustRoot, actor) -> TrustRoot:
+    """The second CA officer's approval (four eyes); the one who added the root cannot approve it."""
+    if actor is None:
+        raise PermissionDenied(_("A trust root is approved by a CA officer."))
+    ca_officer_require(actor)
+    root = TrustRoot.objects.select_for_update().get(pk=trust_root.pk)
+    if root.approved:
+        return root
+    if root.added_by_id == actor.pk:
+        raise PermissionDenied(_("A second CA officer must approve this root; you added it yourself."))
+    root.approved_by, root.approved_at = actor, timezone.now()
+    root.save(update_fields=["approved_by", "approved_at"])
+    audit.record(
+        actor=actor,
+        action="certificates.trust_root_approved",
+        target=root,
+        details={"sha256": root.fingerprint_sha256, "added_by": root.added_by.username if root.added_by else None},
     )
     return root
 
 
 @transaction.atomic
 def trust_root_set_enabled(*, trust_root: TrustRoot, enabled: bool, actor) -> TrustRoot:
+    ca_officer_require(actor)
     root = TrustRoot.objects.select_for_update().get(pk=trust_root.pk)
     if root.enabled == enabled:
         return root

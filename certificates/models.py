@@ -51,6 +51,14 @@ class TrustRoot(models.Model):
     fingerprint_sha256 = models.CharField(max_length=64, unique=True, editable=False)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Four eyes: a root added by one CA officer is used for verification only once a second one approves.
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -58,6 +66,10 @@ class TrustRoot(models.Model):
     def save(self, *args, **kwargs):
         self.fingerprint_sha256 = hashlib.sha256(bytes(self.certificate_der)).hexdigest()
         super().save(*args, **kwargs)
+
+    @property
+    def approved(self) -> bool:
+        return self.approved_at is not None
 
     @property
     def certificate(self) -> x509.Certificate:

@@ -56,7 +56,8 @@ def certificate_for_signing(*, user) -> Certificate | None:
 
 
 def trust_roots_list() -> list[x509.Certificate]:
-    return [root.certificate for root in TrustRoot.objects.filter(enabled=True)]
+    """The roots signatures are verified against: enabled and approved by a second CA officer."""
+    return [root.certificate for root in TrustRoot.objects.filter(enabled=True, approved_at__isnull=False)]
 
 
 def revocations_list() -> list[dict]:
@@ -85,7 +86,7 @@ def authority_get(kind: str) -> CertificateAuthority | None:
 
 
 def user_manages_certificates(user) -> bool:
-    """CA officers and IT admins issue, revoke and import certificates for others."""
+    """CA officers issue, revoke and import certificates for others (superusers hold every role)."""
     return has_role(user, *CERTIFICATE_MANAGERS)
 
 

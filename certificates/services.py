@@ -8,11 +8,13 @@ from datetime import datetime, time, timedelta
 
 from asn1crypto import pem
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 import audit
 from branding.email import branded_email, has_logo
@@ -110,7 +112,7 @@ def ca_bootstrap(*, actor=None) -> bool:
         )
     TrustRoot.objects.get_or_create(
         certificate_der=root_cert.dump(),
-        defaults={"name": f"{org} Root CA", "source": TrustRoot.Source.INTERNAL},
+        defaults={"name": f"{org} Root CA", "source": TrustRoot.Source.INTERNAL, "approved_at": timezone.now()},
     )
     audit.record(actor=actor, action="certificates.ca_created", target=issuing, details={"root": root.common_name})
     crl_publish(authority=root)
@@ -187,6 +189,7 @@ def certificate_issue(
     *, user, actor, algorithm: str | None = None, validity_days: int | None = None, accept_now: bool = False
 ) -> Certificate:
     """Generate a key in the token for `user` and certify it with the internal issuing CA."""
+    ca_officer_require(actor)
     validity_days = validity_days or settings.CERTIFICATE_VALIDITY_DAYS
     if validity_days < MIN_VALIDITY_DAYS:
         raise CertificateError(f"certificates are valid for at least {MIN_VALIDITY_DAYS} days")
@@ -295,6 +298,17 @@ def _is_ca_officer_or_admin(user) -> bool:
     return has_role(user, *CERTIFICATE_MANAGERS)
 
 
+def ca_officer_require(actor, *, allow_holder_of: Certificate | None = None) -> None:
+    """Issue, import, revoke and trust-root changes are CA-officer actions; `None` is the system itself
+    (set-up commands, scheduled tasks). A holder may import what the external CA issued for their own CSR."""
+    if actor is None:
+        return
+    if allow_holder_of is not None and allow_holder_of.user_id == getattr(actor, "pk", None):
+        return
+    if not (getattr(actor, "is_authenticated", False) and _is_ca_officer_or_admin(actor)):
+        raise PermissionDenied(_("Only a CA officer may do this (IT administrators can view certificates only)."))
+
+
 # --- enrolment -----------------------------------------------------------------------------------
 
 
@@ -309,6 +323,7 @@ def certificates_issue_for_users(
     *, users, actor, algorithm: str | None = None, validity_days: int | None = None, skip_holders: bool = True
 ) -> EnrolmentResult:
     """Issue one certificate per user, each in its own transaction, so one failure does not undo the others."""
+    ca_officer_require(actor)
     result = EnrolmentResult()
     for user in users:
         if not user.is_active:
@@ -333,6 +348,7 @@ def certificates_issue_for_org_unit(
     *, org_unit, actor, include_sub_units: bool = True, algorithm: str | None = None, skip_holders: bool = True
 ) -> EnrolmentResult:
     """Issue for every active member of `org_unit` (and its sub-units) who has no usable certificate yet."""
+    ca_officer_require(actor)
     from accounts.models import OrgUnit, User
 
     unit_ids, frontier = {org_unit.pk}, [org_unit.pk]
@@ -357,6 +373,7 @@ def certificates_issue_for_org_unit(
 @transaction.atomic(durable=True)
 def certificate_renew(*, certificate: Certificate, actor, algorithm: str | None = None) -> Certificate:
     """A new key and certificate for the same holder; the old one is superseded when the new one is accepted."""
+    ca_officer_require(actor)
     if certificate.status in (CertificateStatus.REVOKED, CertificateStatus.AWAITING_ISSUANCE):
         raise CertificateStateError(
             f"a {certificate.get_status_display()} certificate cannot be renewed; issue a new one instead"
@@ -461,6 +478,7 @@ def certificate_accept(*, certificate: Certificate, actor, token: str) -> Certif
 def certificate_revoke(*, certificate: Certificate, actor, reason: str = "unspecified") -> Certificate:
     if reason not in REVOCATION_REASONS:
         raise CertificateError(f"unknown revocation reason {reason!r}; use one of {', '.join(REVOCATION_REASONS)}")
+    ca_officer_require(actor)
     cert = Certificate.objects.select_for_update().get(pk=certificate.pk)
     certificate_transition(cert, "revoke", revoked_at=timezone.now(), revocation_reason=reason)
     audit.record(actor=actor, action="certificates.revoked", target=cert, details={"reason": reason})
@@ -501,6 +519,7 @@ def _request_external(*, user, actor, algorithm: str | None) -> Certificate:
 @transaction.atomic(durable=True)
 def certificate_request_external(*, user, actor, algorithm: str | None = None) -> Certificate:
     """Generate a key in the token and keep a PKCS#10 request for a CA under the Thailand NRCA or AD CS."""
+    ca_officer_require(actor)
     return _request_external(user=user, actor=actor, algorithm=algorithm)
 
 

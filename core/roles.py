@@ -30,8 +30,9 @@ AUDITOR = "auditor"
 ALL_ROLES = (OFFICE_USER, CA_OFFICER, IT_ADMIN, AUDITOR)
 # Roles that work in the Django admin (the operator console); office users never do.
 STAFF_ROLES = frozenset({CA_OFFICER, IT_ADMIN, AUDITOR})
-# Who issues, revokes and imports certificates for others (and is told of expiries).
-CERTIFICATE_MANAGERS = (CA_OFFICER, IT_ADMIN)
+# Who issues, revokes and imports certificates for others and changes trust roots (and is told of
+# expiries): CA officers only. IT admins hold "certificates: view" (they read them as AUDIT_READERS).
+CERTIFICATE_MANAGERS = (CA_OFFICER,)
 # Who reads the whole audit log, every document and every certificate (and receives the monthly report).
 AUDIT_READERS = (AUDITOR, IT_ADMIN)
 

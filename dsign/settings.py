@@ -5,10 +5,12 @@ under var/, files under var/, console e-mail). Every production part is switched
 variable; the README lists them all with their defaults.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -52,6 +54,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_otp.plugins.otp_email",
+    "axes",
     "django_q",
     "dsign",
     "accounts",
@@ -77,6 +80,8 @@ MIDDLEWARE = [
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the lockout flag that authentication set anywhere below it.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dsign.urls"
@@ -121,12 +126,41 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # trigger), so the audit tables are left out of that snapshot and simply emptied after such a test.
 TEST_NON_SERIALIZED_APPS = ["audit"]
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# django-axes first: it refuses a locked-out account or address before any backend checks a password.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+PASSWORD_MIN_LENGTH = max(12, env.int("PASSWORD_MIN_LENGTH", default=12))
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-]
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.NoUsernameValidator"},
+]  # fmt: skip
+
+# The client address: REMOTE_ADDR, unless that is one of TRUSTED_PROXIES (addresses or CIDR networks);
+# then X-Forwarded-For is read from the right, skipping trusted proxies. Used by sign-in lockout and audit.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network ({_exc})")
+
+# Sign-in lockout (django-axes, counters in the database so every gunicorn worker sees them): after
+# LOGIN_FAILURE_LIMIT wrong passwords for one account, or from one client address, sign-in is refused
+# for LOGIN_LOCKOUT_MINUTES; an admin unlocks earlier (admin action "unlock sign-in").
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=20)
+AXES_COOLOFF_TIME = env.int("LOGIN_LOCKOUT_MINUTES", default=15) / 60
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# Successful sign-ins are already in the audit log (accounts.login); axes keeps only the failure counters.
+AXES_DISABLE_ACCESS_LOG = True
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -251,6 +285,10 @@ VERIFY_MAX_CONCURRENT = env.int("VERIFY_MAX_CONCURRENT", default=4)
 VERIFY_MAX_CONCURRENT_PER_USER = env.int("VERIFY_MAX_CONCURRENT_PER_USER", default=2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# A user without any MFA device may enrol the first one only this long after signing in with a password
+# (or later with a one-time enrolment code an admin has sent them).
+MFA_FIRST_ENROLMENT_WINDOW_SECONDS = env.int("MFA_FIRST_ENROLMENT_WINDOW_SECONDS", default=600)
+MFA_ENROLMENT_CODE_HOURS = env.int("MFA_ENROLMENT_CODE_HOURS", default=72)
 SIGNATURE_DATE_ERA = env.str("SIGNATURE_DATE_ERA", default="BE")
 AUDIT_RETENTION_DAYS = max(90, env.int("AUDIT_RETENTION_DAYS", default=3650))
 OTP_EMAIL_SENDER = DEFAULT_FROM_EMAIL
@@ -279,6 +317,14 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# Shared counters (API throttles, cached lookups): Redis when REDIS_URL is set, otherwise a database
+# table, so every worker process counts against the same limit (never per-process memory).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "dsign"}}  # fmt: skip
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "dsign_cache"}}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -339,5 +385,6 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "pikepdf": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }

@@ -14,6 +14,7 @@ from workflows.models import WorkflowTemplate
 
 SIGNATURE_IMAGE_TYPES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 SIGNATURE_IMAGE_MAX_BYTES = 1024 * 1024
+SHA256 = r"^[0-9a-fA-F]{64}$"
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -95,6 +96,8 @@ class DecisionForm(forms.Form):
         max_length=64,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+    # The version the page showed; the approval is refused when it is missing or no longer current.
+    sha256 = forms.RegexField(regex=SHA256, required=False, widget=forms.HiddenInput)
 
 
 class BatchForm(forms.Form):
@@ -105,6 +108,12 @@ class BatchForm(forms.Form):
     def __init__(self, *args, document_ids: list[int], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["documents"].choices = [(pk, pk) for pk in document_ids]
+        # One hidden `sha256_<id>` per inbox row: the version the inbox listed.
+        for pk in document_ids:
+            self.fields[f"sha256_{pk}"] = forms.RegexField(regex=SHA256, required=False)
+
+    def versions_shown(self) -> dict[int, str]:
+        return {pk: self.cleaned_data.get(f"sha256_{pk}") or "" for pk in self.cleaned_data["documents"]}
 
 
 class VerifyForm(forms.Form):

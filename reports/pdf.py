@@ -9,7 +9,9 @@ from django.template.loader import render_to_string
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from branding.selectors import EMAIL_LOGO_TYPES, branding_get
 from core.fonts import thai_font_path
+from core.pdftext import write_pdf
 
 from .charts import bar_chart_svg
 
@@ -21,16 +23,18 @@ class LocalFilesOnly(URLFetcher):
     renderer must not reach the network or read other files.
     """
 
-    def __init__(self, *, roots: list[Path]):
+    def __init__(self, *, roots: list[Path], files: list[Path] = ()):
         super().__init__(allowed_protocols={"file"}, fail_on_errors=False)
         self.roots = [root.resolve() for root in roots]
+        self.files = {file.resolve() for file in files}
 
     def fetch(self, url, headers=None):
         if not url.startswith("file:"):
             raise ValueError(f"refused (not a local file): {url}")
         response = URLFetcherResponse(url, b"")
         path = Path(response.path).resolve()
-        if not any(path.is_relative_to(root) for root in self.roots) or not path.is_file():
+        allowed = path in self.files or any(path.is_relative_to(root) for root in self.roots)
+        if not allowed or not path.is_file():
             raise ValueError(f"refused (outside the font and static directories): {url}")
         return URLFetcherResponse(url, path.read_bytes())
 
@@ -45,6 +49,9 @@ def _roots(font: Path) -> list[Path]:
 
 def report_pdf_render(*, period, data: dict, counts: dict, filters: dict, generated_at) -> bytes:
     font = thai_font_path(weight="Regular")
+    brand = branding_get()
+    # The uploaded (or configured) logo: a raster file, read by the fetcher from its own directory only.
+    logo = brand.logo_path if brand.logo_path and brand.logo_path.suffix.lower() in EMAIL_LOGO_TYPES else None
     bold = thai_font_path(weight="Bold")
     charts = {
         "signatures": bar_chart_svg(
@@ -68,6 +75,8 @@ def report_pdf_render(*, period, data: dict, counts: dict, filters: dict, genera
             "first_day": period.first_day,
             "last_day": period.last_day,
             "font_url": font.as_uri(),
+            "logo_url": logo.resolve().as_uri() if logo else "",
+            "organisation_name": brand.name,
             "bold_font_url": bold.as_uri(),
             "data": data,
             "counts": counts,
@@ -78,4 +87,7 @@ def report_pdf_render(*, period, data: dict, counts: dict, filters: dict, genera
             "failed_events_truncated": counts.get("failed_events", 0) > len(data["failed_events"]),
         },
     )
-    return HTML(string=html, base_url=None, url_fetcher=LocalFilesOnly(roots=_roots(font))).write_pdf()
+    document = HTML(
+        string=html, base_url=None, url_fetcher=LocalFilesOnly(roots=_roots(font), files=[logo] if logo else [])
+    ).render()
+    return write_pdf(document)

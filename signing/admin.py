@@ -23,9 +23,16 @@ class SigningJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed or waiting jobs")
     def retry(self, request, queryset):
+        queued = 0
         for job in queryset:
-            services.signing_job_retry(job=job, actor=request.user)
-        messages.success(request, "Queued again.")
+            try:
+                services.signing_job_retry(job=job, actor=request.user)
+            except services.RetryRefused as exc:
+                messages.error(request, f"Job #{job.pk}: {exc.message}")
+            else:
+                queued += 1
+        if queued:
+            messages.success(request, "Queued again.")
 
     def has_add_permission(self, request):
         return False

@@ -46,6 +46,9 @@ class SigningJob(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True, help_text="why it failed or waits, in words a clerk understands")
     result_sha256 = models.CharField(max_length=64, blank=True)
+    result_level = models.CharField(
+        max_length=8, blank=True, help_text="the PAdES level the signed result was checked to reach"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -55,8 +58,13 @@ class SigningJob(models.Model):
 
     class Meta:
         constraints = [
-            # One signature field per document can only ever be signed by one job.
-            models.UniqueConstraint(fields=["handler", "subject_id", "field_name"], name="one_job_per_field"),
+            # One signature field per document can only ever be signed by one live job. A failed job does
+            # not count: its seat reopens and a new decision makes a new job for the same field.
+            models.UniqueConstraint(
+                fields=["handler", "subject_id", "field_name"],
+                condition=~models.Q(status="failed"),
+                name="one_live_job_per_field",
+            ),
         ]
 
     def __str__(self) -> str:

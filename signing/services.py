@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 import audit
 from core import signer as signer_client
 from core.backoff import backoff
+from core.errors import DomainError
 from core.tsa import timestamper
 
 from .models import JobKind, JobStatus, PadesLevel, SigningAttempt, SigningBatch, SigningJob
@@ -44,10 +45,14 @@ class SubjectHandler(Protocol):
     """What the app that owns a document provides to signing (see workflows.signing_handler)."""
 
     def lock_subject(self, subject_id: int) -> None: ...
-    def latest_pdf(self, subject_id: int) -> bytes: ...
+    # Called with the subject locked, in the transaction that will store the signature: the bytes the job
+    # may sign, or PermanentSigningError when the decision no longer stands (route ended, file changed).
+    def pdf_to_sign(self, *, job: SigningJob) -> bytes: ...
     def store_signed(self, *, job: SigningJob, pdf: bytes, sha256: str) -> None: ...
     def job_waiting(self, *, job: SigningJob) -> None: ...
     def job_failed(self, *, job: SigningJob) -> None: ...
+    # Why an admin may not queue this job again (its decision was withdrawn), or "" when they may.
+    def retry_refusal(self, *, job: SigningJob) -> str: ...
 
 
 class PermanentSigningError(Exception):
@@ -135,7 +140,8 @@ def signing_job_run(*, job_id: int) -> str:
                     attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS, error="already done")
                     return job.status
                 handler.lock_subject(job.subject_id)
-                signed = produce(handler.latest_pdf(job.subject_id))
+                signed = produce(handler.pdf_to_sign(job=job))
+                level_reached = _level_check(job=job, pdf=signed)
                 sha256 = hashlib.sha256(signed).hexdigest()
                 try:
                     handler.store_signed(job=job, pdf=signed, sha256=sha256)
@@ -148,6 +154,7 @@ def signing_job_run(*, job_id: int) -> str:
                 SigningJob.objects.filter(pk=job.pk).update(
                     status=JobStatus.DONE,
                     result_sha256=sha256,
+                    result_level=level_reached,
                     finished_at=timezone.now(),
                     attempts=job.attempts + 1,
                     error_code="",
@@ -162,6 +169,7 @@ def signing_job_run(*, job_id: int) -> str:
                     details={
                         "field": job.field_name,
                         "level": job.level,
+                        "level_achieved": level_reached,
                         "sha256": sha256,
                         "subject": job.subject_id,
                     },
@@ -187,6 +195,35 @@ def _activation_spend(job: SigningJob) -> None:
     except signer_client.SignerError as exc:
         # The job is done either way; an unspent activation still expires and covers nothing else.
         logger.warning("signer did not confirm job %s: %s", job.pk, exc.message)
+
+
+def _level_check(*, job: SigningJob, pdf: bytes) -> str:
+    """The PAdES level `pdf` reaches for what `job` added; PermanentSigningError below the requested one.
+
+    pyHanko signs a certificate without CRL or OCSP addresses at "B-LT" without any revocation data, which
+    is B-T in fact; the result is checked, not the request.
+    """
+    from .verification import document_timestamp_level, signature_level
+
+    try:
+        if job.kind == JobKind.DOCUMENT_TIMESTAMP:
+            reached, required = document_timestamp_level(pdf=pdf), PadesLevel.B_LTA
+        else:
+            # A B-LTA signature is made at B-LT; the route's document timestamp makes it B-LTA.
+            reached = signature_level(pdf=pdf, field_name=job.field_name)
+            required = PadesLevel.B_LT if job.level == PadesLevel.B_LTA else job.level
+    except Exception as exc:  # noqa: BLE001 - a result we cannot read back is not stored
+        raise PermanentSigningError("level_not_reached", f"The signed result cannot be checked: {exc}") from exc
+    if LEVEL_ORDER.index(reached) < LEVEL_ORDER.index(required):
+        raise PermanentSigningError(
+            "level_not_reached",
+            f"The signature reaches only PAdES {reached}, but the template asks for {job.level}: no "
+            "revocation information (CRL or OCSP) for the certificate chain could be embedded.",
+        )
+    return reached
+
+
+LEVEL_ORDER = [PadesLevel.B_B, PadesLevel.B_T, PadesLevel.B_LT, PadesLevel.B_LTA]
 
 
 def _os_reason(exc: OSError) -> str:
@@ -239,8 +276,20 @@ def _job_fail(*, job_id: int, code: str, message: str) -> None:
     )
 
 
+class RetryRefused(DomainError):
+    code = "retry_refused"
+    status = 409
+
+
 def signing_job_retry(*, job: SigningJob, actor) -> None:
-    """Admin action: put a failed or waiting job back in the queue (e.g. after renewing a certificate)."""
+    """Admin action: put a failed or waiting job back in the queue (e.g. after renewing a certificate).
+
+    A failed signature whose seat reopened cannot be retried: the decision it served was withdrawn, and
+    only the signer's new approval (with a fresh factor) may produce that signature.
+    """
+    refusal = _handler(job).retry_refusal(job=job) if job.status == JobStatus.FAILED else ""
+    if refusal:
+        raise RetryRefused(refusal)
     with transaction.atomic():
         updated = SigningJob.objects.filter(pk=job.pk, status__in=[JobStatus.FAILED, JobStatus.WAITING]).update(
             status=JobStatus.QUEUED, next_attempt_at=None, finished_at=None

@@ -49,9 +49,11 @@ __all__ = [
     "EncryptedPDF",
     "UnreadablePDF",
     "analyse_pdf",
+    "document_timestamp_level",
     "indeterminate_report",
     "install_fast_paths",
     "revocations_encode",
+    "signature_level",
     "verifier_last_peak_rss_bytes",
     "verifier_warm_up",
     "verify_pdf_bytes",
@@ -322,3 +324,46 @@ def _embedded_revinfo(*, reader) -> dict:
             except PARSE_ERRORS:
                 continue  # an undecodable entry simply does not count as validation data
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The level a signature just made reaches (signing checks its own result, in process)
+# ---------------------------------------------------------------------------------------------
+
+
+def signature_level(*, pdf: bytes, field_name: str) -> str:
+    """The PAdES level the signature in `field_name` reaches by what `pdf` holds (its timestamp token, the
+    revocation data of its chain, a later document timestamp). No trust or integrity check: this asks
+    whether a signature just made carries what its level needs."""
+    levels = _levels_held(pdf=pdf)
+    if field_name not in levels:
+        raise ValueError(f"The document has no signature in field {field_name!r}")
+    return levels[field_name]
+
+
+def document_timestamp_level(*, pdf: bytes) -> str:
+    """The lowest level reached by the signatures of `pdf` (B-LTA when every one is archived)."""
+    levels = _levels_held(pdf=pdf).values()
+    return min(levels, key=("B-B", "B-T", "B-LT", "B-LTA").index, default="B-B")
+
+
+def _levels_held(*, pdf: bytes) -> dict[str, str]:
+    from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    revinfo = _embedded_revinfo(reader=reader)
+    doc_timestamps = [
+        {"_revision": embedded.signed_revision, "intact": True} for embedded in reader.embedded_timestamp_signatures
+    ]
+    levels = {}
+    for embedded in reader.embedded_regular_signatures:
+        token = next(extract_tst_data_iter(embedded.signer_info, signed=False), None)
+        signature = {
+            "timestamp": token,
+            "_revision": embedded.signed_revision,
+            "_chain": [embedded.signer_cert, *embedded.other_embedded_certs],
+        }
+        levels[embedded.field_name] = rules.level_of(
+            signature=signature, doc_timestamps=doc_timestamps, revinfo=revinfo
+        )
+    return levels

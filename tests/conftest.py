@@ -85,6 +85,23 @@ def otp():
     return make_otp
 
 
+def admin_login(client, user):
+    """Sign `user` in for Django admin, which needs a session verified with a second factor (OTP).
+
+    The session is marked verified by a confirmed device of the user, as django-otp's login() does after
+    the admin login form accepted a code; tests of the login form itself post real codes.
+    """
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="admin-test", defaults={"confirmed": True})
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
 def api_client_for(user) -> APIClient:
     from rest_framework.authtoken.models import Token
 

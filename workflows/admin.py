@@ -7,6 +7,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.template import engines
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 
@@ -66,7 +68,19 @@ class RouteTierInline(ReadOnlyInline):
 class AssignmentInline(ReadOnlyInline):
     model = Assignment
     fk_name = "document"
-    fields = ["tier", "signer", "status", "decided_by", "decided_at", "signed_at", "field_name", "comment"]
+    fields = [
+        "tier",
+        "signer",
+        "status",
+        "decided_by",
+        "decided_at",
+        "signed_at",
+        "field_name",
+        "comment",
+        "approved_sha256",
+        "version_confirmed",
+        "signing_error",
+    ]
     ordering = ["tier__round", "tier__order", "id"]
 
     def get_queryset(self, request):
@@ -132,7 +146,16 @@ class DocumentAdmin(admin.ModelAdmin):
     actions = ["cancel_with_reason", "reassign_seat"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Document._meta.fields]
+        return [*(f.name for f in Document._meta.fields), "archive_copy"]
+
+    @admin.display(description=_("Archive copy (PDF/A-3)"))
+    def archive_copy(self, obj):
+        version = selectors.archive_version(obj) if obj else None
+        if version is None:
+            return "—"
+        return format_html(
+            '<a href="/api/v1/documents/{}/archive/">v{} · {}…</a>', obj.pk, version.number, version.sha256[:12]
+        )
 
     def has_add_permission(self, request):
         return False
@@ -200,10 +223,15 @@ class DelegationForm(forms.ModelForm):
         model = Delegation
         fields = ["delegator", "delegate", "kind", "starts_at", "ends_at"]
 
+    actor = None  # the admin user, set by DelegationAdmin.get_form
+
     def clean(self):
         data = super().clean()
-        if data.get("delegator") and data.get("delegator") == data.get("delegate"):
-            raise forms.ValidationError("A person cannot delegate to themselves.")
+        if data.get("delegator") and data.get("delegate") and self.actor is not None:
+            try:
+                services.delegation_check(delegator=data["delegator"], delegate=data["delegate"], actor=self.actor)
+            except services.WorkflowError as exc:
+                raise forms.ValidationError(exc.message)
         if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
             raise forms.ValidationError("The delegation must end after it starts.")
         return data
@@ -223,6 +251,10 @@ class DelegationAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # A delegation is never edited in place: revoke it and create another (both are audited).
         return [f.name for f in Delegation._meta.fields] if obj else ["revoked_at"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -56,6 +56,7 @@ from .serializers import (
     BatchRefusedOut,
     DecisionIn,
     DocumentCreateIn,
+    DocumentDetailOut,
     DocumentOut,
     InboxItemOut,
     VersionOut,
@@ -150,6 +151,10 @@ def _form(serializer_class, request):
     if not form.is_valid():
         return None, Response({"detail": _first_error(form.errors), "code": "invalid"}, status=400)
     return form.validated_data, None
+
+
+def _batch_versions(raw: dict) -> dict[int, str]:
+    return {int(key): value for key, value in raw.items() if str(key).isdigit()}
 
 
 def _visible(request, pk: int) -> Document:
@@ -262,7 +267,7 @@ class DocumentListCreate(ListView):
         summary="Upload a PDF and start its route",
         request={"multipart/form-data": DocumentCreateIn},
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: DocumentOut, **errors(400, 403, 409, 413, 422)},
+        responses={201: DocumentDetailOut, **errors(400, 403, 409, 413, 422)},
         examples=[DOCUMENT_EXAMPLE],
     )
     @idempotent
@@ -289,17 +294,19 @@ class DocumentListCreate(ListView):
             title=form["title"], pdf=upload.read(), template=template, actor=request.user, placements=placements
         )
         document = selectors.document_detail(user=request.user, document_id=document.pk)
-        return Response(DocumentOut(document).data, status=status.HTTP_201_CREATED)
+        return Response(DocumentDetailOut(document).data, status=status.HTTP_201_CREATED)
 
 
 class DocumentDetail(ApiView):
     application_scopes = {"GET": "documents:read"}
 
     @extend_schema(
-        summary="A document and its route", responses={200: DocumentOut, **errors(404)}, examples=[DOCUMENT_EXAMPLE]
+        summary="A document and its route",
+        responses={200: DocumentDetailOut, **errors(404)},
+        examples=[DOCUMENT_EXAMPLE],
     )
     def get(self, request, pk: int):
-        return Response(DocumentOut(_visible(request, pk)).data)
+        return Response(DocumentDetailOut(_visible(request, pk)).data)
 
 
 class DocumentApprove(ApiView):
@@ -308,9 +315,17 @@ class DocumentApprove(ApiView):
         summary="Approve and sign (the signer's own credentials and OTP; never an application)",
         request=ApproveIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={202: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={202: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[
-            OpenApiExample("approve", value={"otp": "123456", "comment": "เห็นชอบ"}, request_only=True),
+            OpenApiExample(
+                "approve",
+                value={
+                    "otp": "123456",
+                    "comment": "เห็นชอบ",
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                },
+                request_only=True,
+            ),
             DOCUMENT_EXAMPLE,
         ],
     )
@@ -320,8 +335,10 @@ class DocumentApprove(ApiView):
         form, refusal = _form(ApproveIn, request)
         if refusal:
             return refusal
-        services.decision_approve(document=document, actor=request.user, otp=form["otp"], comment=form["comment"])
-        return Response(DocumentOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
+        services.decision_approve(
+            document=document, actor=request.user, otp=form["otp"], comment=form["comment"], sha256=form["sha256"]
+        )
+        return Response(DocumentDetailOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DecisionView(ApiView):
@@ -336,7 +353,7 @@ class DecisionView(ApiView):
         if refusal:
             return refusal
         self.decide(document=document, actor=request.user, form=form)
-        return Response(DocumentOut(_visible(request, pk)).data)
+        return Response(DocumentDetailOut(_visible(request, pk)).data)
 
 
 class DocumentReject(DecisionView):
@@ -347,7 +364,7 @@ class DocumentReject(DecisionView):
         summary="Reject (ends the route); a comment is required",
         request=DecisionIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[OpenApiExample("reject", value={"comment": "งบประมาณไม่เพียงพอ"}, request_only=True)],
     )
     @idempotent
@@ -363,7 +380,7 @@ class DocumentReturn(DecisionView):
         summary="Return for revision, to the requester or to an earlier tier",
         request=DecisionIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[OpenApiExample("return", value={"comment": "แก้ไขวันที่", "to_tier": 1}, request_only=True)],
     )
     @idempotent
@@ -379,7 +396,7 @@ class DocumentRecall(DecisionView):
         summary="Recall a running document (the requester only)",
         request=DecisionIn,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: DocumentOut, **errors(400, 403, 404, 409, 422)},
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
         examples=[OpenApiExample("recall", value={"comment": "ส่งผิดเรื่อง"}, request_only=True)],
     )
     @idempotent
@@ -414,6 +431,56 @@ class DocumentFile(ApiView):
         )
         response["X-Content-SHA256"] = version.sha256
         return response
+
+
+class DocumentArchive(ApiView):
+    application_scopes = {"GET": "documents:read"}
+
+    @extend_schema(
+        summary="The PDF/A-3 archive copy",
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the archive copy"),
+            **errors(404),
+        },
+    )
+    def get(self, request, pk: int):
+        from .services.copies import document_archive_read
+
+        version, data = document_archive_read(document=_visible(request, pk), actor=request.user)
+        response = FileResponse(
+            BytesIO(data), content_type="application/pdf", filename=f"document-{pk}-archive-v{version.number}.pdf"
+        )
+        response["X-Content-SHA256"] = version.sha256
+        return response
+
+
+class EncryptedCopyIn(serializers.Serializer):
+    password = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
+    recipients = serializers.ListField(child=serializers.CharField(max_length=150), required=False, max_length=50)
+
+
+class DocumentEncrypted(ApiView):
+    application_scopes = {"POST": "documents:read"}
+
+    @extend_schema(
+        summary="An AES-256 encrypted copy for a password or for recipients' certificates",
+        request=EncryptedCopyIn,
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the encrypted copy"),
+            **errors(400, 404, 422),
+        },
+    )
+    def post(self, request, pk: int):
+        from .services.copies import document_encrypted_copy_make
+
+        document = _visible(request, pk)
+        form, error = _form(EncryptedCopyIn, request)
+        if error:
+            return error
+        data = document_encrypted_copy_make(
+            document=document, actor=request.user, password=form.get("password"), recipients=form.get("recipients")
+        )
+        return FileResponse(BytesIO(data), content_type="application/pdf", filename=f"document-{pk}-encrypted.pdf")
 
 
 class DocumentVersions(ListView):
@@ -498,7 +565,16 @@ class BatchCreate(ApiView):
             **{code: r for code, r in errors(400, 403, 422).items()},
         },
         examples=[
-            OpenApiExample("batch", value={"documents": [41, 42], "otp": "123456", "comment": ""}, request_only=True),
+            OpenApiExample(
+                "batch",
+                value={
+                    "documents": [41, 42],
+                    "otp": "123456",
+                    "comment": "",
+                    "sha256": {"41": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+                },
+                request_only=True,
+            ),
             OpenApiExample(
                 "accepted", value={"id": 7, "total": 2, "errors": []}, response_only=True, status_codes=["202"]
             ),
@@ -517,6 +593,7 @@ class BatchCreate(ApiView):
             actor=request.user,
             otp=form["otp"],
             comment=form["comment"],
+            sha256=_batch_versions(form["sha256"]),
         )
         problems = missing + refused
         if batch.total == 0:

@@ -10,6 +10,7 @@ __all__ = [
     "NotAllowed",
     "NotFound",
     "NotYourTurn",
+    "StaleVersion",
     "TransitionNotAllowed",
     "WorkflowError",
 ]
@@ -52,3 +53,10 @@ class InvalidDocument(WorkflowError):
 class NotAllowed(WorkflowError):
     status = 403
     code = "not_allowed"
+
+
+class StaleVersion(WorkflowError):
+    """The version the signer was shown is no longer the document being signed."""
+
+    status = 409
+    code = "stale_version"

@@ -9,7 +9,6 @@ Needs no Django settings: templates are rendered with a standalone Django templa
 from __future__ import annotations
 
 import datetime
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -18,6 +17,7 @@ from urllib.request import url2pathname
 
 from django.template import Context, Engine
 
+from core.pdftext import write_pdf
 from core.thai import format_thai_datetime
 
 __all__ = [
@@ -32,8 +32,6 @@ __all__ = [
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "memo"
 DEFAULT_EMBLEM = Path("img") / "garuda.svg"
-
-THAI_NIKHAHIT = "\u0e4d"
 
 # WeasyPrint lays out in CSS px (1/96 in); PDF user space is in points (1/72 in).
 PX_TO_PT = 72 / 96
@@ -120,82 +118,6 @@ def _local_path(url: str) -> Path | None:
     if parts.query or parts.fragment:
         return None
     return Path(url2pathname(unquote(parts.path))).resolve()
-
-
-def _glyph_texts(*, font_path: Path) -> dict[int, str]:
-    """Map each glyph id of a font to the characters it draws, from its cmap and GSUB substitutions.
-
-    WeasyPrint maps a glyph to the text of the cluster it was first seen in. HarfBuzz decomposes Thai
-    SARA AM (U+0E33) into NIKHAHIT + SARA AA, so the SARA AA glyph is shared with a plain U+0E32 and
-    whichever word comes first decides what every later occurrence extracts as. Mapping glyphs to their
-    own characters instead makes sara am extract as U+0E4D U+0E32, its compatibility decomposition.
-    """
-    from fontTools.ttLib import TTFont
-
-    font = TTFont(font_path, lazy=True)
-    glyph_ids = {name: font.getGlyphID(name) for name in font.getGlyphOrder()}
-    by_glyph: dict[str, str] = {}
-    for codepoint, name in sorted(font.getBestCmap().items()):
-        by_glyph.setdefault(name, chr(codepoint))
-    substitutions: list[tuple[list[str], str]] = []
-    if "GSUB" in font:
-        for lookup in font["GSUB"].table.LookupList.Lookup:
-            for subtable in lookup.SubTable:
-                table = subtable.ExtSubTable if lookup.LookupType == 7 else subtable
-                if getattr(table, "mapping", None) and table.LookupType == 1:
-                    substitutions += [([src], dst) for src, dst in table.mapping.items()]
-                if getattr(table, "alternates", None):
-                    substitutions += [([src], dst) for src, alts in table.alternates.items() for dst in alts]
-                if getattr(table, "ligatures", None):
-                    substitutions += [
-                        ([first, *lig.Component], lig.LigGlyph)
-                        for first, ligs in table.ligatures.items()
-                        for lig in ligs
-                    ]
-    for _ in range(3):  # alternates of ligatures of alternates
-        for sources, target in substitutions:
-            if target not in by_glyph and all(src in by_glyph for src in sources):
-                text = "".join(by_glyph[src] for src in sources)
-                # HarfBuzz moves NIKHAHIT before tone marks; put it back after them, as typed.
-                if len(text) > 1 and text.startswith(THAI_NIKHAHIT):
-                    text = text[1:] + THAI_NIKHAHIT
-                by_glyph[target] = text
-    return {glyph_ids[name]: text for name, text in by_glyph.items() if name in glyph_ids}
-
-
-def _fix_to_unicode(*, document, pdf, font_files: dict[tuple[str, int], Path]) -> None:
-    """WeasyPrint finisher: rewrite the ToUnicode CMaps of our own fonts with `_glyph_texts`."""
-    import pydyf
-
-    font_dicts = {
-        obj["BaseFont"]: obj
-        for obj in pdf.objects
-        if isinstance(obj, pydyf.Dictionary) and obj.get("Type") == "/Font" and "ToUnicode" in obj
-    }
-    for font in document.fonts.values():
-        path = font_files.get((font.family, font.weight))
-        font_dict = font_dicts.get(font.name)
-        if path is None or font_dict is None:
-            continue
-        own = _glyph_texts(font_path=path)
-        cmap_stream = pdf.objects[int(font_dict["ToUnicode"].split()[0])]
-        entries = []
-        for glyph, cluster_text in sorted(font.to_unicode.items()):
-            text = own.get(glyph, cluster_text)
-            # Keep WeasyPrint's text where it says the same thing ("fi" rather than the cmap's U+FB01).
-            if unicodedata.normalize("NFKC", cluster_text) == unicodedata.normalize("NFKC", text):
-                text = cluster_text
-            if not text:
-                continue
-            entries.append(f"<{glyph:04x}> <{text.encode('utf-16-be').hex()}>".encode())
-        lines = list(cmap_stream.stream)
-        header = lines[: lines.index(b"endcodespacerange") + 1]
-        footer = lines[lines.index(b"endcmap") :]
-        body = []
-        for start in range(0, len(entries), 100):
-            chunk = entries[start : start + 100]
-            body += [f"{len(chunk)} beginbfchar".encode(), *chunk, b"endbfchar"]
-        cmap_stream.stream = header + body + footer
 
 
 def _font_face_css(*, font_dir: Path) -> str:
@@ -302,8 +224,5 @@ def render_memo_pdf(
     document = HTML(string=html_text, base_url=static_root.resolve().as_uri() + "/", url_fetcher=fetcher).render(
         font_config=font_config, stylesheets=stylesheets
     )
-    font_files = {(FONT_FAMILY, weight): font_dir / f"Sarabun-{face}.ttf" for face, _, weight in SARABUN_FACES}
-    pdf_bytes = document.write_pdf(
-        finisher=lambda doc, pdf: _fix_to_unicode(document=doc, pdf=pdf, font_files=font_files)
-    )
+    pdf_bytes = write_pdf(document)
     return pdf_bytes, _signature_areas(document=document)

@@ -182,6 +182,20 @@ class Assignment(models.Model):
         null=True, blank=True, help_text="when the seat's tier opened; the inbox sorts on it (oldest first)"
     )
     signed_at = models.DateTimeField(null=True, blank=True)
+    # What the signer approved: the version in front of them (sent back by the page or the API client, or
+    # the current one at decision time when an API client did not send it; `version_confirmed` says which).
+    # The signing job signs only this version, or it plus signatures dsign added since.
+    approved_version = models.ForeignKey(
+        DocumentVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_sha256 = models.CharField(max_length=64, blank=True)
+    version_confirmed = models.BooleanField(
+        default=False, help_text="the signer's page or client sent back the SHA-256 of the version it showed"
+    )
+    signing_error_code = models.CharField(max_length=64, blank=True)
+    signing_error = models.CharField(
+        max_length=500, blank=True, help_text="why the last signature for this seat failed (Thai); the seat reopened"
+    )
 
     class Meta:
         ordering = ["tier", "id"]

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from core.roles import AUDIT_READERS, has_role
 
-from .errors import AlreadyDecided, NotFound, NotYourTurn, WorkflowError
+from .errors import AlreadyDecided, NotAllowed, NotFound, NotYourTurn, WorkflowError
 from .models import (
     Assignment,
     AssignmentStatus,
@@ -76,6 +76,9 @@ def seat_for(*, document: Document, actor: User) -> tuple[Assignment, Delegation
                 by_delegator.setdefault(delegation.delegator_id, delegation)
             held = tier.assignments.filter(signer_id__in=by_delegator, status=AssignmentStatus.PENDING).first()
             if held is not None:
+                # A requester never approves their own document, not even for someone else.
+                if document.requester_id == actor.pk:
+                    raise NotAllowed(_("You requested this document, so you cannot sign it for someone else."))
                 # Acting for someone must not give a person a second seat in the route.
                 if not document.template.allow_multiple_seats and current.filter(signer=actor).exists():
                     raise NotYourTurn(_("You hold your own seat in this route, so you cannot also sign for someone."))
@@ -165,6 +168,25 @@ def signing_items(documents: list[Document]) -> list[dict]:
     return items
 
 
+def archive_version(document: Document) -> DocumentVersion | None:
+    """The newest PDF/A-3 archive copy, or None before the document was archived."""
+    return document.versions.filter(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
+
+
+def latest_version_sha256s(document_ids: list[int]) -> dict[int, str]:
+    """Document id -> SHA-256 of its current version, in one query (the inbox sends them back)."""
+    found: dict[int, tuple[int, str]] = {}
+    rows = (
+        DocumentVersion.objects.filter(document_id__in=document_ids)
+        .exclude(kind=DocumentVersion.Kind.ARCHIVE)
+        .values_list("document_id", "number", "sha256")
+    )
+    for document_id, number, sha256 in rows:
+        if document_id not in found or number > found[document_id][0]:
+            found[document_id] = (number, sha256)
+    return {document_id: sha256 for document_id, (_, sha256) in found.items()}
+
+
 def versions(document: Document) -> QuerySet[DocumentVersion]:
     """Every version, oldest first: the original, revisions, each signature, timestamps, archive copies."""
     return document.versions.order_by("number")
@@ -201,20 +223,24 @@ def waiting_for(document: Document) -> dict | None:
     tiers = current_tiers(document)
     active = next((t for t in tiers if t.status == TierStatus.ACTIVE), None)
     seats = [a for t in tiers for a in t.assignments.all()]
-    approvals = 0
+    approvals = signatures = 0
     if active is not None:
         approvals = sum(
             a.status in (AssignmentStatus.APPROVED, AssignmentStatus.SIGNED) for a in active.assignments.all()
         )
+        signatures = sum(a.status == AssignmentStatus.SIGNED for a in active.assignments.all())
+    # With its quorum of approvals taken, the tier waits for their signatures, not for more people.
+    room = active is not None and approvals < active.quorum
     return {
         "tier": active.order if active else None,
         "tier_name": active.name if active else None,
         "quorum": active.quorum if active else None,
         "approvals": approvals,
+        "signatures": signatures,
         "due_at": active.due_at if active else None,
         "signers": [
             {"username": a.signer.username, "name": a.signer.full_name_th}
-            for a in (active.assignments.all() if active else [])
+            for a in (active.assignments.all() if room else [])
             if a.status == AssignmentStatus.PENDING
         ],
         "signatures_in_progress": [a.field_name for a in seats if a.status == AssignmentStatus.APPROVED],

@@ -21,6 +21,9 @@ class AssignmentOut(serializers.Serializer):
     field = serializers.CharField(source="field_name")
     page = serializers.IntegerField()
     box = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    approved_sha256 = serializers.CharField(help_text="the version the signer approved (empty while undecided)")
+    signing_error = serializers.CharField(help_text="why this seat's last signature failed (Thai); it reopened")
+    signing_error_code = serializers.CharField()
 
 
 class TierOut(serializers.Serializer):
@@ -54,6 +57,21 @@ class DocumentOut(serializers.Serializer):
         return TierOut(selectors.current_tiers(document), many=True).data
 
 
+class CurrentVersionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    sha256 = serializers.CharField(help_text="send it back as `sha256` when approving")
+
+
+class DocumentDetailOut(DocumentOut):
+    version = serializers.SerializerMethodField(help_text="the current version, as the signer is shown it")
+
+    @extend_schema_field(CurrentVersionOut)
+    def get_version(self, document) -> dict | None:
+        version = selectors.latest_version(document)
+        return CurrentVersionOut(version).data if version is not None else None
+
+
 class DocumentCreateIn(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, help_text="the PDF to route")
     title = serializers.CharField(max_length=300)
@@ -61,9 +79,20 @@ class DocumentCreateIn(serializers.Serializer):
     placements = serializers.JSONField(required=False, help_text='{"head1": {"page": 0, "box": [x1,y1,x2,y2]}}')
 
 
+SHA256 = r"^[0-9a-fA-F]{64}$"
+
+
 class ApproveIn(serializers.Serializer):
     otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    sha256 = serializers.RegexField(
+        SHA256,
+        required=False,
+        default=None,
+        help_text="the `version.sha256` the signer was shown (document detail); 409 `stale_version` when it is "
+        "no longer current. Without it the current version at decision time is recorded, marked as not "
+        "confirmed by the client.",
+    )
 
 
 class DecisionIn(serializers.Serializer):
@@ -123,6 +152,12 @@ class BatchIn(serializers.Serializer):
     )
     otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    sha256 = serializers.DictField(
+        child=serializers.RegexField(SHA256),
+        required=False,
+        default=dict,
+        help_text='{"41": "<version.sha256 shown>"}: per document, the version the signer was shown',
+    )
 
 
 class BatchErrorOut(serializers.Serializer):
@@ -164,6 +199,11 @@ DOCUMENT_EXAMPLE = OpenApiExample(
         "pades_level": "B-LTA",
         "round": 1,
         "waiting_reason": "",
+        "version": {
+            "id": 101,
+            "number": 1,
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        },
         "created_at": "2026-03-01T09:00:00+07:00",
         "completed_at": None,
         "tiers": [
@@ -185,6 +225,9 @@ DOCUMENT_EXAMPLE = OpenApiExample(
                         "field": "Sig1_r1",
                         "page": 0,
                         "box": [36.0, 106.0, 206.0, 168.0],
+                        "approved_sha256": "",
+                        "signing_error": "",
+                        "signing_error_code": "",
                     }
                 ],
             }

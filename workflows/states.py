@@ -49,7 +49,10 @@ ASSIGNMENT = {
     "reject": _t([A.PENDING], A.REJECTED, "this seat has already been decided"),
     "skip": _t([A.PENDING], A.NOT_NEEDED, "this seat has already been decided"),
     "return": _t([A.PENDING], A.RETURNED, "this seat has already been decided"),
-    "cancel": _t([A.PENDING], A.CANCELLED, "this seat has already been decided"),
+    # A route that ends also withdraws approvals whose signature is not in the file yet: it never will be.
+    "cancel": _t([A.PENDING, A.APPROVED], A.CANCELLED, "this seat has already been decided"),
+    # The signature of an approval failed for good: the seat waits for a new decision.
+    "reopen": _t([A.APPROVED], A.PENDING, "only an approved seat whose signature failed can reopen"),
 }
 
 

@@ -46,6 +46,8 @@ ACTION_LABELS = {
     "signing.waiting": _("Signing waits"),
     "signing.failed": _("Signing failed"),
     "signing.retry_requested": _("Signing retried"),
+    "assignment.reopened": _("Approval reopened: the signature failed"),
+    "assignment.withdrawn": _("Approval withdrawn: the route ended before the signature"),
 }
 
 

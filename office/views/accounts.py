@@ -33,19 +33,23 @@ def mfa_devices(request):
     backup_codes = None
     if request.method == "POST":
         action = request.POST.get("action", "")
+        # Every change needs a code from an existing device, or the first-enrolment rules (services).
+        auth = {"otp": request.POST.get("otp", ""), "request": request}
+        first = {**auth, "enrolment_code": request.POST.get("enrolment_code", "")}
         try:
             if action == "totp":
-                enrolment = services.totp_enrol_start(user=request.user, name=request.POST.get("name", ""))
+                enrolment = services.totp_enrol_start(user=request.user, name=request.POST.get("name", ""), **first)
             elif action == "email":
-                device = services.email_device_add(user=request.user, email=request.POST.get("email", ""))
+                device = services.email_device_add(user=request.user, email=request.POST.get("email", ""), **first)
                 messages.info(request, services.mfa_challenge(user=request.user, device_id=device.persistent_id))
             elif action == "sms":
-                device = services.sms_device_add(user=request.user, phone=request.POST.get("phone", ""))
+                device = services.sms_device_add(user=request.user, phone=request.POST.get("phone", ""), **first)
                 messages.info(request, services.mfa_challenge(user=request.user, device_id=device.persistent_id))
             elif action == "confirm":
                 services.device_confirm(
-                    user=request.user, device_id=request.POST.get("device", ""), code=request.POST.get("code", "")
-                )
+                    user=request.user, device_id=request.POST.get("device", ""), code=request.POST.get("code", ""),
+                    **auth,
+                )  # fmt: skip
                 messages.success(request, "ยืนยันอุปกรณ์แล้ว / Device confirmed.")
                 return redirect("accounts-mfa")
             elif action == "challenge":
@@ -53,14 +57,19 @@ def mfa_devices(request):
                     request, services.mfa_challenge(user=request.user, device_id=request.POST.get("device", ""))
                 )
             elif action == "backup":
-                backup_codes = services.static_codes_generate(user=request.user)
+                backup_codes = services.static_codes_generate(user=request.user, **first)
             elif action == "delete":
-                services.device_delete(user=request.user, device_id=request.POST.get("device", ""))
+                services.device_delete(user=request.user, device_id=request.POST.get("device", ""), **auth)
                 return redirect("accounts-mfa")
         except services.MFAError as exc:
             messages.error(request, exc.message)
     return render(
         request,
         "office/mfa.html",
-        {"devices": selectors.mfa_devices(request.user), "enrolment": enrolment, "backup_codes": backup_codes},
+        {
+            "devices": selectors.mfa_devices(request.user),
+            "enrolment": enrolment,
+            "backup_codes": backup_codes,
+            "has_confirmed": selectors.has_confirmed_device(request.user),
+        },
     )

@@ -58,14 +58,17 @@ def _thai_date(moment) -> str:
 def inbox(request):
     """What waits for me, oldest first, with due dates; several can be signed with one OTP."""
     now = timezone.now()
+    seats = list(selectors.inbox(request.user))
+    shown = selectors.latest_version_sha256s([a.document_id for a in seats])
     items = [
         {
             "assignment": a,
             "document": a.document,
+            "sha256": shown.get(a.document_id, ""),
             "due_at": a.tier.due_at,
             "overdue": bool(a.tier.due_at and a.tier.due_at < now),
         }
-        for a in selectors.inbox(request.user)
+        for a in seats
     ]
     delegated = list(selectors.inbox_delegated(request.user))
     return render(request, "office/inbox.html", {"items": items, "delegated": delegated, "nav": "inbox"})
@@ -233,6 +236,7 @@ def document_view(request, pk: int):
         "my_turn": selectors.my_turn(user=request.user, document=document),
         "decision_form": DecisionForm(),
         "version": selectors.latest_version(document),
+        "archive": selectors.archive_version(document),
         "nav": "documents",
     }
     return render(request, "office/document.html", context)
@@ -260,8 +264,12 @@ def document_decide(request, pk: int, decision: str):
     form.is_valid()
     comment = form.cleaned_data.get("comment", "")
     if decision == "approve":
+        shown = form.cleaned_data.get("sha256") or ""
+        if not shown:
+            # The page always sends the version it showed; without it nobody knows what was approved.
+            raise services.StaleVersion(_("The page did not say which version you saw; reload it and decide again."))
         services.decision_approve(
-            document=document, actor=request.user, otp=form.cleaned_data.get("otp", ""), comment=comment
+            document=document, actor=request.user, otp=form.cleaned_data.get("otp", ""), comment=comment, sha256=shown
         )
         messages.success(request, _("Approved; your signature is being added."))
     elif decision == "reject":
@@ -285,12 +293,18 @@ def batch_start(request):
     if not form.is_valid():
         return render(request, "office/_batch.html", {"error": _("Choose documents and enter the OTP.")}, status=400)
     documents = list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
+    shown = form.versions_shown()
+    unseen = [d for d in documents if not shown.get(d.pk)]
     batch, refused = services.decision_approve_batch(
-        documents=documents,
+        documents=[d for d in documents if shown.get(d.pk)],
         actor=request.user,
         otp=form.cleaned_data["otp"],
         comment=form.cleaned_data.get("comment", ""),
+        sha256=shown,
     )
+    refused += [
+        {"document": d.pk, "detail": _("The page did not say which version you saw; reload it.")} for d in unseen
+    ]
     return render(request, "office/_batch.html", _batch_context(batch=batch, refused=refused))
 
 

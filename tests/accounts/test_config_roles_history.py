@@ -11,6 +11,7 @@ from accounts import services
 from accounts.auth_settings import ldap_settings, oidc_settings, parse_pairs, sms_settings
 from accounts.models import LoginEvent, Role
 from accounts.sms import render_body
+from tests.conftest import admin_login
 
 
 def test_ldap_is_off_without_server_uri_and_ad_defaults_apply_when_on(tmp_path):
@@ -114,7 +115,7 @@ def test_local_sign_in_and_failure_are_in_the_login_history(client, personas):
 
 @pytest.mark.django_db
 def test_auditor_reads_login_history_in_admin_and_office_user_cannot(client, personas):
-    client.force_login(personas["auditor"])
+    admin_login(client, personas["auditor"])
     assert client.get("/admin/accounts/loginevent/").status_code == 200
     assert client.get("/admin/accounts/user/").status_code == 200
     client.force_login(personas["head1"])

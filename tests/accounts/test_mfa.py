@@ -21,6 +21,33 @@ from audit.models import Event
 pytestmark = pytest.mark.django_db
 
 
+class _Session(dict):
+    session_key = "test-session"
+
+
+def just_signed_in(user):
+    """A request of a browser session where `user` has just signed in (the first-enrolment window)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        session=_Session({"_auth_user_id": str(user.pk), services.SIGNED_IN_AT_SESSION_KEY: timezone.now().timestamp()})
+    )
+
+
+@pytest.fixture
+def session_api_for():
+    """An API client on a browser session that has just signed in: the one place a first device is added
+    without an enrolment code (an API token alone never adds one, see test_factor_lifecycle)."""
+    from rest_framework.test import APIClient
+
+    def make(user):
+        client = APIClient()
+        client.force_login(user)
+        return client
+
+    return make
+
+
 def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
     # Once confirmed, the seed is sealed for the signer and the database holds random bytes in its
     # place (issue 16): the authenticator app, like this test, keeps the seed it was shown.
@@ -42,8 +69,8 @@ def enrol_totp(client) -> TOTPDevice:
     return device
 
 
-def test_totp_enrolment_gives_an_authenticator_uri_with_issuer_and_svg_qr(personas, api_for):
-    client = api_for(personas["head1"])
+def test_totp_enrolment_gives_an_authenticator_uri_with_issuer_and_svg_qr(personas, session_api_for):
+    client = session_api_for(personas["head1"])
 
     response = client.post("/api/v1/me/mfa/enrol/", {"kind": "totp"}, format="json")
 
@@ -67,10 +94,10 @@ def test_totp_enrolment_gives_an_authenticator_uri_with_issuer_and_svg_qr(person
 
 
 def test_approve_with_wrong_otp_is_403_then_throttled_429_then_correct_code_after_lock_works(
-    personas, api_for, document_in_progress
+    personas, session_api_for, document_in_progress
 ):
     head1 = personas["head1"]
-    client = api_for(head1)
+    client = session_api_for(head1)
     device = enrol_totp(client)
     url = f"/api/v1/documents/{document_in_progress.pk}/approve/"
 
@@ -101,7 +128,7 @@ def test_approve_with_wrong_otp_is_403_then_throttled_429_then_correct_code_afte
 
 def test_repeated_failures_lengthen_the_lock(personas):
     head2 = personas["head2"]
-    services.static_codes_generate(user=head2)
+    services.static_codes_generate(user=head2, request=just_signed_in(head2))
     delays = []
     for _ in range(4):
         from django_otp.plugins.otp_static.models import StaticDevice
@@ -116,9 +143,9 @@ def test_repeated_failures_lengthen_the_lock(personas):
     assert [d.total_seconds() for d in delays] == [1, 2, 4, 8]
 
 
-def test_email_code_enrolment_and_signing_challenge(personas, api_for):
+def test_email_code_enrolment_and_signing_challenge(personas, session_api_for):
     head2 = personas["head2"]
-    client = api_for(head2)
+    client = session_api_for(head2)
 
     enrol = client.post("/api/v1/me/mfa/enrol/", {"kind": "email"}, format="json")
     assert enrol.status_code == 201, enrol.content
@@ -135,9 +162,9 @@ def test_email_code_enrolment_and_signing_challenge(personas, api_for):
     assert StepUp.objects.filter(user=head2).exists()
 
 
-def test_challenge_for_someone_elses_device_is_404(personas, api_for):
-    device = services.email_device_add(user=personas["head3"])
-    response = api_for(personas["head1"]).post(
+def test_challenge_for_someone_elses_device_is_404(personas, session_api_for):
+    device = services.email_device_add(user=personas["head3"], request=just_signed_in(personas["head3"]))
+    response = session_api_for(personas["head1"]).post(
         "/api/v1/me/mfa/challenge/", {"device": device.persistent_id}, format="json"
     )
     assert response.status_code == 404
@@ -171,9 +198,9 @@ def sms_gateway(settings):
     server.server_close()
 
 
-def test_sms_code_through_http_gateway_confirms_device_and_steps_up(personas, api_for, sms_gateway):
+def test_sms_code_through_http_gateway_confirms_device_and_steps_up(personas, session_api_for, sms_gateway):
     director = personas["director"]
-    client = api_for(director)
+    client = session_api_for(director)
 
     enrol = client.post("/api/v1/me/mfa/enrol/", {"kind": "sms", "phone": "081-234-5678"}, format="json")
 
@@ -193,16 +220,16 @@ def test_sms_code_through_http_gateway_confirms_device_and_steps_up(personas, ap
     assert StepUp.objects.filter(user=director).exists()
 
 
-def test_sms_gateway_down_is_503_and_audited(personas, api_for, settings):
+def test_sms_gateway_down_is_503_and_audited(personas, session_api_for, settings):
     settings.SMS_BACKEND = "http"
     settings.SMS_GATEWAY_URL = "http://127.0.0.1:9/unreachable"
-    response = api_for(personas["head3"]).post("/api/v1/me/mfa/enrol/", {"kind": "sms", "phone": "0812345678"})
+    response = session_api_for(personas["head3"]).post("/api/v1/me/mfa/enrol/", {"kind": "sms", "phone": "0812345678"})
     assert response.status_code == 503
     assert Event.objects.filter(action="accounts.mfa_challenge", outcome="failure").exists()
 
 
-def test_backup_codes_work_once(personas, api_for):
-    client = api_for(personas["head3"])
+def test_backup_codes_work_once(personas, session_api_for):
+    client = session_api_for(personas["head3"])
     codes = client.post("/api/v1/me/mfa/backup-codes/").json()["codes"]
     assert len(codes) == 10 and len(set(codes)) == 10
 

@@ -8,6 +8,7 @@ from django.db import transaction
 import audit
 from accounts.models import OrgUnit
 from audit.models import Event
+from tests.conftest import admin_login
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +64,7 @@ def test_api_pages_with_a_cursor(personas, api_for):
 
 def test_admin_changes_are_recorded(personas, client):
     admin = personas["admin"]
-    client.force_login(admin)
+    admin_login(client, admin)
     unit = OrgUnit.objects.first()
     response = client.post(
         f"/admin/accounts/orgunit/{unit.pk}/change/",
@@ -88,7 +89,7 @@ def test_bulk_admin_log_entries_are_recorded_too(personas):
 
 def test_admin_event_list_is_read_only_and_filterable(personas, client):
     _seed(personas)
-    client.force_login(personas["admin"])
+    admin_login(client, personas["admin"])
     response = client.get("/admin/audit/event/?group=document&outcome=success&period=7&q=head")
     assert response.status_code == 200
     body = response.content.decode()

@@ -85,3 +85,23 @@ def external_ca(tmp_path) -> OpensslCA:
 @pytest.fixture
 def rogue_ca(tmp_path) -> OpensslCA:
     return make_openssl_ca(tmp_path / "rogue-ca", name="Rogue Root")
+
+
+def second_ca_officer():
+    """Another CA officer, for the four-eyes approval of a trust root someone else added."""
+    from django.contrib.auth.models import Group
+
+    from accounts.models import User
+    from accounts.roles import roles_sync
+
+    roles_sync()
+    officer, _ = User.objects.get_or_create(username="officer-b", defaults={"email": "officer-b@dsign.example"})
+    officer.groups.add(Group.objects.get(name="ca_officer"))
+    return officer
+
+
+def approved(root):
+    """The root approved by a second CA officer (four eyes), as it must be before anything chains to it."""
+    from certificates import external
+
+    return external.trust_root_approve(trust_root=root, actor=second_ca_officer())

@@ -10,13 +10,15 @@ from accounts.models import User
 from audit.models import Event
 from certificates import selectors
 from certificates.models import Certificate, CertificateStatus, TrustRoot
+from tests.certificates.conftest import approved
+from tests.conftest import admin_login
 
 pytestmark = [pytest.mark.hsm, pytest.mark.django_db]
 
 
 @pytest.fixture
 def officer_client(client, personas):
-    client.force_login(personas["admin"])
+    admin_login(client, personas["admin"])
     return client
 
 
@@ -46,7 +48,7 @@ def test_enrol_an_org_unit_from_admin(officer_client, personas, django_capture_o
 
 
 def test_staff_without_the_ca_officer_role_cannot_enrol(client, personas):
-    client.force_login(personas["auditor"])
+    admin_login(client, personas["auditor"])
     assert client.post("/admin/certificates/certificate/enrol/", {"users": [personas["head1"].pk]}).status_code == 403
 
 
@@ -73,7 +75,7 @@ def test_csr_download_and_import_through_admin(officer_client, personas, externa
          "certificate_file": SimpleUploadedFile("root.crt", external_ca.cert.read_bytes())},
     )  # fmt: skip
     assert up.status_code == 302, up.content.decode()[:2000]
-    assert TrustRoot.objects.filter(name="NRCA test", enabled=True).exists()
+    approved(TrustRoot.objects.get(name="NRCA test", enabled=True))
     again = officer_client.post(
         "/admin/certificates/trustroot/add/",
         {"name": "dup", "source": "nrca", "certificate_file": SimpleUploadedFile("r", external_ca.cert.read_bytes())},

@@ -15,16 +15,17 @@ from signing import verification
 from signing.models import JobStatus, PadesLevel, SigningJob
 from workflows.models import WorkflowTemplate
 
-from .conftest import openssl, openssl_ok
+from .conftest import approved, openssl, openssl_ok
 
 pytestmark = [pytest.mark.hsm, pytest.mark.django_db]
 
 
 @pytest.fixture
 def nrca_root(external_ca, personas):
-    return external.trust_root_add(
+    root = external.trust_root_add(
         name="Test NRCA", source=TrustRoot.Source.NRCA, data=external_ca.cert.read_bytes(), actor=personas["admin"]
     )
+    return approved(root)
 
 
 def _import_formats(tmp_path, leaf, ca_cert) -> dict[str, bytes]:

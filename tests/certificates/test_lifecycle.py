@@ -15,6 +15,7 @@ from certificates import external, selectors, services
 from certificates.models import Certificate, CertificateStatus
 from signing import services as signing_services
 from signing.models import JobStatus, PadesLevel, SigningJob
+from tests.certificates.conftest import approved
 from tests.conftest import make_otp
 from workflows import services as workflow_services
 from workflows.models import Document, WorkflowTemplate
@@ -138,7 +139,7 @@ def test_holders_see_their_own_and_officers_auditors_see_all(personas, api_for):
 
 def test_api_csr_import_accept_round_trip(personas, api_for, external_ca, tmp_path):
     admin, head3 = personas["admin"], personas["head3"]
-    external.trust_root_add(name="NRCA", source="nrca", data=external_ca.cert.read_bytes(), actor=admin)
+    approved(external.trust_root_add(name="NRCA", source="nrca", data=external_ca.cert.read_bytes(), actor=admin))
     request = services.certificate_request_external(user=head3, actor=admin)
     csr = api_for(head3).get(f"/api/v1/certificates/{request.pk}/csr/")
     assert csr.status_code == 200 and csr.content.startswith(b"-----BEGIN CERTIFICATE REQUEST-----")

@@ -14,6 +14,7 @@ from core.fonts import thai_font_path
 from reports import tasks
 from reports.pdf import LocalFilesOnly
 from reports.xlsx import StreamingWorkbook
+from tests.conftest import admin_login
 
 
 def test_streaming_xlsx_reads_back_in_openpyxl_and_libreoffice_format_checks(tmp_path):
@@ -111,7 +112,7 @@ def test_monthly_task_mails_last_months_files_to_admins_and_auditors_once(person
 
 @pytest.mark.django_db
 def test_admin_downloads_a_date_range_as_a_zip_and_requester_cannot(personas, client):
-    client.force_login(personas["admin"])
+    admin_login(client, personas["admin"])
     page = client.get("/admin/audit/event/report/")
     assert page.status_code == 200 and b"month" in page.content
     today = timezone.localdate().isoformat()

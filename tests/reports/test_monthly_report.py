@@ -104,8 +104,10 @@ def test_this_months_report_lists_signed_documents_and_the_failure_with_its_caus
 
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "รายงาน" in text and "สาเหตุ" in text
-    # Table cells wrap, and pdftotext splits sara am (ำ), so look for a run of Thai without it.
-    assert "#2 บันทึกข้อความ ลงนามไม่" in text.replace(f"#{failing['id']} ", "#2 ")
+    # Exact Thai text, ำ included (it used to be dropped: "ลงนามไม่สาเร็จ", "ผู้อานวยการ"); the cell wraps.
+    plain = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "#2 บันทึกข้อความ ลงนามไม่\nสำเร็จ" in plain.replace(f"#{failing['id']} ", "#2 ")
+    assert "จัดทำ" in plain and "การกระทำ / action" in plain
     assert "certificate_not_usable" in text and "revoked" in text
     assert "signing.signature_made" in text
 

@@ -39,28 +39,27 @@ def _whole_database() -> list[str]:
 
 
 def _victim_with_every_kind_of_factor(personas, api_for):
-    """head3 with backup codes, a TOTP authenticator and an e-mailed code waiting to be typed."""
+    """head3 with backup codes, a TOTP authenticator and an e-mailed code waiting to be typed (devices
+    made directly: what is stored matters here, not the enrolment rules)."""
+    import secrets
+
     from django.core import mail
+    from django_otp.plugins.otp_email.models import EmailDevice
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from accounts import services
-
     head3 = personas["head3"]
-    codes = services.static_codes_generate(user=head3)
-    client = api_for(head3)
-    # (The otp is what a rule "enrolment needs a confirmed device's code" asks for; ignored otherwise.)
-    enrol = client.post("/api/v1/me/mfa/enrol/", {"kind": "totp", "otp": codes[0]}, format="json").json()
-    device = TOTPDevice.objects.get(pk=int(enrol["device"].rsplit("/", 1)[1]))
-    seed = device.bin_key
-    code = f"{TOTP(seed, device.step, device.t0, device.digits, device.drift).token():06d}"
-    confirm = client.post("/api/v1/me/mfa/confirm/", {"device": enrol["device"], "code": code})
-    assert confirm.status_code == 200, confirm.content
-    # An e-mail device waiting for its first code to be typed.
-    email = services.email_device_add(user=head3)
+    static = StaticDevice.objects.create(user=head3, name="Backup codes", confirmed=True)
+    codes = [StaticToken.random_token() for _n in range(10)]
+    for code in codes:
+        StaticToken.objects.create(device=static, token=code)
+    seed = secrets.token_bytes(20)
+    TOTPDevice.objects.create(user=head3, name="Authenticator", key=seed.hex(), confirmed=True)
+    email = EmailDevice.objects.create(user=head3, name="E-mail", email="head3@dsign.example", confirmed=True)
     mail.outbox.clear()
     email.generate_challenge()
     emailed = "".join(ch for ch in mail.outbox[-1].body if ch.isdigit())[-6:]
-    return head3, set(codes[1:]), seed, (email, emailed)
+    return head3, set(codes), seed, (email, emailed)
 
 
 def _sad_from_a_finished_job(personas, otp, pdf_bytes) -> str:

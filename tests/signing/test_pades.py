@@ -50,6 +50,7 @@ from tests.support.certomancer_pki import (  # noqa: F401 - registers the fixtur
     certomancer_pki_fixture,
 )
 from tests.support.pdfsig import assert_pdfsig_all_valid, pdfsig_report
+from tests.support.thai_words import THAI_TEST_WORDS, missing_words, pdftotext
 
 BOX_RIGHT = (330.0, 60.0, 560.0, 190.0)
 BOX_LEFT = (40.0, 60.0, 270.0, 190.0)
@@ -640,3 +641,17 @@ def test_sign_through_the_hsm_signer_validates(tmp_path):
     (tmp_path / "hsm.pdf").write_bytes(signed)
     report = pdfsig_report(tmp_path / "hsm.pdf", [chain.root.dump()], tmp_path)
     assert_pdfsig_all_valid(report, expected_count=1)
+
+
+def test_stamp_text_extracts_exactly_for_every_thai_test_word(certomancer_pki, tmp_path):
+    half = len(THAI_TEST_WORDS) // 2
+    signed = sign_pdf(
+        pdf=_memo_pdf(),
+        signer=certomancer_pki.signer("signer1"),
+        field_name="Sig1",
+        box=(40.0, 60.0, 560.0, 300.0),
+        appearance=_appearance(
+            full_name_th=" ".join(THAI_TEST_WORDS[:half]), position=" ".join(THAI_TEST_WORDS[half:])
+        ),
+    )
+    assert missing_words(pdftotext(signed, tmp_path)) == []

@@ -135,7 +135,7 @@ def test_a_signing_job_without_activation_data_fails_before_any_key_is_used(pers
 
     document = document_for_signing
     # What a web tier that skipped the step-up could record: a decision whose job has no activation.
-    seat = decisions._approval_record(document=document, actor=personas["head1"], comment="", batch=None)
+    seat = decisions._approval_record(document=document, actor=personas["head1"], comment="", batch=None, sha256=None)
     signing_services.signing_job_run(job_id=seat.signing_job_id)
     job = SigningJob.objects.get(pk=seat.signing_job_id)
     assert job.status == JobStatus.FAILED and job.error_code == "activation_missing"
@@ -152,7 +152,9 @@ def test_a_signing_job_with_activation_for_another_version_fails(personas, otp, 
     head1 = personas["head1"]
     other = {"subject": document.pk, "sha256": "ab" * 32, "size": 1000}
     sad = signing_services.signature_activate(user=head1, code=otp(head1), items=[other])
-    seat = decisions._approval_record(document=document, actor=head1, comment="", batch=None, activation=sad)
+    seat = decisions._approval_record(
+        document=document, actor=head1, comment="", batch=None, sha256=None, activation=sad
+    )
     signing_services.signing_job_run(job_id=seat.signing_job_id)
     job = SigningJob.objects.get(pk=seat.signing_job_id)
     assert job.status == JobStatus.FAILED and job.error_code == "activation_other_document"

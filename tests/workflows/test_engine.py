@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from accounts.services import StepUpFailed
 from audit.models import Event
-from tests.conftest import blank_pdf, make_otp
+from signing.models import PadesLevel
+from tests.conftest import admin_login, blank_pdf, make_otp
 from workflows import selectors, services, tasks
 from workflows.models import Document, DocumentStatus, Notification, RouteTier, TierStatus, WorkflowTemplate
 
@@ -117,10 +118,14 @@ def test_document_list_and_inbox_do_not_query_per_row(personas, template, django
         assert read_inbox() == 8
 
 
-def test_return_to_an_earlier_tier_without_signing(personas, template):
+def test_return_to_an_earlier_tier_restarts_from_that_tier(personas, template, django_capture_on_commit_callbacks):
+    # Tier 2 opens only once tier 1's signatures are in the file (quorum counts signatures), so they are made.
+    template.pades_level = PadesLevel.B_B
+    template.save()
     document = start(personas, template)
     for head in ("head1", "head2"):
-        services.decision_approve(document=document, actor=personas[head], otp=make_otp(personas[head]))
+        with django_capture_on_commit_callbacks(execute=True):
+            services.decision_approve(document=document, actor=personas[head], otp=make_otp(personas[head]))
     with pytest.raises(services.InvalidDocument):
         services.decision_return(document=document, actor=personas["director"], comment="x", to_tier=3)
     services.decision_return(document=document, actor=personas["director"], comment="ขอความเห็น", to_tier=1)
@@ -144,7 +149,7 @@ def test_a_seat_decides_once_even_when_asked_twice(personas, template):
 class TestAdmin:
     @pytest.fixture
     def admin_client(self, client, personas):
-        client.force_login(personas["admin"])
+        admin_login(client, personas["admin"])
         return client
 
     def test_pages_open(self, admin_client, personas, template):

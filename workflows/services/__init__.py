@@ -10,11 +10,11 @@
 Reads live in `workflows.selectors`, which never imports this package.
 """
 
-from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound, NotYourTurn, WorkflowError
+from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound, NotYourTurn, StaleVersion, WorkflowError
 from ..selectors import SIGNING_HANDLER
-from .common import document_lock, notify, webhook_on_commit
+from .common import document_lock, it_admins, notify, webhook_on_commit
 from .decisions import decision_approve, decision_approve_batch, decision_reject, decision_return
-from .delegation import delegation_create, delegation_revoke
+from .delegation import delegation_check, delegation_create, delegation_revoke
 from .documents import (
     ARCHIVE_RENEW_MARGIN,
     PdfInfo,
@@ -35,6 +35,7 @@ from .routes import (
     route_recall,
     route_resubmit,
     route_start,
+    tier_maybe_advance,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "NotFound",
     "NotYourTurn",
     "PdfInfo",
+    "StaleVersion",
     "WorkflowError",
     "archive_copy_make",
     "archive_timestamp_renew",
@@ -56,9 +58,11 @@ __all__ = [
     "decision_approve_batch",
     "decision_reject",
     "decision_return",
+    "delegation_check",
     "delegation_create",
     "delegation_revoke",
     "document_lock",
+    "it_admins",
     "notify",
     "pdf_inspect",
     "reminders_send",
@@ -69,6 +73,7 @@ __all__ = [
     "route_resubmit",
     "route_start",
     "signing_record",
+    "tier_maybe_advance",
     "version_store",
     "webhook_on_commit",
 ]

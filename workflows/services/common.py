@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from core.roles import IT_ADMIN, has_role
+from core.roles import IT_ADMIN, has_role, role_holders_q
 
 from ..errors import InvalidDocument, NotAllowed
 from ..models import Document, Notification
@@ -47,3 +47,8 @@ def text_required(text: str | None, message: str) -> str:
 def admin_required(actor: User) -> None:
     if not has_role(actor, IT_ADMIN):
         raise NotAllowed(_("Only an IT administrator can do this."))
+
+
+def it_admins() -> list[User]:
+    """The active IT administrators: told of overdue tiers and of signatures that failed."""
+    return list(User.objects.filter(role_holders_q(IT_ADMIN), is_active=True).distinct().order_by("id"))

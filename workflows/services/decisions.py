@@ -14,12 +14,12 @@ from accounts.models import User
 from signing import services as signing_services
 from signing.models import SigningBatch
 
-from .. import states
-from ..errors import InvalidDocument, NotAllowed, WorkflowError
-from ..models import Assignment, Delegation, Document
+from .. import integrity, states
+from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, StaleVersion, WorkflowError
+from ..models import Assignment, AssignmentStatus, Delegation, Document, DocumentVersion
 from ..selectors import SIGNING_HANDLER, seat_for, signing_items
 from .common import document_lock, notify, text_required, webhook_on_commit
-from .routes import round_start, route_close, tier_maybe_advance
+from .routes import round_start, route_close
 
 
 def _acting_for_words(*, seat: Assignment, delegation: Delegation) -> str:
@@ -46,6 +46,42 @@ def _signature_reason(*, actor: User, seat: Assignment, delegation: Delegation |
     return reason[:300]
 
 
+def _approval_room(*, seat: Assignment) -> None:
+    """A tier takes as many approvals as its quorum: more would put signatures in the file after the
+    tier is complete (and after the next tier's). A seat whose signature fails reopens and makes room."""
+    tier = seat.tier
+    taken = tier.assignments.filter(status__in=[AssignmentStatus.APPROVED, AssignmentStatus.SIGNED]).count()
+    if taken >= tier.quorum:
+        raise AlreadyDecided(
+            _(
+                "This tier already has the approvals it needs; their signatures are being made. "
+                "If one of them fails, the seats open again."
+            )
+        )
+
+
+def _version_shown(*, document: Document, sha256: str | None) -> tuple[DocumentVersion, bool]:
+    """The version the decision is about: the one named by `sha256`, or (not sent) the current one."""
+    if sha256 is None or not sha256.strip():
+        return integrity.version_current(document), False
+    version = integrity.version_named(document=document, sha256=sha256)
+    if version is None:
+        raise StaleVersion(
+            _(
+                "The document has changed since you opened it (sha256 is not the current version); "
+                "reload it, check the current version and decide again."
+            )
+        )
+    return version, True
+
+
+def _approval_possible(*, document: Document, actor: User, sha256: str | None) -> None:
+    """Everything that refuses an approval before the one-time code is spent."""
+    seat, _delegation = seat_for(document=document, actor=actor)
+    _approval_room(seat=seat)
+    _version_shown(document=document, sha256=sha256)
+
+
 def decision_approve(
     *,
     document: Document,
@@ -53,12 +89,17 @@ def decision_approve(
     otp: str | None = None,
     comment: str = "",
     batch: SigningBatch | None = None,
+    sha256: str | None = None,
     request=None,
 ) -> Assignment:
     """The one approval service every door calls with what the signer sent: seat, step-up, decision.
 
-    1. The seat: the actor must hold an undecided seat of the active tier (`selectors.seat_for`), checked
-       first so that a refused approval does not spend a one-time code.
+    1. The seat: the actor must hold an undecided seat of the active tier (`selectors.seat_for`) that still
+       has room (a tier takes as many approvals as its quorum), and `sha256` — the version the signer was
+       shown — must still be the document being signed (StaleVersion, 409, otherwise); checked first so
+       that a refused approval does not spend a one-time code. Without `sha256` (API clients that do not
+       send it) the decision is about the current version at decision time and says so
+       (`version_confirmed` false); the office pages always send it.
     2. The step-up: `otp` must be a fresh code of one of the actor's MFA devices, checked by the signer
        (`signing.services.signature_activate`, which is `mfa_step_up` asking for activation data bound to
        the document's current version; it commits its own throttling and audit rows, so a wrong code
@@ -67,21 +108,31 @@ def decision_approve(
        signing job is created in the same transaction (in `batch` when given) and queued on commit.
     Raises a WorkflowError or accounts' StepUpFailed (both DomainError) when refused.
     """
-    seat_for(document=document, actor=actor)
+    _approval_possible(document=document, actor=actor, sha256=sha256)
     activation = signing_services.signature_activate(
         user=actor, code=otp or "", items=signing_items([document]), request=request
     )
-    return _approval_record(document=document, actor=actor, comment=comment, batch=batch, activation=activation)
+    return _approval_record(
+        document=document, actor=actor, comment=comment, batch=batch, sha256=sha256, activation=activation
+    )
 
 
 @transaction.atomic(durable=True)
 def _approval_record(
-    *, document: Document, actor: User, comment: str, batch: SigningBatch | None, activation: str = ""
+    *,
+    document: Document,
+    actor: User,
+    comment: str,
+    batch: SigningBatch | None,
+    sha256: str | None,
+    activation: str = "",
 ) -> Assignment:
     from certificates.selectors import certificate_for_signing
 
     document = document_lock(document)
     seat, delegation = seat_for(document=document, actor=actor)
+    _approval_room(seat=seat)
+    version, confirmed = _version_shown(document=document, sha256=sha256)
     certificate = certificate_for_signing(user=actor)
     if certificate is None:
         raise NotAllowed(
@@ -91,7 +142,19 @@ def _approval_record(
             )
         )
     now = timezone.now()
-    states.apply(states.ASSIGNMENT, seat, "approve", decided_by=actor, decided_at=now, comment=(comment or "")[:2000])
+    states.apply(
+        states.ASSIGNMENT,
+        seat,
+        "approve",
+        decided_by=actor,
+        decided_at=now,
+        comment=(comment or "")[:2000],
+        approved_version=version,
+        approved_sha256=version.sha256,
+        version_confirmed=confirmed,
+        signing_error="",
+        signing_error_code="",
+    )
     job = signing_services.signing_job_create(
         handler=SIGNING_HANDLER,
         subject_id=document.pk,
@@ -119,9 +182,13 @@ def _approval_record(
             "job": job.pk,
             "on_behalf_of": seat.signer.username if delegation else None,
             "delegation": delegation.kind if delegation else None,
+            "version": version.number,
+            "sha256": version.sha256,
+            # False: the client did not send the SHA-256 it showed; the current version was recorded.
+            "version_confirmed": confirmed,
         },
     )
-    tier_maybe_advance(document=document, tier=seat.tier)
+    # The tier completes when the signatures are in the file (signing handler), never on approvals.
     return seat
 
 
@@ -198,9 +265,17 @@ def decision_return(*, document: Document, actor: User, comment: str, to_tier: i
 
 
 def decision_approve_batch(
-    *, documents: list[Document], actor: User, otp: str | None = None, comment: str = "", request=None
+    *,
+    documents: list[Document],
+    actor: User,
+    otp: str | None = None,
+    comment: str = "",
+    sha256: dict[int, str] | None = None,
+    request=None,
 ) -> tuple[SigningBatch, list[dict]]:
     """Approve several documents after one step-up (`otp`), each decision in its own transaction.
+
+    `sha256` maps a document id to the version the signer was shown (see decision_approve).
 
     The step-up is done once, before any decision (StepUpFailed refuses the whole batch). One refusal does
     not undo the others: returns the batch (every queued signature belongs to it, for progress reports)
@@ -214,7 +289,14 @@ def decision_approve_batch(
     errors: list[dict] = []
     for document in documents:
         try:
-            _approval_record(document=document, actor=actor, comment=comment, batch=batch, activation=activation)
+            _approval_record(
+                document=document,
+                actor=actor,
+                comment=comment,
+                batch=batch,
+                sha256=(sha256 or {}).get(document.pk),
+                activation=activation,
+            )
         except WorkflowError as exc:
             errors.append({"document": document.pk, "detail": exc.message, "code": exc.code})
     queued = len(documents) - len(errors)

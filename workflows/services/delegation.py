@@ -8,22 +8,30 @@ from django.utils import timezone
 import audit
 from accounts.models import User
 
-from ..errors import InvalidDocument
+from ..errors import InvalidDocument, NotAllowed
 from ..models import Delegation
 from .common import admin_required
+
+
+def delegation_check(*, delegator: User, delegate: User, actor: User) -> None:
+    """Who may be made whose delegate, by whom (a requester is refused again at each decision, see
+    workflows.selectors.seat_for)."""
+    if delegator.pk == delegate.pk:
+        raise InvalidDocument("A person cannot delegate to themselves.")
+    if actor.pk != delegator.pk:
+        admin_required(actor)
+        if delegate.pk == actor.pk:
+            raise NotAllowed("An administrator cannot make themselves someone's delegate.")
 
 
 @transaction.atomic  # not durable: Django admin's add view already runs in a transaction
 def delegation_create(*, delegator: User, delegate: User, starts_at, ends_at, kind: str, actor: User) -> Delegation:
     """ปฏิบัติราชการแทน / รักษาราชการแทน: `delegate` may decide for `delegator` from `starts_at` to `ends_at`."""
-    if delegator.pk == delegate.pk:
-        raise InvalidDocument("A person cannot delegate to themselves.")
+    delegation_check(delegator=delegator, delegate=delegate, actor=actor)
     if ends_at <= starts_at:
         raise InvalidDocument("The delegation must end after it starts.")
     if kind not in Delegation.Kind.values:
         raise InvalidDocument(f"Unknown kind of delegation {kind!r}.")
-    if actor.pk != delegator.pk:
-        admin_required(actor)
     delegation = Delegation.objects.create(
         delegator=delegator, delegate=delegate, starts_at=starts_at, ends_at=ends_at, kind=kind
     )

@@ -6,15 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
-from accounts.models import User
-from core.roles import IT_ADMIN, role_holders_q
 
 from ..models import AssignmentStatus, DocumentStatus, RouteTier, TierStatus
-from .common import notify
-
-
-def _it_admins() -> list[User]:
-    return list(User.objects.filter(role_holders_q(IT_ADMIN), is_active=True).distinct().order_by("id"))
+from .common import it_admins, notify
 
 
 def reminders_send(*, now=None) -> dict[str, int]:
@@ -57,7 +51,7 @@ def reminders_send(*, now=None) -> dict[str, int]:
         with transaction.atomic():
             if not RouteTier.objects.filter(pk=tier.pk, escalated_at__isnull=True).update(escalated_at=now):
                 continue
-            admins = admins if admins is not None else _it_admins()
+            admins = admins if admins is not None else it_admins()
             waiting = list(
                 tier.assignments.filter(status=AssignmentStatus.PENDING).values_list("signer__username", flat=True)
             )

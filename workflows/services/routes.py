@@ -18,7 +18,7 @@ from signing import services as signing_services
 from signing.models import JobKind, PadesLevel
 
 from .. import states
-from ..errors import AlreadyDecided, InvalidDocument, NotFound
+from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound
 from ..models import (
     Assignment,
     AssignmentStatus,
@@ -188,9 +188,13 @@ def tier_open(*, document: Document, round: int, order: int) -> RouteTier:
 
 
 def tier_maybe_advance(*, document: Document, tier: RouteTier) -> None:
+    """Complete the tier when its quorum of signatures is in the file (approvals alone never count).
+
+    Called by the signing handler in the transaction that stores a signature, with the document locked.
+    """
     tier = RouteTier.objects.select_for_update().get(pk=tier.pk)
-    approvals = tier.assignments.filter(status__in=[AssignmentStatus.APPROVED, AssignmentStatus.SIGNED]).count()
-    if tier.status != TierStatus.ACTIVE or approvals < tier.quorum:
+    signatures = tier.assignments.filter(status=AssignmentStatus.SIGNED).count()
+    if tier.status != TierStatus.ACTIVE or signatures < tier.quorum:
         return
     now = timezone.now()
     skipped = states.apply_bulk(states.ASSIGNMENT, tier.assignments.all(), "skip", decided_at=now)
@@ -258,7 +262,8 @@ def _archive_enqueue(document_id: int) -> None:
 
 
 def route_close(*, document: Document) -> None:
-    """The route stops: undecided seats are cancelled, unfinished tiers closed. Decided seats stay as they are."""
+    """The route stops: undecided seats are cancelled, so are approvals whose signature is not in the file
+    yet (their jobs then refuse to sign); unfinished tiers close. Signed and refused seats stay as they are."""
     current = current_assignments(document)
     states.apply_bulk(states.ASSIGNMENT, current, "cancel", decided_at=timezone.now())
     states.apply_bulk(states.TIER, document.tiers.filter(round=document.round), "close")
@@ -357,6 +362,19 @@ def route_cancel(*, document: Document, actor: User, reason: str) -> Document:
     return document
 
 
+def _seat_holder_check(*, document: Document, person: User, actor: User, change: str) -> None:
+    """Separation of duties for a seat that changes hands: never the requester (they would approve their
+    own document), never the administrator making the change, and nobody already seated in the route
+    unless the template allows one person several seats."""
+    if person.pk == document.requester_id:
+        raise NotAllowed(f"A seat cannot be {change} to the requester of the document ({person.full_name_th}).")
+    if person.pk == actor.pk:
+        raise NotAllowed(f"An administrator cannot give a seat to themselves ({change} by {actor.username}).")
+    taken = current_assignments(document).filter(signer=person)
+    if taken.exists() and not document.template.allow_multiple_seats:
+        raise InvalidDocument(f"{person.full_name_th} already holds a seat in this route.")
+
+
 @transaction.atomic(durable=True)
 def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User, reason: str) -> Assignment:
     """An administrator gives an undecided seat to someone else (e.g. the signer left), with a reason."""
@@ -370,9 +388,7 @@ def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User
         raise AlreadyDecided("Only an undecided seat can be reassigned.")
     if not new_signer.is_active:
         raise InvalidDocument(f"{new_signer.full_name_th} is not an active user.")
-    taken = current_assignments(document).filter(signer=new_signer)
-    if taken.exists() and not document.template.allow_multiple_seats:
-        raise InvalidDocument(f"{new_signer.full_name_th} already holds a seat in this route.")
+    _seat_holder_check(document=document, person=new_signer, actor=actor, change="reassigned")
     old = assignment.signer
     assignment.signer = new_signer
     assignment.save(update_fields=["signer"])

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('signing', '0001_initial'),
+        ('signing', '0002_job_result_level_live_field_constraint'),
     ]
 
     operations = [
