@@ -28,9 +28,10 @@ setup: venv static
 	$(STEP) "static files (hashed, compressed)"
 	@$(PY) manage.py collectstatic --noinput -v0
 
+# seed_demo makes the demo users' keys: an administrator's command, given the users' PIN hsm_init wrote.
 demo: setup
 	$(STEP) "demo users, certificates and the memo-2-tier template"
-	@$(PY) manage.py seed_demo
+	@HSM_USERS_PIN_FILE=var/secrets/hsm-users.pin $(PY) manage.py seed_demo
 	@bash scripts/serve.sh
 
 lint: venv

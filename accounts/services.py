@@ -60,11 +60,21 @@ def _locked_until(device) -> object | None:
     return (data or {}).get("locked_until") or timezone.now() + timedelta(minutes=1)
 
 
-def _code_verify(*, user: User, code: str, purpose: str, devices: list | None = None, min_aal: int = 1) -> Device:
+def _code_verify(
+    *,
+    user: User,
+    code: str,
+    purpose: str,
+    devices: list | None = None,
+    min_aal: int = 1,
+    verifier_context: dict | None = None,
+) -> Device:
     """The confirmed device that accepts `code`; StepUpFailed (audited) otherwise.
 
     Devices lock themselves after a wrong code for 1, 2, 4, 8… seconds (django-otp throttling); a locked
-    device does not accept even a correct code until its delay has passed.
+    device does not accept even a correct code until its delay has passed. Devices whose secrets are
+    sealed for the signer are checked by the registered code verifier (signing); `verifier_context` is
+    handed to it (a signature activation asks it for activation data there).
     """
     code = (code or "").strip().replace(" ", "")
     devices = list(devices_for_user(user, confirmed=True)) if devices is None else devices
@@ -84,13 +94,21 @@ def _code_verify(*, user: User, code: str, purpose: str, devices: list | None = 
         )
     if not code:
         raise StepUpFailed(_("A one-time code (OTP) is required to sign."))
-    locks = []
+    locks, usable = [], []
     for device in devices:
         locked_until = _locked_until(device)
         if locked_until is not None:
             locks.append(locked_until)
-            continue
-        if device.verify_token(code):
+        else:
+            usable.append(device)
+    handled: set[str] = set()
+    for verifier in _code_verifiers:
+        verdict = verifier(user=user, code=code, devices=usable, context=verifier_context or {})
+        handled |= verdict.handled
+        if verdict.device is not None:
+            return next(d for d in usable if d.persistent_id == verdict.device)
+    for device in usable:
+        if device.persistent_id not in handled and device.verify_token(code):
             return device
     if locks and len(locks) == len(devices):
         until = min(locks)
@@ -117,16 +135,53 @@ def _code_expired(device, code: str) -> bool:
     return bool(token and valid_until and token == code and valid_until < timezone.now())
 
 
-def mfa_step_up(*, user: User, code: str, purpose: str = "sign", request=None, min_aal: int = 1) -> Device:
+def mfa_step_up(
+    *,
+    user: User,
+    code: str,
+    purpose: str = "sign",
+    request=None,
+    min_aal: int = 1,
+    verifier_context: dict | None = None,
+) -> Device:
     """Check a one-time code against the user's confirmed devices of at least `min_aal`; raise
     StepUpFailed when refused.
 
     A success is recorded as the user's latest step-up (`StepUp`, shown in the admin); it opens no
     window: every approval needs its own code (workflows.services.decision_approve).
     """
-    device = _code_verify(user=user, code=code, purpose=purpose, min_aal=min_aal)
+    device = _code_verify(user=user, code=code, purpose=purpose, min_aal=min_aal, verifier_context=verifier_context)
     _step_up_record(user=user, device=device, purpose=purpose, request=request)
     return device
+
+
+# Code verifiers other apps register (signing: factors sealed for its signer process). Each is called
+# with (user, code, devices, context) for the devices not locked, keeps their django-otp throttling up
+# to date, and returns an object with `device` (the persistent id of the device the code matched, or
+# None) and `handled` (the ids only it can check).
+_code_verifiers: list = []
+
+
+def _code_matches(*, user: User, device: Device, code: str) -> bool:
+    for verifier in _code_verifiers:
+        verdict = verifier(user=user, code=code, devices=[device], context={})
+        if device.persistent_id in verdict.handled:
+            return verdict.device == device.persistent_id
+    return device.verify_token(code)
+
+
+def code_verifier_register(verifier) -> None:
+    if verifier not in _code_verifiers:
+        _code_verifiers.append(verifier)
+
+
+def step_up_record(*, user: User, device: Device, purpose: str = "sign", request=None) -> None:
+    """Record a step-up that another component verified (the signer, for a signature activation)."""
+    _step_up_record(user=user, device=device, purpose=purpose, request=request)
+
+
+def mfa_failed_record(*, user: User, purpose: str, detail: str) -> None:
+    _audit(user, "accounts.mfa_failed", purpose, detail)
 
 
 def _step_up_record(*, user: User, device: Device, purpose: str, request) -> None:
@@ -390,7 +445,7 @@ def device_confirm(*, user: User, device_id: str, code: str, otp: str = "", requ
     how = _pending_authorisation(user=user, device=device)
     if how is None:
         how = factor_change_authorise(user=user, otp=otp, request=request, purpose="mfa_confirm")
-    if not device.verify_token((code or "").strip()):
+    if not _code_matches(user=user, device=device, code=(code or "").strip()):
         _audit(user, "accounts.mfa_enrol_failed", "enrol", device.persistent_id, outcome="failure")
         raise MFAError("The code is wrong or expired.", status=403)
     from .models import PendingEnrolment
@@ -422,7 +477,9 @@ def _static_codes_replace(*, user: User, count: int, how: str) -> list[str]:
     device, _created = StaticDevice.objects.get_or_create(user=user, name="Backup codes", defaults={"confirmed": True})
     device.token_set.all().delete()
     codes = [StaticToken.random_token() for _n in range(count)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    for code in codes:
+        # One by one: saving a token is what seals it for the signer (signing.signals).
+        StaticToken.objects.create(device=device, token=code)
     if not device.confirmed:
         device.confirmed = True
         device.save(update_fields=["confirmed"])

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -64,7 +66,38 @@ def check(*, stack: Stack) -> int:
         f"document {document['id']}: {document['status']} at {document['pades_level']}, signed by "
         f"{', '.join(signed)}; verify_pdf exit {verdict.returncode}; {time.monotonic() - started:.1f} s"
     )
-    return verdict.returncode
+    apart = keys_apart(stack=stack)
+    print(
+        "keys apart: "
+        + ("; ".join(apart) if apart else "CA, services and users' tokens apart; users' PIN in the signer only")
+    )
+    return verdict.returncode or (1 if apart else 0)
+
+
+def keys_apart(*, stack: Stack) -> list[str]:
+    """Issue 16, acceptance 1 on the running topology: three tokens, and no users' PIN in the environment
+    of any web or worker process (only the signer's)."""
+    problems = []
+    slots = subprocess.run(
+        ["softhsm2-util", "--show-slots"],
+        env={**os.environ, "SOFTHSM2_CONF": str(stack.var_dir / "softhsm2.conf")},
+        capture_output=True,
+        text=True,
+    ).stdout
+    labels = set(re.findall(r"^\s*Label:\s+(\S+)\s*$", slots, flags=re.MULTILINE))
+    missing = {"dsign-ca", "dsign-services", "dsign-users"} - labels
+    if missing:
+        problems.append(f"tokens missing: {sorted(missing)}")
+    for name in list(stack.processes):
+        for pid in stack.cluster_pids(name):
+            try:
+                environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            holds = any(e.startswith(b"HSM_USERS_PIN") for e in environment)
+            if holds != (name == "signer"):
+                problems.append(f"{name} (pid {pid}) {'holds' if holds else 'lacks'} the users' PIN")
+    return problems
 
 
 def serve(*, stack: Stack) -> int:

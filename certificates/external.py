@@ -19,9 +19,8 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 
 import audit
-from core import hsm
 
-from . import pki
+from . import pki, user_keys
 from .errors import CertificateError, CertificateStateError
 from .models import Certificate, CertificateStatus, TrustRoot
 from .selectors import trust_roots_list
@@ -134,7 +133,7 @@ def certificate_import_issued(*, certificate: Certificate, data: bytes, actor) -
             f"(this one is {cert.get_status_display()})"
         )
     certs = _load_certificates(data)
-    leaf, others = _split_leaf(certs, hsm.key_public(label=cert.key_label))
+    leaf, others = _split_leaf(certs, user_keys.key_public(label=cert.key_label))
     if leaf is None:
         raise CertificateError(
             "The certificate does not match the key generated for this request: its public key differs "
@@ -201,7 +200,7 @@ def certificate_import_pkcs12(*, user, data: bytes, password: str | bytes | None
     for name, value in _fill_from_certificate(record, leaf, extra).items():
         setattr(record, name, value)
     record.save()
-    hsm.key_import(label=label, private_key=private)
+    user_keys.key_import(label=label, private_key=private)
     certificate_transition(record, "import")
     audit.record(
         actor=actor,

@@ -564,8 +564,12 @@ def build_timestamp_response(
     return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump()
 
 
-def build_csr(*, public_key: keys.PublicKeyInfo, key_label: str, subject: dict) -> csr.CertificationRequest:
-    """A PKCS#10 request for an external CA, signed by the token key (proof of possession)."""
+def build_csr(*, public_key: keys.PublicKeyInfo, key_label: str, subject: dict, sign=None) -> csr.CertificationRequest:
+    """A PKCS#10 request for an external CA, signed by the token key (proof of possession).
+
+    ``sign(label, data)`` makes the signature (default: this process's token; users' keys are
+    signed by the signer process, certificates.user_keys.csr_sign).
+    """
     info = csr.CertificationRequestInfo(
         {
             "version": "v1",
@@ -574,8 +578,14 @@ def build_csr(*, public_key: keys.PublicKeyInfo, key_label: str, subject: dict) 
             "attributes": [],
         }
     )
-    signature_algorithm = _signature_algorithm(key_label)
-    signature = hsm.sign_raw(label=key_label, data=info.dump())
+    if public_key.algorithm == "rsa":
+        signature_algorithm = algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa", "parameters": core.Null()})
+    else:
+        signature_algorithm = algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"})
+    if sign is None:
+        signature = hsm.sign_raw(label=key_label, data=info.dump())
+    else:
+        signature = sign(key_label, info.dump())
     return csr.CertificationRequest(
         {
             "certification_request_info": info,

@@ -16,6 +16,22 @@ from . import pki
 from .models import Certificate, CertificateAuthority, CertificateStatus
 
 CRL_LIFETIME = timedelta(days=1)
+# A root kept offline (`ca_ceremony`) signs its CRL at ceremonies only: it must outlast the gap.
+OFFLINE_ROOT_CRL_LIFETIME = timedelta(days=400)
+
+
+def _lifetime(ca: CertificateAuthority) -> timedelta:
+    from core import hsm
+
+    root_apart = hsm.get_config("root") != hsm.get_config("ca")
+    return OFFLINE_ROOT_CRL_LIFETIME if ca.kind == CertificateAuthority.Kind.ROOT and root_apart else CRL_LIFETIME
+
+
+def _offline(ca: CertificateAuthority) -> bool:
+    """The CA's key is in a token this process has no PIN for (the ceremony's root)."""
+    from core import hsm
+
+    return not hsm.get_config(hsm.realm_of(ca.key_label)).user_pin
 
 
 def _crl_build(*, ca: CertificateAuthority, now) -> bytes:
@@ -34,7 +50,7 @@ def _crl_build(*, ca: CertificateAuthority, now) -> bytes:
         revoked=revoked,
         crl_number=int(now.timestamp() * 1_000_000),
         this_update=now,
-        next_update=now + CRL_LIFETIME,
+        next_update=now + _lifetime(ca),
     )
     return crl.dump()
 
@@ -44,7 +60,7 @@ def crl_publish(*, authority: CertificateAuthority) -> bytes:
     now = timezone.now()
     data = _crl_build(ca=authority, now=now)
     CertificateAuthority.objects.filter(pk=authority.pk).update(
-        crl_der=data, crl_next_update=now + CRL_LIFETIME, crl_number=int(now.timestamp() * 1_000_000)
+        crl_der=data, crl_next_update=now + _lifetime(authority), crl_number=int(now.timestamp() * 1_000_000)
     )
     return data
 
@@ -56,14 +72,16 @@ def crl_current(*, kind: str) -> bytes | None:
     if ca is None:
         return None
     now = timezone.now()
-    if ca.crl_der is None or ca.crl_next_update is None or ca.crl_next_update - timedelta(hours=1) <= now:
+    stale = ca.crl_der is None or ca.crl_next_update is None or ca.crl_next_update - timedelta(hours=1) <= now
+    if stale and not (ca.crl_der is not None and _offline(ca)):
         return _crl_build(ca=ca, now=now)
     return bytes(ca.crl_der)
 
 
 def crls_refresh() -> None:
     for ca in CertificateAuthority.objects.filter(kind__in=["root", "issuing"]):
-        crl_publish(authority=ca)
+        if not _offline(ca):
+            crl_publish(authority=ca)
 
 
 def ocsp_respond(*, request_der: bytes) -> bytes:

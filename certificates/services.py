@@ -20,10 +20,10 @@ from django.utils.translation import gettext as _
 import audit
 from branding.email import branded_email, has_logo
 from branding.selectors import branding_get
-from core import hsm
+from core import hsm, signer
 from core.roles import CERTIFICATE_MANAGERS, has_role, role_holders_q
 
-from . import pki
+from . import pki, user_keys
 from .errors import AgreementRefused, CertificateError, CertificateStateError
 from .models import Certificate, CertificateAuthority, CertificateStatus, ExpiryNotice, TrustRoot
 from .responders import crl_publish
@@ -80,7 +80,6 @@ def ca_bootstrap(*, actor=None) -> bool:
         return False
     org = settings.CA_ORGANIZATION
     urls = pki_urls()
-    now = timezone.now()
 
     def key(label: str):
         # A half-finished earlier bootstrap may have left the key; reuse it rather than fail.
@@ -120,19 +119,8 @@ def ca_bootstrap(*, actor=None) -> bool:
         (CertificateAuthority.Kind.OCSP, "ca-ocsp", f"{org} OCSP Responder", "ocsp"),
         (CertificateAuthority.Kind.TSA, "ca-tsa", f"{org} Time-Stamping Authority", "tsa"),
     ):
-        public_key = key(label)
-        cert = pki.build_end_entity(
-            public_key=public_key,
-            subject={"common_name": name, "organization": org, "country": "TH"},
-            issuer_cert=issuing_cert,
-            issuer_key_label="ca-issuing",
-            serial_number=pki.record_serial(),
-            not_before=now - timedelta(minutes=5),
-            not_after=now + timedelta(days=SERVICE_VALIDITY_DAYS),
-            crl_url=urls["crl_url"],
-            ocsp_url=urls["ocsp_url"],
-            ca_issuers_url=urls["ca_issuers_url"],
-            profile=profile,
+        cert = _service_certificate(
+            public_key=key(label), name=name, profile=profile, issuing_cert=issuing_cert, issuing_key="ca-issuing"
         )
         CertificateAuthority.objects.create(
             kind=kind, common_name=name, key_label=label, certificate_der=cert.dump(), parent=issuing
@@ -145,6 +133,58 @@ def ca_bootstrap(*, actor=None) -> bool:
     crl_publish(authority=root)
     crl_publish(authority=issuing)
     return True
+
+
+def _service_certificate(*, public_key, name: str, profile: str, issuing_cert, issuing_key: str):
+    """The certificate of the OCSP responder or the TSA, from the issuing CA."""
+    urls = pki_urls()
+    now = timezone.now()
+    return pki.build_end_entity(
+        public_key=public_key,
+        subject={"common_name": name, "organization": settings.CA_ORGANIZATION, "country": "TH"},
+        issuer_cert=issuing_cert,
+        issuer_key_label=issuing_key,
+        serial_number=pki.record_serial(),
+        not_before=now - timedelta(minutes=5),
+        not_after=now + timedelta(days=SERVICE_VALIDITY_DAYS),
+        crl_url=urls["crl_url"],
+        ocsp_url=urls["ocsp_url"],
+        ca_issuers_url=urls["ca_issuers_url"],
+        profile=profile,
+    )
+
+
+@transaction.atomic
+def service_identities_rekey(*, actor=None) -> list[str]:
+    """New keys (in the services' token) and certificates for the OCSP responder and the TSA.
+
+    Used by ``hsm_split``: their old keys sat in the single token and cannot leave it (never
+    extractable). Responses and timestamps signed before stay valid: their certificates are kept.
+    """
+    issuing = CertificateAuthority.objects.get(kind=CertificateAuthority.Kind.ISSUING)
+    renewed = []
+    for authority in CertificateAuthority.objects.filter(
+        kind__in=[CertificateAuthority.Kind.OCSP, CertificateAuthority.Kind.TSA]
+    ):
+        public_key = (
+            hsm.key_public(label=authority.key_label)
+            if hsm.key_exists(label=authority.key_label)
+            else hsm.key_generate(label=authority.key_label, algorithm="rsa3072")
+        )
+        if pki.certificate_matches_key(authority.certificate, public_key):
+            continue
+        profile = "ocsp" if authority.kind == CertificateAuthority.Kind.OCSP else "tsa"
+        cert = _service_certificate(
+            public_key=public_key,
+            name=authority.common_name,
+            profile=profile,
+            issuing_cert=issuing.certificate,
+            issuing_key=issuing.key_label,
+        )
+        CertificateAuthority.objects.filter(pk=authority.pk).update(certificate_der=cert.dump())
+        audit.record(actor=actor, action="certificates.service_rekeyed", target=authority, details={"kind": profile})
+        renewed.append(authority.key_label)
+    return renewed
 
 
 def _user_subject(user) -> dict:
@@ -171,7 +211,7 @@ def certificate_issue(
     issuing = CertificateAuthority.objects.get(kind=CertificateAuthority.Kind.ISSUING)
     algorithm = algorithm or settings.SIGNING_KEY_ALGORITHM
     label = f"user-{user.pk}-{secrets.token_hex(6)}"
-    public_key = hsm.key_generate(label=label, algorithm=algorithm)
+    public_key = user_keys.key_generate(label=label, algorithm=algorithm)
     now = timezone.now()
     serial = pki.record_serial()
     urls = pki_urls()
@@ -314,7 +354,7 @@ def certificates_issue_for_users(
             result.issued.append(
                 certificate_issue(user=user, actor=actor, algorithm=algorithm, validity_days=validity_days)
             )
-        except (ValueError, hsm.HSMError) as exc:
+        except (ValueError, hsm.HSMError, signer.SignerError) as exc:
             result.failed[user.username] = str(exc)
     return result
 
@@ -469,8 +509,10 @@ def certificate_revoke(*, certificate: Certificate, actor, reason: str = "unspec
 def _request_external(*, user, actor, algorithm: str | None) -> Certificate:
     algorithm = algorithm or settings.SIGNING_KEY_ALGORITHM
     label = f"user-{user.pk}-{secrets.token_hex(6)}"
-    public_key = hsm.key_generate(label=label, algorithm=algorithm)
-    request = pki.build_csr(public_key=public_key, key_label=label, subject=_user_subject(user))
+    public_key = user_keys.key_generate(label=label, algorithm=algorithm)
+    request = pki.build_csr(
+        public_key=public_key, key_label=label, subject=_user_subject(user), sign=user_keys.csr_sign
+    )
     record = Certificate.objects.create(
         user=user,
         status=CertificateStatus.AWAITING_ISSUANCE,

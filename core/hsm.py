@@ -8,6 +8,13 @@ sensitive and non-extractable and never come back out; there is no software-key 
 Errors are typed: ``HSMUnavailable`` is transient (token missing, library or session failure;
 callers retry with backoff), ``KeyNotFound`` is permanent, other ``HSMError`` are permanent too.
 
+Keys apart: a process may be configured with several tokens ("realms"): ``ca`` (root and issuing
+CA), ``root`` (the root, when it is kept in its own, usually offline, token), ``services`` (OCSP
+responder, TSA), ``users`` (users' signing keys and the signer's own activation keys). A key's realm
+follows from its label (``realm_of``); a realm that is not configured falls back to the default
+token, so a single-token installation and the unit tests work unchanged. A realm configured without
+a PIN (the web tier's ``users``) refuses every private-key operation with ``NoPIN``.
+
 Concurrency: ``python-pkcs11`` initialises the module without locking callbacks, so SoftHSM runs
 with its mutexes disabled. Every module call in this process therefore holds ``_module_lock``;
 parallelism comes from processes (web and qcluster workers), each with its own pool. After a
@@ -46,6 +53,15 @@ __all__ = [
     "HSMError",
     "HSMUnavailable",
     "KeyNotFound",
+    "NoPIN",
+    "configure_realms",
+    "realm_of",
+    "secret_key_ensure",
+    "secret_encrypt",
+    "secret_decrypt",
+    "hmac_sign",
+    "hmac_verify",
+    "random_bytes",
     "configure",
     "get_config",
     "health",
@@ -61,6 +77,10 @@ __all__ = [
     "signature_algorithm_for",
     "signer",
     "token_ensure",
+    "token_visible",
+    "labels",
+    "configuration",
+    "realms",
 ]
 
 KEY_ALGORITHMS = ("rsa2048", "rsa3072", "ec-p256")
@@ -104,11 +124,15 @@ class KeyNotFound(HSMError):
     """No key with that label exists in the token."""
 
 
+class NoPIN(HSMError):
+    """This process holds no PIN for the token of that key (by design: e.g. users' keys in the web tier)."""
+
+
 @dataclass(frozen=True)
 class HSMConfig:
     module_path: str
     token_label: str
-    user_pin: str = field(repr=False)
+    user_pin: str | None = field(repr=False)
     so_pin: str | None = field(default=None, repr=False)
     pool_size: int = 4
 
@@ -126,7 +150,9 @@ class _Pool:
 
 
 _config: HSMConfig | None = None
-_pool: _Pool | None = None
+_realms: dict[str, HSMConfig] = {}
+# One pool per token label.
+_pools: dict[str, _Pool] = {}
 _library_pid: int | None = None
 _state_lock = threading.Lock()
 _available = threading.Condition(_state_lock)
@@ -137,8 +163,8 @@ _borrowed = threading.local()
 def _after_fork_in_child() -> None:
     # The parent's locks may have been held by another thread at fork time, and its sessions
     # belong to the parent's module state: start clean.
-    global _pool, _state_lock, _available, _module_lock, _borrowed
-    _pool = None
+    global _state_lock, _available, _module_lock, _borrowed
+    _pools.clear()
     _state_lock = threading.Lock()
     _available = threading.Condition(_state_lock)
     _module_lock = threading.RLock()
@@ -149,20 +175,66 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def configure(config: HSMConfig) -> None:
-    """Set the process-wide token configuration; the next borrow re-initialises the library."""
-    global _config, _pool, _library_pid
+    """Set the process-wide token configuration (one token for every key); the next borrow
+    re-initialises the library."""
+    configure_realms(default=config, realms={})
+
+
+def configure_realms(*, default: HSMConfig, realms: dict[str, HSMConfig]) -> None:
+    """Set the default token and the tokens of the realms ``ca``, ``root``, ``services``, ``users``."""
+    global _config, _library_pid
     with _state_lock:
-        _config = config
-        _pool = None
+        _config = default
+        _realms.clear()
+        _realms.update(realms)
+        _pools.clear()
         # Reloading also re-reads SOFTHSM2_CONF, which tests point at a fresh token directory.
         _library_pid = None
         _key_kinds.clear()
 
 
-def get_config() -> HSMConfig:
+def get_config(realm: str | None = None) -> HSMConfig:
+    """The token configuration of ``realm`` (the default token when the realm has none of its own)."""
     if _config is None:
         raise HSMError("the HSM is not configured (core.hsm.configure was never called)")
-    return _config
+    if realm is None:
+        return _config
+    if realm == "root" and "root" not in _realms:
+        realm = "ca"
+    return _realms.get(realm, _config)
+
+
+def configuration() -> tuple[HSMConfig | None, dict[str, HSMConfig]]:
+    """What ``configure_realms`` was last given."""
+    return _config, dict(_realms)
+
+
+def realms() -> dict[str, HSMConfig]:
+    """Every configured realm with its token (the default one for realms without their own)."""
+    return {name: get_config(name) for name in ("ca", "root", "services", "users")}
+
+
+# Label prefixes and their realm, most specific first.
+_REALM_PREFIXES = (
+    ("ca-root", "root"),
+    ("ca-ocsp", "services"),
+    ("ca-tsa", "services"),
+    ("ca-", "ca"),
+    ("user-", "users"),
+    ("signer-", "users"),
+)
+
+
+def realm_of(label: str) -> str | None:
+    """The realm whose token holds the key ``label`` (None: the default token)."""
+    for prefix, realm in _REALM_PREFIXES:
+        if label.startswith(prefix):
+            return realm
+    return None
+
+
+def _config_of(label: str | None) -> HSMConfig:
+    return get_config(realm_of(label) if label else None)
 
 
 # --- library and pool -------------------------------------------------------------------------
@@ -202,6 +274,8 @@ def _open_session(pool: _Pool):
     with _module_lock:
         if pool.logged_in:
             return pool.token.open(rw=True)
+        if not pool.config.user_pin:
+            raise NoPIN(f"this process holds no PIN for token {pool.config.token_label!r}")
         try:
             opened = pool.token.open(rw=True, user_pin=pool.config.user_pin)
         except p11_errors.UserAlreadyLoggedIn:
@@ -217,23 +291,21 @@ def _open_session(pool: _Pool):
         return opened
 
 
-def _current_pool() -> _Pool:
-    """The pool of this process, rebuilt after a fork, a reconfigure or a transient failure."""
-    global _pool
-    config = get_config()
-    pool = _pool
+def _current_pool(config: HSMConfig) -> _Pool:
+    """The pool of this process for the token, rebuilt after a fork, a reconfigure or a transient failure."""
+    pool = _pools.get(config.token_label)
     if pool is not None and pool.pid == os.getpid() and not (pool.broken and pool.lent == 0):
         return pool
     pool = _new_pool(config)
-    _pool = pool
+    _pools[config.token_label] = pool
     return pool
 
 
-def _borrow():
+def _borrow(config: HSMConfig):
     deadline = time.monotonic() + _BORROW_TIMEOUT_SECONDS
     with _available:
         while True:
-            pool = _current_pool()
+            pool = _current_pool(config)
             if pool.idle:
                 pool.lent += 1
                 return pool, pool.idle.pop()
@@ -271,11 +343,15 @@ def _open_session_retrying(pool: _Pool):
 
 def _reinitialise(pool: _Pool) -> None:
     """Start the module afresh; every session opened before is gone with it."""
-    # Lock order is state before module, as in _borrow.
+    # Lock order is state before module, as in _borrow. Finalising the library ends the sessions
+    # of every token's pool, not only this one's.
     with _available:
-        pool.opened -= len(pool.idle)
-        pool.idle.clear()
-        pool.logged_in = False
+        for other in list(_pools.values()):
+            other.opened -= len(other.idle)
+            other.idle.clear()
+            other.logged_in = False
+            if other is not pool:
+                other.broken = True
     with _module_lock:
         lib = _load_library(pool.config, force=True)
         pool.token = lib.get_token(token_label=pool.config.token_label)
@@ -284,7 +360,7 @@ def _reinitialise(pool: _Pool) -> None:
 def _give_back(pool: _Pool, borrowed, *, healthy: bool) -> None:
     with _available:
         pool.lent -= 1
-        if healthy and not pool.broken and pool is _pool:
+        if healthy and not pool.broken and pool is _pools.get(pool.config.token_label):
             pool.idle.append(borrowed)
         else:
             pool.opened -= 1
@@ -302,13 +378,16 @@ def _translate(exc: Exception) -> HSMError:
 
 
 @contextlib.contextmanager
-def session() -> Iterator[object]:
-    """Borrow a logged-in session of this process's pool for the duration of the block.
+def session(*, label: str | None = None, realm: str | None = None, config: HSMConfig | None = None) -> Iterator[object]:
+    """Borrow a logged-in session of this process's pool for the duration of the block: on the
+    token of key ``label``, of ``realm``, or the default token.
 
     PKCS#11 errors raised inside the block come out as ``HSMError`` subclasses; a transient one
     retires the pool so the next borrow starts from a fresh library initialisation.
     """
-    pool, borrowed = _borrow()
+    if config is None:
+        config = get_config(realm) if realm else _config_of(label)
+    pool, borrowed = _borrow(config)
     stack = getattr(_borrowed, "stack", None)
     if stack is None:
         stack = _borrowed.stack = []
@@ -333,16 +412,41 @@ def _retrying(operation):
         return operation()
 
 
-def health() -> dict:
-    """Token presence, login and pool occupancy of this process, for the health endpoint."""
+def health(realm: str | None = None) -> dict:
+    """Token presence, login and pool occupancy of this process, for the health endpoint.
+
+    Without ``realm``: the default token, then every other token this process holds a PIN for
+    (listed under ``tokens``); a token without a PIN here is not this process's business.
+    """
+    report = _token_health(get_config(realm))
+    if realm is None and _realms:
+        tokens = {}
+        seen = {report["token_label"]}
+        for name, config in sorted(_realms.items()):
+            if config.token_label in seen or not config.user_pin:
+                continue
+            seen.add(config.token_label)
+            tokens[name] = other = _token_health(config)
+            if other["error"] and not report["error"]:
+                report["error"] = f"{name}: {other['error']}"
+                report["login_ok"] = False
+        report["tokens"] = tokens
+    return report
+
+
+def _token_health(config: HSMConfig) -> dict:
     report = {
+        "token_label": config.token_label,
         "token_present": False,
         "login_ok": False,
         "free_sessions": 0,
         "error": None,
     }
+    if not config.user_pin:
+        report["error"] = f"no PIN for token {config.token_label!r} in this process"
+        return report
     try:
-        with session() as s, _module_lock:
+        with session(realm=_realm_name(config)) as s, _module_lock:
             report["token_present"] = True
             s.generate_random(64)
             # Searching private objects only succeeds for a logged-in user.
@@ -350,11 +454,18 @@ def health() -> dict:
             report["login_ok"] = True
     except HSMError as exc:
         report["error"] = str(exc)
-    pool = _pool
+    pool = _pools.get(config.token_label)
     if pool is not None and pool.pid == os.getpid():
         report["free_sessions"] = pool.config.pool_size - pool.lent
         report["open_sessions"] = pool.opened
     return report
+
+
+def _realm_name(config: HSMConfig) -> str | None:
+    for name, candidate in _realms.items():
+        if candidate == config:
+            return name
+    return None
 
 
 # --- token provisioning -----------------------------------------------------------------------
@@ -374,9 +485,13 @@ def _token_visible(config: HSMConfig) -> bool:
     return True
 
 
+def token_visible(config: HSMConfig) -> bool:
+    """Whether the token of ``config`` exists (no login needed)."""
+    return _token_visible(config)
+
+
 def token_ensure(config: HSMConfig) -> bool:
     """Make sure the token exists; for SoftHSM create it when missing. True if it was created."""
-    global _pool
     if _token_visible(config):
         return False
     if not _is_softhsm(config.module_path):
@@ -411,7 +526,7 @@ def token_ensure(config: HSMConfig) -> bool:
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
     with _state_lock:
-        _pool = None
+        _pools.clear()
     if not _token_visible(config):
         raise HSMUnavailable(f"token {config.token_label!r} created but not visible")
     return True
@@ -477,7 +592,7 @@ def key_generate(*, label: str, algorithm: str = "rsa2048") -> keys.PublicKeyInf
         Attribute.VERIFY: True,
         Attribute.ENCRYPT: False,
     }
-    with session() as s, _module_lock:
+    with session(label=label) as s, _module_lock:
         if algorithm in _RSA_BITS:
             public, _ = s.generate_keypair(
                 KeyType.RSA,
@@ -560,7 +675,7 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
             Attribute.ID: _key_id(label),
         }
     )
-    with session() as s, _module_lock:
+    with session(label=label) as s, _module_lock:
         s.create_object(private_attrs)
         s.create_object(public_attrs)
     return public_info
@@ -568,7 +683,7 @@ def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKe
 
 def key_exists(*, label: str) -> bool:
     def _check() -> bool:
-        with session() as s, _module_lock:
+        with session(label=label) as s, _module_lock:
             found = list(s.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}))
             return bool(found)
 
@@ -577,16 +692,17 @@ def key_exists(*, label: str) -> bool:
 
 def key_public(*, label: str) -> keys.PublicKeyInfo:
     def _read() -> keys.PublicKeyInfo:
-        with session() as s, _module_lock:
+        with session(label=label) as s, _module_lock:
             return _public_key_info(_find(s, label=label, object_class=ObjectClass.PUBLIC_KEY))
 
     return _retrying(_read)
 
 
-def key_delete(*, label: str) -> None:
-    """Destroy both halves of the key pair; a missing key is KeyNotFound."""
+def key_delete(*, label: str, config: HSMConfig | None = None) -> None:
+    """Destroy both halves of the key pair (in the token of ``config`` when given, e.g. an old
+    single token during ``hsm_split``); a missing key is KeyNotFound."""
     _key_forget(label)
-    with session() as s, _module_lock:
+    with session(label=label, config=config) as s, _module_lock:
         found = list(s.get_objects({Attribute.LABEL: label}))
         found = [o for o in found if o[Attribute.CLASS] in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)]
         if not found:
@@ -597,7 +713,7 @@ def key_delete(*, label: str) -> None:
 
 def key_attributes(*, label: str) -> dict:
     """The protection attributes of the private key, and whether its secret value can be read."""
-    with session() as s, _module_lock:
+    with session(label=label) as s, _module_lock:
         private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
         report = {
             "key_type": "rsa" if private[Attribute.KEY_TYPE] == KeyType.RSA else "ec",
@@ -632,7 +748,7 @@ def sign_raw(*, label: str, data: bytes, digest_algorithm: str = "sha256") -> by
         raise ValueError(f"unsupported digest algorithm {digest_algorithm!r}")
 
     def _sign() -> bytes:
-        with session() as s, _module_lock:
+        with session(label=label) as s, _module_lock:
             private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
             if private[Attribute.KEY_TYPE] == KeyType.RSA:
                 return private.sign(data, mechanism=_RSA_MECHANISMS[digest_algorithm])
@@ -656,7 +772,7 @@ def _key_kind(label: str) -> str:
         return kind
 
     def _read() -> str:
-        with session() as s, _module_lock:
+        with session(label=label) as s, _module_lock:
             private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
             return "rsa" if private[Attribute.KEY_TYPE] == KeyType.RSA else "ecdsa"
 
@@ -727,5 +843,110 @@ def signer(*, label: str, signing_cert: x509.Certificate, other_certs: list[x509
     process; see ``_key_kinds``).
     """
     _key_kind(label)
-    with session():
+    with session(label=label):
         yield pyhanko_signer(label=label, signing_cert=signing_cert, other_certs=other_certs)
+
+
+# --- secret keys: the signer's activation MAC and factor-sealing keys -------------------------
+
+_SECRET_KINDS = {"aes": (KeyType.AES, 256), "hmac": (KeyType.GENERIC_SECRET, 256)}
+_GCM_NONCE_BYTES = 12
+
+
+def secret_key_ensure(*, label: str, kind: str) -> bool:
+    """Generate the secret key ``label`` in its token if missing (sensitive, never extractable).
+
+    ``aes`` keys only encrypt and decrypt (AES-GCM), ``hmac`` keys only sign and verify
+    (HMAC-SHA256). True if it was created. Idempotent; concurrent creators are serialised by the
+    SoftHSM init lock only in ``token_ensure``, so call this from one set-up command.
+    """
+    key_type, bits = _SECRET_KINDS[kind]
+
+    def _ensure() -> bool:
+        with session(label=label) as s, _module_lock:
+            if list(s.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: label})):
+                return False
+            template = {
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: True,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+                Attribute.WRAP: False,
+                Attribute.UNWRAP: False,
+                Attribute.DERIVE: False,
+                Attribute.ENCRYPT: kind == "aes",
+                Attribute.DECRYPT: kind == "aes",
+                Attribute.SIGN: kind == "hmac",
+                Attribute.VERIFY: kind == "hmac",
+                Attribute.ID: _key_id(label),
+            }
+            s.generate_key(key_type, bits, label=label, store=True, template=template)
+            return True
+
+    return _retrying(_ensure)
+
+
+def _secret(s, label: str):
+    return _find(s, label=label, object_class=ObjectClass.SECRET_KEY)
+
+
+def secret_encrypt(*, label: str, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-256-GCM inside the token: nonce || ciphertext || tag, bound to ``aad``."""
+    from pkcs11.mechanisms import GCMParams
+
+    with session(label=label) as s, _module_lock:
+        nonce = s.generate_random(_GCM_NONCE_BYTES * 8)
+        params = GCMParams(nonce, aad)
+        sealed = _secret(s, label).encrypt(plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=params)
+        return nonce + sealed
+
+
+def secret_decrypt(*, label: str, sealed: bytes, aad: bytes, config: HSMConfig | None = None) -> bytes:
+    """Open what ``secret_encrypt`` sealed; HSMError when it was altered or sealed for other ``aad``."""
+    from pkcs11.mechanisms import GCMParams
+
+    if len(sealed) <= _GCM_NONCE_BYTES + 16:
+        raise HSMError("sealed data too short")
+    nonce, body = sealed[:_GCM_NONCE_BYTES], sealed[_GCM_NONCE_BYTES:]
+    with session(label=label, config=config) as s, _module_lock:
+        key = _secret(s, label)
+        try:
+            return key.decrypt(body, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad))
+        except (p11_errors.EncryptedDataInvalid, p11_errors.EncryptedDataLenRange, p11_errors.FunctionFailed) as exc:
+            raise HSMError("sealed data does not open (altered, or sealed for someone else)") from exc
+
+
+def hmac_sign(*, label: str, data: bytes) -> bytes:
+    """HMAC-SHA256 of ``data`` with the token's secret key ``label``."""
+    with session(label=label) as s, _module_lock:
+        return _secret(s, label).sign(data, mechanism=Mechanism.SHA256_HMAC)
+
+
+def hmac_verify(*, label: str, data: bytes, mac: bytes) -> bool:
+    with session(label=label) as s, _module_lock:
+        try:
+            return bool(_secret(s, label).verify(data, mac, mechanism=Mechanism.SHA256_HMAC))
+        except (p11_errors.SignatureInvalid, p11_errors.SignatureLenRange):
+            return False
+
+
+def random_bytes(*, count: int, realm: str | None = None) -> bytes:
+    """Random bytes from the token's generator."""
+    with session(realm=realm) as s, _module_lock:
+        return s.generate_random(count * 8)
+
+
+def labels(*, realm: str | None = None, config: HSMConfig | None = None) -> list[str]:
+    """Labels of the private and secret keys in a token (by realm, or an explicit configuration)."""
+    found: set[str] = set()
+    with session(realm=realm, config=config) as s, _module_lock:
+        for object_class in (ObjectClass.PRIVATE_KEY, ObjectClass.SECRET_KEY):
+            for obj in s.get_objects({Attribute.CLASS: object_class}):
+                found.add(obj[Attribute.LABEL])
+    return sorted(found)
+
+
+def secret_key_delete(*, label: str, config: HSMConfig | None = None) -> None:
+    """Destroy a secret key (in the token of ``config`` when given)."""
+    with session(label=label, config=config) as s, _module_lock:
+        _secret(s, label).destroy()

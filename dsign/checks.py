@@ -17,12 +17,15 @@ def production_secrets(app_configs, **kwargs):
                 id="dsign.E001",
             )
         )
-    if settings.HSM_PIN == settings.INSECURE_HSM_PIN:
-        problems.append(
-            Error(
-                "HSM_PIN is the embedded default PIN.",
-                hint="Set HSM_PIN or HSM_PIN_FILE to the token's user PIN.",
-                id="dsign.E002",
+    pins = ["HSM_PIN"] if settings.HSM_LAYOUT == "single" else ["HSM_CA_PIN", "HSM_SERVICES_PIN"]
+    for name in pins:
+        if getattr(settings, name) == settings.INSECURE_HSM_PIN:
+            problems.append(
+                Error(
+                    f"{name} is the embedded default PIN.",
+                    hint=f"Set {name} or {name}_FILE to the token's user PIN.",
+                    id="dsign.E002",
+                )
             )
         )
     if settings.HSM_SO_PIN == settings.INSECURE_HSM_SO_PIN:

@@ -262,8 +262,34 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 # The PKCS#11 token. The default is a SoftHSM2 token kept under var/softhsm/.
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PKCS11_MODULE = env.str("PKCS11_MODULE", default=SOFTHSM_MODULE)
+# Keys apart (issue 16). "split": the CA keys, the services' keys (OCSP responder, TSA) and the users'
+# signing keys live in three tokens with three PINs; the web tier holds no users' PIN, only the signer
+# process does. "single": the pre-split layout, everything in HSM_TOKEN_LABEL with HSM_PIN
+# (`manage.py hsm_split` moves such an installation to the split layout).
+HSM_LAYOUT = env.str("HSM_LAYOUT", default="split")
 HSM_TOKEN_LABEL = env.str("HSM_TOKEN_LABEL", default="dsign")
 HSM_PIN = env_secret("HSM_PIN", INSECURE_HSM_PIN)
+HSM_CA_TOKEN_LABEL = env.str("HSM_CA_TOKEN_LABEL", default="dsign-ca")
+HSM_CA_PIN = env_secret("HSM_CA_PIN", INSECURE_HSM_PIN)
+# Empty: the root CA key stays in the CA token. Set when the root was made by `ca_ceremony` in its
+# own token; the running system then needs no root PIN at all (HSM_ROOT_PIN empty).
+HSM_ROOT_TOKEN_LABEL = env.str("HSM_ROOT_TOKEN_LABEL", default="")
+HSM_ROOT_PIN = env_secret("HSM_ROOT_PIN", "")
+HSM_SERVICES_TOKEN_LABEL = env.str("HSM_SERVICES_TOKEN_LABEL", default="dsign-services")
+HSM_SERVICES_PIN = env_secret("HSM_SERVICES_PIN", INSECURE_HSM_PIN)
+HSM_USERS_TOKEN_LABEL = env.str("HSM_USERS_TOKEN_LABEL", default="dsign-users")
+# No default on purpose: only the signer process is given it (scripts/serve.sh reads the file that
+# `hsm_init` wrote for the embedded SoftHSM default, HSM_USERS_PIN_DEFAULT_FILE).
+HSM_USERS_PIN = env_secret("HSM_USERS_PIN", "")
+HSM_USERS_PIN_DEFAULT_FILE = VAR_DIR / "secrets" / "hsm-users.pin"
+# The signer process: its socket (workers and the web tier call it) and its replay ledger.
+SIGNER_SOCKET = Path(env.str("SIGNER_SOCKET", default=str(VAR_DIR / "signer.sock")))
+SIGNER_STATE_DIR = Path(env.str("SIGNER_STATE_DIR", default=str(VAR_DIR / "signer")))
+SIGNER_TIMEOUT = env.float("SIGNER_TIMEOUT", default=60.0)
+# Life of signature activation data before its first use; once used, a job's retries may present
+# it again until the job's signature is confirmed, for at most SIGNATURE_ACTIVATION_RETRY_SECONDS.
+SIGNATURE_ACTIVATION_SECONDS = env.int("SIGNATURE_ACTIVATION_SECONDS", default=300)
+SIGNATURE_ACTIVATION_RETRY_SECONDS = env.int("SIGNATURE_ACTIVATION_RETRY_SECONDS", default=86400)
 HSM_SO_PIN = env_secret("HSM_SO_PIN", INSECURE_HSM_SO_PIN)
 HSM_POOL_SIZE = env.int("HSM_POOL_SIZE", default=4)
 SOFTHSM2_CONF = Path(env.str("SOFTHSM2_CONF", default=str(VAR_DIR / "softhsm2.conf")))

@@ -8,15 +8,14 @@ class SigningConfig(AppConfig):
     def ready(self):
         from django.conf import settings
 
-        from core import hsm
+        from core import signer
+
+        from . import activation, setup, signals
 
         # Configuring only records the settings; the library is loaded on first use, in each process.
-        hsm.configure(
-            hsm.HSMConfig(
-                module_path=settings.PKCS11_MODULE,
-                token_label=settings.HSM_TOKEN_LABEL,
-                user_pin=settings.HSM_PIN,
-                so_pin=settings.HSM_SO_PIN,
-                pool_size=settings.HSM_POOL_SIZE,
-            )
-        )
+        setup.hsm_configure()
+        signer.configure(socket_path=settings.SIGNER_SOCKET, timeout=settings.SIGNER_TIMEOUT)
+        # A process given the users' PIN is its own signer (tests, an administrator's shell); every
+        # other one (web, workers) asks the signer process over its socket.
+        signer.use_local(activation.handle if settings.HSM_USERS_PIN else None)
+        signals.connect()

@@ -52,6 +52,8 @@ class SigningJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Signature activation data (signing/activation.py): what the signer needs to use the user's key.
+    activation = models.TextField(blank=True, default="")
     batch = models.ForeignKey("SigningBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
 
     class Meta:
@@ -92,3 +94,25 @@ class SigningBatch(models.Model):
     signer_id = models.BigIntegerField(db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     total = models.PositiveIntegerField(default=0)
+
+
+class ActivationFactor(models.Model):
+    """A user's MFA secret sealed for the signer (AES-GCM under a key in the users' token).
+
+    The django-otp device keeps its row (name, throttling, confirmation) but its own secret is
+    replaced by random bytes; only the signer can open ``sealed``, so this table is useless to
+    anyone reading the database.
+    """
+
+    class Kind(models.TextChoices):
+        TOTP = "totp", "TOTP seed"
+        STATIC = "static", "backup code"
+        ONCE = "once", "e-mailed or SMS code"
+
+    user_id = models.BigIntegerField(db_index=True)
+    device = models.CharField(max_length=100, db_index=True, help_text="django-otp persistent id")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    sealed = models.TextField()
+    # For a static code: the django-otp StaticToken row standing in for it.
+    token_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -415,10 +415,15 @@ def sign_pdf(
     try:
         # The reader that checked the input is the one the update is written over: parse once.
         writer = IncrementalPdfFileWriter.from_reader(reader)
+        output = io.BytesIO()
+        # A signer whose key is elsewhere checks the prepared document itself (activated_signer).
+        bind = getattr(signer, "bind_prepared_output", None)
+        if bind is not None:
+            bind(output)
         output = pdf_signer.sign_pdf(
             writer,
             bytes_reserved=_bytes_reserved(signer=signer, level=level),
-            output=io.BytesIO(),
+            output=output,
         )
     except Exception as exc:  # noqa: BLE001 - classified or re-raised as-is
         _raise_classified(exc, validation_context=validation_context)

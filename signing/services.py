@@ -24,8 +24,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_module
+from django.utils.translation import gettext as _
 
 import audit
+from core import signer as signer_client
 from core.backoff import backoff
 from core.errors import DomainError
 from core.tsa import timestamper
@@ -89,9 +91,14 @@ def signing_job_create(
     reason: str = "",
     location: str = "",
     batch: SigningBatch | None = None,
+    activation: str = "",
 ) -> SigningJob:
-    """Create a job inside the caller's transaction; it is enqueued when that transaction commits."""
+    """Create a job inside the caller's transaction; it is enqueued when that transaction commits.
+
+    A signature job carries the signature activation data (``activation``) that the signer checks.
+    """
     job = SigningJob.objects.create(
+        activation=activation,
         handler=handler,
         subject_id=subject_id,
         kind=kind,
@@ -176,7 +183,18 @@ def signing_job_run(*, job_id: int) -> str:
         attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.PERMANENT, error=exc.message)
         return JobStatus.FAILED
     attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS)
+    if job.kind == JobKind.SIGNATURE:
+        _activation_spend(job)
     return JobStatus.DONE
+
+
+def _activation_spend(job: SigningJob) -> None:
+    """The signature is stored: tell the signer its activation is spent (a later replay is refused)."""
+    try:
+        signer_client.call("confirm", sad=job.activation, subject=job.subject_id)
+    except signer_client.SignerError as exc:
+        # The job is done either way; an unspent activation still expires and covers nothing else.
+        logger.warning("signer did not confirm job %s: %s", job.pk, exc.message)
 
 
 def _level_check(*, job: SigningJob, pdf: bytes) -> str:
@@ -303,9 +321,8 @@ def _producer(*, job: SigningJob) -> Iterator[Callable[[bytes], bytes]]:
     """Prepare the signature (or document timestamp) of `job` and yield the function that makes it
     over given PDF bytes. Every error, here or in that function, is classified as transient or
     permanent."""
-    from core import hsm
-
     from . import pades
+    from .activated_signer import ActivatedSigner
 
     try:
         if job.kind == JobKind.DOCUMENT_TIMESTAMP:
@@ -333,12 +350,19 @@ def _producer(*, job: SigningJob) -> Iterator[Callable[[bytes], bytes]]:
             location=job.location or None,
             contact=None,
         )
-        with hsm.signer(
-            label=credentials.key_label,
+        if not job.activation:
+            raise PermanentSigningError(
+                "activation_missing",
+                _("No signature activation: the signer's own one-time code must confirm this document."),
+            )
+        signer = ActivatedSigner(
+            activation=job.activation,
+            subject_id=job.subject_id,
+            key_label=credentials.key_label,
             signing_cert=_parsed(credentials.certificate),
             other_certs=[_parsed(c) for c in credentials.chain],
-        ) as signer:
-            yield _classified(lambda pdf: pades.sign_pdf(pdf=pdf, signer=signer, **options))
+        )
+        yield _classified(lambda pdf: pades.sign_pdf(pdf=pdf, signer=signer, **options))
     except (PermanentSigningError, TransientSigningError):
         raise
     except Exception as exc:  # noqa: BLE001 - _classify raises a typed error or re-raises as-is
@@ -369,6 +393,16 @@ def _classify(exc: Exception) -> NoReturn:
         raise TransientSigningError(
             "service_unavailable", f"Waiting for the timestamp or revocation service: {exc}"
         ) from exc
+    if isinstance(exc, signer_client.SignerUnavailable) and exc.code == "hsm_unavailable":
+        raise TransientSigningError("hsm_unavailable", f"Waiting for the HSM: {exc.message}") from exc
+    if isinstance(exc, signer_client.SignerUnavailable):
+        raise TransientSigningError(
+            "signer_unavailable", _("Waiting for the signer: %(reason)s") % {"reason": exc.message}
+        ) from exc
+    if isinstance(exc, signer_client.SignerError):
+        if exc.code == "key_missing":
+            raise PermanentSigningError("key_missing", "The signer's key is not in the HSM.") from exc
+        raise PermanentSigningError(exc.code, _("The signer refused: %(reason)s") % {"reason": exc.message}) from exc
     if isinstance(exc, hsm.KeyNotFound):
         raise PermanentSigningError("key_missing", "The signer's key is not in the HSM.") from exc
     if isinstance(exc, hsm.HSMError):
@@ -459,6 +493,34 @@ def document_verify(*, data: bytes, lang: str, actor, password: str | None = Non
             details={"valid": report["valid"], "signatures": len(report["signatures"]), "size": len(data)},
         )
     return report
+
+
+def signature_activate(*, user, code: str, items: list[dict], request=None) -> str:
+    """The MFA step-up of a signature: the signer checks the user's code and returns activation data
+    bound to ``items`` ({subject, sha256, size}: the document versions the user confirmed).
+
+    Raises accounts.services.StepUpFailed like ``mfa_step_up`` (it is that step-up, with the same
+    throttling and audit events); a code from a device that the signer cannot check (enrolled before
+    factors were sealed, see ``manage.py factors_seal``) cannot activate a signature.
+    """
+    activation, _device = signature_activate_with_device(user=user, code=code, items=items, request=request)
+    return activation
+
+
+def signature_activate_with_device(*, user, code: str, items: list[dict], request=None, min_aal: int = 1):
+    """``signature_activate`` that also returns the device whose code activated it (for its assurance
+    level); devices below ``min_aal`` are not tried, so a code from one of them is not spent."""
+    from accounts import services as accounts_services
+
+    context: dict = {"activation_items": items}
+    device = accounts_services.mfa_step_up(
+        user=user, code=code, purpose="sign", request=request, min_aal=min_aal, verifier_context=context
+    )
+    if not context.get("activation"):
+        raise accounts_services.StepUpFailed(
+            _("This MFA device cannot activate signatures; enrol it again or use a backup code.")
+        )
+    return context["activation"], device
 
 
 def _verify(*, data: bytes, lang: str, password: str | None = None, timeout_s: float = 30) -> dict:

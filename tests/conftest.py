@@ -20,20 +20,20 @@ from core import hsm
 
 
 def project_hsm_config() -> hsm.HSMConfig:
-    return hsm.HSMConfig(
-        module_path=settings.PKCS11_MODULE,
-        token_label=settings.HSM_TOKEN_LABEL,
-        user_pin=settings.HSM_PIN,
-        so_pin=settings.HSM_SO_PIN,
-        pool_size=settings.HSM_POOL_SIZE,
-    )
+    """The run's default token (the CA token in the split layout)."""
+    from signing import setup
+
+    return setup.hsm_realm_configs()[0]
 
 
 def use_project_token() -> None:
-    """Point the HSM module back at the run's token (unit tests of core.hsm make their own)."""
-    if os.environ.get("SOFTHSM2_CONF") != str(settings.SOFTHSM2_CONF) or hsm.get_config() != project_hsm_config():
+    """Point the HSM module back at the run's tokens (unit tests of core.hsm make their own)."""
+    from signing import setup
+
+    default, realms = setup.hsm_realm_configs()
+    if os.environ.get("SOFTHSM2_CONF") != str(settings.SOFTHSM2_CONF) or hsm.configuration() != (default, realms):
         os.environ["SOFTHSM2_CONF"] = str(settings.SOFTHSM2_CONF)
-        hsm.configure(project_hsm_config())
+        hsm.configure_realms(default=default, realms=realms)
 
 
 @pytest.fixture(autouse=True)

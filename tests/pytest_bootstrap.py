@@ -26,4 +26,7 @@ if "DSIGN_TEST_PORT" not in os.environ:
 os.environ["DJANGO_LIVE_TEST_SERVER_ADDRESS"] = f"127.0.0.1:{os.environ['DSIGN_TEST_PORT']}"
 os.environ["DSIGN_BASE_URL"] = f"http://127.0.0.1:{os.environ['DSIGN_TEST_PORT']}"
 os.environ.setdefault("Q_SYNC", "true")
+# The test process is also the signer (in-process); processes that stand for the web tier or the
+# workers are started without it (tests/support/tiers.py).
+os.environ.setdefault("HSM_USERS_PIN", "dsign-test-users-pin")
 os.environ.setdefault("SIGNING_KEY_ALGORITHM", "ec-p256")

@@ -158,6 +158,16 @@ def latest_version(document: Document) -> DocumentVersion:
     return document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()
 
 
+def signing_items(documents: list[Document]) -> list[dict]:
+    """What a signer confirms: each document's current version (its SHA-256 and size), for activation."""
+    items = []
+    for document in documents:
+        version = latest_version(document)
+        if version is not None:
+            items.append({"subject": document.pk, "sha256": version.sha256, "size": version.size})
+    return items
+
+
 def archive_version(document: Document) -> DocumentVersion | None:
     """The newest PDF/A-3 archive copy, or None before the document was archived."""
     return document.versions.filter(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number").first()

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "HSM_PIN", "DEBUG"))}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "HSM_", "DEBUG"))}
     environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
@@ -22,7 +22,8 @@ def test_production_with_default_secrets_fails_check_with_clear_messages():
     assert result.returncode != 0
     for check_id, words in [
         ("dsign.E001", "SECRET_KEY is the embedded default"),
-        ("dsign.E002", "HSM_PIN is the embedded default PIN"),
+        ("dsign.E002", "HSM_CA_PIN is the embedded default PIN"),
+        ("dsign.E002", "HSM_SERVICES_PIN is the embedded default PIN"),
         ("dsign.E004", "DSIGN_BASE_URL is a loopback address"),
     ]:
         assert check_id in result.stderr and words in result.stderr, result.stderr
@@ -38,7 +39,8 @@ def test_production_with_real_secrets_passes_check_deploy(tmp_path):
         "WARNING",
         DSIGN_PRODUCTION="true",
         SECRET_KEY=secrets.token_urlsafe(50),
-        HSM_PIN_FILE=str(pin_file),
+        HSM_CA_PIN_FILE=str(pin_file),
+        HSM_SERVICES_PIN_FILE=str(pin_file),
         HSM_SO_PIN_FILE=str(pin_file),
         DSIGN_BASE_URL="https://sign.example.go.th",
         ALLOWED_HOSTS="sign.example.go.th",

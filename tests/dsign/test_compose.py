@@ -98,10 +98,15 @@ def test_the_compose_file_has_the_structure_dsign_relies_on():
     assert services["caddy"]["profiles"] == ["tls"]
 
     generated = set(re.search(r"for name in ([a-z_ ]+); do", (ROOT / "scripts/init-secrets.sh").read_text())[1].split())
-    for name in ("web", "worker", "migrate", "db"):
+    for name in ("web", "worker", "migrate", "signer", "db"):
         for key, value in _service_env(name).items():
-            if key.endswith("_FILE"):
-                assert value.startswith("/run/secrets/") and value.rsplit("/", 1)[1] in generated, (name, key)
+            if key.endswith("_FILE") and value:
+                folder = "/run/signer-secrets/" if key == "HSM_USERS_PIN_FILE" else "/run/secrets/"
+                assert value.startswith(folder) and value.rsplit("/", 1)[1] in generated, (name, key)
+    # Keys apart: only the signer and the set-up get the users' token PIN.
+    for name in ("web", "worker"):
+        assert "HSM_USERS_PIN_FILE" not in _service_env(name)
+        assert not any("signer-secrets" in volume for volume in services[name]["volumes"])
 
 
 @pytest.mark.skipif(
@@ -156,7 +161,11 @@ def test_the_compose_start_up_sequence_runs_without_docker(tmp_path):
     )
     processes = []
     try:
-        setup = subprocess.run(["bash", "scripts/setup-instance.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+        # migrate: as compose runs it, with the users' token PIN that web and worker never get
+        setup_env = dict(env, HSM_USERS_PIN_FILE=str(secrets_dir / "hsm_users_pin"))
+        setup = subprocess.run(
+            ["bash", "scripts/setup-instance.sh"], cwd=ROOT, env=setup_env, capture_output=True, text=True
+        )
         assert setup.returncode == 0, setup.stderr[-3000:]
         count = "from django.contrib.auth.models import Group; print('PERMS', Group.objects.get(name='it_admin')"
         count += ".permissions.count())"

@@ -26,18 +26,21 @@ def test_hsm_unavailable_job_waits_with_reason_then_resumes(faults, tmp_path):
     (empty / "tokens").mkdir(parents=True)
     conf = empty / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {empty / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    faults.stop_clusters()
-    faults.cluster(SOFTHSM2_CONF=str(conf))
-
     document_id = faults.new_document()
+    # The signer is the one process that uses the users' token (issue 16): it loses the HSM after the
+    # approval was accepted (activation data issued), before the worker asks it to sign.
+    faults.stop_clusters()
     assert faults.approve("head1", document_id).status_code == 202
+    faults.stack.stop("signer")
+    faults.stack.start_signer(SOFTHSM2_CONF=str(conf))
+    faults.cluster()
     job = faults.wait_jobs(document_id, status="waiting", timeout=60)[0]
     assert job["error_code"] == "hsm_unavailable"
     assert "HSM" in faults.document(document_id)["waiting_reason"]
     assert faults.signed_versions(document_id) == 0
 
-    faults.stop_clusters()
-    faults.cluster()
+    faults.stack.stop("signer")
+    faults.stack.start_signer()
     faults.wait_jobs(document_id, status="done")
     assert faults.document(document_id)["waiting_reason"] == ""
     assert_signed_once(faults, document_id, ["Sig1_r1"])

@@ -12,14 +12,13 @@ from django.utils.translation import gettext as _
 import audit
 from accounts.models import User
 from accounts.selectors import device_aal
-from accounts.services import mfa_step_up
 from signing import services as signing_services
 from signing.models import SigningBatch
 
 from .. import integrity, states
 from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, StaleVersion, WorkflowError
 from ..models import Assignment, AssignmentStatus, Delegation, Document, DocumentVersion
-from ..selectors import SIGNING_HANDLER, seat_for
+from ..selectors import SIGNING_HANDLER, seat_for, signing_items
 from .common import document_lock, notify, text_required, webhook_on_commit
 from .routes import round_start, route_close
 
@@ -92,6 +91,7 @@ def decision_approve(
     comment: str = "",
     batch: SigningBatch | None = None,
     sha256: str | None = None,
+    request=None,
 ) -> Assignment:
     """The one approval service every door calls with what the signer sent: seat, step-up, decision.
 
@@ -101,16 +101,26 @@ def decision_approve(
        that a refused approval does not spend a one-time code. Without `sha256` (API clients that do not
        send it) the decision is about the current version at decision time and says so
        (`version_confirmed` false); the office pages always send it.
-    2. The step-up: `otp` must be a fresh code of one of the actor's MFA devices (`mfa_step_up`; it
-       commits its own throttling and audit rows, so a wrong code counts even though nothing else happens).
+    2. The step-up: `otp` must be a fresh code of one of the actor's MFA devices, checked by the signer
+       (`signing.services.signature_activate`, which is `mfa_step_up` asking for activation data bound to
+       the document's current version; it commits its own throttling and audit rows, so a wrong code
+       counts even though nothing else happens).
     3. The decision: recorded with the document row locked, the seat checked again under the lock; the
        signing job is created in the same transaction (in `batch` when given) and queued on commit.
     Raises a WorkflowError or accounts' StepUpFailed (both DomainError) when refused.
     """
     _approval_possible(document=document, actor=actor, sha256=sha256)
-    device = mfa_step_up(user=actor, code=otp or "", purpose="sign", min_aal=document.template.min_aal)
+    activation, device = signing_services.signature_activate_with_device(
+        user=actor, code=otp or "", items=signing_items([document]), request=request, min_aal=document.template.min_aal
+    )
     return _approval_record(
-        document=document, actor=actor, comment=comment, batch=batch, sha256=sha256, aal=device_aal(device)
+        document=document,
+        actor=actor,
+        comment=comment,
+        batch=batch,
+        sha256=sha256,
+        aal=device_aal(device),
+        activation=activation,
     )
 
 
@@ -138,6 +148,7 @@ def _approval_record(
     batch: SigningBatch | None,
     sha256: str | None,
     aal: int,
+    activation: str = "",
 ) -> Assignment:
     from certificates.selectors import certificate_for_signing
 
@@ -179,6 +190,7 @@ def _approval_record(
         appearance=_appearance_for(actor=actor, seat=seat, delegation=delegation, at=now),
         reason=_signature_reason(actor=actor, seat=seat, delegation=delegation),
         batch=batch,
+        activation=activation,
     )
     Assignment.objects.filter(pk=seat.pk).update(signing_job_id=job.pk)
     seat.signing_job_id = job.pk
@@ -285,6 +297,7 @@ def decision_approve_batch(
     otp: str | None = None,
     comment: str = "",
     sha256: dict[int, str] | None = None,
+    request=None,
 ) -> tuple[SigningBatch, list[dict]]:
     """Approve several documents after one step-up (`otp`), each decision in its own transaction.
 
@@ -294,7 +307,11 @@ def decision_approve_batch(
     not undo the others: returns the batch (every queued signature belongs to it, for progress reports)
     and [{"document": id, "detail": why, "code": code}] for the documents refused.
     """
-    aal = device_aal(mfa_step_up(user=actor, code=otp or "", purpose="sign"))
+    # One activation covers every document the user confirmed, each bound to the version they saw.
+    activation, device = signing_services.signature_activate_with_device(
+        user=actor, code=otp or "", items=signing_items(documents), request=request
+    )
+    aal = device_aal(device)
     batch = signing_services.signing_batch_create(signer=actor)
     errors: list[dict] = []
     for document in documents:
@@ -306,6 +323,7 @@ def decision_approve_batch(
                 batch=batch,
                 sha256=(sha256 or {}).get(document.pk),
                 aal=aal,
+                activation=activation,
             )
         except WorkflowError as exc:
             errors.append({"document": document.pk, "detail": exc.message, "code": exc.code})

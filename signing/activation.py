@@ -1,0 +1,465 @@
+"""The signer: the only component that uses users' keys, and only with signature activation data.
+
+It runs in the ``manage.py signer`` process (the only process given the users' token PIN; the web
+tier and the qcluster workers reach it over a local Unix socket through ``core.signer``), or
+in-process where a process holds that PIN itself (the test suite, an administrator's shell).
+
+Signature activation data (SAD) is a short token, MACed with an HMAC key that never leaves the
+users' token, binding: the user, the documents they confirmed with, for each, the SHA-256 and size
+of the version they were shown, an expiry and a nonce. It is issued by ``activate`` only for a code
+that opens one of the user's factor secrets, which are sealed (AES-GCM) under a second key of that
+token: a TOTP seed, a backup code, an e-mailed/SMS code. ``sign`` then signs a user's hash only when:
+
+* the SAD's MAC verifies, it names the key's owner (labels are ``user-<id>-…``) and lists the job's
+  document, and it is presented before it expires (a job's retries may present it again while its
+  signature is not yet confirmed, SIGNATURE_ACTIVATION_RETRY_SECONDS at most);
+* the hash is the ``messageDigest`` of the signed attributes, recomputed here over the ByteRange of
+  the prepared PDF sent along, and that PDF starts with exactly the version the user confirmed
+  (incremental updates keep earlier bytes), so the signature covers what the user saw;
+* the SAD has not been spent on that document: ``confirm`` (sent by the worker once the signed
+  version is stored) spends it, and a spent SAD is refused ("replayed").
+
+The signer keeps its own small ledger (SQLite under SIGNER_STATE_DIR): SAD uses, spent factor
+codes, TOTP steps and wrong-code lock-outs. Nothing in dsign's database lets anyone mint SAD.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import sqlite3
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+from asn1crypto import cms, keys
+
+from core import hsm
+from core import signer as signer_client
+
+SAD_KEY = "signer-sad-key"
+FACTOR_KEY = "signer-factor-key"
+SAD_PREFIX = b"dsign-sad-v1|"
+TOTP_STEP = 30
+TOTP_DRIFT_STEPS = 1
+MAX_USES_PER_DOCUMENT = 20
+BACKSTOP_FAILURES = 10
+FACTOR_KINDS = ("totp", "static", "once")
+
+__all__ = ["SignerRefused", "handle"]
+
+
+class SignerRefused(Exception):
+    """The signer refuses; ``code`` is stable (tests and clients rely on it), ``message`` for people."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+_b64 = signer_client.b64encode
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return signer_client.b64decode(text)
+    except (ValueError, TypeError) as exc:
+        raise SignerRefused("bad_request", "not base64") from exc
+
+
+# --- keys and ledger ---------------------------------------------------------------------------
+
+_keys_ready: set[int] = set()
+_ledger_lock = threading.Lock()
+
+
+def _settings():
+    from django.conf import settings
+
+    return settings
+
+
+def keys_ensure() -> None:
+    """The SAD MAC key and the factor-sealing key exist in the users' token (created once)."""
+    _ensure_keys()
+
+
+def _ensure_keys() -> None:
+    import os
+
+    if os.getpid() in _keys_ready:
+        return
+    hsm.secret_key_ensure(label=SAD_KEY, kind="hmac")
+    hsm.secret_key_ensure(label=FACTOR_KEY, kind="aes")
+    _keys_ready.add(os.getpid())
+
+
+def _ledger() -> sqlite3.Connection:
+    state = _settings().SIGNER_STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(state / "ledger.sqlite3", timeout=30, isolation_level=None)
+    connection.executescript(
+        """
+        PRAGMA journal_mode=WAL;
+        CREATE TABLE IF NOT EXISTS sad_use (nonce TEXT, subject INTEGER, first_used REAL, uses INTEGER,
+            confirmed INTEGER DEFAULT 0, PRIMARY KEY (nonce, subject));
+        CREATE TABLE IF NOT EXISTS factor_spent (factor TEXT PRIMARY KEY, at REAL);
+        CREATE TABLE IF NOT EXISTS totp_step (factor TEXT PRIMARY KEY, step INTEGER);
+        CREATE TABLE IF NOT EXISTS failures (user_id INTEGER PRIMARY KEY, count INTEGER, locked_until REAL);
+        """
+    )
+    return connection
+
+
+# --- factors ------------------------------------------------------------------------------------
+
+
+def _factor_aad(user_id: int, kind: str) -> bytes:
+    return f"dsign-factor-v1|{user_id}|{kind}".encode()
+
+
+def seal(*, user_id: int, kind: str, secret: str, valid_until: float | None = None) -> dict:
+    """Seal a factor secret for ``user_id``; only this signer can open it again."""
+    if kind not in FACTOR_KINDS:
+        raise SignerRefused("bad_request", f"unknown factor kind {kind!r}")
+    _ensure_keys()
+    body = json.dumps({"s": secret, "until": valid_until, "id": secrets.token_hex(8)}).encode()
+    sealed = hsm.secret_encrypt(label=FACTOR_KEY, plaintext=body, aad=_factor_aad(user_id, kind))
+    return {"sealed": _b64(sealed)}
+
+
+def reseal(*, user_id: int, kind: str, sealed: str, from_config: hsm.HSMConfig) -> str:
+    """Open a factor sealed under the factor key of another token (the single token, ``hsm_split``)
+    and seal it under this signer's key; the secret passes through this process only."""
+    _ensure_keys()
+    body = hsm.secret_decrypt(
+        label=FACTOR_KEY, sealed=_unb64(sealed), aad=_factor_aad(user_id, kind), config=from_config
+    )
+    return _b64(hsm.secret_encrypt(label=FACTOR_KEY, plaintext=body, aad=_factor_aad(user_id, kind)))
+
+
+@dataclass(frozen=True)
+class _Factor:
+    kind: str
+    secret: str
+    until: float | None
+    factor_id: str
+
+
+def _open(*, user_id: int, factor: dict) -> _Factor | None:
+    kind = factor.get("kind")
+    if kind not in FACTOR_KINDS:
+        return None
+    try:
+        body = hsm.secret_decrypt(
+            label=FACTOR_KEY, sealed=_unb64(factor.get("sealed", "")), aad=_factor_aad(user_id, kind)
+        )
+        data = json.loads(body)
+    except (hsm.HSMError, SignerRefused, ValueError):
+        # Altered, or sealed for another user: it simply does not count.
+        return None
+    return _Factor(kind=kind, secret=data["s"], until=data.get("until"), factor_id=data["id"])
+
+
+def _totp(seed: bytes, step: int, digits: int = 6) -> str:
+    mac = hmac.new(seed, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    return str(value % 10**digits).zfill(digits)
+
+
+def _matches(ledger: sqlite3.Connection, factor: _Factor, code: str, now: float) -> bool:
+    """Whether ``code`` opens ``factor`` now; records the use so the same code cannot be used again."""
+    if factor.kind == "totp":
+        seed = bytes.fromhex(factor.secret)
+        current = int(now // TOTP_STEP)
+        row = ledger.execute("SELECT step FROM totp_step WHERE factor=?", (factor.factor_id,)).fetchone()
+        last = row[0] if row else -1
+        for step in range(current - TOTP_DRIFT_STEPS, current + TOTP_DRIFT_STEPS + 1):
+            if step > last and hmac.compare_digest(_totp(seed, step), code):
+                ledger.execute(
+                    "INSERT OR REPLACE INTO totp_step (factor, step) VALUES (?, ?)", (factor.factor_id, step)
+                )
+                return True
+        return False
+    if factor.until is not None and now > factor.until:
+        return False
+    if not hmac.compare_digest(factor.secret.encode(), code.encode()):
+        return False
+    try:
+        ledger.execute("INSERT INTO factor_spent (factor, at) VALUES (?, ?)", (factor.factor_id, now))
+    except sqlite3.IntegrityError:
+        return False
+    return True
+
+
+def _check_code(*, user_id: int, code: str, factors: list[dict]) -> str:
+    """The index (as text) of the factor the code opened; SignerRefused otherwise. Throttled per user."""
+    code = (code or "").strip().replace(" ", "")
+    if not code:
+        raise SignerRefused("code_missing", "A one-time code (OTP) is required to sign.")
+    _ensure_keys()
+    now = time.time()
+    with _ledger_lock:
+        ledger = _ledger()
+        try:
+            row = ledger.execute("SELECT count, locked_until FROM failures WHERE user_id=?", (user_id,)).fetchone()
+            if row and row[1] and now < row[1]:
+                raise SignerRefused("throttled", f"locked until {row[1]:.0f}")
+            opened = [(i, _open(user_id=user_id, factor=f)) for i, f in enumerate(factors or [])]
+            if not any(f for _, f in opened):
+                raise SignerRefused("no_factor", "You have no MFA device that can activate signatures; enrol one.")
+            ledger.execute("BEGIN IMMEDIATE")
+            for index, factor in opened:
+                if factor is not None and _matches(ledger, factor, code, now):
+                    ledger.execute("DELETE FROM failures WHERE user_id=?", (user_id,))
+                    ledger.execute("COMMIT")
+                    return str(index)
+            # django-otp throttles each device for the people using the web tier; this is the
+            # signer's own backstop against anyone using it as an oracle: after BACKSTOP_FAILURES
+            # wrong codes in a row the user's factors are locked for a minute, doubling each time.
+            count = (row[0] if row else 0) + 1
+            over = count - BACKSTOP_FAILURES
+            locked_until = now + 60 * 2 ** min(over, 10) if over >= 0 else None
+            ledger.execute(
+                "INSERT OR REPLACE INTO failures (user_id, count, locked_until) VALUES (?, ?, ?)",
+                (user_id, count, locked_until),
+            )
+            ledger.execute("COMMIT")
+        finally:
+            ledger.close()
+    raise SignerRefused("wrong_code", "The one-time code (OTP) is wrong or expired.")
+
+
+def verify(*, user_id: int, code: str, factors: list[dict]) -> dict:
+    """Check a code (a step-up that is not a signature, e.g. before enrolling a new device)."""
+    return {"factor": int(_check_code(user_id=user_id, code=code, factors=factors))}
+
+
+# --- activation data ----------------------------------------------------------------------------
+
+
+def _sad_items(items: list) -> list[dict]:
+    cleaned = []
+    for item in items or []:
+        try:
+            subject, sha256, size = int(item["subject"]), str(item["sha256"]).lower(), int(item["size"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SignerRefused("bad_request", "each item needs subject, sha256 and size") from exc
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256) or size <= 0:
+            raise SignerRefused("bad_request", "sha256 must be 64 hex digits and size positive")
+        cleaned.append({"subject": subject, "sha256": sha256, "size": size})
+    if not cleaned:
+        raise SignerRefused("bad_request", "nothing to activate")
+    return cleaned
+
+
+def activate(*, user_id: int, code: str, items: list, factors: list[dict]) -> dict:
+    """Signature activation data for ``items`` (the documents the user confirmed) after their code."""
+    items = _sad_items(items)
+    factor = _check_code(user_id=user_id, code=code, factors=factors)
+    now = int(time.time())
+    payload = {
+        "v": 1,
+        "user": int(user_id),
+        "items": items,
+        "iat": now,
+        "exp": now + int(_settings().SIGNATURE_ACTIVATION_SECONDS),
+        "nonce": secrets.token_hex(16),
+    }
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    mac = hsm.hmac_sign(label=SAD_KEY, data=SAD_PREFIX + body)
+    return {"sad": f"{_b64(body)}.{_b64(mac)}", "factor": int(factor), "exp": payload["exp"]}
+
+
+def _sad_open(sad: str) -> dict:
+    if not sad or not isinstance(sad, str) or sad.count(".") != 1:
+        raise SignerRefused("activation_missing", "No signature activation data.")
+    body_text, mac_text = sad.split(".")
+    body, mac = _unb64(body_text), _unb64(mac_text)
+    _ensure_keys()
+    if not hsm.hmac_verify(label=SAD_KEY, data=SAD_PREFIX + body, mac=mac):
+        raise SignerRefused("activation_invalid", "The signature activation data is not genuine.")
+    return json.loads(body)
+
+
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
+
+
+def _covered(prepared: bytes) -> tuple[bytes, int]:
+    """The bytes the new signature covers (its ByteRange) and the length of the first range."""
+    ranges = list(_BYTE_RANGE.finditer(prepared))
+    if not ranges:
+        raise SignerRefused("bad_document", "The prepared document has no signature ByteRange.")
+    a, b, c, d = (int(x) for x in ranges[-1].groups())
+    if a != 0 or c < b or c + d != len(prepared):
+        raise SignerRefused("bad_document", "The signature ByteRange does not cover the whole document.")
+    return prepared[a : a + b] + prepared[c : c + d], b
+
+
+def _message_digest(signed_attrs: bytes) -> bytes:
+    try:
+        attributes = cms.CMSAttributes.load(signed_attrs, strict=True)
+        for attribute in attributes:
+            if attribute["type"].native == "message_digest":
+                return bytes(attribute["values"][0].native)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SignerRefused("bad_request", "The data to sign are not CMS signed attributes.") from exc
+    raise SignerRefused("bad_request", "The signed attributes carry no message digest.")
+
+
+def _owner_of(label: str) -> int:
+    match = re.fullmatch(r"user-(\d+)-[0-9a-zA-Z_-]+", label or "")
+    if not match:
+        raise SignerRefused("not_a_user_key", "The signer signs with users' keys only.")
+    return int(match.group(1))
+
+
+def sign(*, sad: str, subject: int, key_label: str, signed_attrs: str, prepared: str, digest_algorithm: str) -> dict:
+    """A user's raw signature over CMS signed attributes, under the rules of the module docstring."""
+    if digest_algorithm != "sha256":
+        raise SignerRefused("bad_request", "only SHA-256 signatures are activated")
+    payload = _sad_open(sad)
+    owner = _owner_of(key_label)
+    if payload.get("user") != owner:
+        raise SignerRefused("activation_other_user", "The activation data belong to another user.")
+    item = next((i for i in payload.get("items", []) if i["subject"] == int(subject)), None)
+    if item is None:
+        raise SignerRefused("activation_other_document", "The activation data do not cover this document.")
+    data, prepared_bytes = _unb64(signed_attrs), _unb64(prepared)
+    covered, first_range = _covered(prepared_bytes)
+    if _message_digest(data) != hashlib.sha256(covered).digest():
+        raise SignerRefused("activation_other_document", "The hash to sign is not the prepared document's.")
+    size = item["size"]
+    if size > first_range or hashlib.sha256(prepared_bytes[:size]).hexdigest() != item["sha256"]:
+        raise SignerRefused(
+            "activation_other_document", "The document is not the version the user confirmed (SHA-256 differs)."
+        )
+    _use(payload, subject=int(subject))
+    signature = hsm.sign_raw(label=key_label, data=data, digest_algorithm="sha256")
+    return {"signature": _b64(signature)}
+
+
+def _use(payload: dict, *, subject: int) -> None:
+    settings = _settings()
+    now = time.time()
+    with _ledger_lock:
+        ledger = _ledger()
+        try:
+            ledger.execute("BEGIN IMMEDIATE")
+            row = ledger.execute(
+                "SELECT first_used, uses, confirmed FROM sad_use WHERE nonce=? AND subject=?",
+                (payload["nonce"], subject),
+            ).fetchone()
+            if row is None:
+                if now > payload["exp"]:
+                    raise SignerRefused("activation_expired", "The signature activation data have expired.")
+                ledger.execute(
+                    "INSERT INTO sad_use (nonce, subject, first_used, uses) VALUES (?, ?, ?, 1)",
+                    (payload["nonce"], subject, now),
+                )
+            else:
+                first_used, uses, confirmed = row
+                if confirmed:
+                    raise SignerRefused("activation_replayed", "The signature activation data were already used.")
+                if now > first_used + settings.SIGNATURE_ACTIVATION_RETRY_SECONDS or uses >= MAX_USES_PER_DOCUMENT:
+                    raise SignerRefused("activation_expired", "The signature activation data have expired.")
+                ledger.execute(
+                    "UPDATE sad_use SET uses = uses + 1 WHERE nonce=? AND subject=?", (payload["nonce"], subject)
+                )
+            ledger.execute("COMMIT")
+        except BaseException:
+            if ledger.in_transaction:
+                ledger.execute("ROLLBACK")
+            raise
+        finally:
+            ledger.close()
+
+
+def confirm(*, sad: str, subject: int) -> dict:
+    """The signature made with ``sad`` for ``subject`` is stored: the activation is spent."""
+    payload = _sad_open(sad)
+    with _ledger_lock:
+        ledger = _ledger()
+        try:
+            ledger.execute(
+                "INSERT INTO sad_use (nonce, subject, first_used, uses, confirmed) VALUES (?, ?, ?, 0, 1) "
+                "ON CONFLICT (nonce, subject) DO UPDATE SET confirmed = 1",
+                (payload["nonce"], int(subject), time.time()),
+            )
+        finally:
+            ledger.close()
+    return {"confirmed": True}
+
+
+# --- users' keys: generation and import (no activation needed: a key without a certificate signs
+# nothing anyone trusts), and a CSR's proof of possession (the data must be that key's CSR info) ---
+
+
+def key_generate(*, label: str, algorithm: str) -> dict:
+    _owner_of(label)
+    return {"public_key": _b64(hsm.key_generate(label=label, algorithm=algorithm).dump())}
+
+
+def key_public(*, label: str) -> dict:
+    _owner_of(label)
+    return {"public_key": _b64(hsm.key_public(label=label).dump())}
+
+
+def key_import(*, label: str, private_key: str) -> dict:
+    _owner_of(label)
+    info = keys.PrivateKeyInfo.load(_unb64(private_key))
+    return {"public_key": _b64(hsm.key_import(label=label, private_key=info).dump())}
+
+
+def csr_sign(*, label: str, info: str) -> dict:
+    from asn1crypto import csr
+
+    _owner_of(label)
+    data = _unb64(info)
+    try:
+        parsed = csr.CertificationRequestInfo.load(data, strict=True)
+        public = parsed["subject_pk_info"].dump()
+    except (ValueError, TypeError) as exc:
+        raise SignerRefused("bad_request", "not a certification request info") from exc
+    if public != hsm.key_public(label=label).dump():
+        raise SignerRefused("bad_request", "the request is for another key")
+    return {"signature": _b64(hsm.sign_raw(label=label, data=data))}
+
+
+_OPERATIONS = {
+    "seal": seal,
+    "verify": verify,
+    "activate": activate,
+    "sign": sign,
+    "confirm": confirm,
+    "key_generate": key_generate,
+    "key_public": key_public,
+    "key_import": key_import,
+    "csr_sign": csr_sign,
+}
+
+
+def handle(request: dict) -> dict:
+    """One request ``{"op": …, **arguments}`` → ``{"ok": true, …}`` or ``{"ok": false, "code", "message"}``."""
+    operation = _OPERATIONS.get(request.get("op"))
+    if operation is None:
+        return {"ok": False, "code": "bad_request", "message": "unknown operation"}
+    arguments = {k: v for k, v in request.items() if k != "op"}
+    try:
+        return {"ok": True, **operation(**arguments)}
+    except SignerRefused as exc:
+        return {"ok": False, "code": exc.code, "message": exc.message}
+    except TypeError as exc:
+        return {"ok": False, "code": "bad_request", "message": f"bad arguments: {exc}"}
+    except hsm.KeyNotFound as exc:
+        return {"ok": False, "code": "key_missing", "message": str(exc)}
+    except hsm.HSMUnavailable as exc:
+        return {"ok": False, "code": "hsm_unavailable", "message": str(exc)}
+    except hsm.HSMError as exc:
+        return {"ok": False, "code": "hsm_error", "message": str(exc)}

@@ -1,0 +1,103 @@
+"""Users' factor secrets sealed for the signer, and the signature activation that uses them.
+
+The web tier never holds a usable secret: it stores the sealed blobs the signer returned, passes
+them back with the code the user typed, and gets either a verdict (a step-up that is not a
+signature) or signature activation data bound to the documents the user confirmed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from core import signer as signer_client
+
+from .models import ActivationFactor
+
+
+def factor_seal(
+    *, user_id: int, device: str, kind: str, secret: str, valid_until: float | None = None, token_id=None
+) -> ActivationFactor:
+    sealed = signer_client.call("seal", user_id=user_id, kind=kind, secret=secret, valid_until=valid_until)["sealed"]
+    with transaction.atomic():
+        if kind in ("totp", "once"):
+            # One live seed per TOTP device, one pending code per e-mail/SMS device.
+            ActivationFactor.objects.filter(user_id=user_id, device=device, kind=kind).delete()
+        return ActivationFactor.objects.create(
+            user_id=user_id, device=device, kind=kind, sealed=sealed, token_id=token_id
+        )
+
+
+def _factors(user_id: int, devices: list[str] | None = None) -> list[ActivationFactor]:
+    rows = ActivationFactor.objects.filter(user_id=user_id).order_by("pk")
+    if devices is not None:
+        rows = rows.filter(device__in=devices)
+    return list(rows)
+
+
+def _spend(factor: ActivationFactor) -> None:
+    """A backup code or a sent code works once (django-otp deletes a used static token too)."""
+    if factor.kind == ActivationFactor.Kind.STATIC and factor.token_id:
+        from django_otp.plugins.otp_static.models import StaticToken
+
+        StaticToken.objects.filter(pk=factor.token_id).delete()
+    if factor.kind != ActivationFactor.Kind.TOTP:
+        ActivationFactor.objects.filter(pk=factor.pk).delete()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    device: str | None
+    handled: set[str]
+
+
+def verify_for_step_up(*, user, code: str, devices: list, context: dict) -> Verdict:
+    """accounts' code verifier: the signer checks the code against the user's sealed factors.
+
+    With ``context["activation_items"]`` the signer also issues signature activation data for those
+    documents, left in ``context["activation"]``. Throttling stays django-otp's, per device.
+    """
+    by_id = {d.persistent_id: d for d in devices}
+    factors = _factors(user.pk, list(by_id))
+    handled = {f.device for f in factors}
+    if not factors:
+        return Verdict(device=None, handled=set())
+    items = context.get("activation_items")
+    try:
+        if items is not None:
+            answer = signer_client.call("activate", user_id=user.pk, code=code, items=items, factors=_payload(factors))
+            context["activation"] = answer["sad"]
+        else:
+            answer = signer_client.call("verify", user_id=user.pk, code=code, factors=_payload(factors))
+    except signer_client.SignerUnavailable:
+        raise
+    except signer_client.SignerError as exc:
+        context["refusal"] = exc.code
+        for device_id in handled:
+            increment = getattr(by_id[device_id], "throttle_increment", None)
+            if increment is not None:
+                increment()
+        return Verdict(device=None, handled=handled)
+    factor = factors[answer["factor"]]
+    _device_used(by_id[factor.device], factor)
+    _spend(factor)
+    return Verdict(device=factor.device, handled=handled)
+
+
+def _device_used(device, factor: ActivationFactor) -> None:
+    """django-otp's own bookkeeping after a good code, for a device whose code the signer checked."""
+    from django.utils import timezone
+
+    for name in ("throttle_reset", "cooldown_reset", "set_last_used_timestamp"):
+        method = getattr(device, name, None)
+        if method is not None:
+            method(commit=False)
+    if factor.kind == ActivationFactor.Kind.ONCE:
+        device.token = None
+        device.valid_until = timezone.now()
+    device.save()
+
+
+def _payload(factors: list[ActivationFactor]) -> list[dict]:
+    return [{"kind": f.kind, "sealed": f.sealed} for f in factors]
