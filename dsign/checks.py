@@ -27,7 +27,6 @@ def production_secrets(app_configs, **kwargs):
                     id="dsign.E002",
                 )
             )
-        )
     if settings.HSM_SO_PIN == settings.INSECURE_HSM_SO_PIN:
         problems.append(
             Error(
