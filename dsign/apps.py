@@ -21,3 +21,6 @@ class DsignConfig(AppConfig):
         # Every admin page needs a session verified with a second factor (django-otp's admin site: the
         # login form asks for the code, has_permission() requires request.user.is_verified()).
         admin.site.__class__ = OTPAdminSite
+        from .admin_login import AdminAuthenticationForm
+
+        admin.site.login_form = AdminAuthenticationForm

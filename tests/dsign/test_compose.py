@@ -150,6 +150,7 @@ def test_the_compose_start_up_sequence_runs_without_docker(tmp_path):
     database_ensure(database_url)
     web_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DSIGN_TEST", "DJANGO_LIVE"))}
+    env.pop("HSM_USERS_PIN", None)  # the test run's own users' PIN: web and worker get none (keys apart)
     for name in ("SOFTHSM2_CONF", "Q_SYNC", "DATABASE_URL"):
         env.pop(name, None)
     env.update(_service_env("web"))  # the compose environment (its https:// base URL), then the local differences

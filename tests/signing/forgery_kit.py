@@ -30,24 +30,28 @@ def complete(*, api_for, personas, otp, pdf: bytes, title: str = "บันท�
     from django.test import TestCase
 
     requester = api_for(personas["requester"])
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        document_id = _route(api_for=api_for, personas=personas, otp=otp, pdf=pdf, title=title)
+    document_id = _route(
+        api_for=api_for, personas=personas, otp=otp, pdf=pdf, title=title, commit=TestCase.captureOnCommitCallbacks
+    )
     return document_id, b"".join(requester.get(f"/api/v1/documents/{document_id}/file/").streaming_content)
 
 
-def _route(*, api_for, personas, otp, pdf: bytes, title: str) -> int:
+def _route(*, api_for, personas, otp, pdf: bytes, title: str, commit) -> int:
+    """Each step's on-commit work (its signing job) runs before the next: a tier opens on signatures."""
     requester = api_for(personas["requester"])
-    created = requester.post(
-        "/api/v1/documents/",
-        {"file": SimpleUploadedFile("memo.pdf", pdf), "title": title, "workflow": "memo-2-tier"},
-        format="multipart",
-    )
+    with commit(execute=True):
+        created = requester.post(
+            "/api/v1/documents/",
+            {"file": SimpleUploadedFile("memo.pdf", pdf), "title": title, "workflow": "memo-2-tier"},
+            format="multipart",
+        )
     assert created.status_code == 201, created.content
     document_id = created.json()["id"]
     for name in ("head1", "head2", "director"):
-        response = api_for(personas[name]).post(
-            f"/api/v1/documents/{document_id}/approve/", {"otp": otp(personas[name])}, format="json"
-        )
+        with commit(execute=True):
+            response = api_for(personas[name]).post(
+                f"/api/v1/documents/{document_id}/approve/", {"otp": otp(personas[name])}, format="json"
+            )
         assert response.status_code == 202, response.content
     return document_id
 

@@ -450,6 +450,7 @@ def test_an_upload_that_cannot_be_normalised_is_refused_with_a_message(bb_templa
         "/api/v1/documents/",
         {"file": SimpleUploadedFile("x.pdf", data), "title": "x", "workflow": "memo-2-tier"},
         format="multipart",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 400, response.content
     assert words in response.json()["detail"]

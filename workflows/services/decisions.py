@@ -147,7 +147,7 @@ def _approval_record(
     comment: str,
     batch: SigningBatch | None,
     sha256: str | None,
-    aal: int,
+    aal: int = 1,
     activation: str = "",
 ) -> Assignment:
     from certificates.selectors import certificate_for_signing
