@@ -66,6 +66,13 @@ ALLOWED = {
     "memo-2-tier",
     "Example",
     "Ministry",
+    # assurance levels are designations of ETDA's and NIST SP 800-63's guidance, shown as written there
+    "IAL1",
+    "IAL2",
+    "IAL3",
+    "AAL1",
+    "AAL2",
+    "AAL3",
 }
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-/]*")
 # Identifiers a person may need to copy: hashes, serial numbers, e-mail addresses, usernames, file names.
