@@ -59,7 +59,7 @@ def test_the_app_level_import_graph_has_no_cycle():
 
 
 def test_only_core_hsm_imports_pkcs11():
-    """pyHanko's PKCS#11 signer counts too: the HSM session pool is the one door to the token."""
+    """pyHanko's PKCS#11 signer counts too: the HSM package (its session pool) is the one door to the token."""
     importers = []
     for path in REPO.glob("*/**/*.py"):
         relative = path.relative_to(REPO)
@@ -73,4 +73,4 @@ def test_only_core_hsm_imports_pkcs11():
                 names = [node.module]
             if any(name == "pkcs11" or name.startswith("pkcs11.") or name == "pyhanko.sign.pkcs11" for name in names):
                 importers.append(str(relative))
-    assert sorted(set(importers)) == ["core/hsm.py"]
+    assert importers and all(Path(importer).parts[:2] == ("core", "hsm") for importer in importers), importers

@@ -161,7 +161,7 @@ def test_pool_lends_at_most_pool_size_sessions(token, monkeypatch):
             pool_size=2,
         )
     )
-    monkeypatch.setattr(hsm, "_BORROW_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(hsm.pool, "_BORROW_TIMEOUT_SECONDS", 0.3)
     outcome = {}
 
     def third_borrower():

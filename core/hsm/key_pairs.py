@@ -1,0 +1,236 @@
+"""Key pairs in the token: generated or imported, never extracted; public keys and attributes."""
+
+from __future__ import annotations
+
+import hashlib
+
+from asn1crypto import core, keys
+from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
+from pkcs11 import exceptions as p11_errors
+from pkcs11.util.ec import (
+    encode_ec_public_key,
+    encode_named_curve_parameters,
+)
+from pkcs11.util.rsa import decode_rsa_private_key, encode_rsa_public_key
+
+from . import pool
+from .pool import _RSA_BITS, KEY_ALGORITHMS, HSMConfig, HSMError, KeyNotFound, _key_kinds, _retrying, session
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def _key_id(label: str) -> bytes:
+    # Stable per label, so certificates stored later can carry the same CKA_ID.
+    return hashlib.sha256(label.encode("utf-8")).digest()[:16]
+
+
+def _find(s, *, label: str, object_class):
+    try:
+        return s.get_key(object_class=object_class, label=label)
+    except p11_errors.NoSuchKey as exc:
+        raise KeyNotFound(f"no {object_class.name.lower()} labelled {label!r} in the token") from exc
+    except p11_errors.MultipleObjectsReturned as exc:
+        raise HSMError(f"several keys labelled {label!r} in the token") from exc
+
+
+def _public_key_info(public_key) -> keys.PublicKeyInfo:
+    key_type = public_key[Attribute.KEY_TYPE]
+    if key_type == KeyType.RSA:
+        return keys.PublicKeyInfo(
+            {
+                # RFC 3279 2.3.1: rsaEncryption parameters are an explicit NULL.
+                "algorithm": {"algorithm": "rsa", "parameters": core.Null()},
+                "public_key": keys.RSAPublicKey.load(encode_rsa_public_key(public_key)),
+            }
+        )
+    if key_type == KeyType.EC:
+        return keys.PublicKeyInfo.load(encode_ec_public_key(public_key))
+    raise HSMError(f"unsupported key type {key_type!r}")
+
+
+def _private_template(label: str) -> dict:
+    return {
+        Attribute.TOKEN: True,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        Attribute.SIGN: True,
+        Attribute.DECRYPT: False,
+        Attribute.UNWRAP: False,
+        Attribute.DERIVE: False,
+        Attribute.LABEL: label,
+        Attribute.ID: _key_id(label),
+    }
+
+
+def key_generate(*, label: str, algorithm: str = "rsa2048") -> keys.PublicKeyInfo:
+    """Generate a signing key pair inside the token and return its public half."""
+    if algorithm not in KEY_ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {KEY_ALGORITHMS}, not {algorithm!r}")
+    if key_exists(label=label):
+        raise HSMError(f"a key labelled {label!r} already exists")
+    _key_forget(label)
+    capabilities = MechanismFlag.SIGN | MechanismFlag.VERIFY
+    public_template = {
+        Attribute.TOKEN: True,
+        Attribute.VERIFY: True,
+        Attribute.ENCRYPT: False,
+    }
+    with session(label=label) as s, pool._module_lock:
+        if algorithm in _RSA_BITS:
+            public, _ = s.generate_keypair(
+                KeyType.RSA,
+                _RSA_BITS[algorithm],
+                id=_key_id(label),
+                label=label,
+                store=True,
+                capabilities=capabilities,
+                public_template=public_template,
+                private_template=_private_template(label),
+            )
+        else:
+            parameters = s.create_domain_parameters(
+                KeyType.EC,
+                {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+                local=True,
+            )
+            public, _ = parameters.generate_keypair(
+                id=_key_id(label),
+                label=label,
+                store=True,
+                capabilities=capabilities,
+                public_template=public_template,
+                private_template=_private_template(label),
+            )
+        return _public_key_info(public)
+
+
+def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKeyInfo:
+    """Store an externally issued key (PKCS#12 import) as sensitive and non-extractable."""
+    from cryptography.hazmat.primitives import serialization
+
+    if key_exists(label=label):
+        raise HSMError(f"a key labelled {label!r} already exists")
+    _key_forget(label)
+    algorithm = private_key.algorithm
+    if algorithm == "rsa":
+        private_attrs = decode_rsa_private_key(private_key["private_key"].parsed.dump())
+    elif algorithm == "ec":
+        ec_key = private_key["private_key"].parsed
+        # PKCS#8 keeps the curve in the outer algorithm, not inside ECPrivateKey.
+        private_attrs = {
+            Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+            Attribute.KEY_TYPE: KeyType.EC,
+            Attribute.EC_PARAMS: private_key["private_key_algorithm"]["parameters"].dump(),
+            Attribute.VALUE: ec_key["private_key"].contents,
+        }
+    else:
+        raise HSMError(f"cannot import a {algorithm} key")
+    private_attrs.update(_private_template(label))
+    public_der = (
+        serialization.load_der_private_key(private_key.dump(), password=None)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    public_info = keys.PublicKeyInfo.load(public_der)
+    if algorithm == "rsa":
+        rsa_public = public_info["public_key"].parsed
+        public_attrs = {
+            Attribute.KEY_TYPE: KeyType.RSA,
+            Attribute.MODULUS: rsa_public["modulus"].native.to_bytes(
+                (rsa_public["modulus"].native.bit_length() + 7) // 8, "big"
+            ),
+            Attribute.PUBLIC_EXPONENT: rsa_public["public_exponent"].native.to_bytes(
+                (rsa_public["public_exponent"].native.bit_length() + 7) // 8, "big"
+            ),
+        }
+    else:
+        public_attrs = {
+            Attribute.KEY_TYPE: KeyType.EC,
+            Attribute.EC_PARAMS: public_info["algorithm"]["parameters"].dump(),
+            Attribute.EC_POINT: core.OctetString(bytes(public_info["public_key"])).dump(),
+        }
+    public_attrs.update(
+        {
+            Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+            Attribute.TOKEN: True,
+            Attribute.VERIFY: True,
+            Attribute.LABEL: label,
+            Attribute.ID: _key_id(label),
+        }
+    )
+    with session(label=label) as s, pool._module_lock:
+        s.create_object(private_attrs)
+        s.create_object(public_attrs)
+    return public_info
+
+
+def key_exists(*, label: str) -> bool:
+    def _check() -> bool:
+        with session(label=label) as s, pool._module_lock:
+            found = list(s.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}))
+            return bool(found)
+
+    return _retrying(_check)
+
+
+def key_public(*, label: str) -> keys.PublicKeyInfo:
+    def _read() -> keys.PublicKeyInfo:
+        with session(label=label) as s, pool._module_lock:
+            return _public_key_info(_find(s, label=label, object_class=ObjectClass.PUBLIC_KEY))
+
+    return _retrying(_read)
+
+
+def key_delete(*, label: str, config: HSMConfig | None = None) -> None:
+    """Destroy both halves of the key pair (in the token of ``config`` when given, e.g. an old
+    single token during ``hsm_split``); a missing key is KeyNotFound."""
+    _key_forget(label)
+    with session(label=label, config=config) as s, pool._module_lock:
+        found = list(s.get_objects({Attribute.LABEL: label}))
+        found = [o for o in found if o[Attribute.CLASS] in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)]
+        if not found:
+            raise KeyNotFound(f"no key labelled {label!r} in the token")
+        for obj in found:
+            obj.destroy()
+
+
+def key_attributes(*, label: str) -> dict:
+    """The protection attributes of the private key, and whether its secret value can be read."""
+    with session(label=label) as s, pool._module_lock:
+        private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
+        report = {
+            "key_type": "rsa" if private[Attribute.KEY_TYPE] == KeyType.RSA else "ec",
+            "token": private[Attribute.TOKEN],
+            "sensitive": private[Attribute.SENSITIVE],
+            "extractable": private[Attribute.EXTRACTABLE],
+            "always_sensitive": private[Attribute.ALWAYS_SENSITIVE],
+            "never_extractable": private[Attribute.NEVER_EXTRACTABLE],
+            "sign": private[Attribute.SIGN],
+            "id": private[Attribute.ID],
+        }
+        secret = Attribute.PRIVATE_EXPONENT if report["key_type"] == "rsa" else Attribute.VALUE
+        try:
+            private[secret]
+            report["secret_readable"] = True
+        except (p11_errors.AttributeSensitive, p11_errors.AttributeTypeInvalid):
+            report["secret_readable"] = False
+        return report
+
+
+def _key_kind(label: str) -> str:
+    kind = _key_kinds.get(label)
+    if kind is not None:
+        return kind
+
+    def _read() -> str:
+        with session(label=label) as s, pool._module_lock:
+            private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
+            return "rsa" if private[Attribute.KEY_TYPE] == KeyType.RSA else "ecdsa"
+
+    kind = _key_kinds[label] = _retrying(_read)
+    return kind
+
+
+def _key_forget(label: str) -> None:
+    _key_kinds.pop(label, None)

@@ -1,0 +1,72 @@
+"""REST API of documents, workflow templates, inboxes and batch signing: thin views around services.
+
+Paths and JSON shapes here are public (DESIGN.md): extend them, never change them. Every error is JSON
+`{"detail": ..., "code": ...}` with a 4xx status (refusals of services are mapped by dsign.api). People
+authenticate with a token or a session; applications with an API key acting for a user, limited to the
+scopes in `application_scopes` (integrations.auth) — they can read and create documents but never
+approve, reject or sign.
+"""
+
+from .base import (
+    _ERROR_TEXT,
+    ERROR,
+    IDEMPOTENCY_KEY,
+    ApiView,
+    ListView,
+    Pagination,
+    _batch_versions,
+    _documents_filtered,
+    _first_error,
+    _form,
+    _too_large,
+    _visible,
+    errors,
+)
+from .batches import BatchCreate, BatchDetail
+from .documents import (
+    DecisionView,
+    DocumentApprove,
+    DocumentDetail,
+    DocumentListCreate,
+    DocumentRecall,
+    DocumentReject,
+    DocumentResubmit,
+    DocumentReturn,
+    Inbox,
+    WorkflowList,
+)
+from .files import DocumentArchive, DocumentEncrypted, DocumentFile, DocumentTimeline, DocumentVersions, EncryptedCopyIn
+
+__all__ = [
+    "ApiView",
+    "BatchCreate",
+    "BatchDetail",
+    "DecisionView",
+    "DocumentApprove",
+    "DocumentArchive",
+    "DocumentDetail",
+    "DocumentEncrypted",
+    "DocumentFile",
+    "DocumentListCreate",
+    "DocumentRecall",
+    "DocumentReject",
+    "DocumentResubmit",
+    "DocumentReturn",
+    "DocumentTimeline",
+    "DocumentVersions",
+    "ERROR",
+    "EncryptedCopyIn",
+    "IDEMPOTENCY_KEY",
+    "Inbox",
+    "ListView",
+    "Pagination",
+    "WorkflowList",
+    "_ERROR_TEXT",
+    "_batch_versions",
+    "_documents_filtered",
+    "_first_error",
+    "_form",
+    "_too_large",
+    "_visible",
+    "errors",
+]

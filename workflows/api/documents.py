@@ -1,0 +1,303 @@
+"""Documents and workflow templates: listing, creating, reading, deciding, the inbox."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+)
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from integrations.idempotency import idempotent
+
+from .. import selectors, services
+from ..models import (
+    Document,
+    DocumentStatus,
+    TemplateTier,
+    WorkflowTemplate,
+)
+from ..serializers import (
+    DOCUMENT_EXAMPLE,
+    ApproveIn,
+    DecisionIn,
+    DocumentCreateIn,
+    DocumentDetailOut,
+    DocumentOut,
+    InboxItemOut,
+    ResubmitIn,
+    WorkflowOut,
+)
+from .base import IDEMPOTENCY_KEY, ApiView, ListView, _documents_filtered, _form, _too_large, _visible, errors
+
+
+class WorkflowList(ListView):
+    serializer_class = WorkflowOut
+    application_scopes = {"GET": "workflows:read"}
+
+    def get_queryset(self):
+        tiers = Prefetch("tiers", queryset=TemplateTier.objects.order_by("order").prefetch_related("signers"))
+        return WorkflowTemplate.objects.filter(active=True).prefetch_related(tiers).order_by("code")
+
+    @extend_schema(
+        summary="Workflow templates a document can be routed with",
+        responses={200: WorkflowOut(many=True), **errors()},
+        examples=[
+            OpenApiExample(
+                "memo-2-tier",
+                value={
+                    "code": "memo-2-tier",
+                    "name": "บันทึกข้อความ 2 ขั้น",
+                    "document_type": "memo",
+                    "pades_level": "B-LTA",
+                    "allow_multiple_seats": False,
+                    "tiers": [
+                        {
+                            "order": 1,
+                            "name": "หัวหน้างาน",
+                            "quorum": 2,
+                            "signers": ["head1", "head2", "head3"],
+                            "rule_position": "",
+                            "due_hours": 72,
+                        },
+                        {
+                            "order": 2,
+                            "name": "ผู้อำนวยการ",
+                            "quorum": 1,
+                            "signers": ["director"],
+                            "rule_position": "",
+                            "due_hours": 72,
+                        },
+                    ],
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DocumentListCreate(ListView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    serializer_class = DocumentOut
+    application_scopes = {"GET": "documents:read", "POST": "documents:create"}
+
+    _queryset = None
+
+    def get_queryset(self):
+        return self._queryset if self._queryset is not None else Document.objects.none()
+
+    @extend_schema(
+        summary="Documents you requested, sign, or may see",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=DocumentStatus.values, description="document status"),
+            OpenApiParameter(
+                "role",
+                OpenApiTypes.STR,
+                enum=["requester", "signer"],
+                description="only documents you requested, or only those you hold a seat in",
+            ),
+            OpenApiParameter("q", OpenApiTypes.STR, description="words in the title"),
+        ],
+        responses={200: DocumentOut(many=True), **errors(400)},
+        examples=[DOCUMENT_EXAMPLE],
+    )
+    def get(self, request, *args, **kwargs):
+        params = request.query_params
+        status_filter, role = params.get("status", ""), params.get("role", "")
+        if status_filter and status_filter not in DocumentStatus.values:
+            return Response(
+                {"detail": f"status must be one of {', '.join(DocumentStatus.values)}.", "code": "invalid"}, status=400
+            )
+        if role and role not in ("requester", "signer"):
+            return Response({"detail": "role must be requester or signer.", "code": "invalid"}, status=400)
+        q = params.get("q", "").replace("\x00", "").strip()[:200]
+        self._queryset = _documents_filtered(user=request.user, status_filter=status_filter, role=role, q=q)
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Upload a PDF and start its route",
+        request={"multipart/form-data": DocumentCreateIn},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: DocumentDetailOut, **errors(400, 403, 409, 413, 422)},
+        examples=[DOCUMENT_EXAMPLE],
+    )
+    @idempotent
+    def post(self, request):
+        form, refusal = _form(DocumentCreateIn, request)
+        if refusal:
+            return refusal
+        upload = form["file"]
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            return _too_large()
+        template = WorkflowTemplate.objects.filter(code=form["workflow"], active=True).first()
+        if template is None:
+            return Response(
+                {"detail": _("Unknown workflow template %(code)s.") % {"code": form["workflow"]}, "code": "invalid"},
+                status=400,
+            )
+        placements = form.get("placements") or None
+        if placements is not None and not isinstance(placements, dict):
+            return Response(
+                {"detail": "placements must be an object keyed by signer username.", "code": "invalid"}, status=400
+            )
+        document = services.route_start(
+            title=form["title"], pdf=upload.read(), template=template, actor=request.user, placements=placements
+        )
+        document = selectors.document_detail(user=request.user, document_id=document.pk)
+        return Response(DocumentDetailOut(document).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentDetail(ApiView):
+    application_scopes = {"GET": "documents:read"}
+
+    @extend_schema(
+        summary="A document and its route",
+        responses={200: DocumentDetailOut, **errors(404)},
+        examples=[DOCUMENT_EXAMPLE],
+    )
+    def get(self, request, pk: int):
+        return Response(DocumentDetailOut(_visible(request, pk)).data)
+
+
+class DocumentApprove(ApiView):
+    # Wrong codes are throttled by the MFA devices themselves (they lock after failures), not per request.
+    @extend_schema(
+        summary="Approve and sign (the signer's own credentials and OTP; never an application)",
+        request=ApproveIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={202: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
+        examples=[
+            OpenApiExample(
+                "approve",
+                value={
+                    "otp": "123456",
+                    "comment": "เห็นชอบ",
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                },
+                request_only=True,
+            ),
+            DOCUMENT_EXAMPLE,
+        ],
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        document = _visible(request, pk)
+        form, refusal = _form(ApproveIn, request)
+        if refusal:
+            return refusal
+        services.decision_approve(
+            document=document, actor=request.user, otp=form["otp"], comment=form["comment"], sha256=form["sha256"]
+        )
+        return Response(DocumentDetailOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DecisionView(ApiView):
+    """Reject, return and recall: parse the comment, call one workflow service, show the document."""
+
+    def decide(self, *, document, actor, form: dict) -> None:
+        raise NotImplementedError
+
+    def post(self, request, pk: int):
+        document = _visible(request, pk)
+        form, refusal = _form(DecisionIn, request)
+        if refusal:
+            return refusal
+        self.decide(document=document, actor=request.user, form=form)
+        return Response(DocumentDetailOut(_visible(request, pk)).data)
+
+
+class DocumentReject(DecisionView):
+    def decide(self, *, document, actor, form):
+        services.decision_reject(document=document, actor=actor, comment=form["comment"])
+
+    @extend_schema(
+        summary="Reject (ends the route); a comment is required",
+        request=DecisionIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
+        examples=[OpenApiExample("reject", value={"comment": "งบประมาณไม่เพียงพอ"}, request_only=True)],
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        return super().post(request, pk)
+
+
+class DocumentReturn(DecisionView):
+    def decide(self, *, document, actor, form):
+        services.decision_return(document=document, actor=actor, comment=form["comment"], to_tier=form["to_tier"])
+
+    @extend_schema(
+        summary="Return for revision, to the requester or to an earlier tier",
+        request=DecisionIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
+        examples=[OpenApiExample("return", value={"comment": "แก้ไขวันที่", "to_tier": 1}, request_only=True)],
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        return super().post(request, pk)
+
+
+class DocumentRecall(DecisionView):
+    def decide(self, *, document, actor, form):
+        services.route_recall(document=document, actor=actor, reason=form["comment"])
+
+    @extend_schema(
+        summary="Recall a running document (the requester only)",
+        request=DecisionIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: DocumentDetailOut, **errors(400, 403, 404, 409, 422)},
+        examples=[OpenApiExample("recall", value={"comment": "ส่งผิดเรื่อง"}, request_only=True)],
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        return super().post(request, pk)
+
+
+class DocumentResubmit(ApiView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        summary="Send a returned document again, revised or as it is (the requester only)",
+        request={"multipart/form-data": ResubmitIn, "application/json": ResubmitIn},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: DocumentOut, **errors(400, 403, 404, 409, 413, 422)},
+        examples=[OpenApiExample("resubmit", value={"comment": "แก้ไขวันที่แล้ว"}, request_only=True)],
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        document = _visible(request, pk)
+        form, refusal = _form(ResubmitIn, request)
+        if refusal:
+            return refusal
+        upload = form.get("file")
+        if upload is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+            return _too_large()
+        pdf = upload.read() if upload is not None else None
+        services.route_resubmit(document=document, actor=request.user, pdf=pdf, comment=form["comment"])
+        return Response(DocumentOut(_visible(request, pk)).data)
+
+
+class Inbox(ListView):
+    serializer_class = InboxItemOut
+
+    def get_queryset(self):
+        q = (self.request.query_params.get("q") or "").strip()[:200]
+        return selectors.documents_filter(selectors.inbox(self.request.user), q=q, prefix="document__")
+
+    @extend_schema(
+        summary="Seats waiting for your decision, oldest first",
+        parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="search title, number (#id) or requester")],
+        responses={200: InboxItemOut(many=True), **errors(403)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
