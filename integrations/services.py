@@ -28,6 +28,7 @@ import audit
 from core.backoff import backoff
 from core.errors import DomainError
 from core.http import http_status_transient
+from core.ledger import ledger_due_ids
 
 from .models import (
     ApiClient,
@@ -316,15 +317,7 @@ def _delivery_record(*, delivery, attempt, outcome: str, error: str, status_code
 
 def webhook_deliveries_due() -> list[int]:
     """Deliveries whose task may have been lost: due ones, and claims abandoned by a dead worker."""
-    now = timezone.now()
-    WebhookDelivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
-        status=DeliveryStatus.RETRYING, claimed_at=None, next_attempt_at=now
-    )
-    return list(
-        WebhookDelivery.objects.filter(
-            status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now
-        ).values_list("pk", flat=True)
-    )
+    return ledger_due_ids(WebhookDelivery, statuses=DeliveryStatus, stale_claim=STALE_CLAIM)
 
 
 @transaction.atomic

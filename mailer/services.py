@@ -24,6 +24,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from core.backoff import backoff
+from core.ledger import ledger_due_ids
 
 from .models import EmailStatus, OutgoingEmail
 
@@ -163,15 +164,7 @@ def email_send(*, email_id: int) -> str:
 
 def emails_due() -> list[int]:
     """E-mails whose task was lost or whose retry time came; claims abandoned by a dead worker are released."""
-    now = timezone.now()
-    OutgoingEmail.objects.filter(status=EmailStatus.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
-        status=EmailStatus.RETRYING, claimed_at=None, next_attempt_at=now
-    )
-    return list(
-        OutgoingEmail.objects.filter(
-            status__in=[EmailStatus.PENDING, EmailStatus.RETRYING], next_attempt_at__lte=now
-        ).values_list("pk", flat=True)[:500]
-    )
+    return ledger_due_ids(OutgoingEmail, statuses=EmailStatus, stale_claim=STALE_CLAIM, limit=500)
 
 
 def emails_retry(*, emails: QuerySet[OutgoingEmail]) -> int:
