@@ -102,6 +102,8 @@ class DecisionForm(forms.Form):
         max_length=64,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+    # Instead of `otp`: the passkey's answer (JSON) to the challenge of office-document-passkey.
+    webauthn = forms.CharField(required=False, max_length=32000, widget=forms.HiddenInput)
     # The version the page showed; the approval is refused when it is missing or no longer current.
     sha256 = forms.RegexField(regex=SHA256, required=False, widget=forms.HiddenInput)
     confirm = forms.BooleanField(required=False)

@@ -108,6 +108,7 @@ class ActivationFactor(models.Model):
         TOTP = "totp", "TOTP seed"
         STATIC = "static", "backup code"
         ONCE = "once", "e-mailed or SMS code"
+        WEBAUTHN = "webauthn", "passkey public key"
 
     user_id = models.BigIntegerField(db_index=True)
     device = models.CharField(max_length=100, db_index=True, help_text="django-otp persistent id")

@@ -507,20 +507,47 @@ def signature_activate(*, user, code: str, items: list[dict], request=None) -> s
     return activation
 
 
-def signature_activate_with_device(*, user, code: str, items: list[dict], request=None, min_aal: int = 1):
+def signature_activate_with_device(
+    *, user, code: str, items: list[dict], request=None, min_aal: int = 1, assertion=None
+):
     """``signature_activate`` that also returns the device whose code activated it (for its assurance
-    level); devices below ``min_aal`` are not tried, so a code from one of them is not spent."""
+    level); devices below ``min_aal`` are not tried, so a code from one of them is not spent.
+
+    With ``assertion`` (a passkey's answer to ``signature_passkey_options`` for the same items) instead of
+    a code, the signer checks it and issues activation data for exactly those items.
+    """
     from accounts import services as accounts_services
 
     context: dict = {"activation_items": items}
-    device = accounts_services.mfa_step_up(
-        user=user, code=code, purpose="sign", request=request, min_aal=min_aal, verifier_context=context
-    )
+    if assertion:
+        from core.passkeys import items_binding
+
+        device = accounts_services.passkey_step_up(
+            user=user,
+            assertion=assertion,
+            purpose="sign",
+            binding=items_binding(items),
+            request=request,
+            verifier_context=context,
+        )
+    else:
+        device = accounts_services.mfa_step_up(
+            user=user, code=code, purpose="sign", request=request, min_aal=min_aal, verifier_context=context
+        )
     if not context.get("activation"):
         raise accounts_services.StepUpFailed(
             _("This MFA device cannot activate signatures; enrol it again or use a backup code.")
         )
     return context["activation"], device
+
+
+def signature_passkey_options(*, user, items: list[dict], request=None) -> dict:
+    """navigator.credentials.get() options whose challenge carries ``items`` (the documents and versions
+    the user is about to approve): its assertion activates a signature for them and nothing else."""
+    from accounts import services as accounts_services
+    from core.passkeys import items_binding
+
+    return accounts_services.passkey_options(user=user, purpose="sign", binding=items_binding(items), request=request)
 
 
 def _verify(*, data: bytes, lang: str, password: str | None = None, timeout_s: float = 30) -> dict:

@@ -82,8 +82,16 @@ class DocumentCreateIn(serializers.Serializer):
 SHA256 = r"^[0-9a-fA-F]{64}$"
 
 
+WEBAUTHN_HELP = (
+    "instead of `otp`: the passkey's answer (PublicKeyCredential as JSON: id, rawId, type, response with "
+    "clientDataJSON, authenticatorData, signature, userHandle, base64url) to the challenge of "
+    "`approve/challenge/` for the same document(s) and version(s); 403 `passkey_*` when refused"
+)
+
+
 class ApproveIn(serializers.Serializer):
     otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    webauthn = serializers.DictField(required=False, default=None, allow_null=True, help_text=WEBAUTHN_HELP)
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     sha256 = serializers.RegexField(
         SHA256,
@@ -151,11 +159,32 @@ class VersionOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ApproveChallengeIn(serializers.Serializer):
+    sha256 = serializers.RegexField(
+        SHA256, required=False, default=None, help_text="the `version.sha256` the signer was shown"
+    )
+
+
+class BatchChallengeIn(serializers.Serializer):
+    documents = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=100
+    )
+    sha256 = serializers.DictField(child=serializers.RegexField(SHA256), required=False, default=dict)
+
+
+class PasskeyOptionsOut(serializers.Serializer):
+    publicKey = serializers.DictField(  # noqa: N815 - the WebAuthn name, handed to navigator.credentials.get
+        help_text="PublicKeyCredentialRequestOptions (base64url challenge and credential ids): decode and pass "
+        "to navigator.credentials.get({publicKey}); the challenge is valid once, for WEBAUTHN_CHALLENGE_SECONDS"
+    )
+
+
 class BatchIn(serializers.Serializer):
     documents = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=100
     )
     otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    webauthn = serializers.DictField(required=False, default=None, allow_null=True, help_text=WEBAUTHN_HELP)
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     sha256 = serializers.DictField(
         child=serializers.RegexField(SHA256),

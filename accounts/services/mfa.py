@@ -26,8 +26,8 @@ class StepUpFailed(DomainError):
     status = 403
     code = "step_up_failed"
 
-    def __init__(self, message: str, *, throttled: bool = False):
-        super().__init__(message, code="step_up_throttled" if throttled else None, status=429 if throttled else None)
+    def __init__(self, message: str, *, throttled: bool = False, code: str | None = None):
+        super().__init__(message, code="step_up_throttled" if throttled else code, status=429 if throttled else None)
         self.throttled = throttled
 
 
@@ -76,15 +76,29 @@ def _code_verify(
         _audit(user, "accounts.mfa_failed", purpose, "no MFA device")
         raise StepUpFailed(_("You have no MFA device set up; enrol one before signing."))
     # Factors weaker than asked for are not even tried, so a code from one of them is not spent.
-    from ..selectors import device_aal
+    from ..selectors import device_aal, device_kind
 
     devices = [device for device in devices if device_aal(device) >= min_aal]
+    # A passkey answers a challenge, never a typed code (accounts.services.passkeys).
+    devices = [device for device in devices if device_kind(device) != "webauthn"]
+    if not devices and min_aal >= 3:
+        _audit(user, "accounts.mfa_failed", purpose, "a code where a passkey (AAL3) is required")
+        raise StepUpFailed(
+            _(
+                "This document must be approved with a passkey (AAL3, phishing-resistant); one-time codes "
+                "from an authenticator app, SMS, e-mail or backup codes are not accepted."
+            ),
+            code="passkey_required",
+        )
     if not devices:
         _audit(user, "accounts.mfa_failed", purpose, f"no factor of AAL{min_aal} or higher")
         raise StepUpFailed(
-            f"This document needs a stronger factor (AAL{min_aal}: an authenticator app or a passkey); "
-            f"codes by SMS, e-mail or backup codes are not enough. "
-            f"เอกสารนี้ต้องยืนยันตัวตนด้วยปัจจัยระดับ AAL{min_aal} ขึ้นไป (แอปยืนยันตัวตนหรือพาสคีย์)"
+            _(
+                "This document needs a stronger factor (AAL%(level)s: an authenticator app or a passkey); "
+                "codes by SMS, e-mail or backup codes are not enough."
+            )
+            % {"level": min_aal},
+            code="factor_too_weak",
         )
     if not code:
         raise StepUpFailed(_("A one-time code (OTP) is required to sign."))

@@ -278,6 +278,8 @@ def _document_context(request, document, **extra) -> dict:
         "tiers": selectors.current_tiers(document),
         "my_turn": my_turn,
         "otp_devices": [d for d in mfa_devices(request.user) if d["confirmed"]] if my_turn else [],
+        "has_passkey": my_turn and any(d["kind"] == "webauthn" and d["confirmed"] for d in mfa_devices(request.user)),
+        "passkey_required": my_turn and document.template.min_aal >= 3,
         "decision_form": DecisionForm(),
         "version": selectors.latest_version(document),
         "versions": list(selectors.versions(document)),
@@ -346,8 +348,10 @@ def document_decide(request, pk: int, decision: str):
                 document=document,
                 actor=request.user,
                 otp=form.cleaned_data.get("otp", ""),
+                webauthn=form.cleaned_data.get("webauthn") or None,
                 comment=comment,
                 sha256=shown,
+                request=request,
             )
             messages.success(request, _("Approved; your signature is being added."))
         elif decision == "reject":

@@ -22,10 +22,11 @@ from .base import (
     _visible,
     errors,
 )
-from .batches import BatchCreate, BatchDetail
+from .batches import BatchChallenge, BatchCreate, BatchDetail
 from .documents import (
     DecisionView,
     DocumentApprove,
+    DocumentApproveChallenge,
     DocumentDetail,
     DocumentListCreate,
     DocumentRecall,
@@ -39,10 +40,12 @@ from .files import DocumentArchive, DocumentEncrypted, DocumentFile, DocumentTim
 
 __all__ = [
     "ApiView",
+    "BatchChallenge",
     "BatchCreate",
     "BatchDetail",
     "DecisionView",
     "DocumentApprove",
+    "DocumentApproveChallenge",
     "DocumentArchive",
     "DocumentDetail",
     "DocumentEncrypted",

@@ -26,12 +26,14 @@ from ..models import (
 )
 from ..serializers import (
     DOCUMENT_EXAMPLE,
+    ApproveChallengeIn,
     ApproveIn,
     DecisionIn,
     DocumentCreateIn,
     DocumentDetailOut,
     DocumentOut,
     InboxItemOut,
+    PasskeyOptionsOut,
     ResubmitIn,
     WorkflowOut,
 )
@@ -195,9 +197,41 @@ class DocumentApprove(ApiView):
         if refusal:
             return refusal
         services.decision_approve(
-            document=document, actor=request.user, otp=form["otp"], comment=form["comment"], sha256=form["sha256"]
+            document=document,
+            actor=request.user,
+            otp=form["otp"],
+            webauthn=form["webauthn"],
+            comment=form["comment"],
+            sha256=form["sha256"],
+            request=request,
         )
         return Response(DocumentDetailOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DocumentApproveChallenge(ApiView):
+    @extend_schema(
+        summary="A passkey challenge for approving this document (its current version)",
+        description=(
+            "Checks that the caller may approve now (seat, room, `sha256` still current), then returns "
+            "WebAuthn request options whose challenge carries this document, its version's SHA-256 and the "
+            "caller: the assertion approves this document only, once, within WEBAUTHN_CHALLENGE_SECONDS. "
+            "Send it as `webauthn` to `approve/`. 409 `passkey_none` when the caller has no passkey."
+        ),
+        request=ApproveChallengeIn,
+        responses={200: PasskeyOptionsOut, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request, pk: int):
+        document = _visible(request, pk)
+        form, refusal = _form(ApproveChallengeIn, request)
+        if refusal:
+            return refusal
+        options = services.approval_passkey_options(
+            documents=[document],
+            actor=request.user,
+            sha256={document.pk: form["sha256"]} if form["sha256"] else None,
+            request=request,
+        )
+        return Response(options)
 
 
 class DecisionView(ApiView):

@@ -13,7 +13,13 @@ Reads live in `workflows.selectors`, which never imports this package.
 from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound, NotYourTurn, StaleVersion, WorkflowError
 from ..selectors import SIGNING_HANDLER
 from .common import document_lock, it_admins, notify, webhook_on_commit
-from .decisions import decision_approve, decision_approve_batch, decision_reject, decision_return
+from .decisions import (
+    approval_passkey_options,
+    decision_approve,
+    decision_approve_batch,
+    decision_reject,
+    decision_return,
+)
 from .delegation import delegation_check, delegation_create, delegation_revoke
 from .documents import (
     ARCHIVE_RENEW_MARGIN,
@@ -54,6 +60,7 @@ __all__ = [
     "archive_copy_make",
     "archive_timestamp_renew",
     "assignment_reassign",
+    "approval_passkey_options",
     "decision_approve",
     "decision_approve_batch",
     "decision_reject",

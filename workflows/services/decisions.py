@@ -83,6 +83,16 @@ def _approval_possible(*, document: Document, actor: User, sha256: str | None) -
     _version_shown(document=document, sha256=sha256)
 
 
+def approval_passkey_options(
+    *, documents: list[Document], actor: User, sha256: dict[int, str] | None = None, request=None
+) -> dict:
+    """navigator.credentials.get() options for approving `documents` with a passkey: the challenge carries
+    each document's current version (checked like an approval first), so its answer approves nothing else."""
+    for document in documents:
+        _approval_possible(document=document, actor=actor, sha256=(sha256 or {}).get(document.pk))
+    return signing_services.signature_passkey_options(user=actor, items=signing_items(documents), request=request)
+
+
 def decision_approve(
     *,
     document: Document,
@@ -92,6 +102,7 @@ def decision_approve(
     batch: SigningBatch | None = None,
     sha256: str | None = None,
     request=None,
+    webauthn: dict | str | None = None,
 ) -> Assignment:
     """The one approval service every door calls with what the signer sent: seat, step-up, decision.
 
@@ -104,14 +115,20 @@ def decision_approve(
     2. The step-up: `otp` must be a fresh code of one of the actor's MFA devices, checked by the signer
        (`signing.services.signature_activate`, which is `mfa_step_up` asking for activation data bound to
        the document's current version; it commits its own throttling and audit rows, so a wrong code
-       counts even though nothing else happens).
+       counts even though nothing else happens). Instead of `otp`, `webauthn` may be a passkey's answer
+       to `approval_passkey_options` for this document (AAL3).
     3. The decision: recorded with the document row locked, the seat checked again under the lock; the
        signing job is created in the same transaction (in `batch` when given) and queued on commit.
     Raises a WorkflowError or accounts' StepUpFailed (both DomainError) when refused.
     """
     _approval_possible(document=document, actor=actor, sha256=sha256)
     activation, device = signing_services.signature_activate_with_device(
-        user=actor, code=otp or "", items=signing_items([document]), request=request, min_aal=document.template.min_aal
+        user=actor,
+        code=otp or "",
+        items=signing_items([document]),
+        request=request,
+        min_aal=document.template.min_aal,
+        assertion=webauthn,
     )
     return _approval_record(
         document=document,
@@ -298,6 +315,7 @@ def decision_approve_batch(
     comment: str = "",
     sha256: dict[int, str] | None = None,
     request=None,
+    webauthn: dict | str | None = None,
 ) -> tuple[SigningBatch, list[dict]]:
     """Approve several documents after one step-up (`otp`), each decision in its own transaction.
 
@@ -309,7 +327,7 @@ def decision_approve_batch(
     """
     # One activation covers every document the user confirmed, each bound to the version they saw.
     activation, device = signing_services.signature_activate_with_device(
-        user=actor, code=otp or "", items=signing_items(documents), request=request
+        user=actor, code=otp or "", items=signing_items(documents), request=request, assertion=webauthn
     )
     aal = device_aal(device)
     batch = signing_services.signing_batch_create(signer=actor)
