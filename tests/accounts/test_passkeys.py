@@ -175,3 +175,163 @@ def test_a_passkey_template_refuses_a_totp_code_and_accepts_a_passkey_whose_acti
     seat = Assignment.objects.get(tier__document_id=document["id"], signer=head1)
     signing_services.signing_job_run(job_id=seat.signing_job_id)
     assert SigningJob.objects.get(pk=seat.signing_job_id).status == JobStatus.DONE
+
+
+# --- attackers ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_documents(personas, pdf_bytes):
+    _template(min_aal=3)
+    return upload(personas["requester"], pdf_bytes, title="ก"), upload(personas["requester"], pdf_bytes, title="ข")
+
+
+def test_a_replayed_assertion_is_refused_by_the_web_tier_and_by_the_signer(personas, two_documents):
+    from core import signer as signer_client
+    from signing.factors import _factors, _payload
+    from workflows.models import Document
+    from workflows.selectors import signing_items
+
+    head1 = personas["head1"]
+    authenticator = enrol(head1)
+    first, _second = two_documents
+    # The version the challenge carries (the approval's signature then adds a new one).
+    items = signing_items([Document.objects.get(pk=first["id"])])
+    answer = authenticator.get(_challenge(head1, first["id"]).json())
+    assert _approve(head1, first["id"], webauthn=answer).status_code == 202
+    again = _approve(head1, first["id"], webauthn=answer)
+    assert again.status_code in (403, 409)
+    # A web-tier shell that skips its own checks and hands the same assertion to the signer gets nothing.
+    device = WebAuthnDevice.objects.get(user=head1)
+    factors = [f for f in _factors(head1.pk, [device.persistent_id]) if f.kind == "webauthn"]
+    with pytest.raises(signer_client.SignerError) as refused:
+        signer_client.call("activate", user_id=head1.pk, items=items, factors=_payload(factors), assertion=answer)
+    assert refused.value.code == "passkey_replayed"
+
+
+def test_an_assertion_for_one_document_does_not_approve_another(personas, two_documents):
+    from core import signer as signer_client
+    from signing.factors import _factors, _payload
+    from workflows.models import Document
+    from workflows.selectors import signing_items
+
+    head1 = personas["head1"]
+    authenticator = enrol(head1)
+    first, second = two_documents
+    answer = authenticator.get(_challenge(head1, first["id"]).json())
+    refused = _approve(head1, second["id"], webauthn=answer)
+    assert refused.status_code == 403 and refused.json()["code"] == "passkey_other_purpose", refused.content
+    assert not Event.objects.filter(action="document.approved").exists()
+    # The signer recomputes the binding from the items it activates: the other document's are refused.
+    answer = authenticator.get(_challenge(head1, first["id"]).json())
+    device = WebAuthnDevice.objects.get(user=head1)
+    factors = [f for f in _factors(head1.pk, [device.persistent_id]) if f.kind == "webauthn"]
+    with pytest.raises(signer_client.SignerError) as other:
+        signer_client.call(
+            "activate",
+            user_id=head1.pk,
+            items=signing_items([Document.objects.get(pk=second["id"])]),
+            factors=_payload(factors),
+            assertion=answer,
+        )
+    assert other.value.code == "passkey_other_purpose"
+
+
+def test_a_stale_version_is_refused_before_a_challenge_is_handed_out(personas, two_documents):
+    head1 = personas["head1"]
+    enrol(head1)
+    first, _second = two_documents
+    stale = _challenge(head1, first["id"], sha256="ab" * 32)
+    assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
+
+
+def test_another_users_passkey_does_not_approve(personas, two_documents):
+    head1, head2 = personas["head1"], personas["head2"]
+    enrol(head1)
+    theirs = enrol(head2)
+    first, _second = two_documents
+    # head2's key answering head1's challenge: not one of head1's credentials.
+    refused = _approve(head1, first["id"], webauthn=theirs.get(_challenge(head1, first["id"]).json()))
+    assert refused.status_code == 403 and refused.json()["code"] == "passkey_unknown", refused.content
+    assert Event.objects.filter(action="accounts.mfa_failed", actor_repr="head1").exists()
+
+
+def test_a_sign_counter_that_goes_back_is_refused_as_a_cloned_key_even_after_the_database_is_reset(
+    personas, two_documents
+):
+    head1 = personas["head1"]
+    authenticator = enrol(head1, _authenticator(sign_count=5))
+    first, second = two_documents
+    assert (
+        _approve(head1, first["id"], webauthn=authenticator.get(_challenge(head1, first["id"]).json())).status_code
+        == 202
+    )
+    authenticator.sign_count = 3  # a copy of the key, used elsewhere less often
+    cloned = _approve(head1, second["id"], webauthn=authenticator.get(_challenge(head1, second["id"]).json()))
+    assert cloned.status_code == 403 and cloned.json()["code"] == "passkey_counter"
+    assert Event.objects.filter(action="accounts.passkey_clone_suspected", actor_repr="head1").exists()
+    # Someone who resets the counter in the database meets the signer's own counter.
+    WebAuthnDevice.objects.filter(user=head1).update(sign_count=0)
+    again = _approve(head1, second["id"], webauthn=authenticator.get(_challenge(head1, second["id"]).json()))
+    assert again.status_code == 403 and again.json()["code"] == "passkey_counter"
+    assert Event.objects.filter(action="document.approved").count() == 1
+
+
+def test_an_assertion_without_user_verification_is_refused(personas, two_documents):
+    head1 = personas["head1"]
+    authenticator = enrol(head1)
+    first, _second = two_documents
+    authenticator.user_verification = False  # touched, but no PIN or fingerprint
+    refused = _approve(head1, first["id"], webauthn=authenticator.get(_challenge(head1, first["id"]).json()))
+    assert refused.status_code == 403 and refused.json()["code"] == "passkey_user_not_verified"
+
+
+def test_a_public_key_swapped_in_the_database_does_not_activate_a_signature(personas, two_documents):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    head1 = personas["head1"]
+    authenticator = enrol(head1)
+    first, _second = two_documents
+    attacker = ec.generate_private_key(ec.SECP256R1())
+    WebAuthnDevice.objects.filter(user=head1).update(public_key=b64(authenticator.cose_public_key(attacker)))
+    forged = authenticator.get(_challenge(head1, first["id"]).json(), key=attacker)
+    refused = _approve(head1, first["id"], webauthn=forged)
+    assert refused.status_code == 403 and refused.json()["code"] == "passkey_refused", refused.content
+    assert not Event.objects.filter(action="document.approved").exists()
+
+
+def test_an_assertion_from_another_origin_is_refused(personas, two_documents):
+    head1 = personas["head1"]
+    authenticator = enrol(head1)
+    first, _second = two_documents
+    phished = authenticator.get(_challenge(head1, first["id"]).json(), origin="https://dsign.example.phish")
+    refused = _approve(head1, first["id"], webauthn=phished)
+    assert refused.status_code == 403 and refused.json()["code"] == "passkey_refused"
+
+
+def test_a_malformed_assertion_is_a_clear_400(personas, two_documents):
+    head1 = personas["head1"]
+    enrol(head1)
+    first, _second = two_documents
+    refused = _approve(head1, first["id"], webauthn={"id": "x", "response": {}})
+    assert refused.status_code == 400 and refused.json()["code"] == "passkey_invalid"
+
+
+def test_a_batch_is_approved_with_one_passkey_assertion_for_exactly_its_documents(personas, two_documents):
+    head1 = personas["head1"]
+    authenticator = enrol(head1)
+    first, second = two_documents
+    client = api_client_for(head1)
+    options = client.post("/api/v1/batches/challenge/", {"documents": [first["id"], second["id"]]}, format="json")
+    assert options.status_code == 200, options.content
+    answer = authenticator.get(options.json())
+    only_one = client.post("/api/v1/batches/", {"documents": [first["id"]], "webauthn": answer}, format="json")
+    assert only_one.status_code == 403 and only_one.json()["code"] == "passkey_other_purpose"
+    answer = authenticator.get(
+        client.post("/api/v1/batches/challenge/", {"documents": [first["id"], second["id"]]}, format="json").json()
+    )
+    both = client.post(
+        "/api/v1/batches/", {"documents": [first["id"], second["id"]], "webauthn": answer}, format="json"
+    )
+    assert both.status_code == 202, both.content
+    assert both.json()["errors"] == []
