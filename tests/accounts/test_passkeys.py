@@ -20,7 +20,7 @@ from audit.models import Event
 from signing.models import ActivationFactor, PadesLevel
 from tests.conftest import api_client_for, make_otp
 from tests.support.authenticator import SoftAuthenticator, b64
-from tests.workflows.helpers import upload
+from tests.workflows.helpers import latest_file, signature_fields, upload
 from workflows.models import Assignment, WorkflowTemplate
 
 pytestmark = [pytest.mark.hsm, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -335,3 +335,40 @@ def test_a_batch_is_approved_with_one_passkey_assertion_for_exactly_its_document
     )
     assert both.status_code == 202, both.content
     assert both.json()["errors"] == []
+
+
+@pytest.fixture(scope="module")
+def signer_socket(tmp_path_factory):
+    from tests.support.signer import signer_process
+
+    path = tmp_path_factory.mktemp("signer-passkeys") / "signer.sock"
+    with signer_process(path):
+        yield path
+
+
+@pytest.fixture
+def remote_signer(signer_socket):
+    """The web tier and the worker reach the real `manage.py signer` process over its socket."""
+    from core import signer as signer_client
+    from signing import activation
+
+    signer_client.configure(socket_path=signer_socket, timeout=60)
+    signer_client.use_local(None)
+    yield
+    signer_client.use_local(activation.handle)
+    signer_client.configure(socket_path=settings.SIGNER_SOCKET, timeout=settings.SIGNER_TIMEOUT)
+
+
+def test_the_signer_process_verifies_the_passkey_and_its_activation_signs(personas, two_documents, remote_signer):
+    from signing import services as signing_services
+    from signing.models import JobStatus, SigningJob
+
+    head1 = personas["head1"]
+    authenticator = enrol(head1)
+    first, _second = two_documents
+    answer = authenticator.get(_challenge(head1, first["id"]).json())
+    assert _approve(head1, first["id"], webauthn=answer).status_code == 202
+    seat = Assignment.objects.get(document_id=first["id"], signer=head1)
+    signing_services.signing_job_run(job_id=seat.signing_job_id)
+    assert SigningJob.objects.get(pk=seat.signing_job_id).status == JobStatus.DONE
+    assert len(signature_fields(latest_file(head1, first["id"]))) == 1
