@@ -8,7 +8,11 @@ Signature activation data (SAD) is a short token, MACed with an HMAC key that ne
 users' token, binding: the user, the documents they confirmed with, for each, the SHA-256 and size
 of the version they were shown, an expiry and a nonce. It is issued by ``activate`` only for a code
 that opens one of the user's factor secrets, which are sealed (AES-GCM) under a second key of that
-token: a TOTP seed, a backup code, an e-mailed/SMS code. ``sign`` then signs a user's hash only when:
+token: a TOTP seed, a backup code, an e-mailed/SMS code — or for a passkey assertion (WebAuthn), verified
+here with py_webauthn against the credential's sealed public key and this signer's own sign counter, whose
+challenge carries exactly the items activated (``core.passkeys``: the user's device signed the documents'
+hashes, so not even a compromised web tier can use it for another document). ``sign`` then signs a
+user's hash only when:
 
 * the SAD's MAC verifies, it names the key's owner (labels are ``user-<id>-…``) and lists the job's
   document, and it is presented before it expires (a job's retries may present it again while its
@@ -20,7 +24,7 @@ token: a TOTP seed, a backup code, an e-mailed/SMS code. ``sign`` then signs a u
   version is stored) spends it, and a spent SAD is refused ("replayed").
 
 The signer keeps its own small ledger (SQLite under SIGNER_STATE_DIR): SAD uses, spent factor
-codes, TOTP steps and wrong-code lock-outs. Nothing in dsign's database lets anyone mint SAD.
+codes and passkey challenges, TOTP steps, passkey sign counters and wrong-code lock-outs. Nothing in dsign's database lets anyone mint SAD.
 """
 
 from __future__ import annotations

@@ -273,12 +273,13 @@ def _document_context(request, document, **extra) -> dict:
     """Everything the document page shows; `extra` carries what a refused decision keeps (comment, error)."""
     is_requester = document.requester_id == request.user.pk
     my_turn = selectors.my_turn(user=request.user, document=document)
+    devices = [d for d in mfa_devices(request.user) if d["confirmed"]] if my_turn else []
     return {
         **_timeline_context(request, document),
         "tiers": selectors.current_tiers(document),
         "my_turn": my_turn,
-        "otp_devices": [d for d in mfa_devices(request.user) if d["confirmed"]] if my_turn else [],
-        "has_passkey": my_turn and any(d["kind"] == "webauthn" and d["confirmed"] for d in mfa_devices(request.user)),
+        "otp_devices": devices,
+        "has_passkey": any(d["kind"] == "webauthn" for d in devices),
         "passkey_required": my_turn and document.template.min_aal >= 3,
         "decision_form": DecisionForm(),
         "version": selectors.latest_version(document),
