@@ -337,26 +337,13 @@ def test_a_batch_is_approved_with_one_passkey_assertion_for_exactly_its_document
     assert both.json()["errors"] == []
 
 
-@pytest.fixture(scope="module")
-def signer_socket(tmp_path_factory):
-    from tests.support.signer import signer_process
-
-    path = tmp_path_factory.mktemp("signer-passkeys") / "signer.sock"
-    with signer_process(path):
-        yield path
-
-
 @pytest.fixture
-def remote_signer(signer_socket):
-    """The web tier and the worker reach the real `manage.py signer` process over its socket."""
-    from core import signer as signer_client
-    from signing import activation
+def remote_signer(tmp_path_factory):
+    from tests.support.signer import remote_signer_in_use, signer_process
 
-    signer_client.configure(socket_path=signer_socket, timeout=60)
-    signer_client.use_local(None)
-    yield
-    signer_client.use_local(activation.handle)
-    signer_client.configure(socket_path=settings.SIGNER_SOCKET, timeout=settings.SIGNER_TIMEOUT)
+    socket_path = tmp_path_factory.mktemp("signer-passkeys") / "signer.sock"
+    with signer_process(socket_path), remote_signer_in_use(socket_path):
+        yield
 
 
 def test_the_signer_process_verifies_the_passkey_and_its_activation_signs(personas, two_documents, remote_signer):

@@ -29,6 +29,12 @@ from ..serializers import (
 from .base import IDEMPOTENCY_KEY, ApiView, _batch_versions, _form, errors
 
 
+def _named(request, ids: list[int]) -> tuple[list[int], dict]:
+    """The ids asked for (once each, in order) and those of them the caller may see."""
+    wanted = list(dict.fromkeys(ids))
+    return wanted, {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
+
+
 class BatchCreate(ApiView):
     @extend_schema(
         summary="Approve and sign several documents after one OTP",
@@ -64,8 +70,7 @@ class BatchCreate(ApiView):
         form, refusal = _form(BatchIn, request)
         if refusal:
             return refusal
-        wanted = list(dict.fromkeys(form["documents"]))
-        found = {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
+        wanted, found = _named(request, form["documents"])
         missing = [{"document": pk, "detail": _("Not found."), "code": "not_found"} for pk in wanted if pk not in found]
         batch, refused = services.decision_approve_batch(
             documents=[found[pk] for pk in wanted if pk in found],
@@ -128,8 +133,7 @@ class BatchChallenge(ApiView):
         form, refusal = _form(BatchChallengeIn, request)
         if refusal:
             return refusal
-        wanted = list(dict.fromkeys(form["documents"]))
-        found = {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
+        wanted, found = _named(request, form["documents"])
         if len(found) != len(wanted):
             raise Http404
         options = services.approval_passkey_options(
