@@ -78,9 +78,15 @@ def _code_verify(
     # Factors weaker than asked for are not even tried, so a code from one of them is not spent.
     from ..selectors import device_aal, device_kind
 
-    devices = [device for device in devices if device_aal(device) >= min_aal]
+    strong_enough = [device for device in devices if device_aal(device) >= min_aal]
     # A passkey answers a challenge, never a typed code (accounts.services.passkeys).
-    devices = [device for device in devices if device_kind(device) != "webauthn"]
+    devices = [device for device in strong_enough if device_kind(device) != "webauthn"]
+    if not devices and strong_enough and min_aal < 3:
+        _audit(user, "accounts.mfa_failed", purpose, "a code from a user who has passkeys only")
+        raise StepUpFailed(
+            _("Your factors are passkeys: confirm with your passkey (Use a passkey) instead of a code."),
+            code="passkey_required",
+        )
     if not devices and min_aal >= 3:
         _audit(user, "accounts.mfa_failed", purpose, "a code where a passkey (AAL3) is required")
         raise StepUpFailed(

@@ -118,6 +118,26 @@ def test_a_registration_without_user_verification_or_from_another_session_is_ref
     assert not WebAuthnDevice.objects.filter(user=head1).exists()
 
 
+def test_a_first_passkey_is_added_in_the_sign_in_window_and_then_codes_are_not_what_it_asks_for(outsider):
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    signed_in = client.post("/accounts/login/", {"username": "outsider", "password": "demo-pass-2026"})
+    assert signed_in.status_code == 302, signed_in.content
+    authenticator = _authenticator()
+    options = client.post("/accounts/mfa/passkey/options/", {})
+    assert options.status_code == 200, options.content
+    created = client.post(
+        "/accounts/mfa/passkey/register/",
+        {"credential": authenticator.create(options.json())},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    enrolled = Event.objects.filter(action="accounts.mfa_enrolled", actor_repr="outsider").first()
+    assert enrolled.details["authorised_by"] == "first-enrolment:sign-in"
+    # Now a factor exists: a change needs it, and a typed code is pointed to the passkey.
+    refused = client.post("/accounts/mfa/passkey/options/", {"otp": "123456"})
+    assert refused.status_code == 403 and "passkey" in refused.json()["detail"]
+
+
 def test_a_passkey_authorises_a_change_of_factors_but_an_approval_assertion_does_not(personas, pdf_bytes):
     head1 = personas["head1"]
     client = _browser(head1)
