@@ -24,7 +24,8 @@ user's hash only when:
   version is stored) spends it, and a spent SAD is refused ("replayed").
 
 The signer keeps its own small ledger (SQLite under SIGNER_STATE_DIR): SAD uses, spent factor
-codes and passkey challenges, TOTP steps, passkey sign counters and wrong-code lock-outs. Nothing in dsign's database lets anyone mint SAD.
+codes and passkey challenges, TOTP steps, passkey sign counters and wrong-code lock-outs. Nothing in
+dsign's database lets anyone mint SAD.
 """
 
 from __future__ import annotations
