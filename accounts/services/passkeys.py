@@ -189,9 +189,7 @@ def passkey_options(*, user: User, purpose: str, binding: str, request=None) -> 
     devices = user_passkeys(user)
     if not devices:
         _audit(user, "accounts.mfa_failed", purpose, "no passkey")
-        raise PasskeyRefused(
-            _("You have no passkey; add one on the MFA page first."), code="passkey_none", status=409
-        )
+        raise PasskeyRefused(_("You have no passkey; add one on the MFA page first."), code="passkey_none", status=409)
     challenge = challenge_issue(user=user, purpose=purpose, binding=binding, request=request)
     options = generate_authentication_options(
         rp_id=settings.WEBAUTHN_RP_ID,
