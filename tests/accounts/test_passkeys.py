@@ -379,3 +379,20 @@ def test_the_signer_process_verifies_the_passkey_and_its_activation_signs(person
     signing_services.signing_job_run(job_id=seat.signing_job_id)
     assert SigningJob.objects.get(pk=seat.signing_job_id).status == JobStatus.DONE
     assert len(signature_fields(latest_file(head1, first["id"]))) == 1
+
+
+def test_the_certificate_pages_and_api_show_its_identity_proofing_level(personas):
+    from certificates.models import Certificate, CertificateStatus
+
+    head1 = personas["head1"]
+    certificate = Certificate.objects.get(user=head1, status=CertificateStatus.ACTIVE)
+    Certificate.objects.filter(pk=certificate.pk).update(
+        identity_proofing_level=3, identity_proofing_method="in_person", identity_proofing_reference="F-2569-0042"
+    )
+    client = Client()
+    client.force_login(head1)
+    details = client.get("/pki/mine/").content.decode()
+    assert f'id="certificate-ial-{certificate.pk}">IAL3' in details and "F-2569-0042" in details
+    assert f'id="identity-proofing-{certificate.pk}">IAL3' in client.get("/me/").content.decode()
+    shown = api_client_for(head1).get(f"/api/v1/certificates/{certificate.pk}/").json()
+    assert shown["identity_proofing_level"] == 3 and shown["identity_proofing_method"] == "in_person"
