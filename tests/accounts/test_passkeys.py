@@ -94,7 +94,16 @@ def test_a_passkey_is_added_only_with_an_existing_factor_and_is_sealed_for_the_s
     assert enrolled.details["authorised_by"].startswith("otp:")
     assert any("passkey" in m.body for m in mail.outbox)
     shown = client.get("/accounts/mfa/").content.decode()
-    assert "Passkey" in shown or "พาสคีย์" in shown
+    assert "Passkey" in shown and "AAL3" in shown
+    listed = api_client_for(head1).get("/api/v1/me/mfa/devices/").json()
+    assert {"id": device.persistent_id, "kind": "webauthn", "aal": 3}.items() <= next(
+        d for d in listed if d["kind"] == "webauthn"
+    ).items()
+    # An administrator removes a lost passkey (never adds one): the signer's sealed copy goes with it.
+    from accounts import services
+
+    services.device_remove_by_admin(device=device, actor=personas["admin"])
+    assert not ActivationFactor.objects.filter(device=device.persistent_id).exists()
 
 
 def test_a_registration_without_user_verification_or_from_another_session_is_refused(personas):
