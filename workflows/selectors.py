@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
-from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -381,12 +378,6 @@ INBOX_SORTS = {
 }
 DECIDED_SORTS = {"newest": ("-decided_at", "-id"), "oldest": ("decided_at", "id"), "title": ("document__title", "id")}
 
-# A search first looks at the person's first rows of the list, in its order: a word that matches most
-# titles fills the page from them (no index can help such a word, nor a word under 3 characters, which
-# trigrams cannot serve). Only when that does not fill the page does it search further (below).
-SEARCH_PROBE = 2000
-TRIGRAM_MIN = 3
-
 
 def list_viewer(user: User) -> tuple[bool, list[int]]:
     """Whether the person sees every document (an audit role), and whom they act for now: one query."""
@@ -421,18 +412,18 @@ def _search_words(q: str) -> list[tuple[str, list[int], int | None, bool]]:
     return words
 
 
-def _search_q(words, prefix: str = "") -> Q:
+def _search_q(words) -> Q:
     """Title, document number (its id, as the pages show it) or the requester's name or username."""
     match = Q()
     for word, people, number, only in words:
         if only:
-            match &= Q(**{f"{prefix}pk": number})
+            match &= Q(pk=number)
             continue
-        one = Q(**{f"{prefix}title__icontains": word})
+        one = Q(title__icontains=word)
         if people:
-            one |= Q(**{f"{prefix}requester_id__in": people})
+            one |= Q(requester_id__in=people)
         if number is not None:
-            one |= Q(**{f"{prefix}pk": number})
+            one |= Q(pk=number)
         match &= one
     return match
 
@@ -465,23 +456,14 @@ def _list_page(
     """One keyset page of `qs` (already narrowed to the person's rows), searched with `q`."""
     if cursor:
         qs = keyset.after(qs, ordering, keyset.cursor_values(cursor, ordering, salt=salt))
-    page = functools.partial(keyset.page, ordering=ordering, size=size, salt=salt, copies=copies, key=key)
-    if not q:
-        return page(qs.select_related(*related))
-    words = _search_words(q)
-    match = _search_q(words, prefix)
-    # The probe: the person's next SEARCH_PROBE rows in order, then the words on those only. A full page
-    # from them is the right page: they are the first rows in order, and they hold the first matches.
-    probe = qs.order_by(*ordering).values("pk")[: SEARCH_PROBE * copies]
-    rows, following = page(qs.model.objects.filter(pk__in=probe).filter(match).select_related(*related))
-    if following is not None:
-        return rows, following
-    if connection.vendor == "postgresql" and all(only or len(word) >= TRIGRAM_MIN for word, _, _, only in words):
-        # Words trigrams can serve: the matching documents first (the title index), then the person's rows.
-        qs = qs.filter(**{f"{prefix}pk__in": Document.objects.filter(_search_q(words)).values("pk")})
-    else:
-        qs = qs.filter(match)  # the person's rows only, in order, until the page is full
-    return page(qs.select_related(*related))
+    if q:
+        # The matching documents as a subquery (on PostgreSQL the title's trigram index can serve words of 3
+        # characters or more), kept to the person's rows: the planner then either walks the person's rows in
+        # list order, testing each (a word in most titles, a word too short for trigrams), or starts from
+        # the few matching documents. Both stop at the page: no COUNT of the matches is ever made.
+        matching = Document.objects.filter(_search_q(_search_words(q))).values("pk")
+        qs = qs.filter(**{f"{prefix}pk__in": matching})
+    return keyset.page(qs.select_related(*related), ordering, size=size, salt=salt, copies=copies, key=key)
 
 
 def documents_page(

@@ -28,23 +28,14 @@ GROUP BY p.user_id, p.document_id
 """
 
 
-def document_access_rebuild(*, document_ids: list[int] | None = None) -> int:
-    """Rebuild the rows of `document_ids` (or of every document) from the routes; returns the rows written.
+def document_access_rebuild(*, from_id: int = 0) -> int:
+    """Rebuild the rows of every document with id >= `from_id` from the routes; returns the rows written.
 
     For data written outside the services (the bench's COPY) and for repair; the services keep the rows
     as they go."""
-    where, params = "", []
     with connection.cursor() as cursor:
-        if document_ids is None:
-            cursor.execute("DELETE FROM workflows_documentaccess")
-        else:
-            if not document_ids:
-                return 0
-            params = list(document_ids)
-            marks = ", ".join(["%s"] * len(params))
-            where = f"WHERE p.document_id IN ({marks})"
-            cursor.execute(f"DELETE FROM workflows_documentaccess WHERE document_id IN ({marks})", params)
-        cursor.execute(REBUILD_SQL.format(where=where), params)
+        cursor.execute("DELETE FROM workflows_documentaccess WHERE document_id >= %s", [from_id])
+        cursor.execute(REBUILD_SQL.format(where="WHERE p.document_id >= %s"), [from_id])
         return cursor.rowcount
 
 
