@@ -264,3 +264,26 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class DocumentAccess(models.Model):
+    """Who may see which document, one row per (person, document): the lists read it from one index.
+
+    Kept in the transactions that change who takes part (route start, a delegate's decision, a seat
+    reassigned, a failed signature that reopens a delegate's seat; `workflows.services.access`). People
+    acting for a delegator are not stored: their lists add the delegator's seat rows while the delegation
+    runs, so a delegation that ends or is revoked hides the documents at once.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="access")
+    requester = models.BooleanField(default=False, help_text="the person requested the document")
+    seat = models.BooleanField(default=False, help_text="the person holds, or decided, a seat in its route")
+    created_at = models.DateTimeField(help_text="the document's, copied: the lists sort on it, newest first")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "document"], name="one_access_per_user_document")]
+        indexes = [models.Index(fields=["user", "-created_at", "-document"], name="access_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.document_id}"

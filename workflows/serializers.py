@@ -39,7 +39,9 @@ class TierOut(serializers.Serializer):
         return tier.status if tier.status != "closed" else ("completed" if tier.completed_at else "pending")
 
 
-class DocumentOut(serializers.Serializer):
+class DocumentListOut(serializers.Serializer):
+    """A row of the document list: the document itself, no route (the detail has the tiers and seats)."""
+
     id = serializers.IntegerField()
     title = serializers.CharField()
     status = serializers.CharField()
@@ -50,6 +52,9 @@ class DocumentOut(serializers.Serializer):
     waiting_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class DocumentOut(DocumentListOut):
     tiers = serializers.SerializerMethodField()
 
     @extend_schema_field(TierOut(many=True))

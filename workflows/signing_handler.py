@@ -133,6 +133,8 @@ def job_failed(*, job: SigningJob) -> None:
                 "decided_by": decided_by.username if decided_by else None,
             },
         )
+        if running and decided_by is not None and decided_by.pk != seat.signer_id:
+            services.document_access_sync(document=document)  # the delegate's decision is taken back
     ended = document.status not in (DocumentStatus.IN_PROGRESS, DocumentStatus.COMPLETED)
     if (job.kind == JobKind.SIGNATURE and not reopened) or ended:
         return  # the route ended or restarted first (recall, cancel, reject, return): nothing is owed any more

@@ -12,7 +12,6 @@ import pikepdf
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -46,7 +45,7 @@ from signing.models import SigningBatch
 from signing.services import signing_batch_progress
 from signing.verification_sandbox import VerifierBusy
 from workflows import selectors, services
-from workflows.models import Document, DocumentStatus, WorkflowTemplate
+from workflows.models import DocumentStatus, WorkflowTemplate
 
 # htmx stops polling when a fragment answers with this status (the document or batch is finished).
 HTMX_STOP_POLLING = 286
@@ -69,24 +68,29 @@ def _thai_date(moment) -> str:
 PAGE_SIZE = 25
 
 
-def _listing(request, qs, *, sorts: dict, statuses=None) -> tuple[ListFilterForm, object, str]:
-    """Filter, sort and page a list the same way on every list page; returns the form, the page, the query."""
+def _listing(request, selector, *, sorts: dict, statuses=None, **arguments) -> tuple[ListFilterForm, list, dict, str]:
+    """Filter, sort and page a list the same way on every list page: the form, the rows of this page, the
+    pager (`next` cursor, whether this is a later page) and the query string without the cursor.
+
+    Pages are keyset pages (`cursor`, signed, from the previous page's "next"); there is no page count."""
     form = ListFilterForm(request.GET or None, sorts=list(sorts), statuses=statuses)
-    prefix = "document__" if qs.model is not Document else ""
-    qs = selectors.documents_filter(qs, prefix=prefix, **form.filters()).order_by(*sorts[form.sort_key()])
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    cursor = request.GET.get("cursor") or None
+    rows, following = selector(
+        user=request.user, sort=form.sort_key(), cursor=cursor, size=PAGE_SIZE, **form.filters(), **arguments
+    )
     keep = request.GET.copy()
-    keep.pop("page", None)
-    return form, page, keep.urlencode()
+    keep.pop("cursor", None)
+    return form, rows, {"next": following, "later": cursor is not None}, keep.urlencode()
 
 
 @login_required
 @require_GET
+@domain_errors()
 def inbox(request):
     """What waits for me (oldest first by default), searchable, with due dates; several can be signed with one OTP."""
     now = timezone.now()
-    form, page, query = _listing(request, selectors.inbox(request.user), sorts=selectors.INBOX_SORTS)
-    shown = selectors.latest_version_sha256s([a.document_id for a in page])
+    form, seats, pager, query = _listing(request, selectors.inbox_page, sorts=selectors.INBOX_SORTS)
+    shown = selectors.latest_version_sha256s([a.document_id for a in seats])
     items = [
         {
             "assignment": a,
@@ -95,34 +99,49 @@ def inbox(request):
             "due_at": a.tier.due_at,
             "overdue": bool(a.tier.due_at and a.tier.due_at < now),
         }
-        for a in page
+        for a in seats
     ]
-    delegated = list(selectors.inbox_delegated(request.user))
-    context = {"items": items, "delegated": delegated, "nav": "inbox", "form": form, "page": page, "query": query}
+    delegated = list(selectors.inbox_delegated(request.user)[: selectors.DELEGATED_SHOWN])
+    waiting = selectors.inbox_waiting(request.user)
+    context = {
+        "items": items,
+        "delegated": delegated,
+        "nav": "inbox",
+        "form": form,
+        "page": pager,
+        "query": query,
+        "waiting": min(waiting, selectors.WAITING_SHOWN),
+        "waiting_more": waiting > selectors.WAITING_SHOWN,
+    }
     return render(request, "office/inbox.html", context)
 
 
 @login_required
 @require_GET
+@domain_errors()
 def my_documents(request):
     """What I sent and where each one stands: search, filters, sort, pages."""
-    documents = selectors.document_list(user=request.user).filter(requester=request.user)
-    form, page, query = _listing(
-        request, documents, sorts=selectors.DOCUMENT_SORTS, statuses=list(DocumentStatus.values)
+    form, documents, pager, query = _listing(
+        request,
+        selectors.documents_page,
+        sorts=selectors.DOCUMENT_SORTS,
+        statuses=list(DocumentStatus.values),
+        role="requester",
     )
-    rows = [{"document": d, "waiting": selectors.waiting_for(d)} for d in page]
-    context = {"rows": rows, "nav": "documents", "form": form, "page": page, "query": query}
+    rows = [{"document": d, "waiting": selectors.waiting_for(d)} for d in selectors.with_routes(documents)]
+    context = {"rows": rows, "nav": "documents", "form": form, "page": pager, "query": query}
     return render(request, "office/documents.html", context)
 
 
 @login_required
 @require_GET
+@domain_errors()
 def decided_documents(request):
     """What I approved, signed, returned or rejected ("signed by me"), newest first."""
-    form, page, query = _listing(
-        request, selectors.decided_by(request.user), sorts=selectors.DECIDED_SORTS, statuses=list(DocumentStatus.values)
+    form, decisions, pager, query = _listing(
+        request, selectors.decided_page, sorts=selectors.DECIDED_SORTS, statuses=list(DocumentStatus.values)
     )
-    context = {"decisions": page, "nav": "decided", "form": form, "page": page, "query": query}
+    context = {"decisions": decisions, "nav": "decided", "form": form, "page": pager, "query": query}
     return render(request, "office/decided.html", context)
 
 
@@ -440,7 +459,9 @@ def document_recall(request, pk: int):
 @domain_errors(template="office/_batch.html")
 def batch_start(request):
     """Approve the selected inbox items after one OTP; the page then polls the batch's progress."""
-    mine = [a.document_id for a in selectors.inbox(request.user)]
+    # Only the posted documents that wait for me (not the whole inbox, which may hold thousands).
+    posted = [int(v) for v in request.POST.getlist("documents") if v.isdigit() and len(v) < 19][:100]
+    mine = list(selectors.inbox(request.user).filter(document_id__in=posted).values_list("document_id", flat=True))
     form = BatchForm(request.POST, document_ids=mine)
     if not form.is_valid():
         return render(request, "office/_batch.html", {"error": _("Choose documents and enter the OTP.")}, status=400)

@@ -19,7 +19,6 @@ from integrations.idempotency import idempotent
 
 from .. import selectors, services
 from ..models import (
-    Document,
     DocumentStatus,
     TemplateTier,
     WorkflowTemplate,
@@ -31,13 +30,14 @@ from ..serializers import (
     DecisionIn,
     DocumentCreateIn,
     DocumentDetailOut,
+    DocumentListOut,
     DocumentOut,
     InboxItemOut,
     PasskeyOptionsOut,
     ResubmitIn,
     WorkflowOut,
 )
-from .base import IDEMPOTENCY_KEY, ApiView, ListView, _documents_filtered, _form, _too_large, _visible, errors
+from .base import IDEMPOTENCY_KEY, ApiView, KeysetListView, ListView, _form, _too_large, _visible, errors
 
 
 class WorkflowList(ListView):
@@ -87,18 +87,14 @@ class WorkflowList(ListView):
         return super().get(request, *args, **kwargs)
 
 
-class DocumentListCreate(ListView):
+class DocumentListCreate(KeysetListView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    serializer_class = DocumentOut
+    serializer_class = DocumentListOut
     application_scopes = {"GET": "documents:read", "POST": "documents:create"}
 
-    _queryset = None
-
-    def get_queryset(self):
-        return self._queryset if self._queryset is not None else Document.objects.none()
-
     @extend_schema(
-        summary="Documents you requested, sign, or may see",
+        summary="Documents you requested, sign, or may see, newest first",
+        description="Rows without their route (the detail has it); pages follow `next` (no count).",
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=DocumentStatus.values, description="document status"),
             OpenApiParameter(
@@ -107,23 +103,29 @@ class DocumentListCreate(ListView):
                 enum=["requester", "signer"],
                 description="only documents you requested, or only those you hold a seat in",
             ),
-            OpenApiParameter("q", OpenApiTypes.STR, description="words in the title"),
+            OpenApiParameter("q", OpenApiTypes.STR, description="search title, number (#id) or requester"),
+            OpenApiParameter("sort", OpenApiTypes.STR, enum=list(selectors.DOCUMENT_SORTS), description="order"),
         ],
-        responses={200: DocumentOut(many=True), **errors(400)},
-        examples=[DOCUMENT_EXAMPLE],
+        responses={200: DocumentListOut(many=True), **errors(400)},
     )
     def get(self, request, *args, **kwargs):
         params = request.query_params
         status_filter, role = params.get("status", ""), params.get("role", "")
+        sort = params.get("sort") or "newest"
         if status_filter and status_filter not in DocumentStatus.values:
             return Response(
                 {"detail": f"status must be one of {', '.join(DocumentStatus.values)}.", "code": "invalid"}, status=400
             )
         if role and role not in ("requester", "signer"):
             return Response({"detail": "role must be requester or signer.", "code": "invalid"}, status=400)
+        if sort not in selectors.DOCUMENT_SORTS:
+            return Response(
+                {"detail": f"sort must be one of {', '.join(selectors.DOCUMENT_SORTS)}.", "code": "invalid"}, status=400
+            )
         q = params.get("q", "").replace("\x00", "").strip()[:200]
-        self._queryset = _documents_filtered(user=request.user, status_filter=status_filter, role=role, q=q)
-        return super().get(request, *args, **kwargs)
+        return self.page_response(
+            request, selectors.documents_page, user=request.user, role=role, sort=sort, q=q, status=status_filter
+        )
 
     @extend_schema(
         summary="Upload a PDF and start its route",
@@ -321,17 +323,15 @@ class DocumentResubmit(ApiView):
         return Response(DocumentOut(_visible(request, pk)).data)
 
 
-class Inbox(ListView):
+class Inbox(KeysetListView):
     serializer_class = InboxItemOut
-
-    def get_queryset(self):
-        q = (self.request.query_params.get("q") or "").strip()[:200]
-        return selectors.documents_filter(selectors.inbox(self.request.user), q=q, prefix="document__")
 
     @extend_schema(
         summary="Seats waiting for your decision, oldest first",
+        description="Pages follow `next` (no count).",
         parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="search title, number (#id) or requester")],
-        responses={200: InboxItemOut(many=True), **errors(403)},
+        responses={200: InboxItemOut(many=True), **errors(400, 403)},
     )
     def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+        q = (request.query_params.get("q") or "").replace("\x00", "").strip()[:200]
+        return self.page_response(request, selectors.inbox_page, user=request.user, q=q)

@@ -4,6 +4,7 @@
 - `decisions`: approve (the one approval service every door calls), approve a batch, reject, return.
 - `documents`: check an upload, store versions, the archive copy and its timestamp renewal.
 - `delegation`: create and revoke delegations.
+- `access`: who may see which document (`DocumentAccess`), kept as routes change.
 - `reminders`: remind and escalate tiers that wait too long.
 - `common`: refusals (`WorkflowError` and its kinds), the document lock, notifications, webhooks.
 
@@ -12,6 +13,7 @@ Reads live in `workflows.selectors`, which never imports this package.
 
 from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound, NotYourTurn, StaleVersion, WorkflowError
 from ..selectors import SIGNING_HANDLER
+from .access import document_access_decided, document_access_rebuild, document_access_start, document_access_sync
 from .common import document_lock, it_admins, notify, webhook_on_commit
 from .decisions import (
     approval_passkey_options,
@@ -68,6 +70,10 @@ __all__ = [
     "delegation_check",
     "delegation_create",
     "delegation_revoke",
+    "document_access_decided",
+    "document_access_rebuild",
+    "document_access_start",
+    "document_access_sync",
     "document_lock",
     "it_admins",
     "notify",

@@ -19,6 +19,7 @@ from .. import integrity, states
 from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, StaleVersion, WorkflowError
 from ..models import Assignment, AssignmentStatus, Delegation, Document, DocumentVersion
 from ..selectors import SIGNING_HANDLER, seat_for, signing_items
+from .access import document_access_decided
 from .common import document_lock, notify, text_required, webhook_on_commit
 from .routes import round_start, route_close
 
@@ -211,6 +212,7 @@ def _approval_record(
     )
     Assignment.objects.filter(pk=seat.pk).update(signing_job_id=job.pk)
     seat.signing_job_id = job.pk
+    document_access_decided(document=document, seat=seat, actor=actor)
     audit.record(
         actor=actor,
         action="document.approved",
@@ -243,6 +245,7 @@ def decision_reject(*, document: Document, actor: User, comment: str) -> Assignm
     seat, delegation = seat_for(document=document, actor=actor)
     now = timezone.now()
     states.apply(states.ASSIGNMENT, seat, "reject", decided_by=actor, decided_at=now, comment=comment[:2000])
+    document_access_decided(document=document, seat=seat, actor=actor)
     route_close(document=document)
     states.apply(states.DOCUMENT, document, "reject")
     audit.record(
@@ -280,6 +283,7 @@ def decision_return(*, document: Document, actor: User, comment: str, to_tier: i
         raise InvalidDocument(_("You can only return the document to your own tier or an earlier one."))
     now = timezone.now()
     states.apply(states.ASSIGNMENT, seat, "return", decided_by=actor, decided_at=now, comment=comment[:2000])
+    document_access_decided(document=document, seat=seat, actor=actor)
     route_close(document=document)
     audit.record(
         actor=actor,

@@ -31,6 +31,7 @@ from ..models import (
     WorkflowTemplate,
 )
 from ..selectors import SIGNING_HANDLER, current_assignments, current_tier_ids
+from .access import document_access_start, document_access_sync
 from .common import admin_required, document_lock, notify, text_required, webhook_on_commit
 from .documents import PdfInfo, final_file_valid, pdf_clean, pdf_inspect, version_store
 
@@ -166,6 +167,7 @@ def route_start(
                 page=page,
                 box=slot,
             )
+    document_access_start(document=document)
     audit.record(
         actor=actor,
         action="document.created",
@@ -422,6 +424,7 @@ def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User
     old = assignment.signer
     assignment.signer = new_signer
     assignment.save(update_fields=["signer"])
+    document_access_sync(document=document)  # the old holder no longer sees it, unless they take part otherwise
     audit.record(
         actor=actor,
         action="assignment.reassigned",
