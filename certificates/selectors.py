@@ -59,7 +59,8 @@ def certificate_refusal(row, *, prefix: str = "") -> None:
 def certificate_state_annotations(field: str) -> dict:
     """Annotations that read, with the row that names a certificate by id in `field`, whether that
     certificate can sign now: `certificate_status`, `certificate_not_after`, `certificate_issued`
-    (for certificate_refusal(row, prefix="certificate_")), in the same statement."""
+    (for certificate_refusal(row, prefix="certificate_")), and `certificate_key_label`,
+    `certificate_serial` (for signing_credentials_cached), in the same statement."""
     from django.db.models import OuterRef, Subquery
 
     same = Certificate.objects.filter(pk=OuterRef(field))
@@ -67,20 +68,26 @@ def certificate_state_annotations(field: str) -> dict:
         "certificate_status": Subquery(same.values("status")[:1]),
         "certificate_not_after": Subquery(same.values("not_after")[:1]),
         "certificate_issued": Exists(same.filter(certificate_der__isnull=False)),
+        "certificate_key_label": Subquery(same.values("key_label")[:1]),
+        "certificate_serial": Subquery(same.values("serial_number")[:1]),
     }
 
 
-# What never changes in an issued certificate (its DER, key label, chain), parsed once per process;
-# whether it may sign is read from the database for every signature (certificate_refusal).
-_credentials: dict[int, SigningCredentials] = {}
+# What never changes in an issued certificate (its DER, key label, chain), parsed once per process and
+# known by its id, key label and serial (an id alone can come back after a rollback on SQLite); whether
+# it may sign is read from the database for every signature (certificate_refusal).
+_credentials: dict[tuple, SigningCredentials] = {}
 
 
-def signing_credentials_cached(*, certificate_id: int) -> SigningCredentials:
-    cached = _credentials.get(certificate_id)
+def signing_credentials_cached(*, certificate_id: int, key_label: str, serial: str) -> SigningCredentials:
+    key = (certificate_id, key_label, serial)
+    cached = _credentials.get(key)
     if cached is None:
         if len(_credentials) > 1024:
             _credentials.clear()
-        cached = _credentials[certificate_id] = signing_credentials_get(certificate_id=certificate_id)
+        cached = signing_credentials_get(certificate_id=certificate_id)
+        if cached.key_label == key_label:
+            _credentials[key] = cached
     return cached
 
 

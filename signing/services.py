@@ -457,7 +457,9 @@ def _signature_maker(job: SigningJob) -> Callable[[SigningJob, bytes], bytes]:
     from . import pades
     from .activated_signer import ActivatedSigner
 
-    credentials = signing_credentials_cached(certificate_id=job.certificate_id)
+    credentials = signing_credentials_cached(
+        certificate_id=job.certificate_id, key_label=job.certificate_key_label, serial=job.certificate_serial
+    )
     needs_tsa = job.level != PadesLevel.B_B
     shared = dict(
         level=PadesLevel.B_LT if job.level == PadesLevel.B_LTA else job.level,
