@@ -41,7 +41,9 @@ def _spend(factor: ActivationFactor) -> None:
     if factor.kind == ActivationFactor.Kind.STATIC and factor.token_id:
         from django_otp.plugins.otp_static.models import StaticToken
 
-        StaticToken.objects.filter(pk=factor.token_id).delete()
+        # Its factor row goes with it (signing.signals); deleted here when the token was gone already.
+        if StaticToken.objects.filter(pk=factor.token_id).delete()[0]:
+            return
     if factor.kind != ActivationFactor.Kind.TOTP:
         ActivationFactor.objects.filter(pk=factor.pk).delete()
 

@@ -2,7 +2,7 @@
 
 A job is created by the app that owns the document (workflows) in the same transaction as the decision it
 serves; signing never imports that app. It finds the document through `handler`, a dotted path to a module
-offering `lock_subject`, `latest_pdf` and `store_signed` (see signing.services.SubjectHandler).
+offering `signing_input`, `store_signed` and the job hooks (see signing.services.SubjectHandler).
 """
 
 from django.db import models

@@ -203,16 +203,16 @@ def _step_up_record(*, user: User, device: Device, purpose: str, request) -> Non
     session = getattr(request, "session", None)
     if session is not None and session.session_key:
         session_key = session.session_key
-    with transaction.atomic():
-        StepUp.objects.update_or_create(
-            user=user,
-            defaults={
-                "verified_at": timezone.now(),
-                "purpose": purpose[:40],
-                "device": device.persistent_id[:100],
-                "session_key": session_key,
-            },
-        )
+    fields = {
+        "verified_at": timezone.now(),
+        "purpose": purpose[:40],
+        "device": device.persistent_id[:100],
+        "session_key": session_key,
+    }
+    with transaction.atomic(savepoint=False):
+        # One row per user: an UPDATE, and the INSERT only the first time (no savepoint on the way).
+        if not StepUp.objects.filter(user=user).update(**fields):
+            StepUp.objects.create(user=user, **fields)
         _audit(user, "accounts.mfa_verified", purpose, device.persistent_id)
 
 
@@ -272,11 +272,10 @@ def qr_svg(text: str) -> str:
 def _audit(user, action: str, purpose: str, detail: str, *, outcome: str | None = None) -> None:
     if outcome is None:
         outcome = "failure" if action.endswith(("failed", "throttled")) else "success"
-    with transaction.atomic():
-        audit.record(
-            actor=user,
-            action=action,
-            target=user,
-            outcome=outcome,
-            details={"purpose": purpose, "detail": detail},
-        )
+    audit.record(
+        actor=user,
+        action=action,
+        target=user,
+        outcome=outcome,
+        details={"purpose": purpose, "detail": detail},
+    )

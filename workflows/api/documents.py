@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import Prefetch
+from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -25,6 +26,7 @@ from ..models import (
 )
 from ..serializers import (
     DOCUMENT_EXAMPLE,
+    MAX_ID,
     ApproveChallengeIn,
     ApproveIn,
     DecisionIn,
@@ -194,7 +196,11 @@ class DocumentApprove(ApiView):
     )
     @idempotent
     def post(self, request, pk: int):
-        document = _visible(request, pk)
+        # Visibility only (one row): the service reads what the decision needs under the document lock,
+        # and the detail is loaded once, after the decision, for the answer.
+        document = selectors.documents_visible_to(request.user).filter(pk=pk).first() if 0 < pk <= MAX_ID else None
+        if document is None:
+            raise Http404
         form, refusal = _form(ApproveIn, request)
         if refusal:
             return refusal
@@ -207,7 +213,8 @@ class DocumentApprove(ApiView):
             sha256=form["sha256"],
             request=request,
         )
-        return Response(DocumentDetailOut(_visible(request, pk)).data, status=status.HTTP_202_ACCEPTED)
+        detail = selectors.document_detail_for_tracking(document)
+        return Response(DocumentDetailOut(detail).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DocumentApproveChallenge(ApiView):
