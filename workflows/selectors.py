@@ -111,10 +111,13 @@ def can_see_all(user: User) -> bool:
 
 
 def documents_visible_to(user: User) -> QuerySet[Document]:
+    """The participant's documents; auditors and IT admins see every document except classified ones
+    (ลับ, ลับมาก, ลับที่สุด), which only the route's participants see."""
     qs = Document.objects.all()
-    if not can_see_all(user):
-        qs = qs.filter(pk__in=Document.objects.filter(visible_documents_q(user)).values("pk"))
-    return qs
+    participant = Document.objects.filter(visible_documents_q(user)).values("pk")
+    if can_see_all(user):
+        return qs.filter(Q(confidentiality="") | Q(pk__in=participant))
+    return qs.filter(pk__in=participant)
 
 
 def _tiers_prefetch() -> Prefetch:

@@ -9,7 +9,6 @@ import io
 import json
 
 import pikepdf
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -24,7 +23,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 import audit
 from accounts.selectors import mfa_devices
 from accounts.services import StepUpFailed
-from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
 from core.errors import DomainError
 from core.sessions import passive
@@ -153,29 +151,18 @@ def compose_signers(request):
 
 
 def _memo_pdf(*, form: ComposeForm, requester) -> tuple[bytes, dict[str, dict]]:
-    """The memo as PDF, and a signature box per seat inside the signature blocks the memo laid out."""
-    from workflows.memo import Memo, SignerBlock, render_memo_pdf
-
+    """The memo as PDF (the same renderer as the API's memos), and a box per seat below the body."""
     data = form.cleaned_data
-    brand = branding_get()
-    seats = _signers_for(data["workflow"], requester)
-    memo = Memo(
-        department=data.get("government_unit") or brand.name,
-        reference_no=data.get("reference") or "",
-        date=data.get("memo_date") or timezone.localdate(),
+    fields = services.MemoFields(
+        department=data.get("government_unit") or "",
+        number=data.get("reference") or "",
+        date=data.get("memo_date") or None,
         subject=data["title"],
-        salutation=data.get("addressee") or "",
+        to=data.get("addressee") or "",
         body=data.get("body") or "",
-        signers=[SignerBlock(full_name=seat["name"], position=seat["position"]) for seat in seats],
         attachments=[f.name for f in data.get("attachments") or []],
     )
-    pdf, areas = render_memo_pdf(
-        memo=memo, emblem_path=brand.emblem_path, organisation_name=brand.name, static_root=settings.BASE_DIR / "static"
-    )
-    placements = {
-        seat["username"]: {"page": area.page, "box": [area.x1, area.y1, area.x2, area.y2]}
-        for seat, area in zip(seats, areas, strict=False)
-    }
+    pdf, placements = services.memo_render(fields=fields, template=data["workflow"], requester=requester)
     return _with_attachments(pdf, data.get("attachments") or []), placements
 
 
@@ -203,6 +190,8 @@ def compose_preview(request):
         return JsonResponse({"detail": _("Only a memo is rendered here."), "code": "invalid"}, status=400)
     try:
         pdf, placements = _memo_pdf(form=form, requester=request.user)
+    except services.WorkflowError as exc:
+        return JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.status)
     except (ImportError, pikepdf.PdfError) as exc:
         return JsonResponse(
             {"detail": _("The memo could not be rendered: %(why)s") % {"why": exc}, "code": "invalid"}, status=400

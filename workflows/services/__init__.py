@@ -4,6 +4,7 @@
 - `decisions`: approve (the one approval service every door calls), approve a batch, reject, return.
 - `documents`: check an upload, store versions, the archive copy and its timestamp renewal.
 - `delegation`: create and revoke delegations.
+- `memos`: render a memo with a box per seat and route it; `registers`: the send register's numbers.
 - `reminders`: remind and escalate tiers that wait too long.
 - `common`: refusals (`WorkflowError` and its kinds), the document lock, notifications, webhooks.
 
@@ -24,6 +25,8 @@ from .documents import (
     signing_record,
     version_store,
 )
+from .memos import MemoFields, memo_render, memo_route_start, memo_seats
+from .registers import register_number_take
 from .reminders import reminders_send
 from .routes import (
     SLOT_HEIGHT,
@@ -45,6 +48,7 @@ __all__ = [
     "SLOT_WIDTH",
     "AlreadyDecided",
     "InvalidDocument",
+    "MemoFields",
     "NotAllowed",
     "NotFound",
     "NotYourTurn",
@@ -63,8 +67,12 @@ __all__ = [
     "delegation_revoke",
     "document_lock",
     "it_admins",
+    "memo_render",
+    "memo_route_start",
+    "memo_seats",
     "notify",
     "pdf_inspect",
+    "register_number_take",
     "reminders_send",
     "resolve_signers",
     "route_cancel",
