@@ -24,6 +24,7 @@ from ..models import (
     Document,
     DocumentStatus,
     TemplateTier,
+    Urgency,
     WorkflowTemplate,
 )
 from ..serializers import (
@@ -39,6 +40,10 @@ from ..serializers import (
     WorkflowOut,
 )
 from .base import IDEMPOTENCY_KEY, ApiView, ListView, _documents_filtered, _form, _too_large, _visible, errors
+
+URGENCY_PARAMETER = OpenApiParameter(
+    "urgency", OpenApiTypes.STR, enum=Urgency.values, description="only documents of this urgency (ชั้นความเร็ว)"
+)
 
 
 class WorkflowList(ListView):
@@ -109,6 +114,7 @@ class DocumentListCreate(ListView):
                 description="only documents you requested, or only those you hold a seat in",
             ),
             OpenApiParameter("q", OpenApiTypes.STR, description="words in the title"),
+            URGENCY_PARAMETER,
         ],
         responses={200: DocumentOut(many=True), **errors(400)},
         examples=[DOCUMENT_EXAMPLE],
@@ -122,8 +128,13 @@ class DocumentListCreate(ListView):
             )
         if role and role not in ("requester", "signer"):
             return Response({"detail": "role must be requester or signer.", "code": "invalid"}, status=400)
+        urgency, refusal = _urgency(params)
+        if refusal:
+            return refusal
         q = params.get("q", "").replace("\x00", "").strip()[:200]
         self._queryset = _documents_filtered(user=request.user, status_filter=status_filter, role=role, q=q)
+        if urgency:
+            self._queryset = self._queryset.filter(urgency=urgency)
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
@@ -373,12 +384,28 @@ class Inbox(ListView):
 
     def get_queryset(self):
         q = (self.request.query_params.get("q") or "").strip()[:200]
-        return selectors.documents_filter(selectors.inbox(self.request.user), q=q, prefix="document__")
+        qs = selectors.documents_filter(selectors.inbox(self.request.user), q=q, prefix="document__")
+        urgency = self.request.query_params.get("urgency", "")
+        return qs.filter(document__urgency=urgency) if urgency else qs
 
     @extend_schema(
         summary="Seats waiting for your decision, oldest first",
-        parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="search title, number (#id) or requester")],
-        responses={200: InboxItemOut(many=True), **errors(403)},
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, description="search title, number (#id) or requester"),
+            URGENCY_PARAMETER,
+        ],
+        responses={200: InboxItemOut(many=True), **errors(400, 403)},
     )
     def get(self, request, *args, **kwargs):
+        _, refusal = _urgency(request.query_params)
+        if refusal:
+            return refusal
         return super().get(request, *args, **kwargs)
+
+
+def _urgency(params) -> tuple[str, Response | None]:
+    urgency = params.get("urgency", "")
+    if urgency and urgency not in Urgency.values:
+        detail = f"urgency must be one of {', '.join(Urgency.values)}."
+        return "", Response({"detail": detail, "code": "invalid"}, status=400)
+    return urgency, None
