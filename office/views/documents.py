@@ -161,6 +161,8 @@ def _memo_pdf(*, form: ComposeForm, requester) -> tuple[bytes, dict[str, dict]]:
         to=data.get("addressee") or "",
         body=data.get("body") or "",
         attachments=[f.name for f in data.get("attachments") or []],
+        urgency=data.get("urgency") or "",
+        confidentiality=data.get("confidentiality") or "",
     )
     pdf, placements = services.memo_render(fields=fields, template=data["workflow"], requester=requester)
     return _with_attachments(pdf, data.get("attachments") or []), placements
@@ -221,6 +223,8 @@ def compose(request):
                 template=data["workflow"],
                 actor=request.user,
                 placements={**placements, **(data.get("placements") or {})},
+                urgency=data.get("urgency") or "",
+                confidentiality=data.get("confidentiality") or "",
             )
         except services.WorkflowError as exc:
             form.add_error(None, exc.message)
