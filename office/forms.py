@@ -65,6 +65,7 @@ class ComposeForm(forms.Form):
     file = forms.FileField(label=_("PDF file"), required=False)
     attachments = MultipleFileField(label=_("Attachments (PDF)"), required=False, widget=MultipleFileInput)
     placements = forms.CharField(required=False, widget=forms.HiddenInput)
+    save_positions = forms.BooleanField(label="บันทึกตำแหน่งกรอบลงนามไว้กับแม่แบบนี้", required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -33,6 +33,12 @@ class WorkflowTemplate(models.Model):
     allow_multiple_seats = models.BooleanField(
         default=False, help_text="the same person may hold seats in more than one tier of a route"
     )
+    box_positions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='signature boxes of an uploaded form of this kind, one {"page", "box"} per seat in route order; '
+        "saved from the composer by an IT administrator, used when an upload brings no placements",
+    )
     active = models.BooleanField(default=True)
 
     objects = WorkflowTemplateManager()

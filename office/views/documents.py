@@ -25,6 +25,7 @@ from accounts.selectors import mfa_devices
 from accounts.services import StepUpFailed
 from certificates.selectors import certificates_visible
 from core.errors import DomainError
+from core.roles import IT_ADMIN, has_role
 from core.sessions import passive
 from core.thai import format_thai_datetime
 from office.errors import domain_errors
@@ -141,11 +142,15 @@ def compose_signers(request):
     template = WorkflowTemplate.objects.filter(code=request.GET.get("workflow", ""), active=True).first()
     if template is None:
         return JsonResponse({"detail": "Unknown workflow template.", "code": "not_found"}, status=404)
+    signers = _signers_for(template, request.user)
+    positions = template.box_positions if isinstance(template.box_positions, list) else []
     return JsonResponse(
         {
             "workflow": template.code,
             "box": [SLOT_WIDTH, SLOT_HEIGHT],
-            "signers": _signers_for(template, request.user),
+            "signers": signers,
+            # Boxes saved with the template for an uploaded form of this kind, by seat (route order).
+            "saved": {seat["username"]: position for seat, position in zip(signers, positions, strict=False)},
         }
     )
 
@@ -212,6 +217,11 @@ def compose(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            if data.get("save_positions"):
+                # Saved first, so an office user's request (refused) sends nothing either.
+                services.template_positions_save(
+                    template=data["workflow"], actor=request.user, placements=data.get("placements") or {}
+                )
             # The composer posts the PDF it showed (the rendered memo) as `file`; without script, render here.
             if data.get("file"):
                 pdf, placements = data["file"].read(), {}
@@ -244,7 +254,8 @@ def compose(request):
             },
             status=400,
         )
-    return render(request, "office/compose.html", {"form": form, "nav": "compose"})
+    context = {"form": form, "nav": "compose", "can_save_positions": has_role(request.user, IT_ADMIN)}
+    return render(request, "office/compose.html", context)
 
 
 def _timeline_context(request, document) -> dict:

@@ -38,6 +38,7 @@ from .routes import (
     route_recall,
     route_resubmit,
     route_start,
+    template_positions_save,
     tier_maybe_advance,
 )
 
@@ -81,6 +82,7 @@ __all__ = [
     "route_resubmit",
     "route_start",
     "signing_record",
+    "template_positions_save",
     "tier_maybe_advance",
     "version_store",
     "webhook_on_commit",

@@ -98,6 +98,17 @@ def _check_placement(placement: dict, info: PdfInfo) -> tuple[int, list[float]]:
     return page, box
 
 
+def _saved_position(*, template: WorkflowTemplate, seat_index: int, info: PdfInfo) -> tuple[int, list[float]] | None:
+    """The template's saved box for this seat, when it has one that fits this file (else the automatic one)."""
+    positions = template.box_positions if isinstance(template.box_positions, list) else []
+    if seat_index >= len(positions) or not isinstance(positions[seat_index], dict):
+        return None
+    try:
+        return _check_placement(positions[seat_index], info)
+    except InvalidDocument:
+        return None
+
+
 @transaction.atomic(durable=True)
 def route_start(
     *,
@@ -151,6 +162,30 @@ def route_seats(*, template: WorkflowTemplate, actor: User) -> list[tuple]:
     return seats
 
 
+@transaction.atomic(durable=True)
+def template_positions_save(*, template: WorkflowTemplate, actor: User, placements: dict[str, dict]) -> list[dict]:
+    """Save the boxes placed on an uploaded form with the workflow template, one per seat in route order, so
+    the next upload of that form starts from them. IT administrators only: every requester's boxes move."""
+    admin_required(actor)
+    seats = [user.username for _, signers, _ in route_seats(template=template, actor=actor) for user in signers]
+    positions = []
+    for username in seats:
+        placement = placements.get(username)
+        try:
+            page = int(placement["page"])
+            box = [round(float(v), 1) for v in placement["box"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidDocument(gettext("Place a box for every seat before saving the positions.")) from exc
+        if page < 0 or len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
+            raise InvalidDocument(gettext("A signature box lies outside its page or is too small."))
+        positions.append({"page": page, "box": box})
+    template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
+    template.box_positions = positions
+    template.save(update_fields=["box_positions"])
+    audit.record(actor=actor, action="template.positions_saved", target=template, details={"seats": len(positions)})
+    return positions
+
+
 def route_create(
     *,
     title: str,
@@ -201,6 +236,8 @@ def route_create(
             page, slot = last_page, box
             if user.username in placements:
                 page, slot = _check_placement(placements[user.username], info)
+            elif saved := _saved_position(template=template, seat_index=seat_number - 1, info=info):
+                page, slot = saved
             Assignment.objects.create(
                 tier=route_tier,
                 document=document,
