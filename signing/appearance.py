@@ -49,6 +49,7 @@ _LINE_HEIGHT_EM = 1.45
 _ASCENT_EM = 1.05
 _MAX_FONT_SIZE = 14.0
 _MIN_FONT_SIZE = 4.0
+_READABLE_FONT_SIZE = 7.0
 _MARGIN = 3.0
 _IMAGE_SHARE = 0.45
 _IMAGE_SHARE_WITH_COMMENT = 0.32
@@ -275,15 +276,23 @@ def _wrap(*, engine, text: str, width_em: float) -> list[tuple[str, float]]:
 
 
 def _fit(*, engine, comments: list[str], lines: list[str], width: float, height: float):
-    """The largest font size (≤ 14 pt) at which the wrapped comment and signer lines fit `width` × `height`."""
-    size = _MAX_FONT_SIZE
-    while True:
-        width_em = width / size
-        wrapped_comments = [piece for text in comments for piece in _wrap(engine=engine, text=text, width_em=width_em)]
-        wrapped_lines = [piece for text in lines for piece in _wrap(engine=engine, text=text, width_em=width_em)]
-        count = len(wrapped_comments) + len(wrapped_lines)
-        widest = max((w for _, w in [*wrapped_comments, *wrapped_lines]), default=0.0)
-        fits = count * _LINE_HEIGHT_EM * size <= height and widest * size <= width
-        if fits or size <= _MIN_FONT_SIZE:
-            return size, wrapped_comments, wrapped_lines
-        size = max(size - _SIZE_STEP, _MIN_FONT_SIZE)
+    """The font size and wrapped lines of the block: comments wrap at word boundaries; the signer's lines
+    (name, position, date) stay whole if they fit at a readable size (they are searched as one phrase),
+    and wrap only when they do not."""
+    for wrap_lines, smallest in ((False, _READABLE_FONT_SIZE), (True, _MIN_FONT_SIZE)):
+        size = _MAX_FONT_SIZE
+        while True:
+            width_em = width / size
+            wrapped_comments = [p for text in comments for p in _wrap(engine=engine, text=text, width_em=width_em)]
+            if wrap_lines:
+                wrapped_lines = [p for text in lines for p in _wrap(engine=engine, text=text, width_em=width_em)]
+            else:
+                wrapped_lines = [(text, engine.shape(text, with_actual_text=False).x_advance) for text in lines]
+            count = len(wrapped_comments) + len(wrapped_lines)
+            widest = max((w for _, w in [*wrapped_comments, *wrapped_lines]), default=0.0)
+            if count * _LINE_HEIGHT_EM * size <= height and widest * size <= width:
+                return size, wrapped_comments, wrapped_lines
+            if size <= smallest:
+                break
+            size = max(size - _SIZE_STEP, smallest)
+    return size, wrapped_comments, wrapped_lines
