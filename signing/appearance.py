@@ -276,18 +276,23 @@ def _wrap(*, engine, text: str, width_em: float) -> list[tuple[str, float]]:
 
 
 def _fit(*, engine, comments: list[str], lines: list[str], width: float, height: float):
-    """The font size and wrapped lines of the block: comments wrap at word boundaries; the signer's lines
-    (name, position, date) stay whole if they fit at a readable size (they are searched as one phrase),
-    and wrap only when they do not."""
+    """The font size and wrapped lines of the block: comments and the date line wrap at word boundaries;
+    the name, position and acting-for lines stay whole if they fit at a readable size (they are searched
+    as one phrase), and wrap only when they do not."""
     for wrap_lines, smallest in ((False, _READABLE_FONT_SIZE), (True, _MIN_FONT_SIZE)):
         size = _MAX_FONT_SIZE
         while True:
             width_em = width / size
             wrapped_comments = [p for text in comments for p in _wrap(engine=engine, text=text, width_em=width_em)]
-            if wrap_lines:
-                wrapped_lines = [p for text in lines for p in _wrap(engine=engine, text=text, width_em=width_em)]
-            else:
-                wrapped_lines = [(text, engine.shape(text, with_actual_text=False).x_advance) for text in lines]
+            wrapped_lines = [
+                piece
+                for index, text in enumerate(lines)
+                for piece in (
+                    _wrap(engine=engine, text=text, width_em=width_em)
+                    if wrap_lines or index == len(lines) - 1
+                    else [(text, engine.shape(text, with_actual_text=False).x_advance)]
+                )
+            ]
             count = len(wrapped_comments) + len(wrapped_lines)
             widest = max((w for _, w in [*wrapped_comments, *wrapped_lines]), default=0.0)
             if count * _LINE_HEIGHT_EM * size <= height and widest * size <= width:
