@@ -184,6 +184,7 @@ def test_memo_stamps_and_monthly_report_give_back_every_thai_test_word(personas,
     report = (tmp_path / "report" / f"report-{today}_{today}.pdf").read_bytes()
     text = pdftotext(report, tmp_path)
     assert missing_words(text, [*THAI_TEST_WORDS[:half], "สำนักงาน", "ผู้อำนวยการ", "สำเร็จ"]) == [], text
+    assert "เหตุการณ์ที่ไม่สำเร็จ" in text  # a tone mark over a vowel, anchored left of it, in typed order
 
 
 def test_memo_pages_are_a4_and_the_version_is_the_rendered_memo(personas, fast_templates):
