@@ -574,6 +574,7 @@ def _appearance(data: dict, *, images: dict | None = None):
         signed_at=datetime.fromisoformat(data["signed_at"]) if data.get("signed_at") else timezone.now(),
         era=data.get("era", settings.SIGNATURE_DATE_ERA),
         handwritten_png=image,
+        comment=data.get("comment", ""),
     )
 
 

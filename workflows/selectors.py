@@ -113,12 +113,15 @@ def can_see_all(user: User) -> bool:
 
 
 def documents_visible_to(user: User) -> QuerySet[Document]:
-    """What `visible_documents_q` describes, read from `DocumentAccess` (one index probe per document)."""
+    """What `visible_documents_q` describes, read from `DocumentAccess` (one index probe per document).
+    Auditors and IT admins see every document except classified ones (ลับ, ลับมาก, ลับที่สุด), which only the
+    route's participants see."""
     qs = Document.objects.all()
     sees_all, delegators = list_viewer(user)
-    if not sees_all:
-        qs = qs.filter(pk__in=DocumentAccess.objects.filter(_access_q(user, delegators)).values("document_id"))
-    return qs
+    participant = DocumentAccess.objects.filter(_access_q(user, delegators)).values("document_id")
+    if sees_all:
+        return qs.filter(Q(confidentiality="") | Q(pk__in=participant))
+    return qs.filter(pk__in=participant)
 
 
 def _access_q(user: User, delegators: list[int]) -> Q:
@@ -428,7 +431,11 @@ def _search_q(words) -> Q:
     return match
 
 
-def _filtered(qs: QuerySet, *, prefix: str, dated: str, status="", template="", since=None, until=None) -> QuerySet:
+def _filtered(
+    qs: QuerySet, *, prefix: str, dated: str, status="", template="", since=None, until=None, urgency=""
+) -> QuerySet:
+    if urgency:
+        qs = qs.filter(**{f"{prefix}urgency": urgency})
     if status:
         qs = qs.filter(**{f"{prefix}status": status})
     if template:
@@ -485,7 +492,9 @@ def documents_page(
         return _list_page(qs, ordering=DOCUMENT_SORTS[sort], salt=salt, cursor=cursor, size=size, q=q, related=related)
     sees_all, delegators = list_viewer(user)
     if sees_all and not role:
-        qs = _filtered(Document.objects.all(), prefix="", dated="created_at", **filters)
+        participant = DocumentAccess.objects.filter(_access_q(user, delegators)).values("document_id")
+        unclassified = Document.objects.filter(Q(confidentiality="") | Q(pk__in=participant))
+        qs = _filtered(unclassified, prefix="", dated="created_at", **filters)
         return _list_page(qs, ordering=DOCUMENT_SORTS[sort], salt=salt, cursor=cursor, size=size, q=q, related=related)
     access = Q(user=user, seat=True) if role == "signer" else _access_q(user, [] if role else delegators)
     qs = _filtered(DocumentAccess.objects.filter(access), prefix="document__", dated="created_at", **filters)

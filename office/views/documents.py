@@ -9,7 +9,6 @@ import io
 import json
 
 import pikepdf
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
@@ -23,9 +22,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 import audit
 from accounts.selectors import mfa_devices
 from accounts.services import StepUpFailed
-from branding.selectors import branding_get
 from certificates.selectors import certificates_visible
 from core.errors import DomainError
+from core.roles import IT_ADMIN, has_role
 from core.sessions import passive
 from core.thai import format_thai_datetime
 from office.errors import domain_errors
@@ -162,39 +161,34 @@ def compose_signers(request):
     template = WorkflowTemplate.objects.filter(code=request.GET.get("workflow", ""), active=True).first()
     if template is None:
         return JsonResponse({"detail": "Unknown workflow template.", "code": "not_found"}, status=404)
+    signers = _signers_for(template, request.user)
+    positions = template.box_positions if isinstance(template.box_positions, list) else []
     return JsonResponse(
         {
             "workflow": template.code,
             "box": [SLOT_WIDTH, SLOT_HEIGHT],
-            "signers": _signers_for(template, request.user),
+            "signers": signers,
+            # Boxes saved with the template for an uploaded form of this kind, by seat (route order).
+            "saved": {seat["username"]: position for seat, position in zip(signers, positions, strict=False)},
         }
     )
 
 
 def _memo_pdf(*, form: ComposeForm, requester) -> tuple[bytes, dict[str, dict]]:
-    """The memo as PDF, and a signature box per seat inside the signature blocks the memo laid out."""
-    from workflows.memo import Memo, SignerBlock, render_memo_pdf
-
+    """The memo as PDF (the same renderer as the API's memos), and a box per seat below the body."""
     data = form.cleaned_data
-    brand = branding_get()
-    seats = _signers_for(data["workflow"], requester)
-    memo = Memo(
-        department=data.get("government_unit") or brand.name,
-        reference_no=data.get("reference") or "",
-        date=data.get("memo_date") or timezone.localdate(),
+    fields = services.MemoFields(
+        department=data.get("government_unit") or "",
+        number=data.get("reference") or "",
+        date=data.get("memo_date") or None,
         subject=data["title"],
-        salutation=data.get("addressee") or "",
+        to=data.get("addressee") or "",
         body=data.get("body") or "",
-        signers=[SignerBlock(full_name=seat["name"], position=seat["position"]) for seat in seats],
         attachments=[f.name for f in data.get("attachments") or []],
+        urgency=data.get("urgency") or "",
+        confidentiality=data.get("confidentiality") or "",
     )
-    pdf, areas = render_memo_pdf(
-        memo=memo, emblem_path=brand.emblem_path, organisation_name=brand.name, static_root=settings.BASE_DIR / "static"
-    )
-    placements = {
-        seat["username"]: {"page": area.page, "box": [area.x1, area.y1, area.x2, area.y2]}
-        for seat, area in zip(seats, areas, strict=False)
-    }
+    pdf, placements = services.memo_render(fields=fields, template=data["workflow"], requester=requester)
     return _with_attachments(pdf, data.get("attachments") or []), placements
 
 
@@ -222,6 +216,8 @@ def compose_preview(request):
         return JsonResponse({"detail": _("Only a memo is rendered here."), "code": "invalid"}, status=400)
     try:
         pdf, placements = _memo_pdf(form=form, requester=request.user)
+    except services.WorkflowError as exc:
+        return JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.status)
     except (ImportError, pikepdf.PdfError) as exc:
         return JsonResponse(
             {"detail": _("The memo could not be rendered: %(why)s") % {"why": exc}, "code": "invalid"}, status=400
@@ -240,6 +236,11 @@ def compose(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            if data.get("save_positions"):
+                # Saved first, so an office user's request (refused) sends nothing either.
+                services.template_positions_save(
+                    template=data["workflow"], actor=request.user, placements=data.get("placements") or {}
+                )
             # The composer posts the PDF it showed (the rendered memo) as `file`; without script, render here.
             if data.get("file"):
                 pdf, placements = data["file"].read(), {}
@@ -251,6 +252,8 @@ def compose(request):
                 template=data["workflow"],
                 actor=request.user,
                 placements={**placements, **(data.get("placements") or {})},
+                urgency=data.get("urgency") or "",
+                confidentiality=data.get("confidentiality") or "",
             )
         except services.WorkflowError as exc:
             form.add_error(None, exc.message)
@@ -270,7 +273,8 @@ def compose(request):
             },
             status=400,
         )
-    return render(request, "office/compose.html", {"form": form, "nav": "compose"})
+    context = {"form": form, "nav": "compose", "can_save_positions": has_role(request.user, IT_ADMIN)}
+    return render(request, "office/compose.html", context)
 
 
 def _timeline_context(request, document) -> dict:

@@ -236,6 +236,7 @@ def test_a_composed_memo_starts_each_box_in_its_signers_signature_block(signed_i
         "reference": "ทส 0201/123",
         "addressee": "ผู้อำนวยการ",
         "body": "ด้วยกองเทคโนโลยีสารสนเทศมีความประสงค์จะจัดซื้อครุภัณฑ์คอมพิวเตอร์\nจึงเรียนมาเพื่อโปรดพิจารณาอนุมัติ",
+        "urgency": "very_urgent",
     }
     client = signed_in("requester")
     preview = client.post("/documents/new/preview/", memo_fields, HTTP_X_COMPOSER="1")
@@ -247,6 +248,8 @@ def test_a_composed_memo_starts_each_box_in_its_signers_signature_block(signed_i
     response = client.post("/documents/new/", memo_fields)
     assert response.status_code == 302
     document = Document.objects.get(title=memo_fields["title"])
+    assert document.urgency == "very_urgent"
+    assert "ด่วนมาก" in client.get("/documents/").content.decode()  # shown on the list
     for seat in document.assignments.select_related("signer"):
         assert (seat.page, seat.box) == (shown[seat.signer.username]["page"], shown[seat.signer.username]["box"])
     boxes = sorted(tuple(s.box) for s in document.assignments.all())

@@ -5,6 +5,7 @@
 - `documents`: check an upload, store versions, the archive copy and its timestamp renewal.
 - `delegation`: create and revoke delegations.
 - `access`: who may see which document (`DocumentAccess`), kept as routes change.
+- `memos`: render a memo with a box per seat and route it; `registers`: the send register's numbers.
 - `reminders`: remind and escalate tiers that wait too long.
 - `common`: refusals (`WorkflowError` and its kinds), the document lock, notifications, webhooks.
 
@@ -32,6 +33,8 @@ from .documents import (
     signing_record,
     version_store,
 )
+from .memos import MemoFields, memo_render, memo_route_start, memo_seats
+from .registers import register_number_take
 from .reminders import reminders_send
 from .routes import (
     SLOT_HEIGHT,
@@ -43,6 +46,7 @@ from .routes import (
     route_recall,
     route_resubmit,
     route_start,
+    template_positions_save,
     tier_maybe_advance,
 )
 
@@ -53,6 +57,7 @@ __all__ = [
     "SLOT_WIDTH",
     "AlreadyDecided",
     "InvalidDocument",
+    "MemoFields",
     "NotAllowed",
     "NotFound",
     "NotYourTurn",
@@ -76,8 +81,12 @@ __all__ = [
     "document_access_sync",
     "document_lock",
     "it_admins",
+    "memo_render",
+    "memo_route_start",
+    "memo_seats",
     "notify",
     "pdf_inspect",
+    "register_number_take",
     "reminders_send",
     "resolve_signers",
     "route_cancel",
@@ -86,6 +95,7 @@ __all__ = [
     "route_resubmit",
     "route_start",
     "signing_record",
+    "template_positions_save",
     "tier_maybe_advance",
     "version_store",
     "webhook_on_commit",

@@ -32,9 +32,11 @@ def _acting_for_words(*, seat: Assignment, delegation: Delegation) -> str:
     return f"{Delegation.Kind(delegation.kind).label} {holder.position or holder.full_name_th}".strip()
 
 
-def _appearance_for(*, actor: User, seat: Assignment, delegation: Delegation | None, at) -> dict:
+def _appearance_for(*, actor: User, seat: Assignment, delegation: Delegation | None, at, comment: str = "") -> dict:
+    """What the stamp shows: the whole signature block (comment, signature, name, position, date)."""
     image = actor.signature_image.name if actor.signature_image else ""
     return {
+        "comment": comment,
         "full_name_th": actor.full_name_th,
         "position": actor.position,
         "acting_for": _acting_for_words(seat=seat, delegation=delegation) if delegation else "",
@@ -314,7 +316,7 @@ def _approval_write(
         certificate_id=certificate.pk,
         page=seat.page,
         box=seat.box,
-        appearance=_appearance_for(actor=actor, seat=seat, delegation=delegation, at=now),
+        appearance=_appearance_for(actor=actor, seat=seat, delegation=delegation, at=now, comment=seat.comment),
         reason=_signature_reason(actor=actor, seat=seat, delegation=delegation),
         batch=batch,
         activation=activation,

@@ -23,11 +23,13 @@ from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound, Tran
 from ..models import (
     Assignment,
     AssignmentStatus,
+    Confidentiality,
     Document,
     DocumentStatus,
     DocumentVersion,
     RouteTier,
     TierStatus,
+    Urgency,
     WorkflowTemplate,
 )
 from ..selectors import SIGNING_HANDLER, current_assignments, current_tier_ids
@@ -41,8 +43,10 @@ SLOT_WIDTH, SLOT_HEIGHT, SLOT_GAP, SLOT_MARGIN = 170.0, 62.0, 8.0, 36.0
 
 
 def resolve_signers(*, tier, requester: User) -> list[User]:
-    """Explicit users of a template tier, plus those holding `rule_position` in the unit the rule names."""
-    users = list(tier.signers.filter(is_active=True).order_by("id"))
+    """The requester when the tier is the originator's (ลงชื่อผู้เสนอ), explicit users of a template tier, plus
+    those holding `rule_position` in the unit the rule names."""
+    users = [requester] if tier.requester_signs else []
+    users.extend(u for u in tier.signers.filter(is_active=True).order_by("id") if u not in users)
     if tier.rule_position:
         if tier.rule_org_unit_id:
             units = [tier.rule_org_unit]
@@ -95,6 +99,17 @@ def _check_placement(placement: dict, info: PdfInfo) -> tuple[int, list[float]]:
     return page, box
 
 
+def _saved_position(*, template: WorkflowTemplate, seat_index: int, info: PdfInfo) -> tuple[int, list[float]] | None:
+    """The template's saved box for this seat, when it has one that fits this file (else the automatic one)."""
+    positions = template.box_positions if isinstance(template.box_positions, list) else []
+    if seat_index >= len(positions) or not isinstance(positions[seat_index], dict):
+        return None
+    try:
+        return _check_placement(positions[seat_index], info)
+    except InvalidDocument:
+        return None
+
+
 @transaction.atomic(durable=True)
 def route_start(
     *,
@@ -103,19 +118,26 @@ def route_start(
     template: WorkflowTemplate,
     actor: User,
     placements: dict[str, dict] | None = None,
+    urgency: str = "",
+    confidentiality: str = "",
 ) -> Document:
     """Create a document, its first version and its route; the first tier opens at once.
 
     `placements` maps a signer's username to {"page": n, "box": [x1, y1, x2, y2]} to move a box.
     """
-    title = (title or "").strip()
-    if not title:
-        raise InvalidDocument(gettext("A title is required."))
-    if not template.active:
-        raise InvalidDocument(gettext("The workflow template %(code)s is not active.") % {"code": template.code})
-    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
-    pdf, cleaned = pdf_clean(pdf)
-    info = pdf_inspect(pdf)
+    return route_create(
+        title=title,
+        pdf=pdf,
+        template=template,
+        actor=actor,
+        placements=placements,
+        urgency=urgency,
+        confidentiality=confidentiality,
+    )
+
+
+def route_seats(*, template: WorkflowTemplate, actor: User) -> list[tuple]:
+    """(template tier, signers, quorum) of each tier the route would open, refused when one cannot."""
     template_tiers = list(template.tiers.order_by("order"))
     if not template_tiers:
         raise InvalidDocument(gettext("The workflow template %(code)s has no tiers.") % {"code": template.code})
@@ -138,12 +160,68 @@ def route_start(
                         gettext("%(name)s would hold two seats in this route.") % {"name": user.full_name_th}
                     )
                 seen.add(user.pk)
+    return seats
+
+
+@transaction.atomic(durable=True)
+def template_positions_save(*, template: WorkflowTemplate, actor: User, placements: dict[str, dict]) -> list[dict]:
+    """Save the boxes placed on an uploaded form with the workflow template, one per seat in route order, so
+    the next upload of that form starts from them. IT administrators only: every requester's boxes move."""
+    admin_required(actor)
+    seats = [user.username for _, signers, _ in route_seats(template=template, actor=actor) for user in signers]
+    positions = []
+    for username in seats:
+        placement = placements.get(username)
+        try:
+            page = int(placement["page"])
+            box = [round(float(v), 1) for v in placement["box"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidDocument(gettext("Place a box for every seat before saving the positions.")) from exc
+        if page < 0 or len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
+            raise InvalidDocument(gettext("A signature box lies outside its page or is too small."))
+        positions.append({"page": page, "box": box})
+    template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
+    template.box_positions = positions
+    template.save(update_fields=["box_positions"])
+    audit.record(actor=actor, action="template.positions_saved", target=template, details={"seats": len(positions)})
+    return positions
+
+
+def route_create(
+    *,
+    title: str,
+    pdf: bytes,
+    template: WorkflowTemplate,
+    actor: User,
+    placements: dict[str, dict] | None = None,
+    reference_no: str = "",
+    urgency: str = "",
+    confidentiality: str = "",
+) -> Document:
+    """`route_start` inside the caller's transaction (a memo takes its register number in the same one)."""
+    if urgency not in ("", *Urgency.values):
+        raise InvalidDocument(gettext("Unknown urgency %(value)s.") % {"value": urgency})
+    if confidentiality not in ("", *Confidentiality.values):
+        raise InvalidDocument(gettext("Unknown confidentiality %(value)s.") % {"value": confidentiality})
+    title = (title or "").strip()
+    if not title:
+        raise InvalidDocument(gettext("A title is required."))
+    if not template.active:
+        raise InvalidDocument(gettext("The workflow template %(code)s is not active.") % {"code": template.code})
+    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
+    pdf, cleaned = pdf_clean(pdf)
+    info = pdf_inspect(pdf)
+    seats = route_seats(template=template, actor=actor)
+    template_tiers = [tier for tier, _, _ in seats]
     document = Document.objects.create(
         title=title[:300],
         requester=actor,
         template=template,
         status=states.DOCUMENT_INITIAL,
         pades_level=template.pades_level,
+        reference_no=reference_no[:100],
+        urgency=urgency,
+        confidentiality=confidentiality,
     )
     version_store(document=document, data=pdf, kind=DocumentVersion.Kind.ORIGINAL)
     last_page = len(info.pages) - 1
@@ -159,6 +237,8 @@ def route_start(
             page, slot = last_page, box
             if user.username in placements:
                 page, slot = _check_placement(placements[user.username], info)
+            elif saved := _saved_position(template=template, seat_index=seat_number - 1, info=info):
+                page, slot = saved
             Assignment.objects.create(
                 tier=route_tier,
                 document=document,
@@ -177,6 +257,9 @@ def route_start(
             "sha256": document.versions.get().sha256,
             "pages": len(info.pages),
             "removed_from_upload": cleaned,
+            "reference_no": document.reference_no,
+            "urgency": document.urgency,
+            "confidentiality": document.confidentiality,
         },
     )
     tier_open(document=document, round=1, order=template_tiers[0].order)
@@ -355,6 +438,9 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes | None = None,
             "from_tier": from_tier,
             "comment": (comment or "")[:500],
             "removed_from_upload": cleaned,
+            "reference_no": document.reference_no,
+            "urgency": document.urgency,
+            "confidentiality": document.confidentiality,
         },
     )
     round_start(document=document, from_tier=from_tier, page_count=len(info.pages) if info else None)
