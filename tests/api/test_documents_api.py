@@ -97,6 +97,9 @@ def test_document_list_filters_by_role_status_and_title(personas, api_for, pdf_b
     bad = requester.get("/api/v1/documents/", {"status": "nonsense"})
     assert bad.status_code == 400 and "status must be one of" in bad.json()["detail"]
     assert requester.get("/api/v1/documents/", {"role": "boss"}).status_code == 400
+    assert requester.get("/api/v1/documents/", {"sort": "id; drop"}).json()["code"] == "invalid"
+    oldest = requester.get("/api/v1/documents/", {"sort": "oldest", "limit": 1}).json()["results"]
+    assert [d["id"] for d in oldest] == [created["id"]]
     assert requester.get("/api/v1/documents/", {"offset": 10**30}).status_code == 200
 
 
