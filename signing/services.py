@@ -51,6 +51,9 @@ class SubjectHandler(Protocol):
     def store_signed(self, *, job: SigningJob, pdf: bytes, sha256: str) -> None: ...
     def job_waiting(self, *, job: SigningJob) -> None: ...
     def job_failed(self, *, job: SigningJob) -> None: ...
+    # Optional: every seat's signature field of the route the job signs in ({"field", "page", "box"}); the
+    # first signature creates them all and certifies the document, each field locked when signed (pades).
+    def signature_fields(self, *, job: SigningJob) -> list[dict]: ...
     # Why an admin may not queue this job again (its decision was withdrawn), or "" when they may.
     def retry_refusal(self, *, job: SigningJob) -> str: ...
 
@@ -140,7 +143,7 @@ def signing_job_run(*, job_id: int) -> str:
                     attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS, error="already done")
                     return job.status
                 handler.lock_subject(job.subject_id)
-                signed = produce(handler.pdf_to_sign(job=job))
+                signed = produce(handler.pdf_to_sign(job=job), _route_fields(handler=handler, job=job))
                 level_reached = _level_check(job=job, pdf=signed)
                 sha256 = hashlib.sha256(signed).hexdigest()
                 try:
@@ -224,6 +227,14 @@ def _level_check(*, job: SigningJob, pdf: bytes) -> str:
 
 
 LEVEL_ORDER = [PadesLevel.B_B, PadesLevel.B_T, PadesLevel.B_LT, PadesLevel.B_LTA]
+
+
+def _route_fields(*, handler: ModuleType, job: SigningJob) -> list[tuple] | None:
+    """The route's signature fields for `pades.sign_pdf(route_fields=)`, or None (a handler without them)."""
+    fields = getattr(handler, "signature_fields", None)
+    if job.kind != JobKind.SIGNATURE or fields is None:
+        return None
+    return [(f["field"], int(f["page"]), tuple(f["box"]) if f.get("box") else None) for f in fields(job=job)]
 
 
 def _os_reason(exc: OSError) -> str:
@@ -317,7 +328,7 @@ def signing_jobs_resume(*, stale_after: timedelta | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _producer(*, job: SigningJob) -> Iterator[Callable[[bytes], bytes]]:
+def _producer(*, job: SigningJob) -> Iterator[Callable[..., bytes]]:
     """Prepare the signature (or document timestamp) of `job` and yield the function that makes it
     over given PDF bytes. Every error, here or in that function, is classified as transient or
     permanent."""
@@ -328,7 +339,9 @@ def _producer(*, job: SigningJob) -> Iterator[Callable[[bytes], bytes]]:
         if job.kind == JobKind.DOCUMENT_TIMESTAMP:
             tsa, context = timestamper(), validation_context(for_signing=True)
             yield _classified(
-                lambda pdf: pades.add_document_timestamp(pdf=pdf, timestamper=tsa, validation_context=context)
+                lambda pdf, _fields=None: pades.add_document_timestamp(
+                    pdf=pdf, timestamper=tsa, validation_context=context
+                )
             )
             return
         from certificates.selectors import CertificateNotUsable, signing_credentials_get
@@ -362,17 +375,19 @@ def _producer(*, job: SigningJob) -> Iterator[Callable[[bytes], bytes]]:
             signing_cert=_parsed(credentials.certificate),
             other_certs=[_parsed(c) for c in credentials.chain],
         )
-        yield _classified(lambda pdf: pades.sign_pdf(pdf=pdf, signer=signer, **options))
+        yield _classified(
+            lambda pdf, route_fields=None: pades.sign_pdf(pdf=pdf, signer=signer, route_fields=route_fields, **options)
+        )
     except (PermanentSigningError, TransientSigningError):
         raise
     except Exception as exc:  # noqa: BLE001 - _classify raises a typed error or re-raises as-is
         _classify(exc)
 
 
-def _classified(make: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
-    def run(pdf: bytes) -> bytes:
+def _classified(make: Callable[..., bytes]) -> Callable[..., bytes]:
+    def run(pdf: bytes, route_fields: list[tuple] | None = None) -> bytes:
         try:
-            return make(pdf)
+            return make(pdf, route_fields)
         except (PermanentSigningError, TransientSigningError):
             raise
         except Exception as exc:  # noqa: BLE001 - _classify raises a typed error or re-raises as-is

@@ -19,6 +19,7 @@ from signing.services import PermanentSigningError
 from . import services, states
 from .integrity import signatures_only_since, version_current
 from .models import Assignment, AssignmentStatus, Document, DocumentStatus, DocumentVersion, TierStatus
+from .selectors import current_assignments
 from .signing_errors import failure_text
 
 
@@ -73,6 +74,14 @@ def pdf_to_sign(*, job: SigningJob) -> bytes:
     if latest.pk != approved.pk and not data.startswith(version_read(approved)):
         _refuse("version_changed", "The document changed after the signer approved it; they must approve again.")
     return data
+
+
+def signature_fields(*, job: SigningJob) -> list[dict]:
+    """Every seat's field of the running route: the first signature of a file creates them all (and
+    certifies it), so no field is ever added after it (signing.pades, route_fields). A new round on the
+    same file reuses these fields (services.round_start)."""
+    seats = current_assignments(Document.objects.get(pk=job.subject_id)).order_by("tier__order", "pk")
+    return [{"field": a.field_name, "page": a.page, "box": a.box} for a in seats]
 
 
 def store_signed(*, job: SigningJob, pdf: bytes, sha256: str) -> None:
@@ -159,6 +168,7 @@ __all__ = [
     "lock_subject",
     "latest_pdf",
     "pdf_to_sign",
+    "signature_fields",
     "store_signed",
     "job_waiting",
     "job_failed",
