@@ -26,6 +26,7 @@ from pyhanko_certvalidator import ValidationContext
 from signing.selectors import verification_trust_roots
 from tests.conftest import blank_pdf
 from tests.signing import forgery_kit as kit
+from tests.signing.test_forgeries import dsign_tsa, with_document_timestamp  # noqa: F401 - fixture
 from tests.signing.test_verification_unit import simple_signer
 
 pytestmark = [pytest.mark.hsm, pytest.mark.django_db]
@@ -150,14 +151,38 @@ def test_a_new_field_after_the_certification_breaks_it_for_pyhanko_too(completed
 
 
 def test_a_certified_document_is_never_given_a_new_field(completed, personas):
-    from certificates.selectors import certificate_for_signing, signing_credentials_get
-    from core import hsm
     from signing import pades
 
-    credentials = signing_credentials_get(certificate_id=certificate_for_signing(user=personas["head3"]).pk)
     route = [(name, 0, None) for name in SEATS] + [("Sig5_r2", 0, (36.0, 400.0, 206.0, 462.0))]
-    with hsm.signer(
-        label=credentials.key_label, signing_cert=credentials.certificate, other_certs=credentials.chain
-    ) as signer:
+    with _insider_signer(personas, "head3") as signer:
         with pytest.raises(pades.SigningInputError, match="certified"):
             pades.sign_pdf(pdf=completed, signer=signer, field_name="Sig5_r2", route_fields=route)
+
+
+def _insider_signer(personas, username: str):
+    from certificates.selectors import certificate_for_signing, signing_credentials_get
+    from core import hsm
+
+    credentials = signing_credentials_get(certificate_id=certificate_for_signing(user=personas[username]).pk)
+    return hsm.signer(label=credentials.key_label, signing_cert=credentials.certificate, other_certs=credentials.chain)
+
+
+def test_a_genuine_signature_in_the_unused_seat_after_the_document_timestamp_is_refused(
+    completed,
+    personas,
+    dsign_tsa,  # noqa: F811 - fixture
+):
+    """An insider with a real dsign certificate (head3, whose seat was not needed) fills the empty field of
+    the closed memo: DocMDP P=2 allows signing an existing field, dsign's verifier does not after the
+    document timestamp that closed it."""
+    from signing import pades
+
+    stamped = with_document_timestamp(completed)
+    assert kit.verify(stamped)["valid"] is True
+    with _insider_signer(personas, "head3") as signer:
+        forged = pades.sign_pdf(pdf=stamped, signer=signer, field_name="Sig3_r1")
+    report = kit.verify(forged)
+    [seat] = [s for s in report["signatures"] if s["field"] == "Sig3_r1"]
+    assert seat["trusted"] is True  # a genuine dsign signature...
+    assert report["valid"] is False and "signed_after_timestamp" in report["problem_codes"]  # ...on a closed memo
+    assert any("Sig3_r1" in problem for problem in report["problems"]), report["problems"]
