@@ -56,6 +56,9 @@ class SubjectHandler(Protocol):
     def store_signed(self, *, job: SigningJob, pdf: bytes, sha256: str, basis: object) -> None: ...
     def job_waiting(self, *, job: SigningJob) -> None: ...
     def job_failed(self, *, job: SigningJob) -> None: ...
+    # Optional: every seat's signature field of the route the job signs in ({"field", "page", "box"}); the
+    # first signature creates them all and certifies the document, each field locked when signed (pades).
+    def signature_fields(self, *, job: SigningJob) -> list[dict]: ...
     # Why an admin may not queue this job again (its decision was withdrawn), or "" when they may.
     def retry_refusal(self, *, job: SigningJob) -> str: ...
 
@@ -212,9 +215,10 @@ class _AlreadyFinished(Exception):
 
 
 def _sign_and_store(*, job: SigningJob, handler: ModuleType, make: Callable, attempt: SigningAttempt) -> str:
+    route_fields = _route_fields(handler=handler, job=job)
     for _round in range(MAX_SIGN_ROUNDS):
         basis, pdf = handler.signing_input(job=job)
-        signed = make(job, pdf)
+        signed = make(job, pdf, route_fields)
         level_reached = _level_check(job=job, pdf=signed)
         sha256 = hashlib.sha256(signed).hexdigest()
         try:
@@ -309,6 +313,14 @@ def _level_check(*, job: SigningJob, pdf: bytes) -> str:
 LEVEL_ORDER = [PadesLevel.B_B, PadesLevel.B_T, PadesLevel.B_LT, PadesLevel.B_LTA]
 
 
+def _route_fields(*, handler: ModuleType, job: SigningJob) -> list[tuple] | None:
+    """The route's signature fields for `pades.sign_pdf(route_fields=)`, or None (a handler without them)."""
+    fields = getattr(handler, "signature_fields", None)
+    if job.kind != JobKind.SIGNATURE or fields is None:
+        return None
+    return [(f["field"], int(f["page"]), tuple(f["box"]) if f.get("box") else None) for f in fields(job=job)]
+
+
 def _os_reason(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "the disk is full"
@@ -399,7 +411,7 @@ def signing_jobs_resume(*, stale_after: timedelta | None = None) -> int:
     return len(due) + len(stale)
 
 
-def _prepared(*, job: SigningJob, cache: dict) -> Callable[[SigningJob, bytes], bytes]:
+def _prepared(*, job: SigningJob, cache: dict) -> Callable[..., bytes]:
     """The function that makes `job`'s signature (or document timestamp) over given PDF bytes.
 
     What is the same for every signature of one signer at one level (the activated signer with its
@@ -437,21 +449,21 @@ def _certificate_check(job: SigningJob) -> None:
         raise PermanentSigningError("certificate_not_usable", str(exc)) from exc
 
 
-def _timestamp_maker(cache: dict) -> Callable[[SigningJob, bytes], bytes]:
+def _timestamp_maker(cache: dict) -> Callable[..., bytes]:
     from . import pades
 
     made = cache.get("timestamp")
     if made is None:
         tsa, context = timestamper(), validation_context(for_signing=True)
 
-        def made(job: SigningJob, pdf: bytes) -> bytes:
+        def made(job: SigningJob, pdf: bytes, _route_fields=None) -> bytes:
             return pades.add_document_timestamp(pdf=pdf, timestamper=tsa, validation_context=context)
 
         cache["timestamp"] = made
     return made
 
 
-def _signature_maker(job: SigningJob) -> Callable[[SigningJob, bytes], bytes]:
+def _signature_maker(job: SigningJob) -> Callable[..., bytes]:
     from certificates.selectors import signing_credentials_cached
 
     from . import pades
@@ -475,11 +487,12 @@ def _signature_maker(job: SigningJob) -> Callable[[SigningJob, bytes], bytes]:
     )
     images: dict[str, bytes | None] = {}
 
-    def made(job: SigningJob, pdf: bytes) -> bytes:
+    def made(job: SigningJob, pdf: bytes, route_fields: list[tuple] | None = None) -> bytes:
         signer.subject_id = job.subject_id
         return pades.sign_pdf(
             pdf=pdf,
             signer=signer,
+            route_fields=route_fields,
             field_name=job.field_name,
             page=job.page,
             box=tuple(job.box) if job.box else None,
@@ -493,10 +506,10 @@ def _signature_maker(job: SigningJob) -> Callable[[SigningJob, bytes], bytes]:
     return made
 
 
-def _classified(make: Callable[[SigningJob, bytes], bytes]) -> Callable[[SigningJob, bytes], bytes]:
-    def run(job: SigningJob, pdf: bytes) -> bytes:
+def _classified(make: Callable[..., bytes]) -> Callable[..., bytes]:
+    def run(job: SigningJob, pdf: bytes, route_fields: list[tuple] | None = None) -> bytes:
         try:
-            return make(job, pdf)
+            return make(job, pdf, route_fields)
         except (PermanentSigningError, TransientSigningError):
             raise
         except Exception as exc:  # noqa: BLE001 - _classify raises a typed error or re-raises as-is

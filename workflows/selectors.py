@@ -287,9 +287,10 @@ def timeline(document: Document) -> list[dict]:
             "pk", "field_name"
         )
     }
-    seats = {
-        a.field_name: a for a in Assignment.objects.filter(document=document).select_related("signer", "decided_by")
-    }
+    assignments = list(Assignment.objects.filter(document=document).select_related("signer", "decided_by"))
+    seats = {a.field_name: a for a in assignments}
+    # a round on the same file reuses its seats' fields: the job tells which seat a signing event was for
+    seats_by_job = {str(a.signing_job_id): a for a in assignments if a.signing_job_id}
     # Downloads are in the audit log; the route's timeline is about decisions and signatures.
     own = Event.objects.filter(target_type="workflows.document", target_id=str(document.pk)).exclude(
         action__in=TIMELINE_HIDDEN
@@ -299,7 +300,7 @@ def timeline(document: Document) -> list[dict]:
     for event in (own | signing).order_by("id"):
         details = dict(event.details)
         if event.target_type == "signing.signingjob":
-            seat = seats.get(details.get("field") or jobs.get(event.target_id))
+            seat = seats_by_job.get(event.target_id) or seats.get(details.get("field") or jobs.get(event.target_id))
             if seat is not None:
                 details["signer"] = seat.signer.username
                 details["signed_by"] = seat.decided_by.username if seat.decided_by else None

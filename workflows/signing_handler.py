@@ -32,6 +32,7 @@ from .models import (
     RouteTier,
     TierStatus,
 )
+from .selectors import current_assignments
 from .signing_errors import failure_text
 
 
@@ -124,6 +125,14 @@ def signing_input(*, job: SigningJob) -> tuple[Basis, bytes]:
     if not data.startswith(version_read(approved)):
         _refuse("version_changed", "The document changed after the signer approved it; they must approve again.")
     return basis, data
+
+
+def signature_fields(*, job: SigningJob) -> list[dict]:
+    """Every seat's field of the running route: the first signature of a file creates them all (and
+    certifies it), so no field is ever added after it (signing.pades, route_fields). A new round on the
+    same file reuses these fields (services.round_start)."""
+    seats = current_assignments(Document.objects.get(pk=job.subject_id)).order_by("tier__order", "pk")
+    return [{"field": a.field_name, "page": a.page, "box": a.box} for a in seats]
 
 
 def store_signed(*, job: SigningJob, pdf: bytes, sha256: str, basis: Basis) -> None:
@@ -244,6 +253,7 @@ __all__ = [
     "Basis",
     "latest_pdf",
     "signing_input",
+    "signature_fields",
     "store_signed",
     "job_waiting",
     "job_failed",

@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 
 import audit
 from accounts.models import User
+from core import storage
 from signing import services as signing_services
 from signing.models import JobKind, PadesLevel
 
@@ -363,14 +364,37 @@ def route_close(*, document: Document) -> None:
 
 
 def round_start(*, document: Document, from_tier: int, page_count: int | None = None) -> None:
-    """A new round of the route: tiers before `from_tier` stay as they are, the rest run again."""
+    """A new round of the route: tiers before `from_tier` stay as they are, the rest run again.
+
+    `page_count` is given for a revised file (a new version without signatures): its seats get new
+    signature fields. On the same file, each seat signs in the field its seat had: the file's first
+    signature created every seat's field and certified the file, which allows no new field
+    (signing.pades). Signatures of `from_tier` and later tiers already in the file would fill those
+    fields, so the round restarts on the version before the first of them (stored again as the current
+    version): the tiers before `from_tier` keep their signatures, the others sign again.
+    """
     previous = list(
         RouteTier.objects.filter(pk__in=current_tier_ids(document), order__gte=from_tier)
         .order_by("order")
         .prefetch_related("assignments")
     )
+    restarted_from, dropped_jobs = (
+        _restart_version(document=document, from_tier=from_tier) if page_count is None else (None, [])
+    )
     document.round += 1
     document.save(update_fields=["round"])
+    if restarted_from is not None:
+        from signing.models import SigningJob
+
+        # their signatures are not in the file the round restarts on: their fields may be signed again
+        SigningJob.objects.filter(pk__in=dropped_jobs).update(superseded_at=timezone.now())
+        version_store(
+            document=document,
+            data=storage.read_verified(
+                storage=restarted_from.file.storage, name=restarted_from.file.name, sha256=restarted_from.sha256
+            ),
+            kind=DocumentVersion.Kind.REVISION,
+        )
     seat_number = document.assignments.count()
     for old in previous:
         tier = RouteTier.objects.create(
@@ -385,14 +409,39 @@ def round_start(*, document: Document, from_tier: int, page_count: int | None = 
                 tier=tier,
                 document=document,
                 signer_id=assignment.signer_id,
-                field_name=f"Sig{seat_number}_r{document.round}",
+                field_name=f"Sig{seat_number}_r{document.round}" if page_count is not None else assignment.field_name,
                 page=page,
                 box=assignment.box,
             )
     audit.record(
-        action="route.round_started", target=document, details={"round": document.round, "from_tier": from_tier}
+        action="route.round_started",
+        target=document,
+        details={
+            "round": document.round,
+            "from_tier": from_tier,
+            "restarted_from_version": restarted_from.number if restarted_from is not None else None,
+        },
     )
     tier_open(document=document, round=document.round, order=from_tier)
+
+
+def _restart_version(*, document: Document, from_tier: int) -> tuple[DocumentVersion | None, list[int]]:
+    """The newest version holding no signature of a seat in `from_tier` or later (None: the current one), and
+    the signing jobs whose signatures the versions after it added."""
+    versions = list(document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number"))
+    job_tiers = dict(
+        Assignment.objects.filter(
+            document=document, signing_job_id__in=[v.signing_job_id for v in versions if v.signing_job_id]
+        ).values_list("signing_job_id", "tier__order")
+    )
+    dropped: list[int] = []
+    for version in versions:
+        later_tier = job_tiers.get(version.signing_job_id, from_tier) >= from_tier
+        if version.kind == DocumentVersion.Kind.SIGNED and later_tier:
+            dropped.append(version.signing_job_id)
+            continue
+        return (version if dropped else None), dropped
+    return None, []
 
 
 @transaction.atomic(durable=True)
