@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('signing', '0003_activation'),
+        ('signing', '0004_passkeys_activation_kind'),
     ]
 
     operations = [
