@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import aiohttp
@@ -403,7 +403,7 @@ def sign_pdf(
     reason: str | None = None,
     location: str | None = None,
     contact: str | None = None,
-    route_fields: list[RouteField] | None = None,
+    route_fields: list[RouteField] | Callable[[], list[RouteField]] | None = None,
 ) -> bytes:
     """Add one PAdES signature to ``pdf`` as an incremental update and return the new bytes.
 
@@ -415,7 +415,8 @@ def sign_pdf(
     and fetching must be allowed unless it already holds the revocation data). B-LTA
     also adds a document timestamp.
 
-    ``route_fields`` (dsign's documents: every seat's field, ``field_name`` among them) locks
+    ``route_fields`` (dsign's documents: every seat's field, ``field_name`` among them, or a function
+    returning them, called only for the first signature) locks
     the output: on a document without signatures the missing fields are created, each with a
     FieldMDP lock on itself, and the signature certifies (DocMDP P=2); on a signed document the
     field must already exist (a certified document is never given a new field).
@@ -439,15 +440,16 @@ def sign_pdf(
         _check_box(reader=reader, page=page, box=box)
         field_exists = _field_exists(reader=reader, field_name=field_name)
         if route_fields is not None:
-            route = _check_route_fields(reader=reader, field_name=field_name, route_fields=route_fields)
             certify = not _has_signatures(reader)
-            if not field_exists and not certify and _is_certified(reader):
+            if certify:
+                listed = route_fields() if callable(route_fields) else route_fields
+                route = _check_route_fields(reader=reader, field_name=field_name, route_fields=listed)
+                others = [f for f in route if f[0] != field_name and not _field_exists(reader=reader, field_name=f[0])]
+            elif not field_exists and _is_certified(reader):
                 raise SigningInputError(
                     f"Signature field {field_name!r} is missing, and the document is certified: "
                     "no field may be added to it after its first signature"
                 )
-            if certify:
-                others = [f for f in route if f[0] != field_name and not _field_exists(reader=reader, field_name=f[0])]
     except SigningInputError:
         raise
     except (PdfError, KeyError, TypeError, ValueError) as exc:

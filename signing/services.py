@@ -14,6 +14,7 @@ even a killed attempt leaves a trace.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -313,12 +314,18 @@ def _level_check(*, job: SigningJob, pdf: bytes) -> str:
 LEVEL_ORDER = [PadesLevel.B_B, PadesLevel.B_T, PadesLevel.B_LT, PadesLevel.B_LTA]
 
 
-def _route_fields(*, handler: ModuleType, job: SigningJob) -> list[tuple] | None:
-    """The route's signature fields for `pades.sign_pdf(route_fields=)`, or None (a handler without them)."""
+def _route_fields(*, handler: ModuleType, job: SigningJob) -> Callable[[], list[tuple]] | None:
+    """The route's signature fields for `pades.sign_pdf(route_fields=)`, or None (a handler without them):
+    a function, so they are read only for a file's first signature (the one that creates them)."""
     fields = getattr(handler, "signature_fields", None)
     if job.kind != JobKind.SIGNATURE or fields is None:
         return None
-    return [(f["field"], int(f["page"]), tuple(f["box"]) if f.get("box") else None) for f in fields(job=job)]
+
+    @functools.cache
+    def listed() -> list[tuple]:
+        return [(f["field"], int(f["page"]), tuple(f["box"]) if f.get("box") else None) for f in fields(job=job)]
+
+    return listed
 
 
 def _os_reason(exc: OSError) -> str:
@@ -487,7 +494,7 @@ def _signature_maker(job: SigningJob) -> Callable[..., bytes]:
     )
     images: dict[str, bytes | None] = {}
 
-    def made(job: SigningJob, pdf: bytes, route_fields: list[tuple] | None = None) -> bytes:
+    def made(job: SigningJob, pdf: bytes, route_fields=None) -> bytes:
         signer.subject_id = job.subject_id
         return pades.sign_pdf(
             pdf=pdf,
@@ -507,7 +514,7 @@ def _signature_maker(job: SigningJob) -> Callable[..., bytes]:
 
 
 def _classified(make: Callable[..., bytes]) -> Callable[..., bytes]:
-    def run(job: SigningJob, pdf: bytes, route_fields: list[tuple] | None = None) -> bytes:
+    def run(job: SigningJob, pdf: bytes, route_fields=None) -> bytes:
         try:
             return make(job, pdf, route_fields)
         except (PermanentSigningError, TransientSigningError):
