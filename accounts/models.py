@@ -71,14 +71,16 @@ class Role(models.TextChoices):
 
 class User(AbstractUser):
     # first_name / last_name (from AbstractUser) hold the English names.
-    title_th = models.CharField("คำนำหน้า", max_length=50, blank=True)
-    first_name_th = models.CharField("ชื่อ", max_length=150, blank=True)
-    last_name_th = models.CharField("นามสกุล", max_length=150, blank=True)
-    title_en = models.CharField("title (English)", max_length=50, blank=True)
-    position = models.CharField("ตำแหน่ง", max_length=200, blank=True)
-    org_unit = models.ForeignKey(OrgUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="members")
-    phone = models.CharField("โทรศัพท์", max_length=30, blank=True)
-    signature_image = models.FileField(upload_to="signature-images/", null=True, blank=True)
+    title_th = models.CharField(_("name title"), max_length=50, blank=True)
+    first_name_th = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name_th = models.CharField(_("last name"), max_length=150, blank=True)
+    title_en = models.CharField(_("name title in English"), max_length=50, blank=True)
+    position = models.CharField(_("position"), max_length=200, blank=True)
+    org_unit = models.ForeignKey(
+        OrgUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="members", verbose_name=_("org unit")
+    )
+    phone = models.CharField(_("phone"), max_length=30, blank=True)
+    signature_image = models.FileField(_("signature image"), upload_to="signature-images/", null=True, blank=True)
 
     @property
     def full_name_th(self) -> str:

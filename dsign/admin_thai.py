@@ -103,9 +103,53 @@ def relabel() -> None:
             field.help_text = _lazy(field.help_text)
 
 
+def _named_rows() -> None:
+    """Rows of installed apps that name themselves in English with a Common-Era timestamp, or not at all
+    ("OrmQ object (3)"): named here in the page's language, with core.thai's date."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from django.utils.translation import gettext
+    from django_q.models import OrmQ
+
+    def when(moment) -> str:
+        return format_thai_datetime(moment) if _in_thai() and moment else str(moment)
+
+    AccessFailureLog.__str__ = lambda row: (
+        gettext("Failed sign-in of %(user)s from %(ip)s — %(when)s")
+        % {
+            "user": row.username,
+            "ip": row.ip_address,
+            "when": when(row.attempt_time),
+        }
+    )
+    AccessAttempt.__str__ = lambda row: (
+        gettext("Sign-in attempts of %(user)s — %(when)s")
+        % {
+            "user": row.username,
+            "when": when(row.attempt_time),
+        }
+    )
+    AccessLog.__str__ = lambda row: (
+        gettext("Sign-in of %(user)s — %(when)s")
+        % {
+            "user": row.username,
+            "when": when(row.attempt_time),
+        }
+    )
+
+    def queued(row) -> str:
+        try:
+            name = row.name()
+        except Exception:  # an unreadable package still needs a name in the list
+            name = row.key
+        return gettext("queued task %(name)s") % {"name": name}
+
+    OrmQ.__str__ = queued
+
+
 def install() -> None:
     """Called once from DsignConfig.ready(): the admin modules bound Django's functions at import."""
     relabel()
+    _named_rows()
     for module in (utils, helpers, admin_list):
         if hasattr(module, "display_for_field"):
             module.display_for_field = thai_display_for_field
