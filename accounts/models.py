@@ -20,7 +20,7 @@ class OrgUnit(models.Model):
     """A ministry, department, division or section; units form a tree."""
 
     code = models.SlugField(_("code"), max_length=50, unique=True)
-    name_th = models.CharField(_("name"), max_length=200)
+    name_th = models.CharField(_("unit name"), max_length=200)
     name_en = models.CharField(_("name in English"), max_length=200, blank=True)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name=_("parent unit")

@@ -183,7 +183,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="orgunit",
             name="name_th",
-            field=models.CharField(max_length=200, verbose_name="name"),
+            field=models.CharField(max_length=200, verbose_name="unit name"),
         ),
         migrations.AlterField(
             model_name="orgunit",

@@ -400,3 +400,25 @@ def test_a_read_only_date_stays_read_only(personas):
     form = client.get(f"/admin/certificates/trustroot/{root.pk}/change/").content.decode()
 
     assert 'name="approved_at' not in form and 'name="created_at' not in form
+
+
+def test_the_change_history_dates_are_buddhist_era(personas):
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    from accounts.models import OrgUnit
+
+    unit = OrgUnit.objects.order_by("pk").first()
+    LogEntry.objects.create(
+        user=personas["admin"],
+        content_type=ContentType.objects.get_for_model(OrgUnit),
+        object_id=str(unit.pk),
+        object_repr=str(unit),
+        action_flag=CHANGE,
+        change_message="[]",
+    )
+    client = admin_login(Client(), personas["admin"])
+
+    text = visible_text(client.get(f"/admin/accounts/orgunit/{unit.pk}/history/").content)
+
+    assert f"{timezone.localdate().year + 543}" in text and not GREGORIAN_YEAR.search(text)
