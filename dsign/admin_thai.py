@@ -89,7 +89,7 @@ def _lazy(text):
 
 def relabel() -> None:
     for label in RELABEL_APPS:
-        if apps.is_installed(label) or label in apps.app_configs:
+        if label in apps.app_configs:
             config = apps.get_app_config(label)
             config.verbose_name = gettext_lazy(APP_NAMES.get(label, config.verbose_name))
     for label in RELABEL_MODELS:
