@@ -8,7 +8,9 @@ accounts.services, which writes the audit event and tells the user.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -25,6 +27,42 @@ from .models import ApiToken, ExternalIdentity, LoginEvent, OrgUnit, SMSDevice, 
 # The e-mail address is one of them: reset links, enrolment codes and e-mail OTP codes go there, so an
 # admin who could change it could take the account over.
 PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions", "email")
+
+
+PERMISSION_ACTIONS = {
+    "add": gettext_lazy("may add"),
+    "change": gettext_lazy("may change"),
+    "delete": gettext_lazy("may delete"),
+    "view": gettext_lazy("may view"),
+}
+
+
+def permission_label(permission: Permission) -> str:
+    """A permission as "app | model | may view" in the page's language (Django keeps the names in English
+    in the database: "Can view user")."""
+    action = permission.codename.split("_", 1)[0]
+    model = permission.content_type.model_class()
+    if action not in PERMISSION_ACTIONS or model is None:
+        return str(permission)
+    return f"{model._meta.app_config.verbose_name} | {model._meta.verbose_name} | {PERMISSION_ACTIONS[action]}"
+
+
+class PermissionLabels:
+    """The permission pickers of users and groups, labelled by permission_label."""
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name in ("permissions", "user_permissions") and field is not None:
+            field.label_from_instance = permission_label
+        return field
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(PermissionLabels, BaseGroupAdmin):
+    pass
 
 
 @admin.register(OrgUnit)
@@ -57,8 +95,8 @@ class UserInviteForm(forms.ModelForm):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
-    list_display = ["username", "full_name_th", "email", "org_unit", "position", "is_active", "is_staff"]
+class UserAdmin(PermissionLabels, BaseUserAdmin):
+    list_display = ["username", "thai_name", "email", "org_unit", "position", "is_active", "is_staff"]
     list_filter = ["is_active", "is_staff", "is_superuser", "groups", "org_unit"]
     search_fields = ["username", "first_name", "last_name", "first_name_th", "last_name_th", "email"]
     list_select_related = ["org_unit"]
@@ -68,13 +106,17 @@ class UserAdmin(BaseUserAdmin):
     actions = ["send_password_reset", "send_enrolment_code", "remove_mfa_devices", "unlock_sign_in"]
     fieldsets = [
         (None, {"fields": ["username", "password"]}),
-        ("ชื่อภาษาไทย / Thai name", {"fields": ["title_th", "first_name_th", "last_name_th"]}),
-        ("English name", {"fields": ["title_en", "first_name", "last_name"]}),
-        ("หน่วยงาน / Organisation", {"fields": ["org_unit", "position", "email", "phone", "signature_image"]}),
-        ("บทบาท / Roles", {"fields": ["is_active", "groups", "is_staff", "is_superuser", "user_permissions"]}),
-        ("Dates", {"fields": ["last_login", "date_joined"]}),
+        (gettext_lazy("Thai name"), {"fields": ["title_th", "first_name_th", "last_name_th"]}),
+        (gettext_lazy("English name"), {"fields": ["title_en", "first_name", "last_name"]}),
+        (gettext_lazy("Organisation"), {"fields": ["org_unit", "position", "email", "phone", "signature_image"]}),
+        (gettext_lazy("Roles"), {"fields": ["is_active", "groups", "is_staff", "is_superuser", "user_permissions"]}),
+        (gettext_lazy("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     invite_fieldsets = [(None, {"fields": UserInviteForm.Meta.fields})]
+
+    @admin.display(description=gettext_lazy("full name"), ordering="first_name_th")
+    def thai_name(self, obj) -> str:
+        return obj.full_name_th
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -187,9 +229,29 @@ admin.site.register(SMSDevice, DeviceRemoveOnlyAdmin)
 admin.site.register(WebAuthnDevice, DeviceRemoveOnlyAdmin)
 
 
+STEP_UP_PURPOSES = {
+    "admin": gettext_lazy("signing in to the admin"),
+    "sign": gettext_lazy("signing a document"),
+    "mfa_confirm": gettext_lazy("confirming a new factor"),
+    "mfa_remove": gettext_lazy("removing a factor"),
+}
+SIGN_IN_METHODS = {
+    "local": gettext_lazy("password"),
+    "ldap": "LDAP / Active Directory",
+    "oidc": "OpenID Connect",
+    "token": gettext_lazy("API token"),
+}
+
+
 @admin.register(StepUp)
 class StepUpAdmin(admin.ModelAdmin):
-    list_display = ["user", "verified_at", "purpose", "device"]
+    list_display = ["user", "verified_at", "purpose_label", "device"]
+    fields = ["user", "verified_at", "purpose_label", "device"]
+
+    @admin.display(description=gettext_lazy("purpose"), ordering="purpose")
+    def purpose_label(self, obj):
+        return STEP_UP_PURPOSES.get(obj.purpose, obj.purpose)
+
     list_select_related = ["user"]
     search_fields = ["user__username"]
 
@@ -212,9 +274,10 @@ class LoginEventAdmin(ViewAuditedAdmin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(action__in=LoginEvent.ACTIONS)
 
-    @admin.display(description="method")
+    @admin.display(description=gettext_lazy("sign-in method"))
     def method(self, obj):
-        return (obj.details or {}).get("method", "")
+        method = (obj.details or {}).get("method", "")
+        return SIGN_IN_METHODS.get(method, method)
 
     def has_add_permission(self, request):
         return False
@@ -244,7 +307,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected tokens")
+    @admin.action(description=gettext_lazy("Revoke the selected tokens"))
     def revoke(self, request, queryset):
         for token in queryset.filter(revoked_at__isnull=True):
             services.api_token_revoke(token=token, actor=request.user, reason="revoked in the admin")

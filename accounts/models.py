@@ -3,10 +3,12 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django_otp.models import CooldownMixin, Device, SideChannelDevice, ThrottlingMixin, TimestampMixin
 
 from audit.models import Event
 from core import roles
+from core.thai import format_thai_datetime
 
 
 class OrgUnitManager(models.Manager):
@@ -17,14 +19,18 @@ class OrgUnitManager(models.Manager):
 class OrgUnit(models.Model):
     """A ministry, department, division or section; units form a tree."""
 
-    code = models.SlugField(max_length=50, unique=True)
-    name_th = models.CharField("ชื่อหน่วยงาน", max_length=200)
-    name_en = models.CharField("name (English)", max_length=200, blank=True)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name_th = models.CharField(_("unit name"), max_length=200)
+    name_en = models.CharField(_("name in English"), max_length=200, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name=_("parent unit")
+    )
 
     objects = OrgUnitManager()
 
     class Meta:
+        verbose_name = _("org unit")
+        verbose_name_plural = _("org units")
         ordering = ["code"]
 
     def __str__(self) -> str:
@@ -49,30 +55,32 @@ class AAL(models.IntegerChoices):
     to the site (a passkey / FIDO2 security key).
     """
 
-    AAL1 = 1, "AAL1 — SMS, e-mail or backup code"
-    AAL2 = 2, "AAL2 — authenticator app (TOTP)"
-    AAL3 = 3, "AAL3 — passkey / security key"
+    AAL1 = 1, _("AAL1 — SMS, e-mail or backup code")
+    AAL2 = 2, _("AAL2 — authenticator app (TOTP)")
+    AAL3 = 3, _("AAL3 — passkey / security key")
 
 
 class Role(models.TextChoices):
     """Roles are Django groups with these names (core.roles, the one list); admin permissions hang off the groups."""
 
-    OFFICE_USER = roles.OFFICE_USER, "ผู้ใช้งานทั่วไป / office user"
-    CA_OFFICER = roles.CA_OFFICER, "เจ้าหน้าที่ CA / CA officer"
-    IT_ADMIN = roles.IT_ADMIN, "ผู้ดูแลระบบ / IT admin"
-    AUDITOR = roles.AUDITOR, "ผู้ตรวจสอบ / auditor"
+    OFFICE_USER = roles.OFFICE_USER, _("office user")
+    CA_OFFICER = roles.CA_OFFICER, _("CA officer")
+    IT_ADMIN = roles.IT_ADMIN, _("IT admin")
+    AUDITOR = roles.AUDITOR, _("auditor")
 
 
 class User(AbstractUser):
     # first_name / last_name (from AbstractUser) hold the English names.
-    title_th = models.CharField("คำนำหน้า", max_length=50, blank=True)
-    first_name_th = models.CharField("ชื่อ", max_length=150, blank=True)
-    last_name_th = models.CharField("นามสกุล", max_length=150, blank=True)
-    title_en = models.CharField("title (English)", max_length=50, blank=True)
-    position = models.CharField("ตำแหน่ง", max_length=200, blank=True)
-    org_unit = models.ForeignKey(OrgUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="members")
-    phone = models.CharField("โทรศัพท์", max_length=30, blank=True)
-    signature_image = models.FileField(upload_to="signature-images/", null=True, blank=True)
+    title_th = models.CharField(_("name title"), max_length=50, blank=True)
+    first_name_th = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name_th = models.CharField(_("last name"), max_length=150, blank=True)
+    title_en = models.CharField(_("name title in English"), max_length=50, blank=True)
+    position = models.CharField(_("position"), max_length=200, blank=True)
+    org_unit = models.ForeignKey(
+        OrgUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="members", verbose_name=_("org unit")
+    )
+    phone = models.CharField(_("phone"), max_length=30, blank=True)
+    signature_image = models.FileField(_("signature image"), upload_to="signature-images/", null=True, blank=True)
 
     @property
     def full_name_th(self) -> str:
@@ -97,10 +105,11 @@ class User(AbstractUser):
 class SMSDevice(TimestampMixin, CooldownMixin, ThrottlingMixin, SideChannelDevice):
     """A phone that receives one-time codes by SMS through accounts.sms (django-otp side-channel device)."""
 
-    phone = models.CharField("โทรศัพท์มือถือ / mobile", max_length=30)
+    phone = models.CharField(_("mobile phone"), max_length=30)
 
     class Meta(SideChannelDevice.Meta):
-        verbose_name = "SMS device"
+        verbose_name_plural = _("SMS devices")
+        verbose_name = _("SMS device")
 
     def generate_challenge(self) -> str:
         allowed, data = self.generate_is_allowed()
@@ -149,15 +158,19 @@ def _local_hhmm(moment) -> str:
 class StepUp(models.Model):
     """The user's latest successful MFA step-up (a record for operators; each approval needs its own code)."""
 
-    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="step_up")
-    verified_at = models.DateTimeField()
-    purpose = models.CharField(max_length=40)
-    device = models.CharField(max_length=100)
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="step_up", verbose_name=_("user"))
+    verified_at = models.DateTimeField(_("verified at"))
+    purpose = models.CharField(_("purpose"), max_length=40)
+    device = models.CharField(_("factor"), max_length=100)
     # Set when the step-up happened in a browser session: that session alone may rely on it.
-    session_key = models.CharField(max_length=40, blank=True)
+    session_key = models.CharField(_("session"), max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = _("step-up")
+        verbose_name_plural = _("step-ups")
 
     def __str__(self) -> str:
-        return f"{self.user.username} at {self.verified_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.user.username} — {format_thai_datetime(self.verified_at)}"
 
 
 class LoginEvent(Event):
@@ -173,8 +186,8 @@ class LoginEvent(Event):
 
     class Meta:
         proxy = True
-        verbose_name = "sign-in record"
-        verbose_name_plural = "login history"
+        verbose_name = _("sign-in record")
+        verbose_name_plural = _("login history")
 
 
 class ApiToken(models.Model):
@@ -184,17 +197,21 @@ class ApiToken(models.Model):
     characters) finds the row and names the token in lists and the audit log without revealing it.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    key_prefix = models.CharField(max_length=8, db_index=True)
-    key_hash = models.CharField(max_length=64, unique=True)
-    name = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_reason = models.CharField(max_length=200, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
+    key_prefix = models.CharField(_("key prefix"), max_length=8, db_index=True)
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_reason = models.CharField(_("revocation reason"), max_length=200, blank=True)
 
     class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -213,15 +230,18 @@ class ExternalIdentity(models.Model):
         OIDC = "oidc", "OpenID Connect"
         LDAP = "ldap", "LDAP / Active Directory"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
-    provider = models.CharField(max_length=8, choices=Provider.choices)
-    issuer = models.CharField(max_length=300, blank=True)
-    subject = models.CharField(max_length=300)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_login_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities", verbose_name=_("user")
+    )
+    provider = models.CharField(_("provider"), max_length=8, choices=Provider.choices)
+    issuer = models.CharField(_("issuer"), max_length=300, blank=True)
+    subject = models.CharField(_("subject identifier"), max_length=300)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_login_at = models.DateTimeField(_("last sign-in at"), null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "external identities"
+        verbose_name = _("external identity")
+        verbose_name_plural = _("external identities")
         constraints = [
             models.UniqueConstraint(fields=["provider", "issuer", "subject"], name="one_user_per_external_identity")
         ]
@@ -233,28 +253,35 @@ class ExternalIdentity(models.Model):
 class EnrolmentCode(models.Model):
     """A one-time code an admin has sent a user (never shown to the admin) to enrol a first MFA device."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrolment_codes")
-    code_sha256 = models.CharField(max_length=64)
-    issued_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrolment_codes", verbose_name=_("user"))
+    code_sha256 = models.CharField(_("SHA-256 of the code"), max_length=64)
+    issued_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("issued by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "MFA enrolment code"
+        verbose_name_plural = _("MFA enrolment codes")
+        verbose_name = _("MFA enrolment code")
 
     def __str__(self) -> str:
-        return f"{self.user.username} until {self.expires_at:%Y-%m-%d %H:%M}"
+        return f"{self.user.username} — ใช้ได้ถึง {format_thai_datetime(self.expires_at)}"
 
 
 class PendingEnrolment(models.Model):
     """An unconfirmed device whose enrolment was authorised (by a code from an existing factor, the
     first-enrolment window or an enrolment code); confirming it then needs only the new device's code."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="pending_enrolments")
-    device_id = models.CharField(max_length=100, unique=True)
-    authorised_by = models.CharField(max_length=120)
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="pending_enrolments", verbose_name=_("user"))
+    device_id = models.CharField(_("factor"), max_length=100, unique=True)
+    authorised_by = models.CharField(_("authorised by"), max_length=120)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pending enrolment")
+        verbose_name_plural = _("pending enrolments")
 
     def __str__(self) -> str:
         return f"{self.user.username}: {self.device_id}"

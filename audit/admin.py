@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy
 
 from .models import ChainAnchor, ChainPrune, Event
 from .selectors import ACTION_GROUPS
@@ -26,11 +27,16 @@ class CappedPaginator(Paginator):
 
 
 class PeriodFilter(admin.SimpleListFilter):
-    title = "period"
+    title = gettext_lazy("period")
     parameter_name = "period"
 
     def lookups(self, request, model_admin):
-        return [("1", "last 24 hours"), ("7", "last 7 days"), ("30", "last 30 days"), ("90", "last 90 days")]
+        return [
+            ("1", gettext_lazy("last 24 hours")),
+            ("7", gettext_lazy("last 7 days")),
+            ("30", gettext_lazy("last 30 days")),
+            ("90", gettext_lazy("last 90 days")),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() in {"1", "7", "30", "90"}:
@@ -39,11 +45,11 @@ class PeriodFilter(admin.SimpleListFilter):
 
 
 class ActionGroupFilter(admin.SimpleListFilter):
-    title = "event type"
+    title = gettext_lazy("event type")
     parameter_name = "group"
 
     def lookups(self, request, model_admin):
-        return list(ACTION_GROUPS.items())
+        return [(key, gettext_lazy(label)) for key, label in ACTION_GROUPS.items()]
 
     def queryset(self, request, queryset):
         if self.value() in ACTION_GROUPS:
@@ -52,7 +58,7 @@ class ActionGroupFilter(admin.SimpleListFilter):
 
 
 class TargetTypeFilter(admin.SimpleListFilter):
-    title = "target type"
+    title = gettext_lazy("target type")
     parameter_name = "target_type"
 
     def lookups(self, request, model_admin):
@@ -81,7 +87,7 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = [PeriodFilter, ActionGroupFilter, "outcome", TargetTypeFilter]
     date_hierarchy = "created_at"
     search_fields = ["^actor_repr", "^api_client", "^action", "=target_id", "target_repr", "=ip_address"]
-    search_help_text = "username (prefix), action (prefix), exact target id or IP, or words of the target"
+    search_help_text = gettext_lazy("username (prefix), action (prefix), exact target id or IP, or words of the target")
     readonly_fields = [field.name for field in Event._meta.fields]
     paginator = CappedPaginator
     show_full_result_count = False

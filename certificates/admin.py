@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import utils as admin_utils
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -17,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import OrgUnit, User
 from audit.admin_views import ViewAuditedAdmin
@@ -27,16 +29,16 @@ from .errors import CertificateError
 from .models import Certificate, CertificateAuthority, CertificateStatus, ExpiryNotice, TrustRoot
 
 MAX_CERTIFICATE_UPLOAD = 1 << 20
-ALGORITHMS = [("", "default"), ("ec-p256", "EC P-256"), ("ec-p384", "EC P-384"), ("rsa2048", "RSA 2048"),
+ALGORITHMS = [("", gettext_lazy("default")), ("ec-p256", "EC P-256"), ("ec-p384", "EC P-384"), ("rsa2048", "RSA 2048"),
               ("rsa3072", "RSA 3072")]  # fmt: skip
 
 
 class ExpiringWithinFilter(admin.SimpleListFilter):
-    title = "expiring within"
+    title = gettext_lazy("expiring within")
     parameter_name = "expiring_within"
 
     def lookups(self, request, model_admin):
-        return [("7", "7 days"), ("30", "30 days"), ("60", "60 days"), ("90", "90 days")]
+        return [(days, gettext("%(days)s days") % {"days": days}) for days in ("7", "30", "60", "90")]
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -56,37 +58,56 @@ class ExpiryNoticeInline(admin.TabularInline):
 
 
 class RevokeForm(forms.Form):
-    reason = forms.ChoiceField(choices=[(r, r.replace("_", " ")) for r in services.REVOCATION_REASONS])
+    reason = forms.ChoiceField(
+        label=gettext_lazy("reason"), choices=[(r, r.replace("_", " ")) for r in services.REVOCATION_REASONS]
+    )
 
 
 class EnrolForm(forms.Form):
     users = forms.ModelMultipleChoiceField(
-        queryset=User.objects.filter(is_active=True).order_by("username"), required=False
+        queryset=User.objects.filter(is_active=True).order_by("username"), required=False, label=gettext_lazy("users")
     )
-    org_unit = forms.ModelChoiceField(queryset=OrgUnit.objects.all(), required=False, help_text="or a whole unit")
-    include_sub_units = forms.BooleanField(required=False, initial=True)
-    algorithm = forms.ChoiceField(choices=ALGORITHMS, required=False)
+    org_unit = forms.ModelChoiceField(
+        queryset=OrgUnit.objects.all(),
+        required=False,
+        label=gettext_lazy("org unit"),
+        help_text=gettext_lazy("or a whole unit"),
+    )
+    include_sub_units = forms.BooleanField(
+        required=False, initial=True, label=gettext_lazy("include the units below it")
+    )
+    algorithm = forms.ChoiceField(choices=ALGORITHMS, required=False, label=gettext_lazy("key algorithm"))
 
     def clean(self):
         data = super().clean()
         if not data.get("users") and not data.get("org_unit"):
-            raise forms.ValidationError("Choose users or an org unit.")
+            raise forms.ValidationError(gettext("Choose users or an org unit."))
         return data
 
 
 class CsrForm(forms.Form):
-    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"))
-    algorithm = forms.ChoiceField(choices=ALGORITHMS, required=False)
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("username"), label=gettext_lazy("user")
+    )
+    algorithm = forms.ChoiceField(choices=ALGORITHMS, required=False, label=gettext_lazy("key algorithm"))
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="the certificate the CA issued, with its chain: PEM, DER or PKCS#7")
+    file = forms.FileField(
+        label=gettext_lazy("file"),
+        help_text=gettext_lazy("the certificate the CA issued, with its chain: PEM, DER or PKCS#7"),
+    )
 
 
 class Pkcs12Form(forms.Form):
-    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"))
-    file = forms.FileField(help_text="PKCS#12 (.p12/.pfx) with the certificate and its private key")
-    password = forms.CharField(widget=forms.PasswordInput, required=False)
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("username"), label=gettext_lazy("user")
+    )
+    file = forms.FileField(
+        label=gettext_lazy("file"),
+        help_text=gettext_lazy("PKCS#12 (.p12/.pfx) with the certificate and its private key"),
+    )
+    password = forms.CharField(widget=forms.PasswordInput, required=False, label=gettext_lazy("password"))
 
 
 def _read(upload) -> bytes:
@@ -125,11 +146,11 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="org unit", ordering="user__org_unit__code")
+    @admin.display(description=gettext_lazy("org unit"), ordering="user__org_unit__code")
     def org_unit(self, obj):
         return obj.user.org_unit
 
-    @admin.display(description="days left")
+    @admin.display(description=gettext_lazy("days left"))
     def days_left(self, obj):
         if not obj.not_after or obj.status not in (CertificateStatus.ACTIVE, CertificateStatus.PENDING_ACCEPTANCE):
             return "—"
@@ -137,21 +158,21 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
 
     def _officer(self, request) -> None:
         if not selectors.user_manages_certificates(request.user):
-            raise PermissionDenied("Only a CA officer manages certificates; IT admins can view them.")
+            raise PermissionDenied(gettext("Only a CA officer manages certificates; IT admins can view them."))
 
     # --- actions on selected certificates ---
 
-    @admin.action(description="Resend the subscriber agreement e-mail")
+    @admin.action(description=gettext_lazy("Resend the subscriber agreement e-mail"))
     def resend_agreement(self, request, queryset):
         self._officer(request)
         for cert in queryset:
             try:
                 services.agreement_resend(certificate=cert, actor=request.user)
-                messages.success(request, f"Agreement e-mail sent again for {cert}.")
+                messages.success(request, gettext("Agreement e-mail sent again for %(cert)s.") % {"cert": cert})
             except DomainError as exc:
                 messages.error(request, f"{cert}: {exc}")
 
-    @admin.action(description="Revoke (asks for the reason)")
+    @admin.action(description=gettext_lazy("Revoke (asks for the reason)"))
     def revoke(self, request, queryset):
         self._officer(request)
         form = RevokeForm(request.POST if "apply" in request.POST else None)
@@ -161,13 +182,13 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
                     services.certificate_revoke(
                         certificate=cert, actor=request.user, reason=form.cleaned_data["reason"]
                     )
-                    messages.success(request, f"Revoked {cert}.")
+                    messages.success(request, gettext("Revoked %(cert)s.") % {"cert": cert})
                 except DomainError as exc:
                     messages.error(request, f"{cert}: {exc}")
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": "Revoke certificates",
+            "title": gettext("Revoke certificates"),
             "form": form,
             "certificates": queryset,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
@@ -175,13 +196,17 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "certificates/admin/revoke.html", context)
 
-    @admin.action(description="Renew (new key; the old one is superseded once the new one is accepted)")
+    @admin.action(description=gettext_lazy("Renew (new key; the old one is superseded once the new one is accepted)"))
     def renew(self, request, queryset):
         self._officer(request)
         for cert in queryset:
             try:
                 new = services.certificate_renew(certificate=cert, actor=request.user)
-                messages.success(request, f"Renewed {cert}: new certificate #{new.pk} ({new.get_status_display()}).")
+                messages.success(
+                    request,
+                    gettext("Renewed %(cert)s: new certificate #%(pk)s (%(status)s).")
+                    % {"cert": cert, "pk": new.pk, "status": new.get_status_display()},
+                )
             except DomainError as exc:
                 messages.error(request, f"{cert}: {exc}")
 
@@ -198,9 +223,9 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _page(self, request, title: str, form, *, submit: str = "Submit"):
-        context = {**self.admin_site.each_context(request), "title": title, "form": form, "submit": submit,
-                   "opts": self.model._meta}  # fmt: skip
+    def _page(self, request, title: str, form, *, submit: str = ""):
+        context = {**self.admin_site.each_context(request), "title": title, "form": form,
+                   "submit": submit or gettext("Submit"), "opts": self.model._meta}  # fmt: skip
         return TemplateResponse(request, "certificates/admin/form.html", context)
 
     def _changelist(self):
@@ -221,13 +246,15 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
                 result = services.certificates_issue_for_users(
                     users=data["users"], actor=request.user, algorithm=algorithm
                 )
-            messages.success(request, f"Issued {len(result.issued)} certificate(s); agreement e-mails sent.")
+            messages.success(
+                request, gettext("Issued %(n)s certificate(s); agreement e-mails sent.") % {"n": len(result.issued)}
+            )
             if result.skipped:
-                messages.info(request, "Skipped (already hold one, or inactive): " + ", ".join(result.skipped))
+                messages.info(request, gettext("Skipped (already hold one, or inactive): ") + ", ".join(result.skipped))
             for username, error in result.failed.items():
                 messages.error(request, f"{username}: {error}")
             return self._changelist()
-        return self._page(request, "Issue certificates (internal CA)", form, submit="Issue")
+        return self._page(request, gettext("Issue certificates (internal CA)"), form, submit=gettext("Issue"))
 
     def csr_request_view(self, request):
         self._officer(request)
@@ -236,15 +263,17 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
             cert = services.certificate_request_external(
                 user=form.cleaned_data["user"], actor=request.user, algorithm=form.cleaned_data["algorithm"] or None
             )
-            messages.success(request, "Key generated in the HSM; download the CSR and send it to the CA.")
+            messages.success(request, gettext("Key generated in the HSM; download the CSR and send it to the CA."))
             return HttpResponseRedirect(reverse("admin:certificates_certificate_change", args=[cert.pk]))
-        return self._page(request, "Request a certificate from an external CA (CSR)", form, submit="Generate")
+        return self._page(
+            request, gettext("Request a certificate from an external CA (CSR)"), form, submit=gettext("Generate")
+        )
 
     def csr_download_view(self, request, pk: int):
         self._officer(request)
         cert = get_object_or_404(Certificate, pk=pk)
         if not cert.csr_pem:
-            raise PermissionDenied("This certificate has no CSR.")
+            raise PermissionDenied(gettext("This certificate has no CSR."))
         response = HttpResponse(cert.csr_pem, content_type="application/pkcs10")
         response["Content-Disposition"] = f'attachment; filename="dsign-{cert.user.username}-{cert.pk}.csr"'
         return response
@@ -260,9 +289,14 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
             except DomainError as exc:
                 form.add_error("file", str(exc))
             else:
-                messages.success(request, "Imported; the holder was asked to accept the subscriber agreement.")
+                messages.success(request, gettext("Imported; the holder was asked to accept the subscriber agreement."))
                 return HttpResponseRedirect(reverse("admin:certificates_certificate_change", args=[cert.pk]))
-        return self._page(request, f"Import the issued certificate for {cert.user}", form, submit="Import")
+        return self._page(
+            request,
+            gettext("Import the issued certificate for %(user)s") % {"user": cert.user},
+            form,
+            submit=gettext("Import"),
+        )
 
     def pkcs12_view(self, request):
         self._officer(request)
@@ -276,13 +310,19 @@ class CertificateAdmin(ViewAuditedAdmin, admin.ModelAdmin):
             except DomainError as exc:
                 form.add_error("file", str(exc))
             else:
-                messages.success(request, "The key is now in the HSM (non-extractable); agreement e-mail sent.")
+                messages.success(
+                    request, gettext("The key is now in the HSM (non-extractable); agreement e-mail sent.")
+                )
                 return HttpResponseRedirect(reverse("admin:certificates_certificate_change", args=[cert.pk]))
-        return self._page(request, "Import a PKCS#12 file", form, submit="Import")
+        return self._page(request, gettext("Import a PKCS#12 file"), form, submit=gettext("Import"))
 
 
 class TrustRootForm(forms.ModelForm):
-    certificate_file = forms.FileField(required=False, help_text="the root certificate, PEM or DER")
+    certificate_file = forms.FileField(
+        required=False,
+        label=gettext_lazy("certificate file"),
+        help_text=gettext_lazy("the root certificate, PEM or DER"),
+    )
 
     class Meta:
         model = TrustRoot
@@ -293,7 +333,7 @@ class TrustRootForm(forms.ModelForm):
         if self.instance.pk is None:
             upload = data.get("certificate_file")
             if not upload:
-                raise forms.ValidationError("Upload the root certificate.")
+                raise forms.ValidationError(gettext("Upload the root certificate."))
             try:
                 self.certificate_bytes = _read(upload)
                 external.trust_root_parse(self.certificate_bytes)
@@ -323,35 +363,40 @@ class TrustRootAdmin(ViewAuditedAdmin, admin.ModelAdmin):
         return ["name", "source", "enabled", "subject", "not_after", "fingerprint_sha256", "added_by", "approved_by",
                 "approved_at"]  # fmt: skip
 
-    @admin.display(description="approval (four eyes)")
+    @admin.display(description=gettext_lazy("approval (four eyes)"))
     def approval(self, obj):
         if obj.approved:
-            return f"approved by {obj.approved_by.username}" if obj.approved_by else "approved"
-        return "waiting for a second CA officer; not used yet"
+            if obj.approved_by:
+                return gettext("approved by %(user)s") % {"user": obj.approved_by.username}
+            return gettext("approved")
+        return gettext("waiting for a second CA officer; not used yet")
 
-    @admin.action(description="Approve the selected roots (a second CA officer)")
+    @admin.action(description=gettext_lazy("Approve the selected roots (a second CA officer)"))
     def approve(self, request, queryset):
         for root in queryset:
             try:
                 external.trust_root_approve(trust_root=root, actor=request.user)
-                messages.success(request, f"Approved {root}; signatures may now chain to it.")
+                messages.success(
+                    request, gettext("Approved %(root)s; signatures may now chain to it.") % {"root": root}
+                )
             except PermissionDenied as exc:
                 messages.error(request, f"{root}: {exc}")
 
-    @admin.display(description="subject")
+    @admin.display(description=gettext_lazy("subject"))
     def subject(self, obj):
         return obj.certificate.subject.human_friendly
 
-    @admin.display(description="expires")
+    @admin.display(description=gettext_lazy("expires at"))
     def not_after(self, obj):
-        return obj.certificate.not_valid_after
+        # admin_utils at call time: read-only callables are not formatted by the admin (dsign.admin_thai).
+        return admin_utils.display_for_value(obj.certificate.not_valid_after, self.get_empty_value_display())
 
     def has_delete_permission(self, request, obj=None):
         return False
 
     def save_model(self, request, obj, form, change):
         if not selectors.user_manages_certificates(request.user):
-            raise PermissionDenied("Only a CA officer manages trust roots.")
+            raise PermissionDenied(gettext("Only a CA officer manages trust roots."))
         if change:
             external.trust_root_set_enabled(trust_root=obj, enabled=form.cleaned_data["enabled"], actor=request.user)
             return
@@ -362,14 +407,14 @@ class TrustRootAdmin(ViewAuditedAdmin, admin.ModelAdmin):
         obj.added_by, obj.approved_at = root.added_by, root.approved_at
         obj._state.adding = False
         if not root.approved:
-            messages.warning(request, "The root waits for a second CA officer's approval before it is used.")
+            messages.warning(request, gettext("The root waits for a second CA officer's approval before it is used."))
 
-    @admin.action(description="Enable the selected roots")
+    @admin.action(description=gettext_lazy("Enable the selected roots"))
     def enable(self, request, queryset):
         for root in queryset:
             external.trust_root_set_enabled(trust_root=root, enabled=True, actor=request.user)
 
-    @admin.action(description="Disable the selected roots")
+    @admin.action(description=gettext_lazy("Disable the selected roots"))
     def disable(self, request, queryset):
         for root in queryset:
             external.trust_root_set_enabled(trust_root=root, enabled=False, actor=request.user)
@@ -381,7 +426,7 @@ class CertificateAuthorityAdmin(admin.ModelAdmin):
     readonly_fields = ["kind", "common_name", "key_label", "parent", "crl_number", "crl_next_update", "created_at"]
     exclude = ["certificate_der", "crl_der"]
 
-    @admin.display(description="certificate")
+    @admin.display(description=gettext_lazy("certificate"))
     def download(self, obj):
         if obj.kind in ("root", "issuing"):
             return format_html('<a href="{}">{}.crt</a>', reverse("pki-ca", args=[obj.kind]), obj.kind)

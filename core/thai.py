@@ -93,3 +93,19 @@ def parse_month(text: str) -> tuple[int, int]:
     if not (1 <= month <= 12 and 1900 <= year <= 2400):
         raise ValueError(f"not a month: {text!r}")
     return year, month
+
+
+def parse_day(text: str) -> date:
+    """A calendar date as people type it, in the Buddhist or the Common Era: "31/12/2569", "31/12/2026",
+    "2569-12-31", "2026-12-31". Years above 2400 are Buddhist-era. ValueError otherwise."""
+    text = (text or "").strip()
+    if "/" in text:
+        day_part, month_part, year_part = text.split("/")
+    else:
+        year_part, month_part, day_part = text.split("-")
+    year = int(year_part)
+    if year > 2400:
+        year -= BUDDHIST_ERA_OFFSET
+    if not 1900 <= year <= 2400:
+        raise ValueError(f"not a date: {text!r}")
+    return date(year, int(month_part), int(day_part))

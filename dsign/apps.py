@@ -24,3 +24,6 @@ class DsignConfig(AppConfig):
         from .admin_login import AdminAuthenticationForm
 
         admin.site.login_form = AdminAuthenticationForm
+        from . import admin_thai
+
+        admin_thai.install()

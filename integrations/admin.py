@@ -1,6 +1,7 @@
 """Operator console for application clients, webhook subscriptions and the delivery log."""
 
 from django.contrib import admin, messages
+from django.utils.translation import gettext, gettext_lazy
 
 from . import services
 from .models import ApiClient, DeliveryAttempt, IdempotencyRecord, WebhookDelivery, WebhookSubscription
@@ -27,13 +28,20 @@ class ApiClientAdmin(admin.ModelAdmin):
         if not change:
             raw_key = services.api_client_rotate_key(client=obj, actor=request.user)
             # Shown once: only its hash is kept.
-            messages.warning(request, f"API key for {obj.name} (copy it now, it is not shown again): {raw_key}")
+            messages.warning(
+                request,
+                gettext("API key for %(name)s (copy it now, it is not shown again): %(key)s")
+                % {"name": obj.name, "key": raw_key},
+            )
 
-    @admin.action(description="Issue a new key (the old one stops working)")
+    @admin.action(description=gettext_lazy("Issue a new key (the old one stops working)"))
     def issue_new_key(self, request, queryset):
         for client in queryset:
             raw_key = services.api_client_rotate_key(client=client, actor=request.user)
-            messages.warning(request, f"New API key for {client.name} (not shown again): {raw_key}")
+            messages.warning(
+                request,
+                gettext("New API key for %(name)s (not shown again): %(key)s") % {"name": client.name, "key": raw_key},
+            )
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -52,7 +60,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "event_type",
-        "event_id",
+        "event_uuid",
         "subscription",
         "status",
         "attempts",
@@ -77,18 +85,18 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     actions = ["retry"]
     show_full_result_count = False
 
-    @admin.display(description="event")
+    @admin.display(description=gettext_lazy("event type"))
     def event_type(self, obj) -> str:
         return obj.event.event
 
-    @admin.display(description="event id")
-    def event_id(self, obj) -> str:
+    @admin.display(description=gettext_lazy("event id"))
+    def event_uuid(self, obj) -> str:
         return str(obj.event.event_id)
 
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Send failed deliveries again")
+    @admin.action(description=gettext_lazy("Send failed deliveries again"))
     def retry(self, request, queryset):
         for delivery in queryset.filter(status="failed"):
             services.webhook_delivery_retry(delivery=delivery, actor=request.user)

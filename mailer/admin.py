@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext, gettext_lazy
 
 from . import services
 from .models import OutgoingEmail
@@ -15,14 +16,14 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in OutgoingEmail._meta.fields if f.name != "parts"]
     exclude = ["parts"]
 
-    @admin.display(description="to")
+    @admin.display(description=gettext_lazy("to"))
     def recipients(self, obj: OutgoingEmail) -> str:
         return ", ".join(obj.to)
 
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Send again now")
+    @admin.action(description=gettext_lazy("Send again now"))
     def retry_now(self, request, queryset):
         count = services.emails_retry(emails=queryset)
-        self.message_user(request, f"{count} e-mail(s) queued again", messages.SUCCESS)
+        self.message_user(request, gettext("%(n)s e-mail(s) queued again") % {"n": count}, messages.SUCCESS)

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.admin import EventAdmin
 from audit.models import Event
-from core.thai import parse_month
+from core.thai import BUDDHIST_ERA_OFFSET, parse_day, parse_month
 
 from . import selectors, services
 
@@ -36,17 +36,46 @@ CONTENT_TYPES = {
 }
 
 
+CERTIFICATE_FILTER_LABELS = {
+    "active": _("active"),
+    "expired": _("expired"),
+    "revoked": _("revoked"),
+    "pending": _("awaiting issuance or acceptance"),
+    "superseded": _("superseded"),
+}
+
+
+class ThaiDayField(forms.CharField):
+    """A day typed in the Buddhist or the Common Era (core.thai.parse_day): Thai staff write 31/12/2569."""
+
+    def __init__(self, **kwargs):
+        super().__init__(widget=forms.TextInput(attrs={"maxlength": 10, "size": 10}), **kwargs)
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return parse_day(text)
+        except ValueError:
+            raise forms.ValidationError(_("Give the day as 31/12/2569 or 2026-12-31."), code="invalid") from None
+
+
 class ReportForm(forms.Form):
     month = forms.CharField(
         label=_("Month"), required=False, help_text=_("e.g. 12/2569 or 2026-12 (Buddhist or Common Era)"), max_length=7
     )
-    first_day = forms.DateField(required=False, label="from", help_text="YYYY-MM-DD")
-    last_day = forms.DateField(required=False, label="to (included)", help_text="YYYY-MM-DD")
-    cert_status = forms.ChoiceField(
-        required=False, choices=[("", "all")] + [(s, s) for s in selectors.CERTIFICATE_FILTERS]
+    first_day = ThaiDayField(required=False, label=_("first day"), help_text=_("e.g. 1/12/2569 or 2026-12-01"))
+    last_day = ThaiDayField(
+        required=False, label=_("last day (included)"), help_text=_("e.g. 31/12/2569 or 2026-12-31")
     )
-    org_unit = forms.CharField(required=False, help_text="unit code (with the units below it)")
-    fmt = forms.ChoiceField(choices=FORMATS, initial="zip", label="format")
+    cert_status = forms.ChoiceField(
+        required=False,
+        label=_("certificates"),
+        choices=[("", _("all"))] + [(s, CERTIFICATE_FILTER_LABELS.get(s, s)) for s in selectors.CERTIFICATE_FILTERS],
+    )
+    org_unit = forms.CharField(required=False, label=_("org unit"), help_text=_("unit code (with the units below it)"))
+    fmt = forms.ChoiceField(choices=FORMATS, initial="zip", label=_("file format"))
 
     def clean(self):
         data = super().clean()
@@ -59,15 +88,17 @@ class ReportForm(forms.Form):
             data["period"] = selectors.period_month(year=year, month=number)
         elif first and last:
             if last < first:
-                raise forms.ValidationError("'to' is before 'from'.")
+                raise forms.ValidationError(_("The last day is before the first day."))
             data["period"] = selectors.period_range(first_day=first, last_day=last)
         else:
-            raise forms.ValidationError("Give a month, or both 'from' and 'to'.")
+            raise forms.ValidationError(_("Give a month, or both the first and the last day."))
         return data
 
 
 def _previous_month(today: date) -> str:
-    return f"{today.year - 1}-12" if today.month == 1 else f"{today.year}-{today.month - 1:02d}"
+    """Last month as Thai staff write it, "11/2569"."""
+    year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
+    return f"{month}/{year + BUDDHIST_ERA_OFFSET}"
 
 
 def report_download(request):
@@ -98,7 +129,7 @@ def report_download(request):
         return response
     context = {
         **admin.site.each_context(request),
-        "title": "Download a report",
+        "title": _("Download a report"),
         "form": form,
     }
     return TemplateResponse(request, "reports/admin_report_download.html", context)

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext, gettext_lazy
 
 from . import services
 from .models import SigningAttempt, SigningJob
@@ -21,18 +22,18 @@ class SigningJobAdmin(admin.ModelAdmin):
     actions = ["retry"]
     show_full_result_count = False
 
-    @admin.action(description="Retry the selected failed or waiting jobs")
+    @admin.action(description=gettext_lazy("Retry the selected failed or waiting jobs"))
     def retry(self, request, queryset):
         queued = 0
         for job in queryset:
             try:
                 services.signing_job_retry(job=job, actor=request.user)
             except services.RetryRefused as exc:
-                messages.error(request, f"Job #{job.pk}: {exc.message}")
+                messages.error(request, gettext("Job #%(pk)s: %(error)s") % {"pk": job.pk, "error": exc.message})
             else:
                 queued += 1
         if queued:
-            messages.success(request, "Queued again.")
+            messages.success(request, gettext("Queued again."))
 
     def has_add_permission(self, request):
         return False

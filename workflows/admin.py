@@ -8,11 +8,10 @@ from django.contrib import admin, messages
 from django.template import engines
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from core.thai import format_thai_datetime
 
 from . import selectors, services
 from .models import (
@@ -26,18 +25,6 @@ from .models import (
     TemplateTier,
     WorkflowTemplate,
 )
-
-
-def be_datetime(field: str, label: str):
-    """A list column showing a date and time in the Buddhist era (as Thai offices write dates)."""
-
-    @admin.display(description=label, ordering=field)
-    def column(obj) -> str:
-        value = getattr(obj, field)
-        return format_thai_datetime(value, era="BE") if value else "—"
-
-    column.__name__ = f"{field}_be"
-    return column
 
 
 class TemplateTierInline(admin.StackedInline):
@@ -144,15 +131,15 @@ ACTION_PAGE = engines["django"].from_string(
 
 
 class CancelForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=500, label="Reason (audited)")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=500, label=_("Reason (audited)"))
 
 
 class ReassignForm(forms.Form):
-    seat = forms.ModelChoiceField(queryset=Assignment.objects.none(), label="Seat")
+    seat = forms.ModelChoiceField(queryset=Assignment.objects.none(), label=_("Seat"))
     new_signer = forms.ModelChoiceField(
-        queryset=User.objects.filter(is_active=True).order_by("username"), label="New signer"
+        queryset=User.objects.filter(is_active=True).order_by("username"), label=_("New signer")
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=500, label="Reason (audited)")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=500, label=_("Reason (audited)"))
 
     def __init__(self, *args, document: Document, **kwargs):
         super().__init__(*args, **kwargs)
@@ -162,7 +149,7 @@ class ReassignForm(forms.Form):
             .order_by("tier__order", "id")
         )
         self.fields["seat"].label_from_instance = lambda a: (
-            f"tier {a.tier.order}: {a.signer.full_name_th} ({a.field_name})"
+            f"ขั้นที่ {a.tier.order}: {a.signer.full_name_th} ({a.field_name})"
         )
 
 
@@ -178,8 +165,8 @@ class DocumentAdmin(admin.ModelAdmin):
         "template",
         "requester",
         "round",
-        be_datetime("created_at", gettext_lazy("created")),
-        be_datetime("completed_at", gettext_lazy("completed")),
+        "created_at",
+        "completed_at",
     ]
     list_filter = ["status", "urgency", "confidentiality", "template", "pades_level", "created_at"]
     search_fields = [
@@ -229,12 +216,12 @@ class DocumentAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, ACTION_PAGE, context)
 
-    @admin.action(description="Cancel the selected documents (with a reason)…", permissions=["change"])
+    @admin.action(description=_("Cancel the selected documents (with a reason)…"), permissions=["change"])
     def cancel_with_reason(self, request, queryset):
         form = CancelForm(request.POST if "apply" in request.POST else None)
         if not form.is_bound or not form.is_valid():
             return self._action_page(
-                request, queryset=queryset, form=form, title="Cancel documents", action="cancel_with_reason"
+                request, queryset=queryset, form=form, title=gettext("Cancel documents"), action="cancel_with_reason"
             )
         done = 0
         for document in queryset:
@@ -244,20 +231,20 @@ class DocumentAdmin(admin.ModelAdmin):
             except services.WorkflowError as exc:
                 messages.error(request, f"#{document.pk}: {exc.message}")
         if done:
-            messages.success(request, f"Cancelled {done} document(s).")
+            messages.success(request, gettext("Cancelled %(n)s document(s).") % {"n": done})
         return None
 
-    @admin.action(description="Reassign a seat of the selected document…", permissions=["change"])
+    @admin.action(description=_("Reassign a seat of the selected document…"), permissions=["change"])
     def reassign_seat(self, request, queryset):
         if queryset.count() != 1:
-            messages.error(request, "Select exactly one document to reassign a seat.")
+            messages.error(request, gettext("Select exactly one document to reassign a seat."))
             return None
         document = queryset.get()
         data = request.POST if "apply" in request.POST else None
         form = ReassignForm(data, document=document)
         if not form.is_bound or not form.is_valid():
             return self._action_page(
-                request, queryset=queryset, form=form, title="Reassign a seat", action="reassign_seat"
+                request, queryset=queryset, form=form, title=gettext("Reassign a seat"), action="reassign_seat"
             )
         try:
             services.assignment_reassign(
@@ -269,7 +256,8 @@ class DocumentAdmin(admin.ModelAdmin):
         except services.WorkflowError as exc:
             messages.error(request, exc.message)
             return None
-        messages.success(request, f"Seat given to {form.cleaned_data['new_signer'].full_name_th}.")
+        new_signer = form.cleaned_data["new_signer"]
+        messages.success(request, gettext("Seat given to %(name)s.") % {"name": new_signer.full_name_th})
         return None
 
 
@@ -288,7 +276,7 @@ class DelegationForm(forms.ModelForm):
             except services.WorkflowError as exc:
                 raise forms.ValidationError(exc.message)
         if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
-            raise forms.ValidationError("The delegation must end after it starts.")
+            raise forms.ValidationError(gettext("The delegation must end after it starts."))
         return data
 
 
@@ -300,9 +288,9 @@ class DelegationAdmin(admin.ModelAdmin):
         "delegator",
         "delegate",
         "kind",
-        be_datetime("starts_at", gettext_lazy("from")),
-        be_datetime("ends_at", gettext_lazy("until")),
-        be_datetime("revoked_at", gettext_lazy("revoked")),
+        "starts_at",
+        "ends_at",
+        "revoked_at",
     ]
     list_filter = ["kind", "starts_at", "revoked_at"]
     search_fields = ["delegator__username", "delegate__username", "delegator__last_name_th", "delegate__last_name_th"]
@@ -335,11 +323,11 @@ class DelegationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke the selected delegations", permissions=["change"])
+    @admin.action(description=_("Revoke the selected delegations"), permissions=["change"])
     def revoke(self, request, queryset):
         for delegation in queryset:
             services.delegation_revoke(delegation=delegation, actor=request.user)
-        messages.success(request, "Revoked.")
+        messages.success(request, gettext("Revoked."))
 
 
 @admin.register(SendRegister)

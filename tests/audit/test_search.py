@@ -98,7 +98,7 @@ def test_admin_event_list_is_read_only_and_filterable(personas, client):
     assert response.status_code == 200
     body = response.content.decode()
     assert "document.approved" in body and "signing.failed" not in body
-    assert "Download a report" in body
+    assert "ดาวน์โหลดรายงาน" in body  # the report button, in the admin's Thai
     event = Event.objects.filter(action="document.approved").first()
     assert client.get("/admin/audit/event/add/").status_code == 403
     assert client.post(f"/admin/audit/event/{event.pk}/delete/", {"post": "yes"}).status_code == 403
