@@ -199,8 +199,9 @@ def _ensure_running(stack: Stack, *, clusters: int, broker: str = "redis") -> No
         time.sleep(3)  # let the workers import Django before the clock starts
 
 
-def _cpu_seconds(stack: Stack) -> dict[str, float]:
-    """CPU seconds used so far by the stack's web and worker processes and by PostgreSQL's."""
+def _cpu_seconds(stack: Stack, *, own_backends: bool = False) -> dict[str, float]:
+    """CPU seconds used so far by the stack's web and worker processes and by PostgreSQL's (with
+    `own_backends`, only the backends connected to the stack's database: others share the server)."""
     tick = os.sysconf("SC_CLK_TCK")
 
     def used(pid: int) -> float:
@@ -212,6 +213,7 @@ def _cpu_seconds(stack: Stack) -> dict[str, float]:
         return sum(int(v) for v in fields[11:15]) / tick
 
     totals = {"web": 0.0, "workers": 0.0, "postgres": 0.0}
+    database = stack.database_url.rsplit("/", 1)[-1]
     for name in list(stack.processes):
         group = "web" if name.startswith("web") else "workers"
         totals[group] += sum(used(pid) for pid in stack.cluster_pids(name))
@@ -219,6 +221,10 @@ def _cpu_seconds(stack: Stack) -> dict[str, float]:
         if entry.name.isdigit():
             try:
                 if (entry / "comm").read_text().strip().startswith("postgres"):
+                    if own_backends and f" {database} " not in (entry / "cmdline").read_bytes().decode(
+                        errors="replace"
+                    ):
+                        continue
                     totals["postgres"] += used(int(entry.name))
             except OSError:
                 continue
@@ -480,8 +486,11 @@ def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]
         # The load after the section counts the 50 client threads themselves; the one before says what
         # other work shared the cores.
         load_before = _load()
+        cpu_before = _cpu_seconds(stack, own_backends=True)
         with ThreadPoolExecutor(clients) as pool:
             samples = [t for times in pool.map(run, range(clients)) for t in times]
+        cpu_after = _cpu_seconds(stack, own_backends=True)
+        cpu = {k: 1000 * (cpu_after[k] - cpu_before[k]) / len(samples) for k in ("web", "postgres")}
         p95 = statistics.quantiles(samples, n=20)[-1]
         rows.append(
             Figure(
@@ -490,7 +499,9 @@ def latency(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure]
                 "ms",
                 "< 150 ms",
                 _at_most(p95, 150),
-                f"median {statistics.median(samples):.0f} ms; {size:,} documents, {events:,} audit events; "
+                f"median {statistics.median(samples):.0f} ms; CPU per request {cpu['web'] + cpu['postgres']:.1f} ms "
+                f"(web {cpu['web']:.1f}, postgres {cpu['postgres']:.1f}: its backends of this database); "
+                f"{size:,} documents, {events:,} audit events; "
                 f"clients without think time, {len(retried)} GETs retried on a new connection; "
                 f"load {load_before} before, {_load()} with the clients",
             )
