@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import accounts, certificates, documents
+from .views import accounts, certificates, documents, public
 
 urlpatterns = [
     path("", documents.inbox, name="home"),
@@ -20,6 +20,7 @@ urlpatterns = [
     path("batches/", documents.batch_start, name="office-batch"),
     path("batches/<int:pk>/", documents.batch_progress, name="office-batch-progress"),
     path("verify/", documents.verify, name="office-verify"),
+    path("v/<str:token>/", public.public_verify, name="public-verify"),
     path("me/", documents.my_certificate, name="office-me"),
     path("me/signature.png", documents.signature_image, name="office-signature-image"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),

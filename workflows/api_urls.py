@@ -13,6 +13,7 @@ urlpatterns = [
     path("documents/<int:pk>/resubmit/", api.DocumentResubmit.as_view(), name="api-document-resubmit"),
     path("documents/<int:pk>/file/", api.DocumentFile.as_view(), name="api-document-file"),
     path("documents/<int:pk>/archive/", api.DocumentArchive.as_view(), name="api-document-archive"),
+    path("documents/<int:pk>/evidence/", api.DocumentEvidence.as_view(), name="api-document-evidence"),
     path("documents/<int:pk>/encrypted/", api.DocumentEncrypted.as_view(), name="api-document-encrypted"),
     path("documents/<int:pk>/versions/", api.DocumentVersions.as_view(), name="api-document-versions"),
     path("documents/<int:pk>/timeline/", api.DocumentTimeline.as_view(), name="api-document-timeline"),

@@ -102,6 +102,9 @@ class Document(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The key of the public verification page (/v/<token>/) printed as a QR code on the memo: random, so
+    # knowing or guessing a document's id reveals nothing (workflows/services/verification_link.py).
+    verification_token = models.CharField(max_length=32, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["requester", "-created_at"])]

@@ -47,6 +47,7 @@ from signing.services import signing_batch_progress
 from signing.verification_sandbox import VerifierBusy
 from workflows import selectors, services
 from workflows.models import Document, DocumentStatus, WorkflowTemplate
+from workflows.services.verification_link import verification_url
 
 # htmx stops polling when a fragment answers with this status (the document or batch is finished).
 HTMX_STOP_POLLING = 286
@@ -282,6 +283,7 @@ def _document_context(request, document, **extra) -> dict:
         "version": selectors.latest_version(document),
         "versions": list(selectors.versions(document)),
         "archive": selectors.archive_version(document),
+        "verification_url": verification_url(document),
         "returned_by": selectors.returned_by(document) if document.status == DocumentStatus.RETURNED else None,
         "can_resubmit": is_requester and document.status == DocumentStatus.RETURNED,
         "can_recall": is_requester and document.status in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED),

@@ -35,7 +35,15 @@ from .documents import (
     Inbox,
     WorkflowList,
 )
-from .files import DocumentArchive, DocumentEncrypted, DocumentFile, DocumentTimeline, DocumentVersions, EncryptedCopyIn
+from .files import (
+    DocumentArchive,
+    DocumentEncrypted,
+    DocumentEvidence,
+    DocumentFile,
+    DocumentTimeline,
+    DocumentVersions,
+    EncryptedCopyIn,
+)
 
 __all__ = [
     "ApiView",
@@ -46,6 +54,7 @@ __all__ = [
     "DocumentArchive",
     "DocumentDetail",
     "DocumentEncrypted",
+    "DocumentEvidence",
     "DocumentFile",
     "DocumentListCreate",
     "DocumentRecall",

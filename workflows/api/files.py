@@ -27,15 +27,17 @@ from ..serializers import (
 from .base import ApiView, ListView, _form, _visible, errors
 
 
+def _pdf(description: str, *codes: int) -> dict:
+    """The responses of a view answering with a PDF."""
+    return {(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description=description), **errors(*codes)}
+
+
 class DocumentFile(ApiView):
     application_scopes = {"GET": "documents:read"}
 
     @extend_schema(
         summary="The latest version of the PDF",
-        responses={
-            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the latest version"),
-            **errors(404),
-        },
+        responses=_pdf("the latest version", 404),
     )
     def get(self, request, pk: int):
         from ..signing_handler import version_read
@@ -61,10 +63,7 @@ class DocumentArchive(ApiView):
 
     @extend_schema(
         summary="The PDF/A-3 archive copy",
-        responses={
-            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the archive copy"),
-            **errors(404),
-        },
+        responses=_pdf("the archive copy", 404),
     )
     def get(self, request, pk: int):
         from ..services.copies import document_archive_read
@@ -75,6 +74,20 @@ class DocumentArchive(ApiView):
         )
         response["X-Content-SHA256"] = version.sha256
         return response
+
+
+class DocumentEvidence(ApiView):
+    application_scopes = {"GET": "documents:read"}
+
+    @extend_schema(
+        summary="The completion certificate: who signed in which seat, when, with which factor and certificate",
+        responses=_pdf("the evidence PDF", 404, 409),
+    )
+    def get(self, request, pk: int):
+        from ..services.evidence import evidence_pdf_make
+
+        data = evidence_pdf_make(document=_visible(request, pk), actor=request.user)
+        return FileResponse(BytesIO(data), content_type="application/pdf", filename=f"document-{pk}-evidence.pdf")
 
 
 class EncryptedCopyIn(serializers.Serializer):

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from accounts.models import User
-from accounts.selectors import device_aal
+from accounts.selectors import device_aal, device_kind
 from signing import services as signing_services
 from signing.models import SigningBatch
 
@@ -120,6 +120,7 @@ def decision_approve(
         batch=batch,
         sha256=sha256,
         aal=device_aal(device),
+        factor=device_kind(device),
         activation=activation,
     )
 
@@ -148,6 +149,7 @@ def _approval_record(
     batch: SigningBatch | None,
     sha256: str | None,
     aal: int = 1,
+    factor: str = "",
     activation: str = "",
 ) -> Assignment:
     from certificates.selectors import certificate_for_signing
@@ -207,6 +209,7 @@ def _approval_record(
             "on_behalf_of": seat.signer.username if delegation else None,
             "delegation": delegation.kind if delegation else None,
             "aal": aal,
+            "factor": factor,
             "ial": certificate.identity_proofing_level,
             "version": version.number,
             "sha256": version.sha256,
@@ -311,7 +314,7 @@ def decision_approve_batch(
     activation, device = signing_services.signature_activate_with_device(
         user=actor, code=otp or "", items=signing_items(documents), request=request
     )
-    aal = device_aal(device)
+    aal, factor = device_aal(device), device_kind(device)
     batch = signing_services.signing_batch_create(signer=actor)
     errors: list[dict] = []
     for document in documents:
@@ -323,6 +326,7 @@ def decision_approve_batch(
                 batch=batch,
                 sha256=(sha256 or {}).get(document.pk),
                 aal=aal,
+                factor=factor,
                 activation=activation,
             )
         except WorkflowError as exc:
