@@ -104,16 +104,26 @@ class ProofingMethod(models.TextChoices):
 
 
 class Certificate(models.Model):
-    """A user's signing certificate; its private key lives in the token under `key_label`."""
+    """A user's certificate; its private key lives in the token under `key_label`.
+
+    `purpose` "signing" (the default, key usage digitalSignature + nonRepudiation) signs documents;
+    "encryption" (keyEncipherment, a separate RSA key that the token lets only decrypt) receives copies
+    encrypted to its holder. Nothing that signs ever picks an encryption certificate, and the reverse.
+    """
 
     class Source(models.TextChoices):
         INTERNAL = "internal", "internal CA"
         EXTERNAL = "external", "external CA (CSR)"
         PKCS12 = "pkcs12", "imported PKCS#12"
 
+    class Purpose(models.TextChoices):
+        SIGNING = "signing", "ลงนาม / signing"
+        ENCRYPTION = "encryption", "เข้ารหัส / encryption"
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="certificates")
     status = models.CharField(max_length=24, choices=CertificateStatus.choices, db_index=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.INTERNAL)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.SIGNING, db_index=True)
     key_label = models.CharField(max_length=100, unique=True)
     key_algorithm = models.CharField(max_length=16)
     serial_number = models.CharField(max_length=64, blank=True, db_index=True)

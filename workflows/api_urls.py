@@ -17,6 +17,7 @@ urlpatterns = [
     path("documents/<int:pk>/encrypted/", api.DocumentEncrypted.as_view(), name="api-document-encrypted"),
     path("documents/<int:pk>/versions/", api.DocumentVersions.as_view(), name="api-document-versions"),
     path("documents/<int:pk>/timeline/", api.DocumentTimeline.as_view(), name="api-document-timeline"),
+    path("encrypted-copies/open/", api.EncryptedCopyOpen.as_view(), name="api-encrypted-copy-open"),
     path("inbox/", api.Inbox.as_view(), name="api-inbox"),
     path("batches/", api.BatchCreate.as_view(), name="api-batches"),
     path("batches/<int:pk>/", api.BatchDetail.as_view(), name="api-batch"),

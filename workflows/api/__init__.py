@@ -43,6 +43,7 @@ from .files import (
     DocumentTimeline,
     DocumentVersions,
     EncryptedCopyIn,
+    EncryptedCopyOpen,
 )
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "DocumentVersions",
     "ERROR",
     "EncryptedCopyIn",
+    "EncryptedCopyOpen",
     "IDEMPOTENCY_KEY",
     "Inbox",
     "ListView",
