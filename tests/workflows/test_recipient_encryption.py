@@ -157,3 +157,40 @@ def test_recipients_need_an_encryption_certificate_never_a_signing_one(personas)
     )
     assert response.status_code == 422 and response.json()["code"] == "no_encryption_certificate"
     assert "head3" in response.json()["detail"]
+
+
+def test_the_office_pages_ask_for_the_certificate_download_copies_and_open_them(personas, client, tmp_path):
+    import subprocess
+
+    head1 = personas["head1"]
+    document = upload(personas["requester"], blank_pdf())
+    client.force_login(head1)
+    me = client.get("/me/").content.decode()
+    assert 'id="request-encryption-certificate"' in me and "ขอใบรับรองสำหรับการเข้ารหัส" in me
+    assert client.post("/me/encryption-certificate/").status_code == 302
+    assert 'href="/encrypted/open/"' in client.get("/me/").content.decode()
+
+    client.force_login(personas["requester"])
+    page = client.get(f"/documents/{document['id']}/").content.decode()
+    assert 'id="encrypted-copy-form"' in page and "ดาวน์โหลดสำเนาที่เข้ารหัส" in page
+    not_portable = client.post(f"/documents/{document['id']}/encrypted/", {"password": "รหัส-สำเนา-2569"})
+    assert not_portable.status_code == 302  # ำ: SASLprep readers and qpdf would disagree on the bytes
+    password = "รหัสลับของกองคลัง-๒๕๖๙"  # Thai, tone marks, Thai digits: NFKC leaves it as typed
+    by_password = client.post(f"/documents/{document['id']}/encrypted/", {"password": password})
+    assert by_password.status_code == 200 and by_password["Content-Type"] == "application/pdf"
+    path = tmp_path / "pw.pdf"
+    path.write_bytes(by_password.content)
+    subprocess.run(["qpdf", f"--password={password}", "--decrypt", str(path), str(tmp_path / "open.pdf")], check=True)
+    copy = client.post(f"/documents/{document['id']}/encrypted/", {"recipients": "head1"})
+    assert copy.status_code == 200 and b"/Adobe.PubSec" in copy.content
+    neither = client.post(f"/documents/{document['id']}/encrypted/", {})
+    assert neither.status_code == 302  # back to the page with the message
+
+    client.force_login(head1)
+    wrong = client.post("/encrypted/open/", {"file": SimpleUploadedFile("c.pdf", copy.content), "otp": "000000"})
+    assert wrong.status_code in (403, 429) and 'id="encrypted-open-form"' in wrong.content.decode()
+    opened = client.post(
+        "/encrypted/open/", {"file": SimpleUploadedFile("c.pdf", copy.content), "otp": make_otp(head1, "975310")}
+    )
+    assert opened.status_code == 200 and opened["Content-Type"] == "application/pdf"
+    assert opened.content == latest_file(personas["requester"], document["id"])

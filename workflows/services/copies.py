@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.db import transaction
 
 import audit
@@ -53,6 +55,14 @@ def document_encrypted_copy_make(
     certificates = []
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise DomainError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.", code="weak_password")
+    if password is not None and unicodedata.normalize("NFKC", password) != password:
+        # PDF 2.0 readers SASLprep (NFKC) the password, qpdf and others use the typed bytes: a password
+        # that NFKC changes (SARA AM "ำ", full-width letters…) would open in some readers and not others.
+        raise DomainError(
+            "This password would not open the copy in every PDF reader (it has characters such as ำ that "
+            "readers treat differently); choose another.",
+            code="password_not_portable",
+        )
     for username in dict.fromkeys(recipients or []):
         user = User.objects.filter(username=username, is_active=True).first()
         if user is None:
