@@ -125,6 +125,15 @@ def test_evidence_pdf_names_signers_seats_factors_certificates_and_every_version
     assert "2569" in text and "2026" not in text  # Buddhist era only
     assert Event.objects.filter(action="document.evidence_downloaded", actor=personas["requester"]).count() == 1
 
+    # the document page links the evidence and the public page
+    from django.test import Client as PageClient
+
+    pages = PageClient()
+    pages.force_login(personas["requester"])
+    page = pages.get(f"/documents/{document_id}/").content.decode()
+    assert f'href="/api/v1/documents/{document_id}/evidence/"' in page and "หนังสือรับรองการลงนาม" in page
+    assert f'href="{_base()}/v/{document.verification_token}/"' in page
+
     # only those who may see the document get it
     assert api_client_for(outsider).get(f"/api/v1/documents/{document_id}/evidence/").status_code == 404
 
