@@ -219,3 +219,13 @@ def test_the_stamp_reads_no_resource_and_keeps_the_page_size():
         assert "/XObject" in pdf.pages[0].Resources and "/XObject" not in (pdf.pages[1].get("/Resources") or {})
     x1, y1, x2, y2 = stamp_area(page_width=595, page_height=842)
     assert x2 <= 595 - 12 and y2 <= 842 - 8 and y1 >= 842 - 56  # in the top margin, off the page edges
+
+
+def test_an_oversized_upload_to_the_public_page_is_refused_before_the_verifier(personas, settings):
+    created = upload(personas["requester"], blank_pdf())
+    Document.objects.filter(pk=created["id"]).update(status="completed")
+    token = Document.objects.get(pk=created["id"]).verification_token
+    settings.MAX_UPLOAD_BYTES = 2000
+    response = Client().post(f"/v/{token}/", {"file": _upload("big.pdf", blank_pdf() + b"%" * 3000)})
+    assert response.status_code == 400 and "ไฟล์ใหญ่เกิน" in response.content.decode()
+    assert not Event.objects.filter(action__in=["document.public_compared", "document.verified"]).exists()
