@@ -19,7 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.admin_views import ViewAuditedAdmin
 
 from . import services
-from .models import ApiToken, ExternalIdentity, LoginEvent, OrgUnit, SMSDevice, StepUp, User
+from .models import ApiToken, ExternalIdentity, LoginEvent, OrgUnit, SMSDevice, StepUp, User, WebAuthnDevice
 
 # Fields that grant power; only a superuser edits them (read-only for everyone else, themselves included).
 # The e-mail address is one of them: reset links, enrolment codes and e-mail OTP codes go there, so an
@@ -184,6 +184,7 @@ for _model in (TOTPDevice, StaticDevice, EmailDevice):
         admin.site.unregister(_model)
     admin.site.register(_model, DeviceRemoveOnlyAdmin)
 admin.site.register(SMSDevice, DeviceRemoveOnlyAdmin)
+admin.site.register(WebAuthnDevice, DeviceRemoveOnlyAdmin)
 
 
 @admin.register(StepUp)

@@ -38,11 +38,12 @@ class ProfileOut(serializers.Serializer):
 
 class DeviceOut(serializers.Serializer):
     id = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["totp", "email", "sms", "backup", "other"])
+    kind = serializers.ChoiceField(choices=["totp", "email", "sms", "backup", "webauthn", "other"])
     name = serializers.CharField()
     confirmed = serializers.BooleanField()
     address = serializers.CharField()
     sends_codes = serializers.BooleanField()
+    aal = serializers.IntegerField(help_text="authenticator assurance level: 1 SMS/e-mail/backup, 2 TOTP, 3 passkey")
     locked_until = serializers.DateTimeField(allow_null=True)
 
 

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django_otp.models import CooldownMixin, SideChannelDevice, ThrottlingMixin, TimestampMixin
+from django_otp.models import CooldownMixin, Device, SideChannelDevice, ThrottlingMixin, TimestampMixin
 
 from audit.models import Event
 from core import roles
@@ -258,3 +258,44 @@ class PendingEnrolment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user.username}: {self.device_id}"
+
+
+class WebAuthnDevice(TimestampMixin, Device):
+    """A passkey or FIDO2 security key (WebAuthn credential) registered by the user: AAL3, phishing-resistant.
+
+    Only the credential's public key is kept (COSE, base64url); the signer keeps a sealed copy and its own
+    sign counter, so altering this row cannot make a foreign key activate a signature. It has no codes:
+    `verify_token` refuses everything; assertions are checked by accounts.services.passkeys.
+    """
+
+    credential_id = models.CharField(max_length=1400, unique=True, help_text="base64url")
+    public_key = models.TextField(help_text="COSE public key, base64url")
+    sign_count = models.PositiveBigIntegerField(default=0)
+    aaguid = models.CharField(max_length=36, blank=True)
+    transports = models.JSONField(default=list, blank=True)
+    backed_up = models.BooleanField(default=False)
+
+    class Meta(Device.Meta):
+        verbose_name = "passkey"
+
+    def verify_token(self, token) -> bool:
+        return False
+
+
+class PasskeyChallenge(models.Model):
+    """A WebAuthn challenge handed to one user in one session (or to one API client: no session), for one
+    purpose and binding; it is answered once, before `expires_at`."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkey_challenges")
+    challenge_sha256 = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=40)
+    binding = models.TextField()
+    session_key = models.CharField(max_length=64, blank=True)
+    # A registration's authorisation (the factor or first-enrolment rule that allowed it).
+    authorised_by = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user.username}: {self.purpose} until {self.expires_at:%H:%M:%S}"

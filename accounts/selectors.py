@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext
 from django_otp import devices_for_user
 
-from .models import Role, SMSDevice, User
+from .models import Role, SMSDevice, User, WebAuthnDevice
 
 
 def user_roles(user: User) -> list[str]:
@@ -17,7 +17,14 @@ def device_kind(device) -> str:
     from django_otp.plugins.otp_static.models import StaticDevice
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    for cls, kind in ((TOTPDevice, "totp"), (EmailDevice, "email"), (SMSDevice, "sms"), (StaticDevice, "backup")):
+    kinds = (
+        (TOTPDevice, "totp"),
+        (EmailDevice, "email"),
+        (SMSDevice, "sms"),
+        (StaticDevice, "backup"),
+        (WebAuthnDevice, "webauthn"),
+    )
+    for cls, kind in kinds:
         if isinstance(device, cls):
             return kind
     return "other"
@@ -49,6 +56,7 @@ def mfa_devices(user: User) -> list[dict]:
                 "confirmed": device.confirmed,
                 "address": _masked(device),
                 "sends_codes": device_kind(device) in {"email", "sms"},
+                "aal": device_aal(device),
                 "locked_until": None if locked[0] else (locked[1] or {}).get("locked_until"),
             }
         )
@@ -82,7 +90,7 @@ def org_unit_ids_with_descendants(code: str) -> list[int]:
     return sorted(wanted)
 
 
-# What each kind of factor proves (accounts.models.AAL); passkeys would be AAL3.
+# What each kind of factor proves (accounts.models.AAL); passkeys are AAL3.
 _AAL_BY_KIND = {"totp": 2, "email": 1, "sms": 1, "backup": 1, "webauthn": 3}
 
 

@@ -5,3 +5,9 @@ def record(**kwargs):
     from .services import record as _record
 
     return _record(**kwargs)
+
+
+def together():
+    from .services import together as _together
+
+    return _together()

@@ -6,6 +6,8 @@ row is locked while an event is appended, so concurrent writers produce one line
 """
 
 import asyncio
+import contextlib
+import contextvars
 import gzip
 import hashlib
 import json
@@ -87,6 +89,10 @@ def _actor_repr(actor, actor_obj, request) -> str:
     return f"manage.py {request.command}"[:200] if request.command else ""
 
 
+# Events recorded inside `together()`: written when it ends, under one lock of the chain head.
+_pending: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar("audit_pending", default=None)
+
+
 def record(
     *,
     actor=None,
@@ -95,34 +101,67 @@ def record(
     outcome: str = Outcome.SUCCESS,
     details: dict | None = None,
 ) -> Event:
-    """Append one event. Must run inside the caller's transaction (it joins it, or opens its own)."""
+    """Append one event. Must run inside the caller's transaction (it joins it, or opens its own).
+
+    Inside `together()` the event is appended when that block ends (its id and hash are set then)."""
     request = current_request.get()
     target_type, target_id, target_repr = _target_fields(target)
     actor_obj = actor if getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
-        head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
-        next_id = head.last_event_id + 1
-        # Events are numbered here, under the head lock, so the id is part of the hashed content.
-        event = Event(
-            id=next_id,
-            created_at=_now_milliseconds(),
-            actor=actor_obj,
-            actor_repr=_actor_repr(actor, actor_obj, request),
-            api_client=request.api_client,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            target_repr=target_repr,
-            outcome=outcome,
-            ip_address=request.ip_address,
-            user_agent=request.user_agent,
-            details=json.loads(json.dumps(details or {}, default=str)),
-            prev_hash=head.last_hash,
-        )
-        event.hash = event_hash(event)
-        event.save(force_insert=True)
-        ChainHead.objects.filter(pk=1).update(last_event_id=next_id, last_hash=event.hash)
+    event = Event(
+        actor=actor_obj,
+        actor_repr=_actor_repr(actor, actor_obj, request),
+        api_client=request.api_client,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        target_repr=target_repr,
+        outcome=outcome,
+        ip_address=request.ip_address,
+        user_agent=request.user_agent,
+        details=json.loads(json.dumps(details or {}, default=str)),
+    )
+    pending = _pending.get()
+    if pending is not None:
+        pending.append(event)
+        return event
+    _append([event])
     return event
+
+
+@contextlib.contextmanager
+def together():
+    """Record the events of one transaction under one lock of the chain head, in the order recorded,
+    when the block ends without an error (an error discards them with the transaction they were for).
+    Use it inside `transaction.atomic()`; a nested `together()` joins the outer one."""
+    if _pending.get() is not None:
+        yield
+        return
+    events: list[Event] = []
+    token = _pending.set(events)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+    if events:
+        _append(events)
+
+
+def _append(events: list[Event]) -> None:
+    # No savepoint of its own: an event that cannot be written fails the caller's whole transaction.
+    with transaction.atomic(savepoint=False):
+        head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
+        last_id, last_hash = head.last_event_id, head.last_hash
+        created_at = _now_milliseconds()
+        for event in events:
+            # Events are numbered here, under the head lock, so the id is part of the hashed content.
+            last_id += 1
+            event.id, event.created_at, event.prev_hash = last_id, created_at, last_hash
+            event.hash = last_hash = event_hash(event)
+        if len(events) == 1:
+            events[0].save(force_insert=True)
+        else:
+            Event.objects.bulk_create(events)
+        ChainHead.objects.filter(pk=1).update(last_event_id=last_id, last_hash=last_hash)
 
 
 @dataclass(frozen=True)

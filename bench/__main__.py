@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .stack import ROOT, Stack
 
-SECTIONS = ("baseline", "activation", "pipeline", "batch", "scaling", "latency", "verification", "report")
+SECTIONS = ("baseline", "activation", "pipeline", "embedded", "batch", "scaling", "latency", "verification", "report")
 
 
 def bench_stack() -> Stack:

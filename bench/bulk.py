@@ -21,7 +21,8 @@ def documents_ensure(count: int, *, template_id: int | None = None) -> int:
     from django.utils import timezone
     from psycopg.types.json import Jsonb
 
-    from workflows.models import Assignment, Document, DocumentVersion, RouteTier
+    from workflows.models import Assignment, Document, DocumentAccess, DocumentVersion, RouteTier
+    from workflows.services import document_access_rebuild
 
     have = Document.objects.filter(title__startswith=BULK_TITLE).count()
     if have >= count:
@@ -74,8 +75,10 @@ def documents_ensure(count: int, *, template_id: int | None = None) -> int:
         for m in models:
             table = m._meta.db_table
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+        # COPY bypasses the services that keep who-sees-what; the copies get their rows the same way.
+        document_access_rebuild(from_id=first[Document])
     with connection.cursor() as cursor:
-        for m in models:
+        for m in [*models, DocumentAccess]:
             cursor.execute(f"ANALYZE {m._meta.db_table}")
     print(f"  generated {need:,} documents in {time.perf_counter() - started:.0f} s", flush=True)
     return count

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from asn1crypto import pem, x509
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 from django.utils import timezone
 
 from core.roles import AUDIT_READERS, CERTIFICATE_MANAGERS, has_role
@@ -35,17 +35,62 @@ def signing_credentials_get(*, certificate_id: int) -> SigningCredentials:
         raise CertificateNotUsable("The signer has no issued certificate.")
     if cert.purpose != Certificate.Purpose.SIGNING:
         raise CertificateNotUsable("This certificate is for encryption; it never signs.")
-    if cert.status == CertificateStatus.REVOKED:
-        raise CertificateNotUsable("The signer's certificate has been revoked; it can no longer sign.")
-    if cert.status == CertificateStatus.PENDING_ACCEPTANCE:
-        raise CertificateNotUsable("The signer has not yet accepted the subscriber agreement for the certificate.")
-    if cert.not_after and cert.not_after <= timezone.now():
-        raise CertificateNotUsable("The signer's certificate has expired.")
-    if cert.status != CertificateStatus.ACTIVE:
-        raise CertificateNotUsable(f"The signer's certificate is not active ({cert.get_status_display()}).")
+    certificate_refusal(cert)
     return SigningCredentials(
         key_label=cert.key_label, certificate=cert.certificate, chain=chain_from_pem(cert.chain_pem)
     )
+
+
+def certificate_refusal(row, *, prefix: str = "") -> None:
+    """CertificateNotUsable unless the certificate can sign now; `row` has its `status`, `not_after`
+    (and `issued`) as attributes, named with `prefix` (see certificate_state_annotations)."""
+    if prefix and not getattr(row, f"{prefix}issued"):
+        raise CertificateNotUsable("The signer has no issued certificate.")
+    status, not_after = getattr(row, f"{prefix}status"), getattr(row, f"{prefix}not_after")
+    if status == CertificateStatus.REVOKED:
+        raise CertificateNotUsable("The signer's certificate has been revoked; it can no longer sign.")
+    if status == CertificateStatus.PENDING_ACCEPTANCE:
+        raise CertificateNotUsable("The signer has not yet accepted the subscriber agreement for the certificate.")
+    if not_after and not_after <= timezone.now():
+        raise CertificateNotUsable("The signer's certificate has expired.")
+    if status != CertificateStatus.ACTIVE:
+        label = CertificateStatus(status).label if status in CertificateStatus.values else status
+        raise CertificateNotUsable(f"The signer's certificate is not active ({label}).")
+
+
+def certificate_state_annotations(field: str) -> dict:
+    """Annotations that read, with the row that names a certificate by id in `field`, whether that
+    certificate can sign now: `certificate_status`, `certificate_not_after`, `certificate_issued`
+    (for certificate_refusal(row, prefix="certificate_")), and `certificate_key_label`,
+    `certificate_serial` (for signing_credentials_cached), in the same statement."""
+    from django.db.models import OuterRef, Subquery
+
+    same = Certificate.objects.filter(pk=OuterRef(field))
+    return {
+        "certificate_status": Subquery(same.values("status")[:1]),
+        "certificate_not_after": Subquery(same.values("not_after")[:1]),
+        "certificate_issued": Exists(same.filter(certificate_der__isnull=False)),
+        "certificate_key_label": Subquery(same.values("key_label")[:1]),
+        "certificate_serial": Subquery(same.values("serial_number")[:1]),
+    }
+
+
+# What never changes in an issued certificate (its DER, key label, chain), parsed once per process and
+# known by its id, key label and serial (an id alone can come back after a rollback on SQLite); whether
+# it may sign is read from the database for every signature (certificate_refusal).
+_credentials: dict[tuple, SigningCredentials] = {}
+
+
+def signing_credentials_cached(*, certificate_id: int, key_label: str, serial: str) -> SigningCredentials:
+    key = (certificate_id, key_label, serial)
+    cached = _credentials.get(key)
+    if cached is None:
+        if len(_credentials) > 1024:
+            _credentials.clear()
+        cached = signing_credentials_get(certificate_id=certificate_id)
+        if cached.key_label == key_label:
+            _credentials[key] = cached
+    return cached
 
 
 def _usable(*, user, purpose: str) -> Certificate | None:
@@ -77,6 +122,24 @@ def encryption_certificates_of(*, user) -> list[Certificate]:
         .exclude(certificate_der=None)
         .order_by("-not_after")
     )
+
+
+def certificate_for_signing_annotations(user_ref) -> dict:
+    """`signing_certificate_id` and `signing_certificate_ial`: certificate_for_signing of the user named by
+    `user_ref` (an id or an OuterRef), read inside another statement."""
+    from django.db.models import Subquery
+
+    mine = Certificate.objects.filter(
+        user_id=user_ref,
+        purpose=Certificate.Purpose.SIGNING,
+        status=CertificateStatus.ACTIVE,
+        not_after__gt=timezone.now(),
+    )
+    mine = mine.order_by("-not_after")
+    return {
+        "signing_certificate_id": Subquery(mine.values("pk")[:1]),
+        "signing_certificate_ial": Subquery(mine.values("identity_proofing_level")[:1]),
+    }
 
 
 def trust_roots_list() -> list[x509.Certificate]:

@@ -1,6 +1,6 @@
 """Exact Thai text in the PDFs dsign makes: `pdftotext`, search and copy give back what was typed.
 
-Two faults are fixed here, once for every WeasyPrint document (memos, reports, evidence):
+Three faults are fixed here, once for every WeasyPrint document (memos, reports, evidence):
 
 * WeasyPrint maps a glyph to the text of the cluster it was first seen in, so a glyph shared by several
   clusters extracts as whichever came first (the report PDF loses ำ altogether). :func:`weasyprint_finisher`
@@ -9,6 +9,9 @@ Two faults are fixed here, once for every WeasyPrint document (memos, reports, e
   before tone marks, and the SARA AA glyph is the same as a plain า. No ToUnicode CMap can tell the two
   apart, so :func:`mark_sara_am` wraps each such glyph run (the base letter, NIKHAHIT, tone marks, SARA AA)
   in a marked-content span with ``/ActualText`` (ISO 32000-1, 14.9.4) holding the typed text.
+* A tone mark anchored a hair left of the upper vowel under it (Sarabun's ่ over ี after ณ์) reads before
+  the vowel in poppler's reading order ("ท่ี"); :func:`_nudge_stacked_marks` moves it just right of the
+  vowel (under 0.004 em) and gives the difference back after it.
 
 Signature stamps come from pyHanko, which writes ``/ActualText`` for every cluster itself; runs already
 inside an ``/ActualText`` span are left alone.
@@ -258,6 +261,54 @@ def _find_runs(instructions: list, fonts: dict[str, dict[int, str] | None]) -> l
     return runs
 
 
+# A stacked mark drawn up to this far (1/1000 em) left of the mark under it reads before it in poppler's
+# reading order ("ท่ี" for ที่); such offsets are anchor rounding in the font, not design.
+_MARK_NUDGE_LIMIT = 3.0
+_MARK_EPSILON = 0.5
+
+
+def _nudge_stacked_marks(instructions: list, fonts: dict[str, dict[int, str] | None]) -> bool:
+    """Move a zero-width Thai mark that WeasyPrint draws a hair left of the mark before it (a tone mark over
+    an upper vowel, placed by the font's mark-to-mark anchor) to that mark's x, and give the difference back
+    after it, so the marks read in typed order and nothing else moves. True if anything changed."""
+    changed = False
+    current: dict[int, str] | None = None
+    for position, instruction in enumerate(instructions):
+        op = str(instruction.operator)
+        if op == "Tf":
+            current = fonts.get(str(instruction.operands[0]))
+            continue
+        if op != "TJ" or current is None:
+            continue
+        items = list(instruction.operands[0])
+        moved = False
+        last_mark, offset = None, 0.0  # index of the previous one-glyph mark string, numbers since it
+        between: list[int] = []
+        for index, item in enumerate(items):
+            if isinstance(item, pikepdf.String):
+                raw = bytes(item)
+                if not raw:
+                    continue
+                text = current.get(int.from_bytes(raw[:2], "big"), "") if len(raw) == 2 else ""
+                is_mark = bool(text) and set(text) <= THAI_MARKS
+                if is_mark and last_mark is not None and -_MARK_EPSILON < offset <= _MARK_NUDGE_LIMIT and between:
+                    shift = offset + _MARK_EPSILON
+                    items[between[-1]] = float(items[between[-1]]) - shift
+                    if index + 1 < len(items) and not isinstance(items[index + 1], pikepdf.String):
+                        items[index + 1] = float(items[index + 1]) + shift
+                    else:
+                        items.insert(index + 1, shift)
+                    moved = True
+                last_mark, offset, between = (index if is_mark else None), 0.0, []
+            else:
+                offset += float(item)
+                between.append(index)
+        if moved:
+            instructions[position] = pikepdf.ContentStreamInstruction([pikepdf.Array(items)], pikepdf.Operator("TJ"))
+            changed = True
+    return changed
+
+
 def _rewrite_stream(instructions: list, fonts: dict[str, dict[int, str] | None]) -> list | None:
     """The instructions with each SARA AM run wrapped in an ActualText span; None when there is none.
 
@@ -317,9 +368,13 @@ def _process(pdf: pikepdf.Pdf, container, resources: pikepdf.Object | None, seen
             _process(pdf, xobject, xobject.get("/Resources", resources), seen)
     if not any(fonts.values()):
         return
-    rewritten = _rewrite_stream(pikepdf.parse_content_stream(container), fonts)
+    instructions = list(pikepdf.parse_content_stream(container))
+    nudged = _nudge_stacked_marks(instructions, fonts)
+    rewritten = _rewrite_stream(instructions, fonts)
     if rewritten is None:
-        return
+        if not nudged:
+            return
+        rewritten = instructions
     data = pikepdf.unparse_content_stream(rewritten)
     if isinstance(container, pikepdf.Page):
         container.obj.Contents = pdf.make_stream(data)

@@ -10,7 +10,15 @@ from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-__all__ = ["BUDDHIST_ERA_OFFSET", "THAILAND_TZ", "THAI_MONTHS", "Era", "format_thai_datetime"]
+__all__ = [
+    "BUDDHIST_ERA_OFFSET",
+    "THAILAND_TZ",
+    "THAI_MONTHS",
+    "Era",
+    "format_thai_datetime",
+    "line_break_points",
+    "thai_digits",
+]
 
 Era = Literal["BE", "CE"]
 
@@ -48,6 +56,25 @@ def format_thai_datetime(value: date | datetime, era: Era = "BE") -> str:
     if isinstance(value, datetime):
         text += f" เวลา {value:%H:%M} น."
     return text
+
+
+_THAI_DIGITS = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
+
+
+def thai_digits(value: int | str) -> str:
+    """Arabic digits written as Thai digits ("2569" -> "๒๕๖๙"); other characters are kept."""
+    return str(value).translate(_THAI_DIGITS)
+
+
+def line_break_points(text: str) -> set[int]:
+    """Indexes of `text` before which a line may break: Pango's line breaker, which knows Thai words
+    (libthai's dictionary), so a wrapped Thai line never splits a word or a cluster."""
+    from weasyprint.text.ffi import ffi, pango
+
+    encoded = text.encode("utf-8")
+    attrs = ffi.new("PangoLogAttr[]", len(text) + 1)
+    pango.pango_get_log_attrs(encoded, len(encoded), -1, pango.pango_language_from_string(b"th"), attrs, len(text) + 1)
+    return {i for i in range(1, len(text)) if attrs[i].is_line_break}
 
 
 def parse_month(text: str) -> tuple[int, int]:

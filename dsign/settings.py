@@ -330,6 +330,26 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # (or later with a one-time enrolment code an admin has sent them).
 MFA_FIRST_ENROLMENT_WINDOW_SECONDS = env.int("MFA_FIRST_ENROLMENT_WINDOW_SECONDS", default=600)
 MFA_ENROLMENT_CODE_HOURS = env.int("MFA_ENROLMENT_CODE_HOURS", default=72)
+
+
+# Passkeys (WebAuthn). The RP ID is a domain (never an IP address): the base URL's host, or "localhost"
+# when that is an address (open the site as http://localhost:8000 to use passkeys on a laptop). Each origin
+# a browser may show the site under is listed; an assertion from any other origin is refused.
+def _webauthn_defaults() -> tuple[str, list[str]]:
+    try:
+        ipaddress.ip_address(_BASE_HOST.strip("[]"))
+    except ValueError:
+        return _BASE_HOST, [BASE_URL]
+    port = urlsplit(BASE_URL).port
+    return "localhost", [f"{urlsplit(BASE_URL).scheme}://localhost" + (f":{port}" if port else "")]
+
+
+_WEBAUTHN_RP_ID, _WEBAUTHN_ORIGINS = _webauthn_defaults()
+WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default=_WEBAUTHN_RP_ID)
+WEBAUTHN_ORIGINS = env.list("WEBAUTHN_ORIGINS", default=_WEBAUTHN_ORIGINS)
+WEBAUTHN_RP_NAME = env.str("WEBAUTHN_RP_NAME", default="dsign")
+# How long a passkey challenge (registration, approval, factor change) can be answered, and used once.
+WEBAUTHN_CHALLENGE_SECONDS = env.int("WEBAUTHN_CHALLENGE_SECONDS", default=300)
 SIGNATURE_DATE_ERA = env.str("SIGNATURE_DATE_ERA", default="BE")
 AUDIT_RETENTION_DAYS = max(90, env.int("AUDIT_RETENTION_DAYS", default=3650))
 # Where each audit anchor is also written, outside the database (comma-separated): "storage" (the file

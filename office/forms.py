@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from workflows.models import WorkflowTemplate
+from workflows.models import Confidentiality, Urgency, WorkflowTemplate
 
 SIGNATURE_IMAGE_TYPES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 SIGNATURE_IMAGE_MAX_BYTES = 1024 * 1024
@@ -58,9 +58,14 @@ class ComposeForm(forms.Form):
     )
     addressee = forms.CharField(label=_("To"), max_length=300, required=False)
     body = forms.CharField(label=_("Body"), required=False, widget=forms.Textarea(attrs={"rows": 10}))
+    urgency = forms.ChoiceField(label="ชั้นความเร็ว", choices=[("", "ปกติ"), *Urgency.choices], required=False)
+    confidentiality = forms.ChoiceField(
+        label="ชั้นความลับ", choices=[("", "ไม่มี"), *Confidentiality.choices], required=False
+    )
     file = forms.FileField(label=_("PDF file"), required=False)
     attachments = MultipleFileField(label=_("Attachments (PDF)"), required=False, widget=MultipleFileInput)
     placements = forms.CharField(required=False, widget=forms.HiddenInput)
+    save_positions = forms.BooleanField(label="บันทึกตำแหน่งกรอบลงนามไว้กับแม่แบบนี้", required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -102,6 +107,8 @@ class DecisionForm(forms.Form):
         max_length=64,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+    # Instead of `otp`: the passkey's answer (JSON) to the challenge of office-document-passkey.
+    webauthn = forms.CharField(required=False, max_length=32000, widget=forms.HiddenInput)
     # The version the page showed; the approval is refused when it is missing or no longer current.
     sha256 = forms.RegexField(regex=SHA256, required=False, widget=forms.HiddenInput)
     confirm = forms.BooleanField(required=False)
@@ -164,7 +171,7 @@ class ListFilterForm(forms.Form):
             ]
 
     def filters(self) -> dict:
-        """The cleaned filters as keyword arguments of `selectors.documents_filter` (bad input is ignored)."""
+        """The cleaned filters as keyword arguments of the `selectors.*_page` lists (bad input is ignored)."""
         data = self.cleaned_data if self.is_valid() else {}
         return {
             "q": (data.get("q") or "").strip(),

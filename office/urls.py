@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import accounts, certificates, documents, public
+from .views import accounts, certificates, documents, passkeys, public
 
 urlpatterns = [
     path("", documents.inbox, name="home"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("documents/<int:pk>/resubmit/", documents.document_resubmit, name="office-resubmit"),
     path("documents/<int:pk>/recall/", documents.document_recall, name="office-recall"),
     path("documents/<int:pk>/encrypted/", documents.document_encrypted, name="office-encrypted"),
+    path("documents/<int:pk>/passkey/", passkeys.document_passkey, name="office-document-passkey"),
     path("documents/<int:pk>/<str:decision>/", documents.document_decide, name="office-decide"),
     path("batches/", documents.batch_start, name="office-batch"),
     path("batches/<int:pk>/", documents.batch_progress, name="office-batch-progress"),
@@ -28,6 +29,9 @@ urlpatterns = [
     path("me/signature.png", documents.signature_image, name="office-signature-image"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),
     path("accounts/mfa/", accounts.mfa_devices, name="accounts-mfa"),
+    path("accounts/mfa/passkey/options/", passkeys.mfa_passkey_options, name="accounts-passkey-options"),
+    path("accounts/mfa/passkey/register/", passkeys.mfa_passkey_register, name="accounts-passkey-register"),
+    path("accounts/mfa/passkey/challenge/", passkeys.mfa_passkey_challenge, name="accounts-passkey-challenge"),
     path("accounts/mfa/send/", documents.otp_send, name="office-otp-send"),
     path("pki/agreement/<int:pk>/<str:token>/", certificates.agreement, name="certificate-agreement"),
     path("pki/mine/", certificates.my_certificates, name="certificates-mine"),

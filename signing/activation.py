@@ -8,7 +8,11 @@ Signature activation data (SAD) is a short token, MACed with an HMAC key that ne
 users' token, binding: the user, the documents they confirmed with, for each, the SHA-256 and size
 of the version they were shown, an expiry and a nonce. It is issued by ``activate`` only for a code
 that opens one of the user's factor secrets, which are sealed (AES-GCM) under a second key of that
-token: a TOTP seed, a backup code, an e-mailed/SMS code. ``sign`` then signs a user's hash only when:
+token: a TOTP seed, a backup code, an e-mailed/SMS code — or for a passkey assertion (WebAuthn), verified
+here with py_webauthn against the credential's sealed public key and this signer's own sign counter, whose
+challenge carries exactly the items activated (``core.passkeys``: the user's device signed the documents'
+hashes, so not even a compromised web tier can use it for another document). ``sign`` then signs a
+user's hash only when:
 
 * the SAD's MAC verifies, it names the key's owner (labels are ``user-<id>-…``) and lists the job's
   document, and it is presented before it expires (a job's retries may present it again while its
@@ -20,7 +24,8 @@ token: a TOTP seed, a backup code, an e-mailed/SMS code. ``sign`` then signs a u
   version is stored) spends it, and a spent SAD is refused ("replayed").
 
 The signer keeps its own small ledger (SQLite under SIGNER_STATE_DIR): SAD uses, spent factor
-codes, TOTP steps and wrong-code lock-outs. Nothing in dsign's database lets anyone mint SAD.
+codes and passkey challenges, TOTP steps, passkey sign counters and wrong-code lock-outs. Nothing in
+dsign's database lets anyone mint SAD.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ TOTP_STEP = 30
 TOTP_DRIFT_STEPS = 1
 MAX_USES_PER_DOCUMENT = 20
 BACKSTOP_FAILURES = 10
-FACTOR_KINDS = ("totp", "static", "once")
+FACTOR_KINDS = ("totp", "static", "once", "webauthn")
+CODE_KINDS = ("totp", "static", "once")
 
 __all__ = ["SignerRefused", "handle"]
 
@@ -111,6 +117,7 @@ def _ledger() -> sqlite3.Connection:
         CREATE TABLE IF NOT EXISTS factor_spent (factor TEXT PRIMARY KEY, at REAL);
         CREATE TABLE IF NOT EXISTS totp_step (factor TEXT PRIMARY KEY, step INTEGER);
         CREATE TABLE IF NOT EXISTS failures (user_id INTEGER PRIMARY KEY, count INTEGER, locked_until REAL);
+        CREATE TABLE IF NOT EXISTS passkey_count (credential TEXT PRIMARY KEY, count INTEGER);
         """
     )
     return connection
@@ -175,6 +182,8 @@ def _totp(seed: bytes, step: int, digits: int = 6) -> str:
 
 def _matches(ledger: sqlite3.Connection, factor: _Factor, code: str, now: float) -> bool:
     """Whether ``code`` opens ``factor`` now; records the use so the same code cannot be used again."""
+    if factor.kind not in CODE_KINDS:
+        return False
     if factor.kind == "totp":
         seed = bytes.fromhex(factor.secret)
         current = int(now // TOTP_STEP)
@@ -208,9 +217,7 @@ def _check_code(*, user_id: int, code: str, factors: list[dict]) -> str:
     with _ledger_lock:
         ledger = _ledger()
         try:
-            row = ledger.execute("SELECT count, locked_until FROM failures WHERE user_id=?", (user_id,)).fetchone()
-            if row and row[1] and now < row[1]:
-                raise SignerRefused("throttled", f"locked until {row[1]:.0f}")
+            row = _backstop_check(ledger, user_id, now)
             opened = [(i, _open(user_id=user_id, factor=f)) for i, f in enumerate(factors or [])]
             if not any(f for _, f in opened):
                 raise SignerRefused("no_factor", "You have no MFA device that can activate signatures; enrol one.")
@@ -220,24 +227,121 @@ def _check_code(*, user_id: int, code: str, factors: list[dict]) -> str:
                     ledger.execute("DELETE FROM failures WHERE user_id=?", (user_id,))
                     ledger.execute("COMMIT")
                     return str(index)
-            # django-otp throttles each device for the people using the web tier; this is the
-            # signer's own backstop against anyone using it as an oracle: after BACKSTOP_FAILURES
-            # wrong codes in a row the user's factors are locked for a minute, doubling each time.
-            count = (row[0] if row else 0) + 1
-            over = count - BACKSTOP_FAILURES
-            locked_until = now + 60 * 2 ** min(over, 10) if over >= 0 else None
-            ledger.execute(
-                "INSERT OR REPLACE INTO failures (user_id, count, locked_until) VALUES (?, ?, ?)",
-                (user_id, count, locked_until),
-            )
+            _backstop_count(ledger, user_id, row, now)
             ledger.execute("COMMIT")
         finally:
             ledger.close()
     raise SignerRefused("wrong_code", "The one-time code (OTP) is wrong or expired.")
 
 
-def verify(*, user_id: int, code: str, factors: list[dict]) -> dict:
-    """Check a code (a step-up that is not a signature, e.g. before enrolling a new device)."""
+def _backstop_check(ledger: sqlite3.Connection, user_id: int, now: float):
+    row = ledger.execute("SELECT count, locked_until FROM failures WHERE user_id=?", (user_id,)).fetchone()
+    if row and row[1] and now < row[1]:
+        raise SignerRefused("throttled", f"locked until {row[1]:.0f}")
+    return row
+
+
+def _backstop_count(ledger: sqlite3.Connection, user_id: int, row, now: float) -> None:
+    # django-otp throttles each device for the people using the web tier; this is the signer's own
+    # backstop against anyone using it as an oracle: after BACKSTOP_FAILURES failures in a row the
+    # user's factors are locked for a minute, doubling each time.
+    count = (row[0] if row else 0) + 1
+    over = count - BACKSTOP_FAILURES
+    locked_until = now + 60 * 2 ** min(over, 10) if over >= 0 else None
+    ledger.execute(
+        "INSERT OR REPLACE INTO failures (user_id, count, locked_until) VALUES (?, ?, ?)",
+        (user_id, count, locked_until),
+    )
+
+
+def _check_assertion(*, user_id: int, assertion, binding: str, factors: list[dict]) -> str:
+    """The index (as text) of the sealed passkey that made ``assertion`` for a challenge carrying
+    ``binding`` (core.passkeys), verified here with py_webauthn: the sealed public key, this signer's own
+    sign counter, user verification, the configured RP ID and origins; each challenge works once."""
+    from core import passkeys as binding_rules
+
+    try:
+        from webauthn import verify_authentication_response
+        from webauthn.helpers import bytes_to_base64url, parse_authentication_credential_json, parse_client_data_json
+        from webauthn.helpers.exceptions import WebAuthnException
+
+        credential = parse_authentication_credential_json(
+            json.dumps(assertion) if isinstance(assertion, dict) else str(assertion or "")
+        )
+        challenge = parse_client_data_json(credential.response.client_data_json).challenge
+    except (ValueError, TypeError, KeyError, AttributeError, WebAuthnException) as exc:
+        raise SignerRefused("passkey_invalid", "Not a WebAuthn assertion.") from exc
+    settings = _settings()
+    try:
+        nonce = binding_rules.challenge_check(
+            challenge=challenge, user_id=user_id, binding=binding, max_age=settings.WEBAUTHN_CHALLENGE_SECONDS
+        )
+    except binding_rules.ChallengeMismatch as exc:
+        raise SignerRefused(exc.code, exc.message) from exc
+    credential_id = bytes_to_base64url(credential.raw_id)
+    _ensure_keys()
+    now = time.time()
+    with _ledger_lock:
+        ledger = _ledger()
+        try:
+            row = _backstop_check(ledger, user_id, now)
+            found = None
+            for index, sealed in enumerate(factors or []):
+                factor = _open(user_id=user_id, factor=sealed) if sealed.get("kind") == "webauthn" else None
+                if factor is not None and json.loads(factor.secret).get("cid") == credential_id:
+                    found = (index, json.loads(factor.secret))
+                    break
+            if found is None:
+                raise SignerRefused("passkey_unknown", "This passkey cannot activate signatures for this user.")
+            index, secret = found
+            counter_key = f"{int(user_id)}|{credential_id}"
+            ledger.execute("BEGIN IMMEDIATE")
+            counted = ledger.execute("SELECT count FROM passkey_count WHERE credential=?", (counter_key,)).fetchone()
+            try:
+                verified = verify_authentication_response(
+                    credential=credential,
+                    expected_challenge=challenge,
+                    expected_rp_id=settings.WEBAUTHN_RP_ID,
+                    expected_origin=list(settings.WEBAUTHN_ORIGINS),
+                    credential_public_key=_unb64(secret["pk"]),
+                    credential_current_sign_count=counted[0] if counted else 0,
+                    require_user_verification=True,
+                )
+            except WebAuthnException as exc:
+                _backstop_count(ledger, user_id, row, now)
+                ledger.execute("COMMIT")
+                code = "passkey_counter" if "sign count" in str(exc) else "passkey_refused"
+                raise SignerRefused(code, f"The passkey assertion does not verify: {exc}") from exc
+            try:
+                ledger.execute("INSERT INTO factor_spent (factor, at) VALUES (?, ?)", (f"passkey:{nonce}", now))
+            except sqlite3.IntegrityError as exc:
+                ledger.execute("ROLLBACK")
+                raise SignerRefused("passkey_replayed", "This passkey assertion was already used.") from exc
+            ledger.execute(
+                "INSERT OR REPLACE INTO passkey_count (credential, count) VALUES (?, ?)",
+                (counter_key, verified.new_sign_count),
+            )
+            ledger.execute("DELETE FROM failures WHERE user_id=?", (user_id,))
+            ledger.execute("COMMIT")
+            return str(index)
+        except BaseException:
+            if ledger.in_transaction:
+                ledger.execute("ROLLBACK")
+            raise
+        finally:
+            ledger.close()
+
+
+def verify(*, user_id: int, factors: list[dict], code: str = "", assertion=None, purpose: str = "") -> dict:
+    """Check a code or a passkey assertion made for ``purpose`` (a step-up that is not a signature,
+    e.g. before enrolling a new device)."""
+    if assertion is not None:
+        from core import passkeys as binding_rules
+
+        if not re.fullmatch(r"[a-z_]{1,40}", purpose or ""):
+            raise SignerRefused("bad_request", "a passkey step-up names its purpose")
+        binding = binding_rules.purpose_binding(purpose)
+        return {"factor": int(_check_assertion(user_id=user_id, assertion=assertion, binding=binding, factors=factors))}
     return {"factor": int(_check_code(user_id=user_id, code=code, factors=factors))}
 
 
@@ -262,14 +366,23 @@ def _sad_items(items: list) -> list[dict]:
 PURPOSES = ("sign", "decrypt")
 
 
-def activate(*, user_id: int, code: str, items: list, factors: list[dict], purpose: str = "sign") -> dict:
-    """Activation data for ``items`` after the user's code: the documents the user confirmed (``purpose``
-    "sign"), or the key-transport blocks of an encrypted copy they open ("decrypt"). Each use needs the
-    data issued for it: a SAD issued to decrypt never signs, and one issued to sign never decrypts."""
+def activate(
+    *, user_id: int, items: list, factors: list[dict], code: str = "", assertion=None, purpose: str = "sign"
+) -> dict:
+    """Activation data for ``items`` after the user's code, or after a passkey assertion whose challenge
+    carries exactly these items (core.passkeys.items_binding): the documents the user confirmed
+    (``purpose`` "sign"), or the key-transport blocks of an encrypted copy they open ("decrypt"). Each use
+    needs the data issued for it: a SAD issued to decrypt never signs, and one issued to sign never decrypts."""
     if purpose not in PURPOSES:
         raise SignerRefused("bad_request", f"unknown purpose {purpose!r}")
     items = _sad_items(items)
-    factor = _check_code(user_id=user_id, code=code, factors=factors)
+    if assertion is not None:
+        from core import passkeys as binding_rules
+
+        binding = binding_rules.items_binding(items)
+        factor = _check_assertion(user_id=user_id, assertion=assertion, binding=binding, factors=factors)
+    else:
+        factor = _check_code(user_id=user_id, code=code, factors=factors)
     now = int(time.time())
     payload = {
         "v": 1,

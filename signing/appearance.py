@@ -1,5 +1,10 @@
 """The visible signature stamp drawn in a signature box (dates are written by core.thai).
 
+The stamp is the whole signature block of a Thai memo (เกษียนหนังสือ): the signer's comment, the
+handwritten signature, "(name)", position, acting-for words and the Buddhist-era date, so nothing is
+printed for a seat before it is signed and each name appears once. Lines wrap at Thai word boundaries
+(Pango's line breaker) and the font size is the largest at which every line fits the box.
+
 The stamp is a pyHanko stamp style (:class:`ThaiSignatureStampStyle`), so pyHanko's signer
 places it in the signature widget like any of its own styles. Thai text is shaped with
 HarfBuzz through pyHanko's OpenType font engine, which is what makes above/below vowels and
@@ -21,13 +26,14 @@ from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import BaseStamp, BaseStampStyle
 
 from core.fonts import stamp_font_factory, thai_font_path
-from core.thai import Era, format_thai_datetime
+from core.thai import Era, format_thai_datetime, line_break_points
 
 __all__ = [
     "Appearance",
     "ThaiSignatureStamp",
     "ThaiSignatureStampStyle",
     "appearance_lines",
+    "comment_lines",
     "load_handwritten_image",
 ]
 
@@ -43,8 +49,12 @@ _LINE_HEIGHT_EM = 1.45
 _ASCENT_EM = 1.05
 _MAX_FONT_SIZE = 14.0
 _MIN_FONT_SIZE = 4.0
+_READABLE_FONT_SIZE = 7.0
 _MARGIN = 3.0
 _IMAGE_SHARE = 0.45
+_IMAGE_SHARE_WITH_COMMENT = 0.32
+_SIZE_STEP = 0.25
+_MAX_COMMENT_CHARS = 500
 
 
 @dataclass
@@ -59,6 +69,7 @@ class Appearance:
     handwritten_png: bytes | None = None
     locale: str = "th"
     text_color: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    comment: str = ""
 
     def __post_init__(self) -> None:
         if self.era not in ("BE", "CE"):
@@ -71,8 +82,14 @@ class Appearance:
         return self.locale.split("-")[0].lower()
 
 
+def comment_lines(appearance: Appearance) -> list[str]:
+    """The signer's comment (เห็นควรอนุมัติ …) as paragraphs, printed above the signature."""
+    text = (appearance.comment or "").strip()[:_MAX_COMMENT_CHARS]
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+
+
 def appearance_lines(appearance: Appearance) -> list[str]:
-    """The text lines of the stamp, top to bottom."""
+    """The text lines under the signature (name, position, acting for, date), top to bottom."""
     labels = _LABELS.get(appearance.language, _LABELS["th"])
     lines = [f"({appearance.full_name_th.strip()})"]
     if appearance.position.strip():
@@ -132,28 +149,49 @@ class ThaiSignatureStamp(BaseStamp):
         appearance: Appearance = self.style.appearance
         inner_width = max(self.box.width - 2 * _MARGIN, 1.0)
         inner_height = max(self.box.height - 2 * _MARGIN, 1.0)
+        comments = comment_lines(appearance)
+        lines = appearance_lines(appearance)
+
+        font = stamp_font_factory(font_file=self.style.font_file, bcp47_lang_code=appearance.locale)
+        engine = font.create_font_engine(self.writer)
+        image_height = 0.0
+        if appearance.handwritten_png:
+            image_height = inner_height * (_IMAGE_SHARE_WITH_COMMENT if comments else _IMAGE_SHARE)
+        size, wrapped_comments, wrapped_lines = _fit(
+            engine=engine, comments=comments, lines=lines, width=inner_width, height=inner_height - image_height
+        )
+        engine.font_size = size
+        line_height = size * _LINE_HEIGHT_EM
+        block_height = line_height * (len(wrapped_comments) + len(wrapped_lines)) + image_height
+        top = _MARGIN + inner_height - max(inner_height - block_height, 0) / 2
 
         commands: list[bytes] = []
-        text_height = inner_height
-        if appearance.handwritten_png:
-            image_height = inner_height * _IMAGE_SHARE
-            text_height = inner_height - image_height
+        if wrapped_comments:
+            commands.append(
+                self._text_commands(
+                    appearance=appearance,
+                    engine=engine,
+                    lines=wrapped_comments,
+                    left=_MARGIN,
+                    top=top,
+                    width=inner_width,
+                )
+            )
+            top -= line_height * len(wrapped_comments)
+        if image_height:
             commands.append(
                 self._image_commands(
                     appearance=appearance,
                     left=_MARGIN,
-                    bottom=_MARGIN + text_height,
+                    bottom=top - image_height,
                     width=inner_width,
                     height=image_height,
                 )
             )
+            top -= image_height
         commands.append(
             self._text_commands(
-                appearance=appearance,
-                left=_MARGIN,
-                bottom=_MARGIN,
-                width=inner_width,
-                height=text_height,
+                appearance=appearance, engine=engine, lines=wrapped_lines, left=_MARGIN, top=top, width=inner_width
             )
         )
         return commands
@@ -185,41 +223,20 @@ class ThaiSignatureStamp(BaseStamp):
         self,
         *,
         appearance: Appearance,
+        engine,
+        lines: list[tuple[str, float]],
         left: float,
-        bottom: float,
+        top: float,
         width: float,
-        height: float,
     ) -> bytes:
-        lines = appearance_lines(appearance)
-        font = stamp_font_factory(
-            font_file=self.style.font_file,
-            bcp47_lang_code=appearance.locale,
-        )
-        engine = font.create_font_engine(self.writer)
-        # HarfBuzz advances are in em, so one measuring pass at any size gives the
-        # widths needed to pick the font size that fits the box.
-        widths_em = [engine.shape(line, with_actual_text=False).x_advance for line in lines]
-        size = min(
-            _MAX_FONT_SIZE,
-            height / (len(lines) * _LINE_HEIGHT_EM),
-            width / max(max(widths_em), 1e-6),
-        )
-        size = max(size, _MIN_FONT_SIZE)
-        engine.font_size = size
-
+        """Centred lines from `top` down; `lines` are (text, width in em) at the engine's font size."""
+        size = engine.font_size
         font_name = "/ThaiF1"
-        self.set_resource(
-            category=ResourceType.FONT,
-            name=pdf_name(font_name),
-            value=engine.as_resource(),
-        )
+        self.set_resource(category=ResourceType.FONT, name=pdf_name(font_name), value=engine.as_resource())
         line_height = size * _LINE_HEIGHT_EM
-        block_height = line_height * len(lines)
-        block_top = bottom + (height + block_height) / 2
-        first_baseline = block_top - (line_height - size) / 2 - size * _ASCENT_EM
-
+        first_baseline = top - (line_height - size) / 2 - size * _ASCENT_EM
         ops = [b"q %g %g %g rg" % appearance.text_color]
-        for index, (line, width_em) in enumerate(zip(lines, widths_em, strict=True)):
+        for index, (line, width_em) in enumerate(lines):
             x = left + (width - width_em * size) / 2
             y = first_baseline - index * line_height
             shaped = engine.shape(line)
@@ -228,3 +245,59 @@ class ThaiSignatureStamp(BaseStamp):
             )
         ops.append(b"Q")
         return b" ".join(ops)
+
+
+def _wrap(*, engine, text: str, width_em: float) -> list[tuple[str, float]]:
+    """`text` broken at Thai word boundaries into lines at most `width_em` wide (a word wider than that
+    stands alone on its line), each with its width in em."""
+
+    def measure(piece: str) -> float:
+        return engine.shape(piece, with_actual_text=False).x_advance
+
+    if measure(text) <= width_em:
+        return [(text, measure(text))]
+    pieces: list[str] = []
+    start, end = 0, None
+    for point in [*sorted(line_break_points(text)), len(text)]:
+        if measure(text[start:point].strip()) <= width_em:
+            end = point
+            continue
+        if end is not None:
+            pieces.append(text[start:end])
+            start = end
+            if measure(text[start:point].strip()) <= width_em:
+                end = point
+                continue
+        pieces.append(text[start:point])
+        start, end = point, None
+    if start < len(text):
+        pieces.append(text[start:])
+    return [(piece.strip(), measure(piece.strip())) for piece in pieces if piece.strip()]
+
+
+def _fit(*, engine, comments: list[str], lines: list[str], width: float, height: float):
+    """The font size and wrapped lines of the block: comments and the date line wrap at word boundaries;
+    the name, position and acting-for lines stay whole if they fit at a readable size (they are searched
+    as one phrase), and wrap only when they do not."""
+    for wrap_lines, smallest in ((False, _READABLE_FONT_SIZE), (True, _MIN_FONT_SIZE)):
+        size = _MAX_FONT_SIZE
+        while True:
+            width_em = width / size
+            wrapped_comments = [p for text in comments for p in _wrap(engine=engine, text=text, width_em=width_em)]
+            wrapped_lines = [
+                piece
+                for index, text in enumerate(lines)
+                for piece in (
+                    _wrap(engine=engine, text=text, width_em=width_em)
+                    if wrap_lines or index == len(lines) - 1
+                    else [(text, engine.shape(text, with_actual_text=False).x_advance)]
+                )
+            ]
+            count = len(wrapped_comments) + len(wrapped_lines)
+            widest = max((w for _, w in [*wrapped_comments, *wrapped_lines]), default=0.0)
+            if count * _LINE_HEIGHT_EM * size <= height and widest * size <= width:
+                return size, wrapped_comments, wrapped_lines
+            if size <= smallest:
+                break
+            size = max(size - _SIZE_STEP, smallest)
+    return size, wrapped_comments, wrapped_lines

@@ -41,7 +41,9 @@ def _spend(factor: ActivationFactor) -> None:
     if factor.kind == ActivationFactor.Kind.STATIC and factor.token_id:
         from django_otp.plugins.otp_static.models import StaticToken
 
-        StaticToken.objects.filter(pk=factor.token_id).delete()
+        # Its factor row goes with it (signing.signals); deleted here when the token was gone already.
+        if StaticToken.objects.filter(pk=factor.token_id).delete()[0]:
+            return
     if factor.kind != ActivationFactor.Kind.TOTP:
         ActivationFactor.objects.filter(pk=factor.pk).delete()
 
@@ -59,7 +61,7 @@ def verify_for_step_up(*, user, code: str, devices: list, context: dict) -> Verd
     documents, left in ``context["activation"]``. Throttling stays django-otp's, per device.
     """
     by_id = {d.persistent_id: d for d in devices}
-    factors = _factors(user.pk, list(by_id))
+    factors = [f for f in _factors(user.pk, list(by_id)) if f.kind != ActivationFactor.Kind.WEBAUTHN]
     handled = {f.device for f in factors}
     if not factors:
         return Verdict(device=None, handled=set())
@@ -90,6 +92,59 @@ def verify_for_step_up(*, user, code: str, devices: list, context: dict) -> Verd
     _device_used(by_id[factor.device], factor)
     _spend(factor)
     return Verdict(device=factor.device, handled=handled)
+
+
+def verify_assertion_for_step_up(*, user, assertion, device, binding: str, context: dict) -> bool:
+    """accounts' assertion verifier: the signer checks the passkey assertion against its sealed copy of
+    the credential (and its own sign counter). With ``context["activation_items"]`` it also issues
+    signature activation data for exactly those documents (the challenge must carry them), left in
+    ``context["activation"]``. False when the passkey was never sealed (it cannot activate signatures)."""
+    from accounts.services import PasskeyRefused
+
+    factors = [f for f in _factors(user.pk, [device.persistent_id]) if f.kind == ActivationFactor.Kind.WEBAUTHN]
+    if not factors:
+        return False
+    items = context.get("activation_items")
+    try:
+        if items is not None:
+            answer = signer_client.call(
+                "activate", user_id=user.pk, items=items, factors=_payload(factors), assertion=assertion
+            )
+            context["activation"] = answer["sad"]
+        else:
+            answer = signer_client.call(
+                "verify",
+                user_id=user.pk,
+                factors=_payload(factors),
+                assertion=assertion,
+                purpose=binding.removeprefix("purpose:"),
+            )
+    except signer_client.SignerUnavailable:
+        raise
+    except signer_client.SignerError as exc:
+        context["refusal"] = exc.code
+        from accounts.services import mfa_failed_record
+
+        mfa_failed_record(user=user, purpose="sign" if items is not None else "mfa", detail=f"signer: {exc.code}")
+        raise PasskeyRefused(_refusal_message(exc.code), code=exc.code) from exc
+    return True
+
+
+def _refusal_message(code: str) -> str:
+    from django.utils.translation import gettext as _
+
+    if code in ("passkey_other_purpose", "activation_other_document"):
+        return _("This passkey response was made for another document, version or purpose; it cannot approve this one.")
+    if code == "passkey_replayed":
+        return _("This passkey response was already used; approve again to make a new one.")
+    if code == "passkey_counter":
+        return _(
+            "This passkey's signature counter went backwards, as when a copied key is used; it is refused. "
+            "Tell your IT administrator."
+        )
+    if code == "throttled":
+        return _("Too many failed attempts: signing is locked for a while; try again later.")
+    return _("The signer did not accept this passkey; remove it and add it again on the MFA page.")
 
 
 def _device_used(device, factor: ActivationFactor) -> None:

@@ -132,6 +132,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "After the last signature, data that the document does not use was added ({detail} hidden objects).",
         "th": "หลังลายมือชื่อสุดท้าย มีการเพิ่มข้อมูลที่เอกสารไม่ได้ใช้ ({detail} วัตถุที่ซ่อนอยู่)",
     },
+    "signed_after_timestamp": {
+        "en": "A signature ({detail}) was added after a document timestamp: the timestamp closed the document, "
+        "so this signature was not part of its approval.",
+        "th": "มีการเพิ่มลายมือชื่อ ({detail}) หลังการประทับเวลาเอกสาร ซึ่งปิดเอกสารไปแล้ว ลายมือชื่อนี้จึงไม่ได้เป็นส่วนหนึ่งของการอนุมัติ",
+    },
     "after_last_signature_field": {
         "en": "After the last signature, a new signature box was added ({detail}); it can cover or replace "
         "what the signed pages show.",

@@ -2,7 +2,7 @@
 
 A job is created by the app that owns the document (workflows) in the same transaction as the decision it
 serves; signing never imports that app. It finds the document through `handler`, a dotted path to a module
-offering `lock_subject`, `latest_pdf` and `store_signed` (see signing.services.SubjectHandler).
+offering `signing_input`, `store_signed` and the job hooks (see signing.services.SubjectHandler).
 """
 
 from django.db import models
@@ -55,14 +55,18 @@ class SigningJob(models.Model):
     # Signature activation data (signing/activation.py): what the signer needs to use the user's key.
     activation = models.TextField(blank=True, default="")
     batch = models.ForeignKey("SigningBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    # Set when the route restarted on the version before this job's signature (workflows round_start): the
+    # signature is no longer in the file, so its field may be signed again by a new decision.
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             # One signature field per document can only ever be signed by one live job. A failed job does
-            # not count: its seat reopens and a new decision makes a new job for the same field.
+            # not count: its seat reopens and a new decision makes a new job for the same field; nor does a
+            # superseded one (its signature was dropped with the version it was in).
             models.UniqueConstraint(
                 fields=["handler", "subject_id", "field_name"],
-                condition=~models.Q(status="failed"),
+                condition=~models.Q(status="failed") & models.Q(superseded_at__isnull=True),
                 name="one_live_job_per_field",
             ),
         ]
@@ -108,6 +112,7 @@ class ActivationFactor(models.Model):
         TOTP = "totp", "TOTP seed"
         STATIC = "static", "backup code"
         ONCE = "once", "e-mailed or SMS code"
+        WEBAUTHN = "webauthn", "passkey public key"
 
     user_id = models.BigIntegerField(db_index=True)
     device = models.CharField(max_length=100, db_index=True, help_text="django-otp persistent id")

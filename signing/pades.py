@@ -9,6 +9,13 @@ retry later). It takes a pyHanko ``Signer`` and does not care where the key live
 A requested level is never lowered: B-T and above need a timestamper, B-LT and above a
 validation context, and missing revocation data fails the call instead of producing a
 weaker signature.
+
+dsign's own documents are locked (``route_fields``): the first signature creates the
+signature field of every seat of the route, each with a ``/Lock`` on its own field (FieldMDP
+Include: once that field is signed, a change to it invalidates its signature), and is a
+certification signature with DocMDP P=2 (only filling the existing signature fields, document
+timestamps and validation data may follow). Later signatures fill their existing field; a
+certified document never gets a new field, so a field missing from it is a permanent error.
 """
 
 from __future__ import annotations
@@ -28,8 +35,12 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign.fields import (
+    FieldMDPAction,
+    FieldMDPSpec,
+    MDPPerm,
     SigFieldSpec,
     SigSeedSubFilter,
+    append_signature_field,
     enumerate_sig_fields,
 )
 from pyhanko.sign.general import SigningError
@@ -71,6 +82,8 @@ __all__ = [
 ]
 
 Level = Literal["B-B", "B-T", "B-LT", "B-LTA"]
+# (field name, 0-based page, (x1, y1, x2, y2) or None for an invisible field)
+RouteField = tuple[str, int, tuple[float, float, float, float] | None]
 LEVELS: tuple[str, ...] = ("B-B", "B-T", "B-LT", "B-LTA")
 _TIMESTAMPED_LEVELS = ("B-T", "B-LT", "B-LTA")
 _LONG_TERM_LEVELS = ("B-LT", "B-LTA")
@@ -184,6 +197,35 @@ def _check_box(
         raise SigningInputError(
             f"The signature box {tuple(box)} lies outside page {page} ({px1:g}, {py1:g}, {px2:g}, {py2:g})"
         )
+
+
+def _is_certified(reader: PdfFileReader) -> bool:
+    try:
+        return "/DocMDP" in reader.root.get("/Perms", {})
+    except (PdfError, KeyError, TypeError, ValueError) as exc:
+        raise SigningInputError(f"The PDF document cannot be read: {exc}") from exc
+
+
+def _has_signatures(reader: PdfFileReader) -> bool:
+    return any(True for _ in enumerate_sig_fields(reader, filled_status=True))
+
+
+def _own_lock(field_name: str) -> FieldMDPSpec:
+    return FieldMDPSpec(action=FieldMDPAction.INCLUDE, fields=[field_name])
+
+
+def _check_route_fields(*, reader: PdfFileReader, field_name: str, route_fields) -> list[RouteField]:
+    checked: list[RouteField] = []
+    names: set[str] = set()
+    for name, page, box in route_fields:
+        if not name or "." in name or name in names:
+            raise SigningInputError(f"The route's signature field names must be distinct, without dots: {name!r}")
+        names.add(name)
+        _check_box(reader=reader, page=page, box=box)
+        checked.append((name, page, tuple(box) if box is not None else None))
+    if field_name not in names:
+        raise SigningInputError(f"Signature field {field_name!r} is not one of the route's fields")
+    return checked
 
 
 def _field_exists(*, reader: PdfFileReader, field_name: str) -> bool:
@@ -323,10 +365,13 @@ def _signature_metadata(
     reason: str | None,
     location: str | None,
     contact: str | None,
+    certify: bool = False,
 ) -> PdfSignatureMetadata:
     long_term = level in _LONG_TERM_LEVELS
     return PdfSignatureMetadata(
         field_name=field_name,
+        certify=certify,
+        docmdp_permissions=MDPPerm.FILL_FORMS,
         md_algorithm=MD_ALGORITHM,
         subfilter=SigSeedSubFilter.PADES,
         reason=reason,
@@ -358,6 +403,7 @@ def sign_pdf(
     reason: str | None = None,
     location: str | None = None,
     contact: str | None = None,
+    route_fields: list[RouteField] | None = None,
 ) -> bytes:
     """Add one PAdES signature to ``pdf`` as an incremental update and return the new bytes.
 
@@ -368,6 +414,11 @@ def sign_pdf(
     above need ``validation_context`` (it must trust the signer's and the TSA's roots,
     and fetching must be allowed unless it already holds the revocation data). B-LTA
     also adds a document timestamp.
+
+    ``route_fields`` (dsign's documents: every seat's field, ``field_name`` among them) locks
+    the output: on a document without signatures the missing fields are created, each with a
+    FieldMDP lock on itself, and the signature certifies (DocMDP P=2); on a signed document the
+    field must already exist (a certified document is never given a new field).
 
     Raises :class:`SigningInputError` when retrying cannot help and
     :class:`SigningServiceUnavailable` when a TSA/OCSP/CRL server failed.
@@ -382,9 +433,21 @@ def sign_pdf(
             raise SigningInputError(str(exc)) from exc
 
     reader = _open_reader(pdf)
+    certify = False
+    others: list[RouteField] = []
     try:
         _check_box(reader=reader, page=page, box=box)
         field_exists = _field_exists(reader=reader, field_name=field_name)
+        if route_fields is not None:
+            route = _check_route_fields(reader=reader, field_name=field_name, route_fields=route_fields)
+            certify = not _has_signatures(reader)
+            if not field_exists and not certify and _is_certified(reader):
+                raise SigningInputError(
+                    f"Signature field {field_name!r} is missing, and the document is certified: "
+                    "no field may be added to it after its first signature"
+                )
+            if certify:
+                others = [f for f in route if f[0] != field_name and not _field_exists(reader=reader, field_name=f[0])]
     except SigningInputError:
         raise
     except (PdfError, KeyError, TypeError, ValueError) as exc:
@@ -396,6 +459,7 @@ def sign_pdf(
             sig_field_name=field_name,
             on_page=page,
             box=tuple(box) if box is not None else None,
+            field_mdp_spec=_own_lock(field_name) if route_fields is not None else None,
         )
     pdf_signer = PdfSigner(
         _signature_metadata(
@@ -405,6 +469,7 @@ def sign_pdf(
             reason=reason,
             location=location,
             contact=contact,
+            certify=certify,
         ),
         signer,
         timestamper=timestamper,
@@ -415,6 +480,10 @@ def sign_pdf(
     try:
         # The reader that checked the input is the one the update is written over: parse once.
         writer = IncrementalPdfFileWriter.from_reader(reader)
+        for name, on_page, field_box in others:
+            # the other seats' empty fields, in the certified revision (never added later)
+            spec = SigFieldSpec(sig_field_name=name, on_page=on_page, box=field_box, field_mdp_spec=_own_lock(name))
+            append_signature_field(writer, spec)
         output = io.BytesIO()
         # A signer whose key is elsewhere checks the prepared document itself (activated_signer).
         bind = getattr(signer, "bind_prepared_output", None)

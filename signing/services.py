@@ -2,26 +2,29 @@
 
 A job is run by `signing_job_run`, which may be called any number of times for the same job (django-q2
 can deliver a task twice, a sweeper re-enqueues stale jobs, a worker may be killed mid-way). The
-signature, the new document version and the job's "done" mark are written in one transaction that holds
-the job row and the document row locked, so a job signs at most once and signatures on one document are
-strictly serialised. A ledger row (`SigningAttempt`) is written before each HSM/TSA call and completed
-after it, outside that transaction, so even a killed attempt leaves a trace.
+signature is made with no transaction open, over the version the handler says is current; then one
+short transaction marks the job done (only if it is not finished already) and has the handler check,
+with the document row locked, that the decision still stands and the version signed is still the
+current one before it stores the signed version — so a job stores at most one signature, signatures on
+one document are strictly serialised, and a recall or cancellation that commits first means nothing is
+stored. A ledger row (`SigningAttempt`) is written before each HSM/TSA call and completed after it, so
+even a killed attempt leaves a trace.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from types import ModuleType
 from typing import NoReturn, Protocol
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_module
 from django.utils.translation import gettext as _
@@ -44,13 +47,18 @@ MAX_BACKOFF = timedelta(minutes=10)
 class SubjectHandler(Protocol):
     """What the app that owns a document provides to signing (see workflows.signing_handler)."""
 
-    def lock_subject(self, subject_id: int) -> None: ...
-    # Called with the subject locked, in the transaction that will store the signature: the bytes the job
-    # may sign, or PermanentSigningError when the decision no longer stands (route ended, file changed).
-    def pdf_to_sign(self, *, job: SigningJob) -> bytes: ...
-    def store_signed(self, *, job: SigningJob, pdf: bytes, sha256: str) -> None: ...
+    # Without any lock: the version the job may sign now (an opaque `basis` handed back to store_signed)
+    # and its bytes, or PermanentSigningError when the decision no longer stands (route ended, file changed).
+    def signing_input(self, *, job: SigningJob) -> tuple[object, bytes]: ...
+    # In the transaction that marks the job done: lock the subject, check again that the decision stands
+    # (PermanentSigningError) and that `basis` is still current (SigningConflict: the job signs again),
+    # then store the signed bytes.
+    def store_signed(self, *, job: SigningJob, pdf: bytes, sha256: str, basis: object) -> None: ...
     def job_waiting(self, *, job: SigningJob) -> None: ...
     def job_failed(self, *, job: SigningJob) -> None: ...
+    # Optional: every seat's signature field of the route the job signs in ({"field", "page", "box"}); the
+    # first signature creates them all and certifies the document, each field locked when signed (pades).
+    def signature_fields(self, *, job: SigningJob) -> list[dict]: ...
     # Why an admin may not queue this job again (its decision was withdrawn), or "" when they may.
     def retry_refusal(self, *, job: SigningJob) -> str: ...
 
@@ -92,8 +100,10 @@ def signing_job_create(
     location: str = "",
     batch: SigningBatch | None = None,
     activation: str = "",
+    enqueue: bool = True,
 ) -> SigningJob:
-    """Create a job inside the caller's transaction; it is enqueued when that transaction commits.
+    """Create a job inside the caller's transaction; it is enqueued when that transaction commits
+    (``enqueue=False``: the caller enqueues its batch instead, see signing_batch_enqueue).
 
     A signature job carries the signature activation data (``activation``) that the signer checks.
     """
@@ -112,7 +122,8 @@ def signing_job_create(
         location=location,
         batch=batch,
     )
-    transaction.on_commit(lambda: signing_job_enqueue(job_id=job.pk))
+    if enqueue:
+        transaction.on_commit(lambda: signing_job_enqueue(job_id=job.pk))
     return job
 
 
@@ -122,45 +133,122 @@ def signing_job_enqueue(*, job_id: int) -> None:
     async_task("signing.tasks.run_signing_job", job_id, task_name=f"signing-job-{job_id}-{timezone.now().timestamp()}")
 
 
-def signing_job_run(*, job_id: int) -> str:
-    """Run one job; returns its status afterwards. Safe to call repeatedly and concurrently."""
-    job = SigningJob.objects.filter(pk=job_id).first()
-    if job is None or job.status in (JobStatus.DONE, JobStatus.FAILED):
+FINISHED = (JobStatus.DONE, JobStatus.FAILED)
+# Signatures made again when another signature of the same document was stored while this one was being
+# made (two seats of one tier signing at once); after that the job waits and the sweeper brings it back.
+MAX_SIGN_ROUNDS = 4
+
+
+class SigningConflict(Exception):
+    """Raised by a handler's `store_signed` under the lock: the version signed is no longer the current one."""
+
+
+def _job_get(job_id: int) -> SigningJob | None:
+    """The job, with its certificate's status and validity read in the same statement."""
+    from certificates.selectors import certificate_state_annotations
+
+    return SigningJob.objects.filter(pk=job_id).annotate(**certificate_state_annotations("certificate_id")).first()
+
+
+def signing_batch_enqueue(*, batch_id: int) -> None:
+    """One task for the batch's queued jobs (after the transaction that created them commits)."""
+
+    def enqueue() -> None:
+        from django_q.tasks import async_task
+
+        name = f"signing-batch-{batch_id}-{timezone.now().timestamp()}"
+        async_task("signing.tasks.run_signing_batch", batch_id, task_name=name)
+
+    transaction.on_commit(enqueue)
+
+
+def signing_batch_run(*, batch_id: int) -> dict[str, int]:
+    """Sign a batch's queued documents back to back in this task, each job as `signing_job_run` does
+    (its own attempt, checks and short store transaction), the signer, certificate chain, TSA client and
+    revocation data prepared once for all of them. Jobs that are not queued (done, failed, waiting for
+    a retry) are left to their own tasks; a job that this task does not reach (killed worker) stays
+    queued and the sweeper enqueues it on its own."""
+    prepared: dict = {}
+    outcome: dict[str, int] = {}
+    job_ids = SigningJob.objects.filter(batch_id=batch_id, status=JobStatus.QUEUED).order_by("pk")
+    for job_id in list(job_ids.values_list("pk", flat=True)):
+        status = signing_job_run(job_id=job_id, prepared=prepared)
+        outcome[status] = outcome.get(status, 0) + 1
+    return outcome
+
+
+def signing_job_run(*, job_id: int, prepared: dict | None = None) -> str:
+    """Run one job; returns its status afterwards. Safe to call repeatedly and concurrently.
+
+    The signature is made with no transaction open (on SQLite no write lock is held while the HSM, the
+    TSA or an OCSP responder works): the handler gives the bytes to sign and the version they are, the
+    signature is made and its level checked, and then one short transaction marks the job done (only
+    if nobody else did), and lets the handler check under the document lock that the decision still
+    stands and that the version signed is still the current one before it stores the result. When
+    another signature of the document was stored meanwhile, the job signs the new version again
+    (at most MAX_SIGN_ROUNDS times). `prepared` (a batch's) keeps the signer, certificate chain, TSA
+    client and validation context from one job to the next.
+    """
+    job = _job_get(job_id)
+    if job is None or job.status in FINISHED:
         return job.status if job else "missing"
     attempt = SigningAttempt.objects.create(job=job, worker_pid=os.getpid())
     handler = _handler(job)
     try:
-        # Everything that does not depend on the document's current bytes (credentials, stamp,
-        # HSM session, TSA client) is made before the locks are taken: the transaction below holds
-        # the document row (and on SQLite the whole database) only for reading, signing and storing.
-        with _producer(job=job) as produce:
+        make = _prepared(job=job, cache=prepared if prepared is not None else {})
+        status = _sign_and_store(job=job, handler=handler, make=make, attempt=attempt)
+    except TransientSigningError as exc:
+        _job_wait(job_id=job_id, code=exc.code, message=exc.message)
+        attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.TRANSIENT, error=exc.message)
+        return JobStatus.WAITING
+    except PermanentSigningError as exc:
+        _job_fail(job_id=job_id, code=exc.code, message=exc.message)
+        attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.PERMANENT, error=exc.message)
+        return JobStatus.FAILED
+    if status == JobStatus.DONE and job.kind == JobKind.SIGNATURE:
+        _activation_spend(job)
+    return status
+
+
+class _AlreadyFinished(Exception):
+    pass
+
+
+def _sign_and_store(*, job: SigningJob, handler: ModuleType, make: Callable, attempt: SigningAttempt) -> str:
+    route_fields = _route_fields(handler=handler, job=job)
+    for _round in range(MAX_SIGN_ROUNDS):
+        basis, pdf = handler.signing_input(job=job)
+        signed = make(job, pdf, route_fields)
+        level_reached = _level_check(job=job, pdf=signed)
+        sha256 = hashlib.sha256(signed).hexdigest()
+        try:
             with transaction.atomic():
-                job = SigningJob.objects.select_for_update().get(pk=job_id)
-                if job.status in (JobStatus.DONE, JobStatus.FAILED):
-                    attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS, error="already done")
-                    return job.status
-                handler.lock_subject(job.subject_id)
-                signed = produce(handler.pdf_to_sign(job=job))
-                level_reached = _level_check(job=job, pdf=signed)
-                sha256 = hashlib.sha256(signed).hexdigest()
+                # The "done" mark first: it takes the job row's lock, and a job somebody else finished
+                # meanwhile (a task delivered twice) changes nothing.
+                claimed = (
+                    SigningJob.objects.filter(pk=job.pk)
+                    .exclude(status__in=FINISHED)
+                    .update(
+                        status=JobStatus.DONE,
+                        result_sha256=sha256,
+                        result_level=level_reached,
+                        finished_at=timezone.now(),
+                        attempts=F("attempts") + 1,
+                        error_code="",
+                        error_message="",
+                        next_attempt_at=None,
+                    )
+                )
+                if not claimed:
+                    raise _AlreadyFinished
                 try:
-                    handler.store_signed(job=job, pdf=signed, sha256=sha256)
+                    handler.store_signed(job=job, pdf=signed, sha256=sha256, basis=basis)
                 except OSError as exc:
                     # Disk full, storage unmounted, permissions: nothing was committed; retry later.
                     raise TransientSigningError(
                         "storage_unavailable",
                         f"Waiting for file storage: the signed document could not be saved ({_os_reason(exc)}).",
                     ) from exc
-                SigningJob.objects.filter(pk=job.pk).update(
-                    status=JobStatus.DONE,
-                    result_sha256=sha256,
-                    result_level=level_reached,
-                    finished_at=timezone.now(),
-                    attempts=job.attempts + 1,
-                    error_code="",
-                    error_message="",
-                    next_attempt_at=None,
-                )
                 audit.record(
                     action="signing.signature_made"
                     if job.kind == JobKind.SIGNATURE
@@ -174,18 +262,17 @@ def signing_job_run(*, job_id: int) -> str:
                         "subject": job.subject_id,
                     },
                 )
-    except TransientSigningError as exc:
-        _job_wait(job_id=job_id, code=exc.code, message=exc.message)
-        attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.TRANSIENT, error=exc.message)
-        return JobStatus.WAITING
-    except PermanentSigningError as exc:
-        _job_fail(job_id=job_id, code=exc.code, message=exc.message)
-        attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.PERMANENT, error=exc.message)
-        return JobStatus.FAILED
-    attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS)
-    if job.kind == JobKind.SIGNATURE:
-        _activation_spend(job)
-    return JobStatus.DONE
+                attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS)
+        except SigningConflict:
+            continue
+        except _AlreadyFinished:
+            attempt_close(attempt=attempt, outcome=SigningAttempt.Outcome.SUCCESS, error="already done")
+            return SigningJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
+        return JobStatus.DONE
+    raise TransientSigningError(
+        "version_conflict",
+        "Waiting to sign again: other signatures of this document were stored while this one was being made.",
+    )
 
 
 def _activation_spend(job: SigningJob) -> None:
@@ -224,6 +311,14 @@ def _level_check(*, job: SigningJob, pdf: bytes) -> str:
 
 
 LEVEL_ORDER = [PadesLevel.B_B, PadesLevel.B_T, PadesLevel.B_LT, PadesLevel.B_LTA]
+
+
+def _route_fields(*, handler: ModuleType, job: SigningJob) -> list[tuple] | None:
+    """The route's signature fields for `pades.sign_pdf(route_fields=)`, or None (a handler without them)."""
+    fields = getattr(handler, "signature_fields", None)
+    if job.kind != JobKind.SIGNATURE or fields is None:
+        return None
+    return [(f["field"], int(f["page"]), tuple(f["box"]) if f.get("box") else None) for f in fields(job=job)]
 
 
 def _os_reason(exc: OSError) -> str:
@@ -316,63 +411,105 @@ def signing_jobs_resume(*, stale_after: timedelta | None = None) -> int:
     return len(due) + len(stale)
 
 
-@contextlib.contextmanager
-def _producer(*, job: SigningJob) -> Iterator[Callable[[bytes], bytes]]:
-    """Prepare the signature (or document timestamp) of `job` and yield the function that makes it
-    over given PDF bytes. Every error, here or in that function, is classified as transient or
-    permanent."""
-    from . import pades
-    from .activated_signer import ActivatedSigner
+def _prepared(*, job: SigningJob, cache: dict) -> Callable[..., bytes]:
+    """The function that makes `job`'s signature (or document timestamp) over given PDF bytes.
 
+    What is the same for every signature of one signer at one level (the activated signer with its
+    certificate chain, the TSA client, the validation context that fetches and keeps revocation data) is
+    made once and kept in `cache`, so a batch prepares it once; what belongs to the document (field,
+    page, box, stamp, reason) is given per job. Every error, here or in that function, is classified as
+    transient or permanent.
+    """
     try:
         if job.kind == JobKind.DOCUMENT_TIMESTAMP:
-            tsa, context = timestamper(), validation_context(for_signing=True)
-            yield _classified(
-                lambda pdf: pades.add_document_timestamp(pdf=pdf, timestamper=tsa, validation_context=context)
-            )
-            return
-        from certificates.selectors import CertificateNotUsable, signing_credentials_get
-
-        try:
-            credentials = signing_credentials_get(certificate_id=job.certificate_id)
-        except CertificateNotUsable as exc:
-            raise PermanentSigningError("certificate_not_usable", str(exc)) from exc
-        needs_tsa = job.level != PadesLevel.B_B
-        options = dict(
-            field_name=job.field_name,
-            page=job.page,
-            box=tuple(job.box) if job.box else None,
-            appearance=_appearance(job.appearance),
-            level=PadesLevel.B_LT if job.level == PadesLevel.B_LTA else job.level,
-            timestamper=timestamper() if needs_tsa else None,
-            validation_context=validation_context(for_signing=True) if needs_tsa else None,
-            reason=job.reason or None,
-            location=job.location or None,
-            contact=None,
-        )
-        if not job.activation:
-            raise PermanentSigningError(
-                "activation_missing",
-                _("No signature activation: the signer's own one-time code must confirm this document."),
-            )
-        signer = ActivatedSigner(
-            activation=job.activation,
-            subject_id=job.subject_id,
-            key_label=credentials.key_label,
-            signing_cert=_parsed(credentials.certificate),
-            other_certs=[_parsed(c) for c in credentials.chain],
-        )
-        yield _classified(lambda pdf: pades.sign_pdf(pdf=pdf, signer=signer, **options))
+            return _classified(_timestamp_maker(cache))
+        _certificate_check(job)
+        key = (job.certificate_id, job.level, job.activation)
+        made = cache.get(key)
+        if made is None:
+            made = cache[key] = _signature_maker(job)
+        return _classified(made)
     except (PermanentSigningError, TransientSigningError):
         raise
     except Exception as exc:  # noqa: BLE001 - _classify raises a typed error or re-raises as-is
         _classify(exc)
 
 
-def _classified(make: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
-    def run(pdf: bytes) -> bytes:
+def _certificate_check(job: SigningJob) -> None:
+    from certificates.selectors import CertificateNotUsable, certificate_refusal
+
+    if not job.activation:
+        raise PermanentSigningError(
+            "activation_missing",
+            _("No signature activation: the signer's own one-time code must confirm this document."),
+        )
+    try:
+        certificate_refusal(job, prefix="certificate_")
+    except CertificateNotUsable as exc:
+        raise PermanentSigningError("certificate_not_usable", str(exc)) from exc
+
+
+def _timestamp_maker(cache: dict) -> Callable[..., bytes]:
+    from . import pades
+
+    made = cache.get("timestamp")
+    if made is None:
+        tsa, context = timestamper(), validation_context(for_signing=True)
+
+        def made(job: SigningJob, pdf: bytes, _route_fields=None) -> bytes:
+            return pades.add_document_timestamp(pdf=pdf, timestamper=tsa, validation_context=context)
+
+        cache["timestamp"] = made
+    return made
+
+
+def _signature_maker(job: SigningJob) -> Callable[..., bytes]:
+    from certificates.selectors import signing_credentials_cached
+
+    from . import pades
+    from .activated_signer import ActivatedSigner
+
+    credentials = signing_credentials_cached(
+        certificate_id=job.certificate_id, key_label=job.certificate_key_label, serial=job.certificate_serial
+    )
+    needs_tsa = job.level != PadesLevel.B_B
+    shared = dict(
+        level=PadesLevel.B_LT if job.level == PadesLevel.B_LTA else job.level,
+        timestamper=timestamper() if needs_tsa else None,
+        validation_context=validation_context(for_signing=True) if needs_tsa else None,
+    )
+    signer = ActivatedSigner(
+        activation=job.activation,
+        subject_id=job.subject_id,
+        key_label=credentials.key_label,
+        signing_cert=_parsed(credentials.certificate),
+        other_certs=[_parsed(c) for c in credentials.chain],
+    )
+    images: dict[str, bytes | None] = {}
+
+    def made(job: SigningJob, pdf: bytes, route_fields: list[tuple] | None = None) -> bytes:
+        signer.subject_id = job.subject_id
+        return pades.sign_pdf(
+            pdf=pdf,
+            signer=signer,
+            route_fields=route_fields,
+            field_name=job.field_name,
+            page=job.page,
+            box=tuple(job.box) if job.box else None,
+            appearance=_appearance(job.appearance, images=images),
+            reason=job.reason or None,
+            location=job.location or None,
+            contact=None,
+            **shared,
+        )
+
+    return made
+
+
+def _classified(make: Callable[..., bytes]) -> Callable[..., bytes]:
+    def run(job: SigningJob, pdf: bytes, route_fields: list[tuple] | None = None) -> bytes:
         try:
-            return make(pdf)
+            return make(job, pdf, route_fields)
         except (PermanentSigningError, TransientSigningError):
             raise
         except Exception as exc:  # noqa: BLE001 - _classify raises a typed error or re-raises as-is
@@ -425,7 +562,8 @@ def _parsed(certificate):
     return cached
 
 
-def _appearance(data: dict):
+def _appearance(data: dict, *, images: dict | None = None):
+    """The stamp of a job; `images` keeps the handwritten signature images already read (a batch's)."""
     from datetime import datetime
 
     from .pades import Appearance
@@ -433,11 +571,15 @@ def _appearance(data: dict):
     if not data:
         return None
     image = None
-    if data.get("image_path"):
-        from django.core.files.storage import default_storage
+    path = data.get("image_path")
+    if path:
+        images = {} if images is None else images
+        if path not in images:
+            from django.core.files.storage import default_storage
 
-        with default_storage.open(data["image_path"], "rb") as fh:
-            image = fh.read()
+            with default_storage.open(path, "rb") as fh:
+                images[path] = fh.read()
+        image = images[path]
     return Appearance(
         full_name_th=data.get("full_name_th", ""),
         position=data.get("position", ""),
@@ -445,6 +587,7 @@ def _appearance(data: dict):
         signed_at=datetime.fromisoformat(data["signed_at"]) if data.get("signed_at") else timezone.now(),
         era=data.get("era", settings.SIGNATURE_DATE_ERA),
         handwritten_png=image,
+        comment=data.get("comment", ""),
     )
 
 
@@ -507,15 +650,33 @@ def signature_activate(*, user, code: str, items: list[dict], request=None) -> s
     return activation
 
 
-def signature_activate_with_device(*, user, code: str, items: list[dict], request=None, min_aal: int = 1):
+def signature_activate_with_device(
+    *, user, code: str, items: list[dict], request=None, min_aal: int = 1, assertion=None
+):
     """``signature_activate`` that also returns the device whose code activated it (for its assurance
-    level); devices below ``min_aal`` are not tried, so a code from one of them is not spent."""
+    level); devices below ``min_aal`` are not tried, so a code from one of them is not spent.
+
+    With ``assertion`` (a passkey's answer to ``signature_passkey_options`` for the same items) instead of
+    a code, the signer checks it and issues activation data for exactly those items.
+    """
     from accounts import services as accounts_services
 
     context: dict = {"activation_items": items}
-    device = accounts_services.mfa_step_up(
-        user=user, code=code, purpose="sign", request=request, min_aal=min_aal, verifier_context=context
-    )
+    if assertion:
+        from core.passkeys import items_binding
+
+        device = accounts_services.passkey_step_up(
+            user=user,
+            assertion=assertion,
+            purpose="sign",
+            binding=items_binding(items),
+            request=request,
+            verifier_context=context,
+        )
+    else:
+        device = accounts_services.mfa_step_up(
+            user=user, code=code, purpose="sign", request=request, min_aal=min_aal, verifier_context=context
+        )
     if not context.get("activation"):
         raise accounts_services.StepUpFailed(
             _("This MFA device cannot activate signatures; enrol it again or use a backup code.")
@@ -535,6 +696,15 @@ def decryption_activate(*, user, code: str, items: list[dict], request=None) -> 
             _("This MFA device cannot open encrypted copies; enrol it again or use a backup code.")
         )
     return context["activation"]
+
+
+def signature_passkey_options(*, user, items: list[dict], request=None) -> dict:
+    """navigator.credentials.get() options whose challenge carries ``items`` (the documents and versions
+    the user is about to approve): its assertion activates a signature for them and nothing else."""
+    from accounts import services as accounts_services
+    from core.passkeys import items_binding
+
+    return accounts_services.passkey_options(user=user, purpose="sign", binding=items_binding(items), request=request)
 
 
 def _verify(*, data: bytes, lang: str, password: str | None = None, timeout_s: float = 30) -> dict:

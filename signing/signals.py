@@ -4,6 +4,8 @@ When a backup code, a confirmed TOTP device or a freshly sent e-mail/SMS code is
 is sealed by the signer into an ``ActivationFactor`` row and the django-otp field is overwritten with
 random characters nobody knows. django-otp keeps the device (its name, confirmation, throttling);
 codes for it are checked by the signer (``factors.verify_for_step_up``, registered with accounts).
+A passkey's public key is sealed the same way when it is registered (assertions:
+``factors.verify_assertion_for_step_up``).
 """
 
 from __future__ import annotations
@@ -66,6 +68,22 @@ def _on_side_channel_saved(sender, instance, **kwargs):
     sender.objects.filter(pk=instance.pk).update(token=_sealed_placeholder(16))
 
 
+def _on_passkey_saved(sender, instance, **kwargs):
+    """A registered passkey's public key is sealed for the signer: the copy in accounts' row is not the
+    one that activates signatures, so replacing it in the database gains nothing."""
+    import json
+
+    from . import factors
+    from .models import ActivationFactor
+
+    if not instance.confirmed:
+        return
+    if ActivationFactor.objects.filter(device=instance.persistent_id, kind="webauthn").exists():
+        return
+    secret = json.dumps({"cid": instance.credential_id, "pk": instance.public_key})
+    factors.factor_seal(user_id=instance.user_id, device=instance.persistent_id, kind="webauthn", secret=secret)
+
+
 def _on_device_deleted(sender, instance, **kwargs):
     from .models import ActivationFactor
 
@@ -78,7 +96,7 @@ def connect() -> None:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from accounts import services as accounts_services
-    from accounts.models import SMSDevice
+    from accounts.models import SMSDevice, WebAuthnDevice
 
     from . import factors
 
@@ -87,6 +105,8 @@ def connect() -> None:
     post_save.connect(_on_totp_saved, sender=TOTPDevice, dispatch_uid="signing.seal_totp")
     for model in (EmailDevice, SMSDevice):
         post_save.connect(_on_side_channel_saved, sender=model, dispatch_uid=f"signing.seal_{model.__name__}")
-    for model in (StaticDevice, TOTPDevice, EmailDevice, SMSDevice):
+    post_save.connect(_on_passkey_saved, sender=WebAuthnDevice, dispatch_uid="signing.seal_passkey")
+    for model in (StaticDevice, TOTPDevice, EmailDevice, SMSDevice, WebAuthnDevice):
         post_delete.connect(_on_device_deleted, sender=model, dispatch_uid=f"signing.unseal_{model.__name__}")
     accounts_services.code_verifier_register(factors.verify_for_step_up)
+    accounts_services.assertion_verifier_register(factors.verify_assertion_for_step_up)

@@ -254,6 +254,7 @@ async def _analyse(*, reader, data: bytes, trust_roots: list[x509.Certificate], 
     if ctx.tail_junk:
         document.append(("trailing_data", ""))
     document += revisions.padding_problems(entries=entries)
+    document += revisions.signatures_after_timestamp(entries=entries)
     signatures: list[dict] = []
     doc_timestamps: list[dict] = []
     for entry in entries:

@@ -36,6 +36,7 @@ __all__ = [
     "attachments_check",
     "file_end_is_clean",
     "padding_problems",
+    "signatures_after_timestamp",
     "structure_problems",
 ]
 
@@ -161,6 +162,19 @@ def after_last_signature(*, reader, entries: list[dict], policy, archive_revisio
         if detail and detail not in merged[code]:
             merged[code].append(detail)
     return [(code, ", ".join(details)) for code, details in merged.items()]
+
+
+def signatures_after_timestamp(*, entries: list[dict]) -> list[tuple[str, str]]:
+    """Approval signatures made after a document timestamp. dsign timestamps a document only once every seat
+    has signed (and renews only that), so a later signature is someone filling a field of a closed document,
+    e.g. a seat that was not needed: DocMDP P=2 lets anyone sign an existing field, dsign does not."""
+    stamped = [e["revision"] for e in entries if e.get("kind") == "/DocTimeStamp" and e["revision"] >= 0]
+    if not stamped:
+        return []
+    late = [
+        entry["field"] for entry in entries if entry.get("kind") != "/DocTimeStamp" and entry["revision"] > min(stamped)
+    ]
+    return [("signed_after_timestamp", ", ".join(late))] if late else []
 
 
 def _revision_problems(*, reader, revision: int, pair, timestamp: dict | None, archive: bool) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from .models import (
     Document,
     DocumentVersion,
     RouteTier,
+    SendRegister,
     TemplateTier,
     WorkflowTemplate,
 )
@@ -46,7 +47,15 @@ class TemplateTierInline(admin.StackedInline):
     ordering = ["order"]
     filter_horizontal = ["signers"]
     raw_id_fields = ["rule_org_unit"]
-    fields = ["order", "name", "quorum", "due_hours", "signers", ("rule_position", "rule_org_unit")]
+    fields = [
+        "order",
+        "name",
+        "quorum",
+        "due_hours",
+        "requester_signs",
+        "signers",
+        ("rule_position", "rule_org_unit"),
+    ]
 
 
 @admin.register(WorkflowTemplate)
@@ -162,20 +171,34 @@ class DocumentAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "title",
+        "reference_no",
         "status",
+        "urgency",
+        "confidentiality",
         "template",
         "requester",
         "round",
         be_datetime("created_at", gettext_lazy("created")),
         be_datetime("completed_at", gettext_lazy("completed")),
     ]
-    list_filter = ["status", "template", "pades_level", "created_at"]
-    search_fields = ["=id", "title", "requester__username", "requester__first_name_th", "requester__last_name_th"]
+    list_filter = ["status", "urgency", "confidentiality", "template", "pades_level", "created_at"]
+    search_fields = [
+        "=id",
+        "title",
+        "reference_no",
+        "requester__username",
+        "requester__first_name_th",
+        "requester__last_name_th",
+    ]
     list_select_related = ["template", "requester"]
     date_hierarchy = "created_at"
     show_full_result_count = False
     inlines = [RouteTierInline, AssignmentInline, VersionInline]
     actions = ["cancel_with_reason", "reassign_seat"]
+
+    def get_queryset(self, request):
+        # Classified documents (ลับ…) are shown only to their route's participants, in admin too.
+        return super().get_queryset(request).filter(pk__in=selectors.documents_visible_to(request.user).values("pk"))
 
     def get_readonly_fields(self, request, obj=None):
         return [*(f.name for f in Document._meta.fields), "archive_copy"]
@@ -317,3 +340,13 @@ class DelegationAdmin(admin.ModelAdmin):
         for delegation in queryset:
             services.delegation_revoke(delegation=delegation, actor=request.user)
         messages.success(request, "Revoked.")
+
+
+@admin.register(SendRegister)
+class SendRegisterAdmin(admin.ModelAdmin):
+    """ทะเบียนหนังสือส่ง: the prefix is editable; the last number only moves as memos take numbers."""
+
+    list_display = ["org_unit", "year", "prefix", "last_number"]
+    list_filter = ["year"]
+    readonly_fields = ["last_number"]
+    raw_id_fields = ["org_unit"]

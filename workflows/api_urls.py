@@ -7,6 +7,11 @@ urlpatterns = [
     path("documents/", api.DocumentListCreate.as_view(), name="api-documents"),
     path("documents/<int:pk>/", api.DocumentDetail.as_view(), name="api-document"),
     path("documents/<int:pk>/approve/", api.DocumentApprove.as_view(), name="api-document-approve"),
+    path(
+        "documents/<int:pk>/approve/challenge/",
+        api.DocumentApproveChallenge.as_view(),
+        name="api-document-approve-challenge",
+    ),
     path("documents/<int:pk>/reject/", api.DocumentReject.as_view(), name="api-document-reject"),
     path("documents/<int:pk>/return/", api.DocumentReturn.as_view(), name="api-document-return"),
     path("documents/<int:pk>/recall/", api.DocumentRecall.as_view(), name="api-document-recall"),
@@ -20,5 +25,6 @@ urlpatterns = [
     path("encrypted-copies/open/", api.EncryptedCopyOpen.as_view(), name="api-encrypted-copy-open"),
     path("inbox/", api.Inbox.as_view(), name="api-inbox"),
     path("batches/", api.BatchCreate.as_view(), name="api-batches"),
+    path("batches/challenge/", api.BatchChallenge.as_view(), name="api-batches-challenge"),
     path("batches/<int:pk>/", api.BatchDetail.as_view(), name="api-batch"),
 ]

@@ -43,8 +43,11 @@ FONT_FAMILY = "DsignSarabun"
 
 @dataclass
 class SignerBlock:
+    """A seat of the route. Nothing of it is printed: its signature's stamp is its block."""
+
     full_name: str
     position: str
+    tier: int = 1
 
 
 @dataclass
@@ -57,6 +60,12 @@ class Memo:
     body: str
     signers: list[SignerBlock] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
+    urgency: str = ""  # the Thai label: ด่วนที่สุด, ด่วนมาก, ด่วน
+    confidentiality: str = ""  # ลับที่สุด, ลับมาก, ลับ
+    external: bool = False  # หนังสือภายนอก: the ครุฑ 3 cm and centred, no บันทึกข้อความ heading
+
+
+MAX_COLUMNS = 3
 
 
 class SignatureArea(NamedTuple):
@@ -137,6 +146,18 @@ def _paragraphs(*, body: str) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
+def _tiers(*, signers: list[SignerBlock]) -> list[dict]:
+    """Seat indexes grouped by tier, in order, with the number of boxes a row of that tier holds."""
+    groups: list[dict] = []
+    for index, signer in enumerate(signers):
+        if not groups or groups[-1]["tier"] != signer.tier:
+            groups.append({"tier": signer.tier, "seats": []})
+        groups[-1]["seats"].append(index)
+    for group in groups:
+        group["columns"] = min(len(group["seats"]), MAX_COLUMNS)
+    return groups
+
+
 def _render_html(*, memo: Memo, emblem_url: str | None, organisation_name: str) -> str:
     engine = Engine(dirs=[str(TEMPLATE_DIR)], autoescape=True)
     context = Context(
@@ -145,6 +166,7 @@ def _render_html(*, memo: Memo, emblem_url: str | None, organisation_name: str) 
             "thai_date": format_thai_datetime(memo.date),
             "paragraphs": _paragraphs(body=memo.body),
             "attachment_count": len(memo.attachments),
+            "tiers": _tiers(signers=memo.signers),
             "emblem_url": emblem_url,
             "organisation_name": organisation_name,
         },
@@ -162,7 +184,7 @@ def _signature_areas(*, document) -> list[SignatureArea]:
         page_height_pt = page.height * PX_TO_PT
         for box in page._page_box.descendants():
             element = getattr(box, "element", None)
-            if element is None or box.element_tag != "div":
+            if element is None or box.element_tag != "div" or box.border_width() <= 0:
                 continue
             slot_id = element.get("id") or ""
             if not slot_id.startswith("signature-slot-"):

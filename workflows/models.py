@@ -33,6 +33,12 @@ class WorkflowTemplate(models.Model):
     allow_multiple_seats = models.BooleanField(
         default=False, help_text="the same person may hold seats in more than one tier of a route"
     )
+    box_positions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='signature boxes of an uploaded form of this kind, one {"page", "box"} per seat in route order; '
+        "saved from the composer by an IT administrator, used when an upload brings no placements",
+    )
     active = models.BooleanField(default=True)
 
     objects = WorkflowTemplateManager()
@@ -65,6 +71,10 @@ class TemplateTier(models.Model):
         on_delete=models.PROTECT,
         help_text="restrict the position rule to this unit; empty = the requester's unit and its parents",
     )
+    requester_signs = models.BooleanField(
+        default=False,
+        help_text="the requester holds this tier's seat and signs as the originator (ลงชื่อผู้เสนอ)",
+    )
     due_hours = models.PositiveIntegerField(default=72)
 
     objects = TemplateTierManager()
@@ -91,8 +101,47 @@ class DocumentStatus(models.TextChoices):
     CANCELLED = "cancelled", "ยกเลิก / cancelled"
 
 
+class Urgency(models.TextChoices):
+    """ชั้นความเร็ว of ระเบียบงานสารบรรณ; blank is ordinary."""
+
+    MOST_URGENT = "most_urgent", "ด่วนที่สุด"
+    VERY_URGENT = "very_urgent", "ด่วนมาก"
+    URGENT = "urgent", "ด่วน"
+
+
+class Confidentiality(models.TextChoices):
+    """ชั้นความลับ; blank is not secret. A secret document is visible only to its route's participants."""
+
+    TOP_SECRET = "top_secret", "ลับที่สุด"
+    SECRET = "secret", "ลับมาก"
+    CONFIDENTIAL = "confidential", "ลับ"
+
+
+class SendRegister(models.Model):
+    """ทะเบียนหนังสือส่ง: one counter row per org unit and Buddhist-era year; numbers are taken with the row
+    locked (workflows.services.registers), so two memos never get the same number."""
+
+    org_unit = models.ForeignKey("accounts.OrgUnit", on_delete=models.PROTECT, related_name="send_registers")
+    year = models.PositiveSmallIntegerField(help_text="Buddhist-era year, e.g. 2569")
+    prefix = models.CharField(
+        max_length=50, blank=True, help_text="written before the number, e.g. the unit's letters and digits กค 0401"
+    )
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org_unit", "year"], name="one_send_register_per_unit_year")]
+
+    def __str__(self) -> str:
+        return f"ทะเบียนหนังสือส่ง {self.org_unit} {self.year}"
+
+
 class Document(models.Model):
     title = models.CharField(max_length=300)
+    reference_no = models.CharField(
+        max_length=100, blank=True, help_text="ที่ … : the number written on the memo (from the send register)"
+    )
+    urgency = models.CharField(max_length=16, choices=Urgency.choices, blank=True, default="", db_index=True)
+    confidentiality = models.CharField(max_length=16, choices=Confidentiality.choices, blank=True, default="")
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="documents")
     template = models.ForeignKey(WorkflowTemplate, on_delete=models.PROTECT, related_name="documents")
     status = models.CharField(max_length=16, choices=DocumentStatus.choices, db_index=True)
@@ -267,3 +316,26 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class DocumentAccess(models.Model):
+    """Who may see which document, one row per (person, document): the lists read it from one index.
+
+    Kept in the transactions that change who takes part (route start, a delegate's decision, a seat
+    reassigned, a failed signature that reopens a delegate's seat; `workflows.services.access`). People
+    acting for a delegator are not stored: their lists add the delegator's seat rows while the delegation
+    runs, so a delegation that ends or is revoked hides the documents at once.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="access")
+    requester = models.BooleanField(default=False, help_text="the person requested the document")
+    seat = models.BooleanField(default=False, help_text="the person holds, or decided, a seat in its route")
+    created_at = models.DateTimeField(help_text="the document's, copied: the lists sort on it, newest first")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "document"], name="one_access_per_user_document")]
+        indexes = [models.Index(fields=["user", "-created_at", "-document"], name="access_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.document_id}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from core import keyset
 from core.roles import AUDIT_READERS, has_role
 
 from .errors import AlreadyDecided, NotAllowed, NotFound, NotYourTurn, WorkflowError
@@ -15,6 +16,7 @@ from .models import (
     AssignmentStatus,
     Delegation,
     Document,
+    DocumentAccess,
     DocumentStatus,
     DocumentVersion,
     RouteTier,
@@ -111,10 +113,23 @@ def can_see_all(user: User) -> bool:
 
 
 def documents_visible_to(user: User) -> QuerySet[Document]:
+    """What `visible_documents_q` describes, read from `DocumentAccess` (one index probe per document).
+    Auditors and IT admins see every document except classified ones (ลับ, ลับมาก, ลับที่สุด), which only the
+    route's participants see."""
     qs = Document.objects.all()
-    if not can_see_all(user):
-        qs = qs.filter(pk__in=Document.objects.filter(visible_documents_q(user)).values("pk"))
-    return qs
+    sees_all, delegators = list_viewer(user)
+    participant = DocumentAccess.objects.filter(_access_q(user, delegators)).values("document_id")
+    if sees_all:
+        return qs.filter(Q(confidentiality="") | Q(pk__in=participant))
+    return qs.filter(pk__in=participant)
+
+
+def _access_q(user: User, delegators: list[int]) -> Q:
+    """Access rows that let `user` see a document: their own, and the seats of the people they act for."""
+    q = Q(user=user)
+    if delegators:
+        q |= Q(user_id__in=delegators, seat=True)
+    return q
 
 
 def _tiers_prefetch() -> Prefetch:
@@ -134,12 +149,10 @@ def document_detail(*, user: User, document_id: int) -> Document | None:
     )
 
 
-def document_list(*, user: User, status: str | None = None) -> QuerySet[Document]:
-    """The documents a person may see, newest first, with everything `current_tiers` needs prefetched."""
-    qs = documents_visible_to(user).select_related("requester", "template").prefetch_related(_tiers_prefetch())
-    if status:
-        qs = qs.filter(status=status)
-    return qs.order_by("-id")
+def with_routes(documents: list[Document]) -> list[Document]:
+    """The documents with their tiers and seats prefetched (two queries for the whole page)."""
+    prefetch_related_objects(documents, _tiers_prefetch())
+    return documents
 
 
 def current_tiers(document: Document) -> list[RouteTier]:
@@ -203,6 +216,17 @@ def inbox(user: User) -> QuerySet[Assignment]:
     )
 
 
+# The inbox heading counts up to WAITING_SHOWN seats ("more than …" beyond: an exact count of a large
+# inbox costs more than its page); the "acting for others" box shows the first DELEGATED_SHOWN.
+WAITING_SHOWN = 99
+DELEGATED_SHOWN = 50
+
+
+def inbox_waiting(user: User) -> int:
+    """How many seats wait for the person, counted up to WAITING_SHOWN + 1 (from the inbox index only)."""
+    return inbox(user).order_by().values("pk")[: WAITING_SHOWN + 1].count()
+
+
 def inbox_delegated(user: User) -> QuerySet[Assignment]:
     """Seats of people the user currently acts for."""
     return (
@@ -263,9 +287,10 @@ def timeline(document: Document) -> list[dict]:
             "pk", "field_name"
         )
     }
-    seats = {
-        a.field_name: a for a in Assignment.objects.filter(document=document).select_related("signer", "decided_by")
-    }
+    assignments = list(Assignment.objects.filter(document=document).select_related("signer", "decided_by"))
+    seats = {a.field_name: a for a in assignments}
+    # a round on the same file reuses its seats' fields: the job tells which seat a signing event was for
+    seats_by_job = {str(a.signing_job_id): a for a in assignments if a.signing_job_id}
     # Downloads are in the audit log; the route's timeline is about decisions and signatures.
     own = Event.objects.filter(target_type="workflows.document", target_id=str(document.pk)).exclude(
         action__in=TIMELINE_HIDDEN
@@ -275,7 +300,7 @@ def timeline(document: Document) -> list[dict]:
     for event in (own | signing).order_by("id"):
         details = dict(event.details)
         if event.target_type == "signing.signingjob":
-            seat = seats.get(details.get("field") or jobs.get(event.target_id))
+            seat = seats_by_job.get(event.target_id) or seats.get(details.get("field") or jobs.get(event.target_id))
             if seat is not None:
                 details["signer"] = seat.signer.username
                 details["signed_by"] = seat.decided_by.username if seat.decided_by else None
@@ -339,9 +364,16 @@ def tier_completions(*, start, end):
     return rows.values_list("order", "activated_at", "completed_at").iterator()
 
 
-# --- lists: search, filters, sort ------------------------------------------------------------------------
+# --- lists: search, filters, sort, keyset pages ----------------------------------------------------------
 
 DOCUMENT_SORTS = {"newest": ("-created_at", "-id"), "oldest": ("created_at", "id"), "title": ("title", "id")}
+# The same sorts on `DocumentAccess` rows: their own copy of created_at, so the index (user, -created_at,
+# -document) gives the page in order.
+_ACCESS_SORTS = {
+    "newest": ("-created_at", "-document_id"),
+    "oldest": ("created_at", "document_id"),
+    "title": ("document__title", "document_id"),
+}
 INBOX_SORTS = {
     "waiting": ("waiting_since", "id"),
     "due": ("tier__due_at", "id"),
@@ -351,56 +383,160 @@ INBOX_SORTS = {
 DECIDED_SORTS = {"newest": ("-decided_at", "-id"), "oldest": ("decided_at", "id"), "title": ("document__title", "id")}
 
 
-def _search_q(q: str) -> Q:
-    """Title, document number (its id, as the pages show it) or the requester's name or username.
+def list_viewer(user: User) -> tuple[bool, list[int]]:
+    """Whether the person sees every document (an audit role), and whom they act for now: one query."""
+    if user.is_superuser:
+        return True, []
+    from django.contrib.auth.models import Group
+    from django.db.models import Value
 
-    The people whose names match are looked up first (a small table), so the list query filters on
-    `requester_id IN (…)` instead of joining users under an OR, which keeps the inbox on its own index.
+    acting = delegations_active(delegate=user).annotate(what=Value("d")).values_list("what", "delegator_id")
+    roles = Group.objects.filter(user=user, name__in=AUDIT_READERS).annotate(what=Value("r")).values_list("what", "pk")
+    rows = list(acting.union(roles, all=True))
+    return any(kind == "r" for kind, _ in rows), [pk for kind, pk in rows if kind == "d"]
+
+
+def _search_words(q: str) -> list[tuple[str, list[int], int | None, bool]]:
+    """(word, ids of people whose name matches, the number it may be, whether it is "#id") per word.
+
+    The people are looked up first (a small table), so the list filters on `requester_id IN (…)` instead
+    of joining users under an OR, which keeps each list on its own index.
     """
-    match = Q()
+    words = []
     for word in q.split()[:6]:
         if word.startswith("#") and word[1:].isdigit() and len(word) < 19:
-            match &= Q(pk=int(word[1:]))  # "#123": that document only
+            words.append((word, [], int(word[1:]), True))  # "#123": that document only
             continue
         people = list(
             User.objects.filter(
                 Q(first_name_th__icontains=word) | Q(last_name_th__icontains=word) | Q(username__iexact=word)
             ).values_list("pk", flat=True)[:500]
         )
+        words.append((word, people, int(word) if word.isdigit() and len(word) < 18 else None, False))
+    return words
+
+
+def _search_q(words) -> Q:
+    """Title, document number (its id, as the pages show it) or the requester's name or username."""
+    match = Q()
+    for word, people, number, only in words:
+        if only:
+            match &= Q(pk=number)
+            continue
         one = Q(title__icontains=word)
         if people:
             one |= Q(requester_id__in=people)
-        if word.isdigit() and len(word) < 18:
-            one |= Q(pk=int(word))
+        if number is not None:
+            one |= Q(pk=number)
         match &= one
     return match
 
 
-def documents_filter(
-    qs: QuerySet,
-    *,
-    q: str = "",
-    status: str = "",
-    template: str = "",
-    since=None,
-    until=None,
-    prefix: str = "",
+def _filtered(
+    qs: QuerySet, *, prefix: str, dated: str, status="", template="", since=None, until=None, urgency=""
 ) -> QuerySet:
-    """Narrow a list of documents (or of rows pointing at one, with `prefix="document__"`)."""
-    if q:
-        # The matching documents first (title trigram index on PostgreSQL, the id, the requester), then the
-        # list keeps those: PostgreSQL can use the title index only with the search on the documents alone.
-        matching = Document.objects.filter(_search_q(q)).values("pk")
-        qs = qs.filter(**{f"{prefix}pk__in": matching})
+    if urgency:
+        qs = qs.filter(**{f"{prefix}urgency": urgency})
     if status:
         qs = qs.filter(**{f"{prefix}status": status})
     if template:
         qs = qs.filter(**{f"{prefix}template__code": template})
     if since:
-        qs = qs.filter(**{f"{prefix}created_at__date__gte": since})
+        qs = qs.filter(**{f"{dated}__date__gte": since})
     if until:
-        qs = qs.filter(**{f"{prefix}created_at__date__lte": until})
+        qs = qs.filter(**{f"{dated}__date__lte": until})
     return qs
+
+
+def _list_page(
+    qs: QuerySet,
+    *,
+    ordering,
+    salt: str,
+    cursor: str | None,
+    size: int,
+    q: str = "",
+    prefix: str = "",
+    related=(),
+    copies: int = 1,
+    key=None,
+) -> tuple[list, str | None]:
+    """One keyset page of `qs` (already narrowed to the person's rows), searched with `q`."""
+    if cursor:
+        qs = keyset.after(qs, ordering, keyset.cursor_values(cursor, ordering, salt=salt))
+    if q:
+        # The matching documents as a subquery (on PostgreSQL the title's trigram index can serve words of 3
+        # characters or more), kept to the person's rows: the planner then either walks the person's rows in
+        # list order, testing each (a word in most titles, a word too short for trigrams), or starts from
+        # the few matching documents. Both stop at the page: no COUNT of the matches is ever made.
+        matching = Document.objects.filter(_search_q(_search_words(q))).values("pk")
+        qs = qs.filter(**{f"{prefix}pk__in": matching})
+    return keyset.page(qs.select_related(*related), ordering, size=size, salt=salt, copies=copies, key=key)
+
+
+def documents_page(
+    *,
+    user: User,
+    role: str = "",
+    sort: str = "newest",
+    cursor: str | None = None,
+    size: int = 50,
+    q: str = "",
+    **filters,
+) -> tuple[list[Document], str | None]:
+    """A page of the documents the person may see (or only those they requested / hold a seat in), and
+    the cursor of the next one. `filters`: status, template, since, until (see `_filtered`)."""
+    salt = f"workflows.documents:{user.pk}:{role}:{sort}"
+    related = ("requester", "template")
+    if role == "requester":
+        qs = _filtered(Document.objects.filter(requester=user), prefix="", dated="created_at", **filters)
+        return _list_page(qs, ordering=DOCUMENT_SORTS[sort], salt=salt, cursor=cursor, size=size, q=q, related=related)
+    sees_all, delegators = list_viewer(user)
+    if sees_all and not role:
+        participant = DocumentAccess.objects.filter(_access_q(user, delegators)).values("document_id")
+        unclassified = Document.objects.filter(Q(confidentiality="") | Q(pk__in=participant))
+        qs = _filtered(unclassified, prefix="", dated="created_at", **filters)
+        return _list_page(qs, ordering=DOCUMENT_SORTS[sort], salt=salt, cursor=cursor, size=size, q=q, related=related)
+    access = Q(user=user, seat=True) if role == "signer" else _access_q(user, [] if role else delegators)
+    qs = _filtered(DocumentAccess.objects.filter(access), prefix="document__", dated="created_at", **filters)
+    copies = 1 + (len(delegators) if not role else 0)
+    rows, following = _list_page(
+        qs,
+        ordering=_ACCESS_SORTS[sort],
+        salt=salt,
+        cursor=cursor,
+        size=size,
+        q=q,
+        prefix="document__",
+        related=[f"document__{name}" for name in related],
+        copies=copies,
+        key=(lambda row: row.document_id) if copies > 1 else None,
+    )
+    return [row.document for row in rows], following
+
+
+def inbox_page(
+    *, user: User, sort: str = "waiting", cursor: str | None = None, size: int = 50, q: str = "", **filters
+) -> tuple[list[Assignment], str | None]:
+    """A page of the seats waiting for the person's decision (`inbox`), and the cursor of the next one."""
+    qs = _filtered(inbox(user), prefix="document__", dated="document__created_at", **filters)
+    related = ("document", "document__requester", "document__template", "tier")
+    salt = f"workflows.inbox:{user.pk}:{sort}"
+    return _list_page(
+        qs, ordering=INBOX_SORTS[sort], salt=salt, cursor=cursor, size=size, q=q, prefix="document__", related=related
+    )
+
+
+def decided_page(
+    *, user: User, sort: str = "newest", cursor: str | None = None, size: int = 50, q: str = "", **filters
+) -> tuple[list[Assignment], str | None]:
+    """A page of what the person decided ("decided by me", `decided_by`), and the cursor of the next one."""
+    qs = _filtered(decided_by(user), prefix="document__", dated="document__created_at", **filters)
+    related = ("document", "document__requester", "document__template", "tier", "signer")
+    salt = f"workflows.decided:{user.pk}:{sort}"
+    return _list_page(
+        qs, ordering=DECIDED_SORTS[sort], salt=salt, cursor=cursor, size=size, q=q, prefix="document__", related=related
+    )
 
 
 def decided_by(user: User) -> QuerySet[Assignment]:

@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers
 
 from . import selectors
+from .models import Confidentiality, Urgency
 
 MAX_ID = 2**63 - 1  # larger ids cannot exist and would overflow the database's integer
 
@@ -39,7 +40,9 @@ class TierOut(serializers.Serializer):
         return tier.status if tier.status != "closed" else ("completed" if tier.completed_at else "pending")
 
 
-class DocumentOut(serializers.Serializer):
+class DocumentListOut(serializers.Serializer):
+    """A row of the document list: the document itself, no route (the detail has the tiers and seats)."""
+
     id = serializers.IntegerField()
     title = serializers.CharField()
     status = serializers.CharField()
@@ -48,8 +51,14 @@ class DocumentOut(serializers.Serializer):
     pades_level = serializers.CharField()
     round = serializers.IntegerField()
     waiting_reason = serializers.CharField()
+    reference_no = serializers.CharField(help_text="ที่ …: the memo's number (from the send register)")
+    urgency = serializers.CharField(help_text="ชั้นความเร็ว: most_urgent, very_urgent, urgent or empty")
+    confidentiality = serializers.CharField(help_text="ชั้นความลับ: top_secret, secret, confidential or empty")
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class DocumentOut(DocumentListOut):
     tiers = serializers.SerializerMethodField()
 
     @extend_schema_field(TierOut(many=True))
@@ -80,18 +89,62 @@ class DocumentDetailOut(DocumentOut):
         return CurrentVersionOut(version).data if version is not None else None
 
 
+class MemoIn(serializers.Serializer):
+    """A memo (บันทึกข้อความ) for dsign to render instead of an uploaded PDF. Unknown fields are refused."""
+
+    department = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="", help_text="ส่วนราชการ (the organisation)"
+    )
+    number = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        default="",
+        help_text="ที่ …; empty or null takes the next number of your unit's send register",
+    )
+    date = serializers.DateField(required=False, allow_null=True, default=None, help_text="วันที่; today by default")
+    subject = serializers.CharField(max_length=300, help_text="เรื่อง")
+    to = serializers.CharField(max_length=300, help_text="เรียน")
+    body = serializers.CharField(max_length=20000, help_text="paragraphs separated by line breaks")
+    urgency = serializers.ChoiceField(Urgency.values, required=False, allow_blank=True, default="")
+    confidentiality = serializers.ChoiceField(Confidentiality.values, required=False, allow_blank=True, default="")
+    external = serializers.BooleanField(
+        required=False, default=False, help_text="หนังสือภายนอก: the emblem 3 cm and centred"
+    )
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return attrs
+
+
 class DocumentCreateIn(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, help_text="the PDF to route")
+    file = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="the PDF to route (or send `memo` instead)"
+    )
+    memo = serializers.JSONField(required=False, help_text="a memo for dsign to render, instead of `file` (MemoIn)")
     title = serializers.CharField(max_length=300)
     workflow = serializers.CharField(max_length=64, help_text="workflow template code, e.g. memo-2-tier")
     placements = serializers.JSONField(required=False, help_text='{"head1": {"page": 0, "box": [x1,y1,x2,y2]}}')
+    urgency = serializers.ChoiceField(Urgency.values, required=False, allow_blank=True, default="")
+    confidentiality = serializers.ChoiceField(Confidentiality.values, required=False, allow_blank=True, default="")
 
 
 SHA256 = r"^[0-9a-fA-F]{64}$"
 
 
+WEBAUTHN_HELP = (
+    "instead of `otp`: the passkey's answer (PublicKeyCredential as JSON: id, rawId, type, response with "
+    "clientDataJSON, authenticatorData, signature, userHandle, base64url) to the challenge of "
+    "`approve/challenge/` for the same document(s) and version(s); 403 `passkey_*` when refused"
+)
+
+
 class ApproveIn(serializers.Serializer):
     otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    webauthn = serializers.DictField(required=False, default=None, allow_null=True, help_text=WEBAUTHN_HELP)
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     sha256 = serializers.RegexField(
         SHA256,
@@ -138,6 +191,8 @@ class InboxDocumentOut(serializers.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField()
     status = serializers.CharField()
+    urgency = serializers.CharField()
+    confidentiality = serializers.CharField()
     requester = serializers.CharField(source="requester.username")
     created_at = serializers.DateTimeField()
 
@@ -159,11 +214,32 @@ class VersionOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ApproveChallengeIn(serializers.Serializer):
+    sha256 = serializers.RegexField(
+        SHA256, required=False, default=None, help_text="the `version.sha256` the signer was shown"
+    )
+
+
+class BatchChallengeIn(serializers.Serializer):
+    documents = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=100
+    )
+    sha256 = serializers.DictField(child=serializers.RegexField(SHA256), required=False, default=dict)
+
+
+class PasskeyOptionsOut(serializers.Serializer):
+    publicKey = serializers.DictField(  # noqa: N815 - the WebAuthn name, handed to navigator.credentials.get
+        help_text="PublicKeyCredentialRequestOptions (base64url challenge and credential ids): decode and pass "
+        "to navigator.credentials.get({publicKey}); the challenge is valid once, for WEBAUTHN_CHALLENGE_SECONDS"
+    )
+
+
 class BatchIn(serializers.Serializer):
     documents = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=100
     )
     otp = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    webauthn = serializers.DictField(required=False, default=None, allow_null=True, help_text=WEBAUTHN_HELP)
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     sha256 = serializers.DictField(
         child=serializers.RegexField(SHA256),
@@ -212,6 +288,9 @@ DOCUMENT_EXAMPLE = OpenApiExample(
         "pades_level": "B-LTA",
         "round": 1,
         "waiting_reason": "",
+        "reference_no": "๑๒/๒๕๖๙",
+        "urgency": "urgent",
+        "confidentiality": "",
         "version": {
             "id": 101,
             "number": 1,

@@ -1,29 +1,51 @@
 """What signing needs to know about documents: the hooks named by SigningJob.handler.
 
-Called by signing.services inside the transaction that makes the signature, with the document row
-locked, so the check that the decision still stands, the new version, the assignment's "signed" mark
-and the job's "done" mark commit together: a recall, cancellation, rejection or return either commits
-before the check (and the job signs nothing) or waits for the signature to be stored.
+`signing_input` is called with no transaction open: it checks that the decision behind the job still
+stands and gives the version to sign. `store_signed` is called in the transaction that marks the job
+done: it locks the document row, checks the decision again and that the version signed is still the
+current one, and stores the new version, the seat's "signed" mark and the tier's progress — so a
+recall, cancellation, rejection or return either commits before that check (and the signature is
+discarded, the job fails and the approval is withdrawn) or waits for the signature to be stored.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.db.models import Count, F, OuterRef, Subquery
 from django.utils import timezone
 
 import audit
 from accounts.models import User
 from core.storage import StoredFileCorrupted, read_verified
 from signing.models import JobKind, SigningJob
-from signing.services import PermanentSigningError
+from signing.services import PermanentSigningError, SigningConflict
 
 from . import services, states
 from .integrity import signatures_only_since, version_current
-from .models import Assignment, AssignmentStatus, Document, DocumentStatus, DocumentVersion, TierStatus
+from .models import (
+    Assignment,
+    AssignmentStatus,
+    Document,
+    DocumentStatus,
+    DocumentVersion,
+    RouteTier,
+    TierStatus,
+)
+from .selectors import current_assignments
 from .signing_errors import failure_text
 
 
-def lock_subject(subject_id: int) -> None:
-    Document.objects.select_for_update().get(pk=subject_id)
+@dataclass(frozen=True)
+class Basis:
+    """The version a job signed (the current one when it was read) and, for a signature, its seat's tier."""
+
+    version_id: int
+    number: int
+    tier_id: int | None = None
+    quorum: int = 0
+    # The document said what it was waiting for (a retried job): cleared when the signature is stored.
+    waiting: bool = False
 
 
 def version_read(version: DocumentVersion) -> bytes:
@@ -43,50 +65,120 @@ def _refuse(code: str, message: str):
     raise PermanentSigningError(code, message)
 
 
-def pdf_to_sign(*, job: SigningJob) -> bytes:
-    """The bytes `job` may sign, checked under the document lock; PermanentSigningError when none.
+def _latest(document_ref) -> dict:
+    newest = DocumentVersion.objects.filter(document_id=document_ref).order_by("-number")
+    return {
+        "latest_id": Subquery(newest.values("pk")[:1]),
+        "latest_number": Subquery(newest.values("number")[:1]),
+    }
+
+
+def _timestamp_wanted(job: SigningJob) -> str:
+    return DocumentStatus.COMPLETED if job.field_name.startswith("DocTS_renew") else DocumentStatus.IN_PROGRESS
+
+
+def _seat_refusal(*, seat: Assignment | None, document: Document) -> None:
+    if document.status != DocumentStatus.IN_PROGRESS:
+        _refuse("route_ended", f"The document is {document.status}; the approval no longer stands.")
+    if seat is None or seat.status != AssignmentStatus.APPROVED:
+        _refuse("decision_withdrawn", "The approval this signature was for no longer stands.")
+    if seat.tier.round != document.round or seat.tier.status != TierStatus.ACTIVE:
+        _refuse("route_changed", "The route restarted after this approval; the tier must approve again.")
+
+
+def signing_input(*, job: SigningJob) -> tuple[Basis, bytes]:
+    """The version `job` may sign and its bytes; PermanentSigningError when none. No lock is taken.
 
     A signature is made only while the route runs, for a seat still approved in the running round, over
     the version its signer approved — or that version followed only by signatures dsign made since
     (each a version stored by a finished signing job of this document, appended as incremental updates).
     """
-    document = Document.objects.get(pk=job.subject_id)
     if job.kind == JobKind.DOCUMENT_TIMESTAMP:
-        wanted = DocumentStatus.COMPLETED if job.field_name.startswith("DocTS_renew") else DocumentStatus.IN_PROGRESS
-        if document.status != wanted:
+        document = Document.objects.annotate(**_latest(OuterRef("pk"))).get(pk=job.subject_id)
+        if document.status != _timestamp_wanted(job):
             _refuse("route_ended", f"The document is {document.status}; no document timestamp is added.")
-        return latest_pdf(document.pk)
-    if document.status != DocumentStatus.IN_PROGRESS:
-        _refuse("route_ended", f"The document is {document.status}; the approval no longer stands.")
-    seat = Assignment.objects.select_related("tier").filter(signing_job_id=job.pk).first()
-    if seat is None or seat.status != AssignmentStatus.APPROVED:
-        _refuse("decision_withdrawn", "The approval this signature was for no longer stands.")
-    if seat.tier.round != document.round or seat.tier.status != TierStatus.ACTIVE:
-        _refuse("route_changed", "The route restarted after this approval; the tier must approve again.")
+        latest = DocumentVersion.objects.get(pk=document.latest_id)
+        return Basis(version_id=latest.pk, number=latest.number), version_read(latest)
+    seat = (
+        Assignment.objects.select_related("tier", "document", "approved_version")
+        .annotate(**_latest(OuterRef("document_id")))
+        .filter(signing_job_id=job.pk)
+        .first()
+    )
+    document = seat.document if seat is not None else Document.objects.get(pk=job.subject_id)
+    _seat_refusal(seat=seat, document=document)
     approved = seat.approved_version
     if approved is None or approved.sha256 != seat.approved_sha256:
         _refuse("version_unknown", "The approval does not record which version the signer saw.")
+    basis = Basis(
+        version_id=seat.latest_id,
+        number=seat.latest_number,
+        tier_id=seat.tier_id,
+        quorum=seat.tier.quorum,
+        waiting=bool(document.waiting_reason),
+    )
+    if seat.latest_id == approved.pk:
+        return basis, version_read(approved)
     if not signatures_only_since(document=document, version=approved):
         _refuse("version_changed", "The document changed after the signer approved it; they must approve again.")
-    latest = _latest_version(document.pk)
-    data = version_read(latest)
-    if latest.pk != approved.pk and not data.startswith(version_read(approved)):
+    data = version_read(DocumentVersion.objects.get(pk=seat.latest_id))
+    if not data.startswith(version_read(approved)):
         _refuse("version_changed", "The document changed after the signer approved it; they must approve again.")
-    return data
+    return basis, data
 
 
-def store_signed(*, job: SigningJob, pdf: bytes, sha256: str) -> None:
-    document = Document.objects.select_related("template").get(pk=job.subject_id)
-    kind = DocumentVersion.Kind.SIGNED if job.kind == JobKind.SIGNATURE else DocumentVersion.Kind.TIMESTAMPED
-    services.version_store(document=document, data=pdf, kind=kind, signing_job_id=job.pk)
-    if document.waiting_reason:
-        Document.objects.filter(pk=document.pk).update(waiting_reason="")
-        document.waiting_reason = ""
+def signature_fields(*, job: SigningJob) -> list[dict]:
+    """Every seat's field of the running route: the first signature of a file creates them all (and
+    certifies it), so no field is ever added after it (signing.pades, route_fields). A new round on the
+    same file reuses these fields (services.round_start)."""
+    seats = current_assignments(Document.objects.get(pk=job.subject_id)).order_by("tier__order", "pk")
+    return [{"field": a.field_name, "page": a.page, "box": a.box} for a in seats]
+
+
+def store_signed(*, job: SigningJob, pdf: bytes, sha256: str, basis: Basis) -> None:
+    """Under the document lock: the decision still stands and `basis` is still the current version
+    (SigningConflict otherwise: the job signs the new one), then the signed version is stored."""
+    document = Document(pk=job.subject_id)
     if job.kind == JobKind.SIGNATURE:
-        seat = Assignment.objects.select_for_update().select_related("tier").get(signing_job_id=job.pk)
-        states.apply(states.ASSIGNMENT, seat, "sign", signed_at=timezone.now(), signing_error="", signing_error_code="")
+        # One statement locks the running document's row (FOR UPDATE, first: every change of a route
+        # locks it) and marks the seat signed only if it is still approved in an active tier of the
+        # document's round; a recall, cancellation or restart that committed first cancelled the seat.
+        running = Document.objects.select_for_update().filter(pk=job.subject_id, status=DocumentStatus.IN_PROGRESS)
+        seat_now = Assignment.objects.filter(
+            signing_job_id=job.pk,
+            document_id__in=running.values("pk"),
+            tier__status=TierStatus.ACTIVE,
+            tier__round=F("document__round"),
+        )
+        if not states.apply_bulk(
+            states.ASSIGNMENT, seat_now, "sign", signed_at=timezone.now(), signing_error="", signing_error_code=""
+        ):
+            seat = Assignment.objects.select_related("tier", "document").filter(signing_job_id=job.pk).first()
+            _seat_refusal(seat=seat, document=seat.document if seat else Document.objects.get(pk=job.subject_id))
+            _refuse("decision_withdrawn", "The approval this signature was for no longer stands.")
+        if basis.waiting:
+            Document.objects.filter(pk=document.pk).update(waiting_reason="")
+    else:
+        document = Document.objects.select_for_update().select_related("template").get(pk=job.subject_id)
+        if document.status != _timestamp_wanted(job):
+            _refuse("route_ended", f"The document is {document.status}; no document timestamp is added.")
+        if document.waiting_reason:
+            Document.objects.filter(pk=document.pk).update(waiting_reason="")
+    versions = DocumentVersion.objects.filter(document_id=document.pk).order_by("-number")
+    if job.kind == JobKind.SIGNATURE:
+        # The tier's signatures, this one included, read with the current version in one statement.
+        signed = Assignment.objects.filter(tier_id=basis.tier_id, status=AssignmentStatus.SIGNED).order_by()
+        versions = versions.annotate(signed=Subquery(signed.values("tier_id").annotate(n=Count("pk")).values("n")[:1]))
+    latest = versions.values("pk", "number", *(["signed"] if job.kind == JobKind.SIGNATURE else [])).first()
+    if latest is None or latest["pk"] != basis.version_id:
+        raise SigningConflict
+    kind = DocumentVersion.Kind.SIGNED if job.kind == JobKind.SIGNATURE else DocumentVersion.Kind.TIMESTAMPED
+    services.version_store(document=document, data=pdf, kind=kind, signing_job_id=job.pk, number=latest["number"] + 1)
+    if job.kind == JobKind.SIGNATURE:
         # Quorum counts signatures in the file: the tier may complete (and the next open) only now.
-        services.tier_maybe_advance(document=document, tier=seat.tier)
+        if (latest["signed"] or 0) >= basis.quorum:
+            document = Document.objects.select_related("template").get(pk=job.subject_id)
+            services.tier_maybe_advance(document=document, tier=RouteTier(pk=basis.tier_id))
     else:
         services.route_maybe_complete(document=document, finishing_job_id=job.pk)
 
@@ -133,6 +225,8 @@ def job_failed(*, job: SigningJob) -> None:
                 "decided_by": decided_by.username if decided_by else None,
             },
         )
+        if running and decided_by is not None and decided_by.pk != seat.signer_id:
+            services.document_access_sync(document=document)  # the delegate's decision is taken back
     ended = document.status not in (DocumentStatus.IN_PROGRESS, DocumentStatus.COMPLETED)
     if (job.kind == JobKind.SIGNATURE and not reopened) or ended:
         return  # the route ended or restarted first (recall, cancel, reject, return): nothing is owed any more
@@ -156,9 +250,10 @@ def retry_refusal(*, job: SigningJob) -> str:
 
 
 __all__ = [
-    "lock_subject",
+    "Basis",
     "latest_pdf",
-    "pdf_to_sign",
+    "signing_input",
+    "signature_fields",
     "store_signed",
     "job_waiting",
     "job_failed",

@@ -17,8 +17,10 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
+from core import passkeys as binding_rules
 
-from ..models import SMSDevice, User
+from ..models import SMSDevice, User, WebAuthnDevice
+from . import passkeys
 from .credentials import _hhmm_date, security_notice_send
 from .mfa import (
     MFAError,
@@ -32,6 +34,7 @@ from .mfa import (
     qr_svg,
     user_device,
 )
+from .passkeys import passkey_verify
 
 # --- factor lifecycle: a factor is added, confirmed, replaced or removed only with a factor ---------------
 
@@ -89,7 +92,13 @@ def _enrolment_code_consume(*, user: User, code: str) -> int | None:
 
 
 def factor_change_authorise(
-    *, user: User, otp: str = "", enrolment_code: str = "", request=None, purpose: str = "mfa_change"
+    *,
+    user: User,
+    otp: str = "",
+    enrolment_code: str = "",
+    request=None,
+    purpose: str = "mfa_change",
+    webauthn=None,
 ) -> str:
     """How a change of the user's factors is allowed, or FactorChangeRefused (403, audited).
 
@@ -99,9 +108,22 @@ def factor_change_authorise(
     A user who has a confirmed device must give a fresh code from one of them. A user with none may add
     the first one with a one-time enrolment code an admin had sent them, or in the browser session where
     they signed in less than MFA_FIRST_ENROLMENT_WINDOW_SECONDS ago; a password or an API token alone
-    never adds, confirms or removes a factor.
+    never adds, confirms or removes a factor. Instead of a code, `webauthn` may be an assertion of one of
+    the user's passkeys answering this session's "mfa_change" challenge (`passkey_change_options`).
     """
     confirmed = list(devices_for_user(user, confirmed=True))
+    if confirmed and webauthn:
+        try:
+            device = passkey_verify(
+                user=user,
+                assertion=webauthn,
+                purpose=passkeys.FACTOR_CHANGE,
+                binding=binding_rules.purpose_binding(passkeys.FACTOR_CHANGE),
+                request=request,
+            )
+        except passkeys.PasskeyRefused as exc:
+            raise FactorChangeRefused(exc.message, status=exc.status) from exc
+        return f"passkey:{device.persistent_id}"
     if confirmed:
         if not (otp or "").strip():
             _audit(user, "accounts.mfa_change_refused", purpose, "no code from an existing device")
@@ -159,10 +181,10 @@ def _factor_changed(*, user: User, action: str, device_id: str, authorised_by: s
 
 
 def totp_enrol_start(
-    *, user: User, name: str = "Authenticator", otp: str = "", enrolment_code: str = "", request=None
+    *, user: User, name: str = "Authenticator", otp: str = "", enrolment_code: str = "", request=None, webauthn=None
 ) -> TotpEnrolment:
     """A new unconfirmed TOTP device and its otpauth:// URI (issuer = OTP_TOTP_ISSUER) as an SVG QR code."""
-    how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request)
+    how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request, webauthn=webauthn)
     with transaction.atomic():
         return _totp_enrol(user=user, name=name, how=how)
 
@@ -177,11 +199,11 @@ def _totp_enrol(*, user: User, name: str, how: str) -> TotpEnrolment:
 
 @transaction.atomic
 def email_device_add(
-    *, user: User, email: str = "", otp: str = "", enrolment_code: str = "", request=None
+    *, user: User, email: str = "", otp: str = "", enrolment_code: str = "", request=None, webauthn=None
 ) -> EmailDevice:
     if not (email or user.email):
         raise MFAError("Give an e-mail address for the codes.")
-    how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request)
+    how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request, webauthn=webauthn)
     with transaction.atomic():
         device = EmailDevice.objects.create(user=user, name="E-mail", email=email or None, confirmed=False)
         _enrol_started(user=user, device=device, how=how)
@@ -198,18 +220,134 @@ def _enrol_started(*, user: User, device: Device, how: str) -> None:
     )
 
 
-def sms_device_add(*, user: User, phone: str, otp: str = "", enrolment_code: str = "", request=None) -> SMSDevice:
+def sms_device_add(
+    *, user: User, phone: str, otp: str = "", enrolment_code: str = "", request=None, webauthn=None
+) -> SMSDevice:
     phone = "".join(ch for ch in (phone or "") if ch.isdigit() or ch == "+")
     if len(phone) < 9:
         raise MFAError("Give a mobile number for the codes.")
-    how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request)
+    how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request, webauthn=webauthn)
     with transaction.atomic():
         device = SMSDevice.objects.create(user=user, name="SMS", phone=phone, confirmed=False)
         _enrol_started(user=user, device=device, how=how)
     return device
 
 
-def device_confirm(*, user: User, device_id: str, code: str, otp: str = "", request=None) -> Device:
+def passkey_change_options(*, user: User, request=None) -> dict:
+    """navigator.credentials.get() options for authorising a change of factors with a passkey."""
+    return passkeys.passkey_options(
+        user=user,
+        purpose=passkeys.FACTOR_CHANGE,
+        binding=binding_rules.purpose_binding(passkeys.FACTOR_CHANGE),
+        request=request,
+    )
+
+
+def passkey_register_options(
+    *, user: User, otp: str = "", enrolment_code: str = "", webauthn=None, request=None
+) -> dict:
+    """navigator.credentials.create() options ({"publicKey": …}) for a new passkey.
+
+    Authorised now, like every new factor (`factor_change_authorise`); the challenge carries that
+    authorisation, so `passkey_register` needs only the new credential, from this session, in time.
+    """
+    import json
+
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
+    how = factor_change_authorise(
+        user=user, otp=otp, enrolment_code=enrolment_code, webauthn=webauthn, request=request, purpose="mfa_enrol"
+    )
+    challenge = passkeys.challenge_issue(
+        user=user,
+        purpose=passkeys.REGISTER,
+        binding=binding_rules.purpose_binding(passkeys.REGISTER),
+        request=request,
+        authorised_by=how,
+    )
+    options = generate_registration_options(
+        rp_id=settings.WEBAUTHN_RP_ID,
+        rp_name=settings.WEBAUTHN_RP_NAME,
+        user_name=user.username,
+        user_id=hashlib.sha256(f"dsign-user-handle|{user.pk}".encode()).digest(),
+        user_display_name=user.full_name_th,
+        challenge=challenge,
+        timeout=settings.WEBAUTHN_CHALLENGE_SECONDS * 1000,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.PREFERRED, user_verification=UserVerificationRequirement.REQUIRED
+        ),
+        exclude_credentials=passkeys.descriptors_of(user),
+    )
+    audit.record(
+        actor=user,
+        action="accounts.mfa_enrol_started",
+        target=user,
+        details={"device": "passkey", "authorised_by": how},
+    )
+    return {"publicKey": json.loads(options_to_json(options))}
+
+
+def passkey_register(*, user: User, credential, name: str = "", request=None) -> WebAuthnDevice:
+    """Add the passkey the browser created for this session's registration challenge (user verified)."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers import bytes_to_base64url
+    from webauthn.helpers.exceptions import WebAuthnException
+
+    parsed, challenge = passkeys.parse_registration(credential)
+    row = passkeys.challenge_spend(
+        user=user,
+        challenge=challenge,
+        purpose=passkeys.REGISTER,
+        binding=binding_rules.purpose_binding(passkeys.REGISTER),
+        request=request,
+    )
+    try:
+        verified = verify_registration_response(
+            credential=parsed,
+            expected_challenge=challenge,
+            expected_rp_id=settings.WEBAUTHN_RP_ID,
+            expected_origin=list(settings.WEBAUTHN_ORIGINS),
+            require_user_verification=True,
+        )
+    except WebAuthnException as exc:
+        _audit(user, "accounts.mfa_enrol_failed", "enrol", f"passkey: {exc}", outcome="failure")
+        raise MFAError(
+            _("The new passkey could not be verified (it must check your PIN or fingerprint); try again."),
+            status=403,
+            code="passkey_refused",
+        ) from exc
+    credential_id = bytes_to_base64url(verified.credential_id)
+    if WebAuthnDevice.objects.filter(credential_id=credential_id).exists():
+        raise MFAError(_("This passkey is already registered."), status=409, code="passkey_exists")
+    transports = [str(getattr(t, "value", t)) for t in (parsed.response.transports or [])]
+    with transaction.atomic():
+        device = WebAuthnDevice.objects.create(
+            user=user,
+            name=(name or "").strip()[:64] or "Passkey",
+            confirmed=True,
+            credential_id=credential_id,
+            public_key=bytes_to_base64url(verified.credential_public_key),
+            sign_count=verified.sign_count,
+            aaguid=str(verified.aaguid or "")[:36],
+            transports=transports,
+            backed_up=bool(getattr(verified, "credential_backed_up", False)),
+        )
+        _factor_changed(
+            user=user,
+            action="accounts.mfa_enrolled",
+            device_id=device.persistent_id,
+            authorised_by=row.authorised_by,
+            what=_("a new passkey was added (%(name)s)") % {"name": device.name},
+        )
+    return device
+
+
+def device_confirm(*, user: User, device_id: str, code: str, otp: str = "", request=None, webauthn=None) -> Device:
     """Confirm an enrolment with the first code the new device produced or received.
 
     The enrolment must have been authorised when it started (see `factor_change_authorise`); a pending
@@ -221,7 +359,7 @@ def device_confirm(*, user: User, device_id: str, code: str, otp: str = "", requ
         raise MFAError(f"Too many wrong codes: try again after {_hhmm(allowed_until)}.", status=429)
     how = _pending_authorisation(user=user, device=device)
     if how is None:
-        how = factor_change_authorise(user=user, otp=otp, request=request, purpose="mfa_confirm")
+        how = factor_change_authorise(user=user, otp=otp, request=request, purpose="mfa_confirm", webauthn=webauthn)
     if not _code_matches(user=user, device=device, code=(code or "").strip()):
         _audit(user, "accounts.mfa_enrol_failed", "enrol", device.persistent_id, outcome="failure")
         raise MFAError("The code is wrong or expired.", status=403)
@@ -242,10 +380,10 @@ def device_confirm(*, user: User, device_id: str, code: str, otp: str = "", requ
 
 
 def static_codes_generate(
-    *, user: User, count: int = 10, otp: str = "", enrolment_code: str = "", request=None
+    *, user: User, count: int = 10, otp: str = "", enrolment_code: str = "", request=None, webauthn=None
 ) -> list[str]:
     """Replace the user's backup codes with `count` new ones; each works once."""
-    how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request)
+    how = factor_change_authorise(user=user, otp=otp, enrolment_code=enrolment_code, request=request, webauthn=webauthn)
     with transaction.atomic():
         return _static_codes_replace(user=user, count=count, how=how)
 
@@ -270,9 +408,9 @@ def _static_codes_replace(*, user: User, count: int, how: str) -> list[str]:
     return codes
 
 
-def device_delete(*, user: User, device_id: str, otp: str = "", request=None) -> None:
+def device_delete(*, user: User, device_id: str, otp: str = "", request=None, webauthn=None) -> None:
     device = user_device(user=user, device_id=device_id, confirmed=None)
-    how = factor_change_authorise(user=user, otp=otp, request=request, purpose="mfa_remove")
+    how = factor_change_authorise(user=user, otp=otp, request=request, purpose="mfa_remove", webauthn=webauthn)
     with transaction.atomic():
         _device_delete(user=user, device=device, how=how)
 

@@ -26,8 +26,8 @@ class StepUpFailed(DomainError):
     status = 403
     code = "step_up_failed"
 
-    def __init__(self, message: str, *, throttled: bool = False):
-        super().__init__(message, code="step_up_throttled" if throttled else None, status=429 if throttled else None)
+    def __init__(self, message: str, *, throttled: bool = False, code: str | None = None):
+        super().__init__(message, code="step_up_throttled" if throttled else code, status=429 if throttled else None)
         self.throttled = throttled
 
 
@@ -76,15 +76,35 @@ def _code_verify(
         _audit(user, "accounts.mfa_failed", purpose, "no MFA device")
         raise StepUpFailed(_("You have no MFA device set up; enrol one before signing."))
     # Factors weaker than asked for are not even tried, so a code from one of them is not spent.
-    from ..selectors import device_aal
+    from ..selectors import device_aal, device_kind
 
-    devices = [device for device in devices if device_aal(device) >= min_aal]
+    strong_enough = [device for device in devices if device_aal(device) >= min_aal]
+    # A passkey answers a challenge, never a typed code (accounts.services.passkeys).
+    devices = [device for device in strong_enough if device_kind(device) != "webauthn"]
+    if not devices and strong_enough and min_aal < 3:
+        _audit(user, "accounts.mfa_failed", purpose, "a code from a user who has passkeys only")
+        raise StepUpFailed(
+            _("Your factors are passkeys: confirm with your passkey (Use a passkey) instead of a code."),
+            code="passkey_required",
+        )
+    if not devices and min_aal >= 3:
+        _audit(user, "accounts.mfa_failed", purpose, "a code where a passkey (AAL3) is required")
+        raise StepUpFailed(
+            _(
+                "This document must be approved with a passkey (AAL3, phishing-resistant); one-time codes "
+                "from an authenticator app, SMS, e-mail or backup codes are not accepted."
+            ),
+            code="passkey_required",
+        )
     if not devices:
         _audit(user, "accounts.mfa_failed", purpose, f"no factor of AAL{min_aal} or higher")
         raise StepUpFailed(
-            f"This document needs a stronger factor (AAL{min_aal}: an authenticator app or a passkey); "
-            f"codes by SMS, e-mail or backup codes are not enough. "
-            f"เอกสารนี้ต้องยืนยันตัวตนด้วยปัจจัยระดับ AAL{min_aal} ขึ้นไป (แอปยืนยันตัวตนหรือพาสคีย์)"
+            _(
+                "This document needs a stronger factor (AAL%(level)s: an authenticator app or a passkey); "
+                "codes by SMS, e-mail or backup codes are not enough."
+            )
+            % {"level": min_aal},
+            code="factor_too_weak",
         )
     if not code:
         raise StepUpFailed(_("A one-time code (OTP) is required to sign."))
@@ -183,16 +203,16 @@ def _step_up_record(*, user: User, device: Device, purpose: str, request) -> Non
     session = getattr(request, "session", None)
     if session is not None and session.session_key:
         session_key = session.session_key
-    with transaction.atomic():
-        StepUp.objects.update_or_create(
-            user=user,
-            defaults={
-                "verified_at": timezone.now(),
-                "purpose": purpose[:40],
-                "device": device.persistent_id[:100],
-                "session_key": session_key,
-            },
-        )
+    fields = {
+        "verified_at": timezone.now(),
+        "purpose": purpose[:40],
+        "device": device.persistent_id[:100],
+        "session_key": session_key,
+    }
+    with transaction.atomic(savepoint=False):
+        # One row per user: an UPDATE, and the INSERT only the first time (no savepoint on the way).
+        if not StepUp.objects.filter(user=user).update(**fields):
+            StepUp.objects.create(user=user, **fields)
         _audit(user, "accounts.mfa_verified", purpose, device.persistent_id)
 
 
@@ -252,11 +272,10 @@ def qr_svg(text: str) -> str:
 def _audit(user, action: str, purpose: str, detail: str, *, outcome: str | None = None) -> None:
     if outcome is None:
         outcome = "failure" if action.endswith(("failed", "throttled")) else "success"
-    with transaction.atomic():
-        audit.record(
-            actor=user,
-            action=action,
-            target=user,
-            outcome=outcome,
-            details={"purpose": purpose, "detail": detail},
-        )
+    audit.record(
+        actor=user,
+        action=action,
+        target=user,
+        outcome=outcome,
+        details={"purpose": purpose, "detail": detail},
+    )

@@ -115,6 +115,7 @@ DEVICE_KINDS = {
     "email": _("E-mail"),
     "sms": "SMS",
     "backup": _("Backup codes"),
+    "webauthn": _("Passkey"),
     "other": _("Other"),
 }
 

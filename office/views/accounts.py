@@ -35,7 +35,11 @@ def mfa_devices(request):
     if request.method == "POST":
         action = request.POST.get("action", "")
         # Every change needs a code from an existing device, or the first-enrolment rules (services).
-        auth = {"otp": request.POST.get("otp", ""), "request": request}
+        auth = {
+            "otp": request.POST.get("otp", ""),
+            "webauthn": request.POST.get("webauthn") or None,
+            "request": request,
+        }
         first = {**auth, "enrolment_code": request.POST.get("enrolment_code", "")}
         try:
             if action == "totp":
@@ -61,7 +65,7 @@ def mfa_devices(request):
             elif action == "delete":
                 services.device_delete(user=request.user, device_id=request.POST.get("device", ""), **auth)
                 return redirect("accounts-mfa")
-        except services.MFAError as exc:
+        except (services.MFAError, services.StepUpFailed) as exc:
             messages.error(request, exc.message)
     return render(
         request,
@@ -71,5 +75,6 @@ def mfa_devices(request):
             "enrolment": enrolment,
             "backup_codes": backup_codes,
             "has_confirmed": selectors.has_confirmed_device(request.user),
+            "has_passkey": any(d["kind"] == "webauthn" and d["confirmed"] for d in selectors.mfa_devices(request.user)),
         },
     )

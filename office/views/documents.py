@@ -9,10 +9,8 @@ import io
 import json
 
 import pikepdf
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,9 +22,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 import audit
 from accounts.selectors import mfa_devices
 from accounts.services import StepUpFailed
-from branding.selectors import branding_get
 from certificates.selectors import certificate_for_encryption, certificates_visible
 from core.errors import DomainError
+from core.roles import IT_ADMIN, has_role
 from core.sessions import passive
 from core.thai import format_thai_datetime
 from office.errors import domain_errors
@@ -48,7 +46,7 @@ from signing.models import SigningBatch
 from signing.services import signing_batch_progress
 from signing.verification_sandbox import VerifierBusy
 from workflows import selectors, services
-from workflows.models import Document, DocumentStatus, WorkflowTemplate
+from workflows.models import DocumentStatus, WorkflowTemplate
 from workflows.services.verification_link import verification_url
 
 # htmx stops polling when a fragment answers with this status (the document or batch is finished).
@@ -72,24 +70,29 @@ def _thai_date(moment) -> str:
 PAGE_SIZE = 25
 
 
-def _listing(request, qs, *, sorts: dict, statuses=None) -> tuple[ListFilterForm, object, str]:
-    """Filter, sort and page a list the same way on every list page; returns the form, the page, the query."""
+def _listing(request, selector, *, sorts: dict, statuses=None, **arguments) -> tuple[ListFilterForm, list, dict, str]:
+    """Filter, sort and page a list the same way on every list page: the form, the rows of this page, the
+    pager (`next` cursor, whether this is a later page) and the query string without the cursor.
+
+    Pages are keyset pages (`cursor`, signed, from the previous page's "next"); there is no page count."""
     form = ListFilterForm(request.GET or None, sorts=list(sorts), statuses=statuses)
-    prefix = "document__" if qs.model is not Document else ""
-    qs = selectors.documents_filter(qs, prefix=prefix, **form.filters()).order_by(*sorts[form.sort_key()])
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    cursor = request.GET.get("cursor") or None
+    rows, following = selector(
+        user=request.user, sort=form.sort_key(), cursor=cursor, size=PAGE_SIZE, **form.filters(), **arguments
+    )
     keep = request.GET.copy()
-    keep.pop("page", None)
-    return form, page, keep.urlencode()
+    keep.pop("cursor", None)
+    return form, rows, {"next": following, "later": cursor is not None}, keep.urlencode()
 
 
 @login_required
 @require_GET
+@domain_errors()
 def inbox(request):
     """What waits for me (oldest first by default), searchable, with due dates; several can be signed with one OTP."""
     now = timezone.now()
-    form, page, query = _listing(request, selectors.inbox(request.user), sorts=selectors.INBOX_SORTS)
-    shown = selectors.latest_version_sha256s([a.document_id for a in page])
+    form, seats, pager, query = _listing(request, selectors.inbox_page, sorts=selectors.INBOX_SORTS)
+    shown = selectors.latest_version_sha256s([a.document_id for a in seats])
     items = [
         {
             "assignment": a,
@@ -98,34 +101,49 @@ def inbox(request):
             "due_at": a.tier.due_at,
             "overdue": bool(a.tier.due_at and a.tier.due_at < now),
         }
-        for a in page
+        for a in seats
     ]
-    delegated = list(selectors.inbox_delegated(request.user))
-    context = {"items": items, "delegated": delegated, "nav": "inbox", "form": form, "page": page, "query": query}
+    delegated = list(selectors.inbox_delegated(request.user)[: selectors.DELEGATED_SHOWN])
+    waiting = selectors.inbox_waiting(request.user)
+    context = {
+        "items": items,
+        "delegated": delegated,
+        "nav": "inbox",
+        "form": form,
+        "page": pager,
+        "query": query,
+        "waiting": min(waiting, selectors.WAITING_SHOWN),
+        "waiting_more": waiting > selectors.WAITING_SHOWN,
+    }
     return render(request, "office/inbox.html", context)
 
 
 @login_required
 @require_GET
+@domain_errors()
 def my_documents(request):
     """What I sent and where each one stands: search, filters, sort, pages."""
-    documents = selectors.document_list(user=request.user).filter(requester=request.user)
-    form, page, query = _listing(
-        request, documents, sorts=selectors.DOCUMENT_SORTS, statuses=list(DocumentStatus.values)
+    form, documents, pager, query = _listing(
+        request,
+        selectors.documents_page,
+        sorts=selectors.DOCUMENT_SORTS,
+        statuses=list(DocumentStatus.values),
+        role="requester",
     )
-    rows = [{"document": d, "waiting": selectors.waiting_for(d)} for d in page]
-    context = {"rows": rows, "nav": "documents", "form": form, "page": page, "query": query}
+    rows = [{"document": d, "waiting": selectors.waiting_for(d)} for d in selectors.with_routes(documents)]
+    context = {"rows": rows, "nav": "documents", "form": form, "page": pager, "query": query}
     return render(request, "office/documents.html", context)
 
 
 @login_required
 @require_GET
+@domain_errors()
 def decided_documents(request):
     """What I approved, signed, returned or rejected ("signed by me"), newest first."""
-    form, page, query = _listing(
-        request, selectors.decided_by(request.user), sorts=selectors.DECIDED_SORTS, statuses=list(DocumentStatus.values)
+    form, decisions, pager, query = _listing(
+        request, selectors.decided_page, sorts=selectors.DECIDED_SORTS, statuses=list(DocumentStatus.values)
     )
-    context = {"decisions": page, "nav": "decided", "form": form, "page": page, "query": query}
+    context = {"decisions": decisions, "nav": "decided", "form": form, "page": pager, "query": query}
     return render(request, "office/decided.html", context)
 
 
@@ -146,39 +164,34 @@ def compose_signers(request):
     template = WorkflowTemplate.objects.filter(code=request.GET.get("workflow", ""), active=True).first()
     if template is None:
         return JsonResponse({"detail": "Unknown workflow template.", "code": "not_found"}, status=404)
+    signers = _signers_for(template, request.user)
+    positions = template.box_positions if isinstance(template.box_positions, list) else []
     return JsonResponse(
         {
             "workflow": template.code,
             "box": [SLOT_WIDTH, SLOT_HEIGHT],
-            "signers": _signers_for(template, request.user),
+            "signers": signers,
+            # Boxes saved with the template for an uploaded form of this kind, by seat (route order).
+            "saved": {seat["username"]: position for seat, position in zip(signers, positions, strict=False)},
         }
     )
 
 
 def _memo_pdf(*, form: ComposeForm, requester) -> tuple[bytes, dict[str, dict]]:
-    """The memo as PDF, and a signature box per seat inside the signature blocks the memo laid out."""
-    from workflows.memo import Memo, SignerBlock, render_memo_pdf
-
+    """The memo as PDF (the same renderer as the API's memos), and a box per seat below the body."""
     data = form.cleaned_data
-    brand = branding_get()
-    seats = _signers_for(data["workflow"], requester)
-    memo = Memo(
-        department=data.get("government_unit") or brand.name,
-        reference_no=data.get("reference") or "",
-        date=data.get("memo_date") or timezone.localdate(),
+    fields = services.MemoFields(
+        department=data.get("government_unit") or "",
+        number=data.get("reference") or "",
+        date=data.get("memo_date") or None,
         subject=data["title"],
-        salutation=data.get("addressee") or "",
+        to=data.get("addressee") or "",
         body=data.get("body") or "",
-        signers=[SignerBlock(full_name=seat["name"], position=seat["position"]) for seat in seats],
         attachments=[f.name for f in data.get("attachments") or []],
+        urgency=data.get("urgency") or "",
+        confidentiality=data.get("confidentiality") or "",
     )
-    pdf, areas = render_memo_pdf(
-        memo=memo, emblem_path=brand.emblem_path, organisation_name=brand.name, static_root=settings.BASE_DIR / "static"
-    )
-    placements = {
-        seat["username"]: {"page": area.page, "box": [area.x1, area.y1, area.x2, area.y2]}
-        for seat, area in zip(seats, areas, strict=False)
-    }
+    pdf, placements = services.memo_render(fields=fields, template=data["workflow"], requester=requester)
     return _with_attachments(pdf, data.get("attachments") or []), placements
 
 
@@ -206,6 +219,8 @@ def compose_preview(request):
         return JsonResponse({"detail": _("Only a memo is rendered here."), "code": "invalid"}, status=400)
     try:
         pdf, placements = _memo_pdf(form=form, requester=request.user)
+    except services.WorkflowError as exc:
+        return JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.status)
     except (ImportError, pikepdf.PdfError) as exc:
         return JsonResponse(
             {"detail": _("The memo could not be rendered: %(why)s") % {"why": exc}, "code": "invalid"}, status=400
@@ -224,6 +239,11 @@ def compose(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            if data.get("save_positions"):
+                # Saved first, so an office user's request (refused) sends nothing either.
+                services.template_positions_save(
+                    template=data["workflow"], actor=request.user, placements=data.get("placements") or {}
+                )
             # The composer posts the PDF it showed (the rendered memo) as `file`; without script, render here.
             if data.get("file"):
                 pdf, placements = data["file"].read(), {}
@@ -235,6 +255,8 @@ def compose(request):
                 template=data["workflow"],
                 actor=request.user,
                 placements={**placements, **(data.get("placements") or {})},
+                urgency=data.get("urgency") or "",
+                confidentiality=data.get("confidentiality") or "",
             )
         except services.WorkflowError as exc:
             form.add_error(None, exc.message)
@@ -254,7 +276,8 @@ def compose(request):
             },
             status=400,
         )
-    return render(request, "office/compose.html", {"form": form, "nav": "compose"})
+    context = {"form": form, "nav": "compose", "can_save_positions": has_role(request.user, IT_ADMIN)}
+    return render(request, "office/compose.html", context)
 
 
 def _timeline_context(request, document) -> dict:
@@ -276,11 +299,14 @@ def _document_context(request, document, **extra) -> dict:
     """Everything the document page shows; `extra` carries what a refused decision keeps (comment, error)."""
     is_requester = document.requester_id == request.user.pk
     my_turn = selectors.my_turn(user=request.user, document=document)
+    devices = [d for d in mfa_devices(request.user) if d["confirmed"]] if my_turn else []
     return {
         **_timeline_context(request, document),
         "tiers": selectors.current_tiers(document),
         "my_turn": my_turn,
-        "otp_devices": [d for d in mfa_devices(request.user) if d["confirmed"]] if my_turn else [],
+        "otp_devices": devices,
+        "has_passkey": any(d["kind"] == "webauthn" for d in devices),
+        "passkey_required": my_turn and document.template.min_aal >= 3,
         "decision_form": DecisionForm(),
         "version": selectors.latest_version(document),
         "versions": list(selectors.versions(document)),
@@ -351,8 +377,10 @@ def document_decide(request, pk: int, decision: str):
                 document=document,
                 actor=request.user,
                 otp=form.cleaned_data.get("otp", ""),
+                webauthn=form.cleaned_data.get("webauthn") or None,
                 comment=comment,
                 sha256=shown,
+                request=request,
             )
             messages.success(request, _("Approved; your signature is being added."))
         elif decision == "reject":
@@ -440,7 +468,9 @@ def document_recall(request, pk: int):
 @domain_errors(template="office/_batch.html")
 def batch_start(request):
     """Approve the selected inbox items after one OTP; the page then polls the batch's progress."""
-    mine = [a.document_id for a in selectors.inbox(request.user)]
+    # Only the posted documents that wait for me (not the whole inbox, which may hold thousands).
+    posted = [int(v) for v in request.POST.getlist("documents") if v.isdigit() and len(v) < 19][:100]
+    mine = list(selectors.inbox(request.user).filter(document_id__in=posted).values_list("document_id", flat=True))
     form = BatchForm(request.POST, document_ids=mine)
     if not form.is_valid():
         return render(request, "office/_batch.html", {"error": _("Choose documents and enter the OTP.")}, status=400)

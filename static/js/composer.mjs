@@ -205,9 +205,11 @@ async function toPlacement() {
     step2.hidden = false;
     pages = await renderPdf(pagesHolder, await pdf.arrayBuffer(), { width: 820 });
     boxes = defaultLayout(seats.signers, seats.box, pages[pages.length - 1]);
-    // A composed memo has a signature block per seat: start each box there.
+    // A composed memo has a box per seat below its body; an uploaded form starts from the positions saved
+    // with the workflow template, when it has them.
+    const startAt = source() === "memo" ? memoPlacements : (seats.saved || {});
     for (const item of boxes) {
-      const placed = memoPlacements[item.signer.username];
+      const placed = startAt[item.signer.username];
       if (placed && pages[placed.page]) Object.assign(item, { page: placed.page, box: placed.box });
     }
     const legend = document.getElementById("signer-legend");
@@ -240,6 +242,10 @@ async function send() {
   data.append("source", "upload");
   data.append("workflow", document.getElementById("id_workflow").value);
   data.append("title", document.getElementById("id_title").value);
+  data.append("urgency", document.getElementById("id_urgency").value);
+  data.append("confidentiality", document.getElementById("id_confidentiality").value);
+  const save = document.getElementById("id_save_positions");
+  if (save && save.checked) data.append("save_positions", "on");
   data.append("file", pdfBlob, pdfBlob.name || "memo.pdf");
   data.append("placements", JSON.stringify(placements));
   try {

@@ -86,14 +86,20 @@ def test_document_list_filters_by_role_status_and_title(personas, api_for, pdf_b
 
     as_signer = head1.get("/api/v1/documents/", {"role": "signer", "q": "กระดาษ"}).json()
     assert [d["id"] for d in as_signer["results"]] == [created["id"]]
-    assert head1.get("/api/v1/documents/", {"role": "requester"}).json()["count"] == 0
-    assert requester.get("/api/v1/documents/", {"status": "completed", "role": "requester"}).json()["count"] == 0
-    page = requester.get("/api/v1/documents/", {"limit": 1, "offset": 0}).json()
-    assert len(page["results"]) == 1 and page["count"] >= 2 and page["next"]
+    assert head1.get("/api/v1/documents/", {"role": "requester"}).json() == {"next": None, "results": []}
+    assert requester.get("/api/v1/documents/", {"status": "completed", "role": "requester"}).json()["results"] == []
+    # Pages follow `next` (a keyset cursor), newest first; the rows carry no route (the detail does).
+    page = requester.get("/api/v1/documents/", {"limit": 1}).json()
+    assert [d["title"] for d in page["results"]] == ["ขอลาพักผ่อน"] and "tiers" not in page["results"][0]
+    following = requester.get(page["next"]).json()
+    assert [d["id"] for d in following["results"]] == [created["id"]] and following["next"] is None
 
     bad = requester.get("/api/v1/documents/", {"status": "nonsense"})
     assert bad.status_code == 400 and "status must be one of" in bad.json()["detail"]
     assert requester.get("/api/v1/documents/", {"role": "boss"}).status_code == 400
+    assert requester.get("/api/v1/documents/", {"sort": "id; drop"}).json()["code"] == "invalid"
+    oldest = requester.get("/api/v1/documents/", {"sort": "oldest", "limit": 1}).json()["results"]
+    assert [d["id"] for d in oldest] == [created["id"]]
     assert requester.get("/api/v1/documents/", {"offset": 10**30}).status_code == 200
 
 

@@ -14,7 +14,7 @@ from core import signer as signer_client
 from signing import activation, pades
 from signing.activated_signer import ActivatedSigner
 from tests.support.pdfsig import assert_pdfsig_all_valid, pdfsig_report
-from tests.support.signer import signer_process
+from tests.support.signer import remote_signer_in_use, signer_process
 
 pytestmark = [pytest.mark.hsm, pytest.mark.django_db]
 
@@ -44,13 +44,8 @@ def signer_socket(tmp_path_factory):
 @pytest.fixture
 def remote_signer(signer_socket):
     """This test process talks to the signer process over its socket, as the workers do."""
-    from django.conf import settings
-
-    signer_client.configure(socket_path=signer_socket, timeout=60)
-    signer_client.use_local(None)
-    yield
-    signer_client.use_local(activation.handle)
-    signer_client.configure(socket_path=settings.SIGNER_SOCKET, timeout=settings.SIGNER_TIMEOUT)
+    with remote_signer_in_use(signer_socket):
+        yield
 
 
 def _credentials(user):

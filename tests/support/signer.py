@@ -54,3 +54,18 @@ def signer_process(socket_path: Path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def remote_signer_in_use(socket_path: Path):
+    """This test process talks to the signer process over its socket, as the web tier and workers do."""
+    from core import signer as signer_client
+    from signing import activation
+
+    signer_client.configure(socket_path=socket_path, timeout=60)
+    signer_client.use_local(None)
+    try:
+        yield
+    finally:
+        signer_client.use_local(activation.handle)
+        signer_client.configure(socket_path=settings.SIGNER_SOCKET, timeout=settings.SIGNER_TIMEOUT)

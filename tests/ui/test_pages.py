@@ -1,5 +1,7 @@
 """The office pages over HTTP (no browser): each renders for its personas, and the decisions work."""
 
+import re
+
 import pytest
 
 from tests.conftest import blank_pdf
@@ -234,6 +236,7 @@ def test_a_composed_memo_starts_each_box_in_its_signers_signature_block(signed_i
         "reference": "ทส 0201/123",
         "addressee": "ผู้อำนวยการ",
         "body": "ด้วยกองเทคโนโลยีสารสนเทศมีความประสงค์จะจัดซื้อครุภัณฑ์คอมพิวเตอร์\nจึงเรียนมาเพื่อโปรดพิจารณาอนุมัติ",
+        "urgency": "very_urgent",
     }
     client = signed_in("requester")
     preview = client.post("/documents/new/preview/", memo_fields, HTTP_X_COMPOSER="1")
@@ -245,6 +248,8 @@ def test_a_composed_memo_starts_each_box_in_its_signers_signature_block(signed_i
     response = client.post("/documents/new/", memo_fields)
     assert response.status_code == 302
     document = Document.objects.get(title=memo_fields["title"])
+    assert document.urgency == "very_urgent"
+    assert "ด่วนมาก" in client.get("/documents/").content.decode()  # shown on the list
     for seat in document.assignments.select_related("signer"):
         assert (seat.page, seat.box) == (shown[seat.signer.username]["page"], shown[seat.signer.username]["box"])
     boxes = sorted(tuple(s.box) for s in document.assignments.all())
@@ -263,7 +268,7 @@ def test_lists_search_filter_sort_and_page(signed_in, personas):
     documents = [start(personas, title) for title in titles]
     head1 = signed_in("head1")
     first = head1.get("/inbox/").content.decode()
-    assert "หน้า 1 จาก 2 · ทั้งหมด 28 รายการ" in first and first.count('name="documents"') == 25
+    assert "มีเอกสารรอท่าน 28 ฉบับ" in first and first.count('name="documents"') == 25 and 'id="page-next"' in first
     found = head1.get("/inbox/", {"q": "จัดซื้อ"}).content.decode()
     assert found.count('name="documents"') == 1 and "จัดซื้อวัสดุสำนักงาน" in found
     by_number = head1.get("/inbox/", {"q": f"#{documents[3].pk}"}).content.decode()
@@ -272,8 +277,10 @@ def test_lists_search_filter_sort_and_page(signed_in, personas):
     assert by_requester.count('name="documents"') == 25
     newest = head1.get("/inbox/", {"sort": "newest"}).content.decode()
     assert newest.index("จัดซื้อวัสดุสำนักงาน") < newest.index("ครั้งที่ 27</a>")
-    second = head1.get("/inbox/", {"sort": "newest", "page": "2"}).content.decode()
-    assert second.count('name="documents"') == 3 and '?sort=newest&page=1"' in second
+    following = re.search(r'id="page-next" href="\?([^"]+)"', newest).group(1).replace("&amp;", "&")
+    second = head1.get(f"/inbox/?{following}").content.decode()
+    assert second.count('name="documents"') == 3 and 'href="?sort=newest"' in second and 'id="page-next"' not in second
+    assert "ครั้งที่ 1</a>" in second and "ครั้งที่ 1</a>" not in newest
     from tests.conftest import api_client_for
 
     api = api_client_for(personas["head1"]).get("/api/v1/inbox/", {"q": "จัดซื้อ"}).json()

@@ -91,7 +91,7 @@ def test_email_carries_the_organisation_name_and_logo(
 
 def test_document_list_and_inbox_do_not_query_per_row(personas, template, django_assert_max_num_queries):
     def read_list():
-        docs = list(selectors.document_list(user=personas["requester"]))
+        docs = selectors.with_routes(selectors.documents_page(user=personas["requester"])[0])
         for document in docs:
             _ = document.template.code, document.requester.username
             for tier in selectors.current_tiers(document):

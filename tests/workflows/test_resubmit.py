@@ -3,6 +3,8 @@ tier decides again and the history keeps both versions and both rounds."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -94,3 +96,62 @@ def test_only_the_requester_may_resubmit_and_only_a_returned_document(personas):
     broken = resubmit(personas["requester"], doc["id"], pdf=b"not a pdf")
     assert broken.status_code == 400
     assert detail(personas["requester"], doc["id"])["status"] == "returned"  # nothing changed
+
+
+def _fields(data: bytes) -> tuple[list[str], list[str]]:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.fields import enumerate_sig_fields
+
+    reader = PdfFileReader(io.BytesIO(data))
+    names = sorted(name for name, _, _ in enumerate_sig_fields(reader))
+    signed = sorted(name for name, _, _ in enumerate_sig_fields(reader, filled_status=True))
+    return names, signed
+
+
+def test_a_return_to_an_earlier_tier_restarts_on_the_version_before_its_signatures(personas):
+    """The first signature certified the file and made every seat's field; a certified file takes no new
+    field, so the seats that sign again reuse theirs, on the version before the dropped signatures."""
+    from signing.selectors import verification_trust_roots
+    from signing.verification import verify_pdf_bytes
+    from tests.workflows.helpers import latest_file
+
+    doc = upload(personas["requester"], blank_pdf())
+    assert approve(personas["head1"], doc["id"]).status_code == 202
+    assert approve(personas["head2"], doc["id"]).status_code == 202
+    back = api_client_for(personas["director"]).post(
+        f"/api/v1/documents/{doc['id']}/return/", {"comment": "ขอให้หัวหน้างานทบทวน", "to_tier": 1}, format="json"
+    )
+    assert back.status_code == 200, back.content
+    versions = list(DocumentVersion.objects.filter(document_id=doc["id"]).order_by("number"))
+    assert [v.kind for v in versions] == ["original", "signed", "signed", "revision"]
+    assert versions[-1].sha256 == versions[0].sha256  # the heads sign again on what they first saw
+    event = Event.objects.get(action="route.round_started", target_id=str(doc["id"]))
+    assert event.details["restarted_from_version"] == 1
+
+    assert approve(personas["head1"], doc["id"]).status_code == 202
+    assert approve(personas["head3"], doc["id"]).status_code == 202
+    assert approve(personas["director"], doc["id"]).status_code == 202
+    body = detail(personas["requester"], doc["id"])
+    assert body["status"] == "completed", body
+    final = latest_file(personas["requester"], doc["id"])
+    names, signed = _fields(final)
+    assert names == ["Sig1_r1", "Sig2_r1", "Sig3_r1", "Sig4_r1"]  # round 2 reused round 1's fields
+    assert signed == ["Sig1_r1", "Sig3_r1", "Sig4_r1"]
+    report = verify_pdf_bytes(data=final, trust_roots=verification_trust_roots())
+    assert report["valid"] is True, report["problems"]
+
+
+def test_without_a_new_file_the_director_signs_the_field_made_by_the_first_signature(personas):
+    from tests.workflows.helpers import latest_file
+
+    doc = upload(personas["requester"], blank_pdf())
+    assert approve(personas["head1"], doc["id"]).status_code == 202
+    assert approve(personas["head2"], doc["id"]).status_code == 202
+    certified, _ = _fields(latest_file(personas["requester"], doc["id"]))
+    send_back(personas["director"], doc["id"])
+    assert resubmit(personas["requester"], doc["id"]).status_code == 200
+    assert approve(personas["director"], doc["id"]).status_code == 202
+    assert detail(personas["requester"], doc["id"])["status"] == "completed"
+    names, signed = _fields(latest_file(personas["requester"], doc["id"]))
+    assert names == certified == ["Sig1_r1", "Sig2_r1", "Sig3_r1", "Sig4_r1"]
+    assert signed == ["Sig1_r1", "Sig2_r1", "Sig4_r1"]

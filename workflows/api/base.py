@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Q
 from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -14,20 +13,18 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import generics, serializers
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.pagination import BasePagination, LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from integrations.auth import ApiKeyAuthentication, ApplicationScopes
 
 from .. import selectors
-from ..models import (
-    Assignment,
-    Document,
-)
+from ..models import Document
 from ..serializers import (
     MAX_ID,
 )
@@ -90,6 +87,63 @@ class Pagination(LimitOffsetPagination):
         return min(super().get_offset(request), 10**9)
 
 
+class KeysetPagination(BasePagination):
+    """Pages of a list read in index order: `{"next": URL or null, "results": [...]}`, no count.
+
+    `next` carries a signed `cursor` (the sort values of the last row); a cursor that was altered, or given
+    out for another list or person, is refused with 400 `invalid_cursor`. `limit` as before (default 50,
+    at most 200); `offset` is no longer read (a deep offset scans every row before it)."""
+
+    default_limit = 50
+    max_limit = 200
+
+    def limit(self, request) -> int:
+        raw = request.query_params.get("limit", "")
+        return min(max(int(raw), 1), self.max_limit) if raw.isdigit() else self.default_limit
+
+    def cursor(self, request) -> str | None:
+        return request.query_params.get("cursor") or None
+
+    def response(self, request, results: list, following: str | None) -> Response:
+        link = None
+        if following is not None:
+            link = replace_query_param(request.build_absolute_uri(), "cursor", following)
+        return Response({"next": link, "results": results})
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["next", "results"],
+            "properties": {
+                "next": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "the next page (null on the last one); follow it as it is",
+                },
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "description": "where the page starts: take it from `next`, never build it",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": f"rows per page (default {self.default_limit}, at most {self.max_limit})",
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_limit},
+            },
+        ]
+
+
 class ApiView(APIView):
     authentication_classes = [ApiKeyAuthentication, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]
     permission_classes = [IsAuthenticated, ApplicationScopes]
@@ -99,6 +153,19 @@ class ApiView(APIView):
 
 class ListView(ApiView, generics.ListAPIView):
     pagination_class = Pagination
+
+
+class KeysetListView(ApiView, generics.GenericAPIView):
+    """A list answered by a selector's keyset page (see KeysetPagination)."""
+
+    pagination_class = KeysetPagination
+
+    def page_response(self, request, selector, **arguments) -> Response:
+        rows, following = selector(
+            cursor=self.paginator.cursor(request), size=self.paginator.limit(request), **arguments
+        )
+        data = self.get_serializer(rows, many=True).data
+        return self.paginator.response(request, data, following)
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -138,14 +205,3 @@ def _visible(request, pk: int) -> Document:
     if document is None:
         raise Http404
     return document
-
-
-def _documents_filtered(*, user, status_filter: str, role: str, q: str):
-    qs = selectors.document_list(user=user, status=status_filter or None)
-    if role == "requester":
-        qs = qs.filter(requester=user)
-    elif role == "signer":
-        qs = qs.filter(pk__in=Assignment.objects.filter(Q(signer=user) | Q(decided_by=user)).values("document_id"))
-    if q:
-        qs = qs.filter(title__icontains=q)
-    return qs

@@ -19,12 +19,20 @@ from signing.services import signing_batch_progress
 from .. import selectors, services
 from ..serializers import (
     MAX_ID,
+    BatchChallengeIn,
     BatchCreatedOut,
     BatchIn,
     BatchProgressOut,
     BatchRefusedOut,
+    PasskeyOptionsOut,
 )
 from .base import IDEMPOTENCY_KEY, ApiView, _batch_versions, _form, errors
+
+
+def _named(request, ids: list[int]) -> tuple[list[int], dict]:
+    """The ids asked for (once each, in order) and those of them the caller may see."""
+    wanted = list(dict.fromkeys(ids))
+    return wanted, {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
 
 
 class BatchCreate(ApiView):
@@ -62,15 +70,16 @@ class BatchCreate(ApiView):
         form, refusal = _form(BatchIn, request)
         if refusal:
             return refusal
-        wanted = list(dict.fromkeys(form["documents"]))
-        found = {d.pk: d for d in selectors.documents_visible_to(request.user).filter(pk__in=wanted)}
+        wanted, found = _named(request, form["documents"])
         missing = [{"document": pk, "detail": _("Not found."), "code": "not_found"} for pk in wanted if pk not in found]
         batch, refused = services.decision_approve_batch(
             documents=[found[pk] for pk in wanted if pk in found],
             actor=request.user,
             otp=form["otp"],
+            webauthn=form["webauthn"],
             comment=form["comment"],
             sha256=_batch_versions(form["sha256"]),
+            request=request,
         )
         problems = missing + refused
         if batch.total == 0:
@@ -107,3 +116,30 @@ class BatchDetail(ApiView):
         if batch is None:
             raise Http404
         return Response(signing_batch_progress(batch=batch))
+
+
+class BatchChallenge(ApiView):
+    @extend_schema(
+        summary="A passkey challenge for approving several documents at once",
+        description=(
+            "Like `documents/{id}/approve/challenge/` for every listed document (each must be approvable now "
+            "by the caller): the challenge carries all of them and their current versions; send its "
+            "assertion as `webauthn` to `batches/` with the same documents."
+        ),
+        request=BatchChallengeIn,
+        responses={200: PasskeyOptionsOut, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request):
+        form, refusal = _form(BatchChallengeIn, request)
+        if refusal:
+            return refusal
+        wanted, found = _named(request, form["documents"])
+        if len(found) != len(wanted):
+            raise Http404
+        options = services.approval_passkey_options(
+            documents=[found[pk] for pk in wanted],
+            actor=request.user,
+            sha256=_batch_versions(form["sha256"]),
+            request=request,
+        )
+        return Response(options)

@@ -96,8 +96,12 @@ def pdf_inspect(data: bytes) -> PdfInfo:
     return PdfInfo(pages=pages)
 
 
-def version_store(*, document: Document, data: bytes, kind: str, signing_job_id: int | None = None) -> DocumentVersion:
-    number = (document.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+def version_store(
+    *, document: Document, data: bytes, kind: str, signing_job_id: int | None = None, number: int | None = None
+) -> DocumentVersion:
+    """Store the next version; `number` when the caller already read it under the document lock."""
+    if number is None:
+        number = (document.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
     digest = hashlib.sha256(data).hexdigest()
     stored = storage.store(
         storage=default_storage, name=f"documents/{document.pk}/v{number}-{digest[:16]}.pdf", data=data

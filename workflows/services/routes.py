@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 
 import audit
 from accounts.models import User
+from core import storage
 from signing import services as signing_services
 from signing.models import JobKind, PadesLevel
 
@@ -23,14 +24,17 @@ from ..errors import AlreadyDecided, InvalidDocument, NotAllowed, NotFound, Tran
 from ..models import (
     Assignment,
     AssignmentStatus,
+    Confidentiality,
     Document,
     DocumentStatus,
     DocumentVersion,
     RouteTier,
     TierStatus,
+    Urgency,
     WorkflowTemplate,
 )
 from ..selectors import SIGNING_HANDLER, current_assignments, current_tier_ids
+from .access import document_access_start, document_access_sync
 from .common import admin_required, document_lock, notify, text_required, webhook_on_commit
 from .documents import PdfInfo, final_file_valid, pdf_clean, pdf_inspect, version_store
 from .verification_link import verification_stamp
@@ -41,8 +45,10 @@ SLOT_WIDTH, SLOT_HEIGHT, SLOT_GAP, SLOT_MARGIN = 170.0, 62.0, 8.0, 36.0
 
 
 def resolve_signers(*, tier, requester: User) -> list[User]:
-    """Explicit users of a template tier, plus those holding `rule_position` in the unit the rule names."""
-    users = list(tier.signers.filter(is_active=True).order_by("id"))
+    """The requester when the tier is the originator's (ลงชื่อผู้เสนอ), explicit users of a template tier, plus
+    those holding `rule_position` in the unit the rule names."""
+    users = [requester] if tier.requester_signs else []
+    users.extend(u for u in tier.signers.filter(is_active=True).order_by("id") if u not in users)
     if tier.rule_position:
         if tier.rule_org_unit_id:
             units = [tier.rule_org_unit]
@@ -95,6 +101,17 @@ def _check_placement(placement: dict, info: PdfInfo) -> tuple[int, list[float]]:
     return page, box
 
 
+def _saved_position(*, template: WorkflowTemplate, seat_index: int, info: PdfInfo) -> tuple[int, list[float]] | None:
+    """The template's saved box for this seat, when it has one that fits this file (else the automatic one)."""
+    positions = template.box_positions if isinstance(template.box_positions, list) else []
+    if seat_index >= len(positions) or not isinstance(positions[seat_index], dict):
+        return None
+    try:
+        return _check_placement(positions[seat_index], info)
+    except InvalidDocument:
+        return None
+
+
 @transaction.atomic(durable=True)
 def route_start(
     *,
@@ -103,19 +120,26 @@ def route_start(
     template: WorkflowTemplate,
     actor: User,
     placements: dict[str, dict] | None = None,
+    urgency: str = "",
+    confidentiality: str = "",
 ) -> Document:
     """Create a document, its first version and its route; the first tier opens at once.
 
     `placements` maps a signer's username to {"page": n, "box": [x1, y1, x2, y2]} to move a box.
     """
-    title = (title or "").strip()
-    if not title:
-        raise InvalidDocument(gettext("A title is required."))
-    if not template.active:
-        raise InvalidDocument(gettext("The workflow template %(code)s is not active.") % {"code": template.code})
-    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
-    pdf, cleaned = pdf_clean(pdf)
-    info = pdf_inspect(pdf)
+    return route_create(
+        title=title,
+        pdf=pdf,
+        template=template,
+        actor=actor,
+        placements=placements,
+        urgency=urgency,
+        confidentiality=confidentiality,
+    )
+
+
+def route_seats(*, template: WorkflowTemplate, actor: User) -> list[tuple]:
+    """(template tier, signers, quorum) of each tier the route would open, refused when one cannot."""
     template_tiers = list(template.tiers.order_by("order"))
     if not template_tiers:
         raise InvalidDocument(gettext("The workflow template %(code)s has no tiers.") % {"code": template.code})
@@ -138,12 +162,68 @@ def route_start(
                         gettext("%(name)s would hold two seats in this route.") % {"name": user.full_name_th}
                     )
                 seen.add(user.pk)
+    return seats
+
+
+@transaction.atomic(durable=True)
+def template_positions_save(*, template: WorkflowTemplate, actor: User, placements: dict[str, dict]) -> list[dict]:
+    """Save the boxes placed on an uploaded form with the workflow template, one per seat in route order, so
+    the next upload of that form starts from them. IT administrators only: every requester's boxes move."""
+    admin_required(actor)
+    seats = [user.username for _, signers, _ in route_seats(template=template, actor=actor) for user in signers]
+    positions = []
+    for username in seats:
+        placement = placements.get(username)
+        try:
+            page = int(placement["page"])
+            box = [round(float(v), 1) for v in placement["box"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidDocument(gettext("Place a box for every seat before saving the positions.")) from exc
+        if page < 0 or len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
+            raise InvalidDocument(gettext("A signature box lies outside its page or is too small."))
+        positions.append({"page": page, "box": box})
+    template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
+    template.box_positions = positions
+    template.save(update_fields=["box_positions"])
+    audit.record(actor=actor, action="template.positions_saved", target=template, details={"seats": len(positions)})
+    return positions
+
+
+def route_create(
+    *,
+    title: str,
+    pdf: bytes,
+    template: WorkflowTemplate,
+    actor: User,
+    placements: dict[str, dict] | None = None,
+    reference_no: str = "",
+    urgency: str = "",
+    confidentiality: str = "",
+) -> Document:
+    """`route_start` inside the caller's transaction (a memo takes its register number in the same one)."""
+    if urgency not in ("", *Urgency.values):
+        raise InvalidDocument(gettext("Unknown urgency %(value)s.") % {"value": urgency})
+    if confidentiality not in ("", *Confidentiality.values):
+        raise InvalidDocument(gettext("Unknown confidentiality %(value)s.") % {"value": confidentiality})
+    title = (title or "").strip()
+    if not title:
+        raise InvalidDocument(gettext("A title is required."))
+    if not template.active:
+        raise InvalidDocument(gettext("The workflow template %(code)s is not active.") % {"code": template.code})
+    pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
+    pdf, cleaned = pdf_clean(pdf)
+    info = pdf_inspect(pdf)
+    seats = route_seats(template=template, actor=actor)
+    template_tiers = [tier for tier, _, _ in seats]
     document = Document.objects.create(
         title=title[:300],
         requester=actor,
         template=template,
         status=states.DOCUMENT_INITIAL,
         pades_level=template.pades_level,
+        reference_no=reference_no[:100],
+        urgency=urgency,
+        confidentiality=confidentiality,
     )
     # before any signature, so the signatures cover the QR code and link to the public page
     pdf = verification_stamp(document=document, pdf=pdf)
@@ -161,6 +241,8 @@ def route_start(
             page, slot = last_page, box
             if user.username in placements:
                 page, slot = _check_placement(placements[user.username], info)
+            elif saved := _saved_position(template=template, seat_index=seat_number - 1, info=info):
+                page, slot = saved
             Assignment.objects.create(
                 tier=route_tier,
                 document=document,
@@ -169,6 +251,7 @@ def route_start(
                 page=page,
                 box=slot,
             )
+    document_access_start(document=document)
     audit.record(
         actor=actor,
         action="document.created",
@@ -178,6 +261,9 @@ def route_start(
             "sha256": document.versions.get().sha256,
             "pages": len(info.pages),
             "removed_from_upload": cleaned,
+            "reference_no": document.reference_no,
+            "urgency": document.urgency,
+            "confidentiality": document.confidentiality,
         },
     )
     tier_open(document=document, round=1, order=template_tiers[0].order)
@@ -281,14 +367,37 @@ def route_close(*, document: Document) -> None:
 
 
 def round_start(*, document: Document, from_tier: int, page_count: int | None = None) -> None:
-    """A new round of the route: tiers before `from_tier` stay as they are, the rest run again."""
+    """A new round of the route: tiers before `from_tier` stay as they are, the rest run again.
+
+    `page_count` is given for a revised file (a new version without signatures): its seats get new
+    signature fields. On the same file, each seat signs in the field its seat had: the file's first
+    signature created every seat's field and certified the file, which allows no new field
+    (signing.pades). Signatures of `from_tier` and later tiers already in the file would fill those
+    fields, so the round restarts on the version before the first of them (stored again as the current
+    version): the tiers before `from_tier` keep their signatures, the others sign again.
+    """
     previous = list(
         RouteTier.objects.filter(pk__in=current_tier_ids(document), order__gte=from_tier)
         .order_by("order")
         .prefetch_related("assignments")
     )
+    restarted_from, dropped_jobs = (
+        _restart_version(document=document, from_tier=from_tier) if page_count is None else (None, [])
+    )
     document.round += 1
     document.save(update_fields=["round"])
+    if restarted_from is not None:
+        from signing.models import SigningJob
+
+        # their signatures are not in the file the round restarts on: their fields may be signed again
+        SigningJob.objects.filter(pk__in=dropped_jobs).update(superseded_at=timezone.now())
+        version_store(
+            document=document,
+            data=storage.read_verified(
+                storage=restarted_from.file.storage, name=restarted_from.file.name, sha256=restarted_from.sha256
+            ),
+            kind=DocumentVersion.Kind.REVISION,
+        )
     seat_number = document.assignments.count()
     for old in previous:
         tier = RouteTier.objects.create(
@@ -303,14 +412,39 @@ def round_start(*, document: Document, from_tier: int, page_count: int | None = 
                 tier=tier,
                 document=document,
                 signer_id=assignment.signer_id,
-                field_name=f"Sig{seat_number}_r{document.round}",
+                field_name=f"Sig{seat_number}_r{document.round}" if page_count is not None else assignment.field_name,
                 page=page,
                 box=assignment.box,
             )
     audit.record(
-        action="route.round_started", target=document, details={"round": document.round, "from_tier": from_tier}
+        action="route.round_started",
+        target=document,
+        details={
+            "round": document.round,
+            "from_tier": from_tier,
+            "restarted_from_version": restarted_from.number if restarted_from is not None else None,
+        },
     )
     tier_open(document=document, round=document.round, order=from_tier)
+
+
+def _restart_version(*, document: Document, from_tier: int) -> tuple[DocumentVersion | None, list[int]]:
+    """The newest version holding no signature of a seat in `from_tier` or later (None: the current one), and
+    the signing jobs whose signatures the versions after it added."""
+    versions = list(document.versions.exclude(kind=DocumentVersion.Kind.ARCHIVE).order_by("-number"))
+    job_tiers = dict(
+        Assignment.objects.filter(
+            document=document, signing_job_id__in=[v.signing_job_id for v in versions if v.signing_job_id]
+        ).values_list("signing_job_id", "tier__order")
+    )
+    dropped: list[int] = []
+    for version in versions:
+        later_tier = job_tiers.get(version.signing_job_id, from_tier) >= from_tier
+        if version.kind == DocumentVersion.Kind.SIGNED and later_tier:
+            dropped.append(version.signing_job_id)
+            continue
+        return (version if dropped else None), dropped
+    return None, []
 
 
 @transaction.atomic(durable=True)
@@ -357,6 +491,9 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes | None = None,
             "from_tier": from_tier,
             "comment": (comment or "")[:500],
             "removed_from_upload": cleaned,
+            "reference_no": document.reference_no,
+            "urgency": document.urgency,
+            "confidentiality": document.confidentiality,
         },
     )
     round_start(document=document, from_tier=from_tier, page_count=len(info.pages) if info else None)
@@ -426,6 +563,7 @@ def assignment_reassign(*, assignment: Assignment, new_signer: User, actor: User
     old = assignment.signer
     assignment.signer = new_signer
     assignment.save(update_fields=["signer"])
+    document_access_sync(document=document)  # the old holder no longer sees it, unless they take part otherwise
     audit.record(
         actor=actor,
         action="assignment.reassigned",

@@ -9,7 +9,8 @@ signatures cover it. ``/v/<token>/`` then answers anyone, without signing in:
   rejected or cancelled) is the same 404, so the page tells nothing about which documents exist;
 - what the public verdict needs and no more: the verdict of dsign's verifier on the stored final file,
   the title, completion time, the final SHA-256, and each signature's signer name, position, tier and
-  time. Never the body, comments, usernames, e-mail addresses, certificate details or the file itself;
+  time (a classified document's title is not shown either). Never the body, comments, usernames, e-mail
+  addresses, certificate details or the file itself;
 - an uploaded copy is verified by the same verifier (its upload and admission limits) and compared,
   byte for byte through its SHA-256, with the stored final version (or its PDF/A-3 archive copy, which is
   the final version plus the signing record): "matches" only when it is one of those files.
@@ -143,7 +144,8 @@ def public_view(*, token: str) -> dict:
         )
     archived = archive_version(document)
     return {
-        "title": document.title,
+        # a classified document (ลับ / ลับมาก / ลับที่สุด) keeps even its title from strangers
+        "title": document.title if not document.confidentiality else None,
         "completed_at": document.completed_at,
         "sha256": version.sha256,
         "archive_sha256": archived.sha256 if archived else None,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0007_document_title_trigram'),
+        ('workflows', '0009_memo_registers_classes'),
     ]
 
     operations = [
