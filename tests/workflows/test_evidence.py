@@ -51,7 +51,7 @@ def test_the_qr_code_on_the_memo_opens_the_public_page_without_signing_in(comple
     document = Document.objects.get(pk=document_id)
     detail = api_client_for(personas["requester"]).get(f"/api/v1/documents/{document_id}/").json()
     url = detail["verification_url"]
-    assert url and document.verification_token in url and str(document_id) not in url.rsplit("/v/", 1)[1]
+    assert url and document.verification_token in url and url.rsplit("/v/", 1)[1].strip("/") != str(document_id)
 
     # the QR code is in the version the route started with, so every signature covers it
     original = document.versions.get(kind=DocumentVersion.Kind.ORIGINAL)
