@@ -29,7 +29,7 @@ class CertificateOut(serializers.ModelSerializer):
     class Meta:
         model = Certificate
         fields = [
-            "id", "user", "holder_name", "org_unit", "status", "status_display", "source", "serial_number",
+            "id", "user", "holder_name", "org_unit", "purpose", "status", "status_display", "source", "serial_number",
             "subject_cn", "issuer_cn", "key_algorithm", "created_at", "not_before", "not_after",
             "agreement_accepted_at", "revoked_at", "revocation_reason", "superseded_by", "has_csr",
             "identity_proofing_level", "identity_proofing_method", "identity_proofing_reference",
@@ -145,6 +145,30 @@ class CertificateRevoke(APIView):
             )
         cert = services.certificate_revoke(certificate=cert, actor=request.user, reason=form.validated_data["reason"])
         return Response(CertificateOut(cert).data)
+
+
+class EncryptionIn(serializers.Serializer):
+    user = serializers.CharField(
+        max_length=150, required=False, help_text="whose (CA officers); yourself when left out"
+    )
+
+
+class EncryptionCertificateIssue(APIView):
+    """An encryption certificate (keyEncipherment, its own key in the HSM) for receiving encrypted copies."""
+
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(request=EncryptionIn, responses={201: CertificateOut, 400: ERROR, 403: ERROR, 404: ERROR})
+    def post(self, request):
+        from accounts.models import User
+
+        form = EncryptionIn(data=request.data)
+        if not form.is_valid():
+            return Response({"detail": "user: a username.", "code": "invalid"}, status=400)
+        username = form.validated_data.get("user") or request.user.username
+        user = get_object_or_404(User, username=username, is_active=True)
+        cert = services.encryption_certificate_issue(user=user, actor=request.user)
+        return Response(CertificateOut(cert).data, status=201)
 
 
 class AcceptIn(serializers.Serializer):

@@ -120,18 +120,30 @@ class ProofingMethod(models.TextChoices):
 
 
 class Certificate(models.Model):
-    """A user's signing certificate; its private key lives in the token under `key_label`."""
+    """A user's certificate; its private key lives in the token under `key_label`.
+
+    `purpose` "signing" (the default, key usage digitalSignature + nonRepudiation) signs documents;
+    "encryption" (keyEncipherment, a separate RSA key that the token lets only decrypt) receives copies
+    encrypted to its holder. Nothing that signs ever picks an encryption certificate, and the reverse.
+    """
 
     class Source(models.TextChoices):
         INTERNAL = "internal", _("internal CA")
         EXTERNAL = "external", _("external CA (CSR)")
         PKCS12 = "pkcs12", _("imported PKCS#12")
 
+    class Purpose(models.TextChoices):
+        SIGNING = "signing", _("signing")
+        ENCRYPTION = "encryption", _("encryption")
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="certificates", verbose_name=_("user")
     )
     status = models.CharField(_("status"), max_length=24, choices=CertificateStatus.choices, db_index=True)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.INTERNAL)
+    purpose = models.CharField(
+        _("purpose"), max_length=16, choices=Purpose.choices, default=Purpose.SIGNING, db_index=True
+    )
     key_label = models.CharField(_("key label in the token"), max_length=100, unique=True)
     key_algorithm = models.CharField(_("key algorithm"), max_length=16)
     serial_number = models.CharField(_("serial number"), max_length=64, blank=True, db_index=True)
@@ -161,6 +173,7 @@ class Certificate(models.Model):
     identity_proofing_method = models.CharField(
         _("identity proofing method"), max_length=20, choices=ProofingMethod.choices, blank=True
     )
+    identity_proofing_reference = models.CharField()
     identity_proofing_reference = models.CharField(
         _("identity proofing reference"),
         max_length=200,

@@ -241,7 +241,8 @@ def build_end_entity(
     profile: str = "signing",
     extended_key_usage: bool = True,
 ) -> x509.Certificate:
-    """A leaf certificate. ``profile`` is "signing" (people), "ocsp" (responder) or "tsa".
+    """A leaf certificate. ``profile`` is "signing" (people), "encryption" (people's key-transport
+    key: keyEncipherment only, so it can never pass for a signing certificate), "ocsp" (responder) or "tsa".
 
     For "signing", ``extended_key_usage=False`` leaves EKU out entirely (some relying parties
     prefer that); otherwise it names emailProtection and documentSigning.
@@ -264,6 +265,15 @@ def build_end_entity(
                     "subject_alt_name",
                     [x509.GeneralName(name="rfc822_name", value=subject["email"])],
                 )
+            )
+        extensions.append(_crl_distribution_points(crl_url))
+        extensions.append(_authority_information_access(ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url))
+    elif profile == "encryption":
+        extensions.append(_extension("key_usage", {"key_encipherment"}, critical=True))
+        extensions.append(_extension("extended_key_usage", ["email_protection"]))
+        if subject.get("email"):
+            extensions.append(
+                _extension("subject_alt_name", [x509.GeneralName(name="rfc822_name", value=subject["email"])])
             )
         extensions.append(_crl_distribution_points(crl_url))
         extensions.append(_authority_information_access(ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url))

@@ -33,6 +33,8 @@ def signing_credentials_get(*, certificate_id: int) -> SigningCredentials:
     cert = Certificate.objects.filter(pk=certificate_id).first()
     if cert is None or cert.certificate_der is None:
         raise CertificateNotUsable("The signer has no issued certificate.")
+    if cert.purpose != Certificate.Purpose.SIGNING:
+        raise CertificateNotUsable("This certificate is for encryption; it never signs.")
     certificate_refusal(cert)
     return SigningCredentials(
         key_label=cert.key_label, certificate=cert.certificate, chain=chain_from_pem(cert.chain_pem)
@@ -91,12 +93,34 @@ def signing_credentials_cached(*, certificate_id: int, key_label: str, serial: s
     return cached
 
 
-def certificate_for_signing(*, user) -> Certificate | None:
-    """The user's certificate that would sign now (active and in date), newest first."""
+def _usable(*, user, purpose: str) -> Certificate | None:
     return (
-        Certificate.objects.filter(user=user, status=CertificateStatus.ACTIVE, not_after__gt=timezone.now())
+        Certificate.objects.filter(
+            user=user, purpose=purpose, status=CertificateStatus.ACTIVE, not_after__gt=timezone.now()
+        )
         .order_by("-not_after")
         .first()
+    )
+
+
+def certificate_for_signing(*, user) -> Certificate | None:
+    """The user's certificate that would sign now (active and in date, for signing), newest first."""
+    return _usable(user=user, purpose=Certificate.Purpose.SIGNING)
+
+
+def certificate_for_encryption(*, user) -> Certificate | None:
+    """The user's certificate that copies are encrypted to now (active, in date, for encryption)."""
+    return _usable(user=user, purpose=Certificate.Purpose.ENCRYPTION)
+
+
+def encryption_certificates_of(*, user) -> list[Certificate]:
+    """Every encryption certificate of the user that can still open a copy (active or expired, never
+    revoked): a copy encrypted last year must still open after the certificate was renewed."""
+    return list(
+        Certificate.objects.filter(user=user, purpose=Certificate.Purpose.ENCRYPTION)
+        .exclude(status=CertificateStatus.REVOKED)
+        .exclude(certificate_der=None)
+        .order_by("-not_after")
     )
 
 
@@ -105,7 +129,12 @@ def certificate_for_signing_annotations(user_ref) -> dict:
     `user_ref` (an id or an OuterRef), read inside another statement."""
     from django.db.models import Subquery
 
-    mine = Certificate.objects.filter(user_id=user_ref, status=CertificateStatus.ACTIVE, not_after__gt=timezone.now())
+    mine = Certificate.objects.filter(
+        user_id=user_ref,
+        purpose=Certificate.Purpose.SIGNING,
+        status=CertificateStatus.ACTIVE,
+        not_after__gt=timezone.now(),
+    )
     mine = mine.order_by("-not_after")
     return {
         "signing_certificate_id": Subquery(mine.values("pk")[:1]),

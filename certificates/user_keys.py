@@ -7,9 +7,11 @@ from asn1crypto import keys
 from core import signer
 
 
-def key_generate(*, label: str, algorithm: str) -> keys.PublicKeyInfo:
+def key_generate(*, label: str, algorithm: str, usage: str = "sign") -> keys.PublicKeyInfo:
+    """A new key pair in the users' token: a signing key, or (``usage="encrypt"``) an RSA key that only
+    decrypts the file keys of copies encrypted to the user."""
     return keys.PublicKeyInfo.load(
-        signer.b64decode(signer.call("key_generate", label=label, algorithm=algorithm)["public_key"])
+        signer.b64decode(signer.call("key_generate", label=label, algorithm=algorithm, usage=usage)["public_key"])
     )
 
 

@@ -420,6 +420,9 @@ REST_FRAMEWORK = {
         "otp": "10/min",
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
         "user": env.str("API_THROTTLE_USER", default="100/s"),
+        # the public verification page (/v/<token>/), per client address: views and uploaded copies
+        "public_verify": env.str("PUBLIC_VERIFY_THROTTLE", default="30/min"),
+        "public_verify_upload": env.str("PUBLIC_VERIFY_UPLOAD_THROTTLE", default="5/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -233,3 +233,34 @@ class SignatureImageForm(forms.ModelForm):
         if not any(head.startswith(magic) for magic in SIGNATURE_IMAGE_TYPES.values()):
             raise forms.ValidationError(_("Upload a PNG or JPEG image."))
         return upload
+
+
+class EncryptedCopyForm(forms.Form):
+    """An encrypted copy of a document: for a password, or for chosen users' encryption certificates."""
+
+    password = forms.CharField(
+        label=_("Password for the copy"), required=False, widget=forms.PasswordInput, max_length=200, strip=False
+    )
+    recipients = forms.CharField(
+        label=_("Or the recipients' usernames (comma-separated)"), required=False, max_length=2000
+    )
+
+    def clean(self):
+        data = super().clean()
+        recipients = [r.strip() for r in (data.get("recipients") or "").replace("\n", ",").split(",") if r.strip()]
+        if bool(data.get("password")) == bool(recipients):
+            raise forms.ValidationError(_("Give either a password or recipients."))
+        data["recipients"] = recipients or None
+        data["password"] = data.get("password") or None
+        return data
+
+
+class EncryptedOpenForm(forms.Form):
+    file = forms.FileField(label=_("Encrypted copy (PDF)"))
+    otp = forms.CharField(label=_("One-time code (OTP)"), max_length=64)
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(_("The file is too large to verify."))
+        return upload

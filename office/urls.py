@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import accounts, certificates, documents, passkeys
+from .views import accounts, certificates, documents, passkeys, public
 
 urlpatterns = [
     path("", documents.inbox, name="home"),
@@ -16,12 +16,16 @@ urlpatterns = [
     path("documents/<int:pk>/timeline/", documents.document_timeline, name="office-timeline"),
     path("documents/<int:pk>/resubmit/", documents.document_resubmit, name="office-resubmit"),
     path("documents/<int:pk>/recall/", documents.document_recall, name="office-recall"),
+    path("documents/<int:pk>/encrypted/", documents.document_encrypted, name="office-encrypted"),
     path("documents/<int:pk>/passkey/", passkeys.document_passkey, name="office-document-passkey"),
     path("documents/<int:pk>/<str:decision>/", documents.document_decide, name="office-decide"),
     path("batches/", documents.batch_start, name="office-batch"),
     path("batches/<int:pk>/", documents.batch_progress, name="office-batch-progress"),
     path("verify/", documents.verify, name="office-verify"),
+    path("v/<str:token>/", public.public_verify, name="public-verify"),
     path("me/", documents.my_certificate, name="office-me"),
+    path("me/encryption-certificate/", documents.encryption_certificate_request, name="office-encryption-request"),
+    path("encrypted/open/", documents.encrypted_open, name="office-encrypted-open"),
     path("me/signature.png", documents.signature_image, name="office-signature-image"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),
     path("accounts/mfa/", accounts.mfa_devices, name="accounts-mfa"),

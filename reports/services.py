@@ -310,8 +310,6 @@ def monthly_report_send(*, year: int, month: int, work_dir: Path, force: bool = 
 
     Sent once per month: a second run (django-q2 may deliver a task twice) finds the event and stops.
     """
-    from django.conf import settings
-    from django.core.mail import EmailMessage
     from django.db import transaction
 
     import audit
@@ -325,16 +323,7 @@ def monthly_report_send(*, year: int, month: int, work_dir: Path, force: bool = 
     if not recipients:
         return []
     files = report_write(period=period, out_dir=work_dir)
-    message = EmailMessage(
-        subject=f"dsign: รายงานประจำเดือน {period.label} / monthly report",
-        body=(
-            f"รายงานการใช้งานระบบประจำเดือน {period.label} แนบมาพร้อมนี้ (PDF, CSV, XLSX)\n"
-            f"The dsign report for {period.label} is attached.\n\n"
-            + "\n".join(f"{section}: {count}" for section, count in files.counts.items())
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=recipients,
-    )
+    message = _report_email(period=period, counts=files.counts, recipients=recipients)
     types = {".pdf": "application/pdf", ".csv": "text/csv", ".xlsx": _XLSX}
     for path in files.paths:
         message.attach(path.name, path.read_bytes(), types[path.suffix])
@@ -357,3 +346,33 @@ def monthly_report_send(*, year: int, month: int, work_dir: Path, force: bool = 
 
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _report_email(*, period, counts: dict, recipients: list[str]):
+    """The monthly report e-mail: the organisation's name and logo (inline), the month in the Buddhist era."""
+    from html import escape
+
+    from django.conf import settings
+
+    from branding.email import LOGO_CID, branded_email, has_logo
+    from branding.selectors import branding_get
+
+    from .templatetags.report_dates import be_month
+
+    org, month = branding_get().name, be_month(period)
+    lines = "\n".join(f"{section}: {count}" for section, count in counts.items())
+    text = (
+        f"{org}\n\nรายงานการใช้งานระบบประจำเดือน {month} แนบมาพร้อมนี้ (PDF, CSV, XLSX)\n"
+        f"The dsign report for {period.label} is attached.\n\n{lines}"
+    )
+    logo = f'<img src="cid:{LOGO_CID}" alt="" style="max-height:64px"><br>' if has_logo() else ""
+    html = (
+        f'<div style="font-family:Sarabun,Tahoma,sans-serif">{logo}<strong>{escape(org)}</strong>'
+        f"<p>รายงานการใช้งานระบบประจำเดือน {escape(month)} แนบมาพร้อมนี้ (PDF, CSV, XLSX)</p>"
+        f"<pre>{escape(lines)}</pre></div>"
+    )
+    message = branded_email(
+        subject=f"[{org}] รายงานประจำเดือน {month} / monthly report", text=text, html=html, to=recipients
+    )
+    message.from_email = settings.DEFAULT_FROM_EMAIL
+    return message

@@ -363,9 +363,18 @@ def _sad_items(items: list) -> list[dict]:
     return cleaned
 
 
-def activate(*, user_id: int, items: list, factors: list[dict], code: str = "", assertion=None) -> dict:
-    """Signature activation data for ``items`` (the documents the user confirmed) after their code, or
-    after a passkey assertion whose challenge carries exactly these items (core.passkeys.items_binding)."""
+PURPOSES = ("sign", "decrypt")
+
+
+def activate(
+    *, user_id: int, items: list, factors: list[dict], code: str = "", assertion=None, purpose: str = "sign"
+) -> dict:
+    """Activation data for ``items`` after the user's code, or after a passkey assertion whose challenge
+    carries exactly these items (core.passkeys.items_binding): the documents the user confirmed
+    (``purpose`` "sign"), or the key-transport blocks of an encrypted copy they open ("decrypt"). Each use
+    needs the data issued for it: a SAD issued to decrypt never signs, and one issued to sign never decrypts."""
+    if purpose not in PURPOSES:
+        raise SignerRefused("bad_request", f"unknown purpose {purpose!r}")
     items = _sad_items(items)
     if assertion is not None:
         from core import passkeys as binding_rules
@@ -378,6 +387,7 @@ def activate(*, user_id: int, items: list, factors: list[dict], code: str = "", 
     payload = {
         "v": 1,
         "user": int(user_id),
+        "purpose": purpose,
         "items": items,
         "iat": now,
         "exp": now + int(_settings().SIGNATURE_ACTIVATION_SECONDS),
@@ -436,12 +446,9 @@ def sign(*, sad: str, subject: int, key_label: str, signed_attrs: str, prepared:
     if digest_algorithm != "sha256":
         raise SignerRefused("bad_request", "only SHA-256 signatures are activated")
     payload = _sad_open(sad)
-    owner = _owner_of(key_label)
-    if payload.get("user") != owner:
-        raise SignerRefused("activation_other_user", "The activation data belong to another user.")
-    item = next((i for i in payload.get("items", []) if i["subject"] == int(subject)), None)
-    if item is None:
-        raise SignerRefused("activation_other_document", "The activation data do not cover this document.")
+    if payload.get("purpose", "sign") != "sign":
+        raise SignerRefused("activation_other_purpose", "These activation data are not for signing.")
+    item = _sad_item(payload, key_label=key_label, subject=subject)
     data, prepared_bytes = _unb64(signed_attrs), _unb64(prepared)
     covered, first_range = _covered(prepared_bytes)
     if _message_digest(data) != hashlib.sha256(covered).digest():
@@ -454,6 +461,38 @@ def sign(*, sad: str, subject: int, key_label: str, signed_attrs: str, prepared:
     _use(payload, subject=int(subject))
     signature = hsm.sign_raw(label=key_label, data=data, digest_algorithm="sha256")
     return {"signature": _b64(signature)}
+
+
+def _sad_item(payload: dict, *, key_label: str, subject: int) -> dict:
+    """The item of ``payload`` for ``subject``, when the SAD belongs to the owner of ``key_label``."""
+    owner = _owner_of(key_label)
+    if payload.get("user") != owner:
+        raise SignerRefused("activation_other_user", "The activation data belong to another user.")
+    item = next((i for i in payload.get("items", []) if i["subject"] == int(subject)), None)
+    if item is None:
+        raise SignerRefused("activation_other_document", "The activation data do not cover this document.")
+    return item
+
+
+DECRYPT_MECHANISMS = ("rsa_pkcs", "rsa_oaep_sha256", "rsa_oaep_sha1")
+
+
+def decrypt(*, sad: str, subject: int, key_label: str, encrypted_key: str, mechanism: str) -> dict:
+    """The file key of an encrypted copy, unwrapped with the user's encryption key, under the same rules
+    as a signature: activation data issued after the user's fresh code, for ``purpose`` "decrypt", naming
+    the key's owner and this very key-transport block (its SHA-256 and size), used once."""
+    if mechanism not in DECRYPT_MECHANISMS:
+        raise SignerRefused("bad_request", f"unknown mechanism {mechanism!r}")
+    payload = _sad_open(sad)
+    if payload.get("purpose") != "decrypt":
+        raise SignerRefused("activation_other_purpose", "These activation data are not for decryption.")
+    item = _sad_item(payload, key_label=key_label, subject=subject)
+    blob = _unb64(encrypted_key)
+    if len(blob) != item["size"] or hashlib.sha256(blob).hexdigest() != item["sha256"]:
+        raise SignerRefused("activation_other_document", "The activation data are for another encrypted copy.")
+    _use(payload, subject=int(subject))
+    confirm(sad=sad, subject=int(subject))  # one decryption per activation: nothing to retry
+    return {"plaintext": _b64(hsm.decrypt_raw(label=key_label, data=blob, mechanism=mechanism))}
 
 
 def _use(payload: dict, *, subject: int) -> None:
@@ -512,9 +551,9 @@ def confirm(*, sad: str, subject: int) -> dict:
 # nothing anyone trusts), and a CSR's proof of possession (the data must be that key's CSR info) ---
 
 
-def key_generate(*, label: str, algorithm: str) -> dict:
+def key_generate(*, label: str, algorithm: str, usage: str = "sign") -> dict:
     _owner_of(label)
-    return {"public_key": _b64(hsm.key_generate(label=label, algorithm=algorithm).dump())}
+    return {"public_key": _b64(hsm.key_generate(label=label, algorithm=algorithm, usage=usage).dump())}
 
 
 def key_public(*, label: str) -> dict:
@@ -548,6 +587,7 @@ _OPERATIONS = {
     "verify": verify,
     "activate": activate,
     "sign": sign,
+    "decrypt": decrypt,
     "confirm": confirm,
     "key_generate": key_generate,
     "key_public": key_public,
@@ -566,7 +606,7 @@ def handle(request: dict) -> dict:
         return {"ok": True, **operation(**arguments)}
     except SignerRefused as exc:
         return {"ok": False, "code": exc.code, "message": exc.message}
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         return {"ok": False, "code": "bad_request", "message": f"bad arguments: {exc}"}
     except hsm.KeyNotFound as exc:
         return {"ok": False, "code": "key_missing", "message": str(exc)}

@@ -92,6 +92,7 @@ __all__ = [
     "archive_copy_make",
     "archive_diff_policy",
     "archive_record_read",
+    "fonts_not_embedded",
     "lta_renewal_needed",
     "record_to_xml",
 ]
@@ -125,6 +126,16 @@ def archive_copy_make(*, pdf: bytes, record: dict, now: datetime | None = None) 
     except (PdfError, ValueError, KeyError) as exc:
         raise ArchiveInputError(f"Not a readable PDF: {exc}") from exc
     root = writer.root
+    missing = fonts_not_embedded(pdf=pdf)
+    # PDF/A-3 only when it can be: an incremental update cannot embed a font the signed revisions use
+    record = {
+        **record,
+        "pdfa": {
+            "claimed": "PDF/A-3B" if not missing else None,
+            "fonts_not_embedded": missing,
+            "checked": "every font of every page, form XObject and annotation appearance has its program embedded",
+        },
+    }
 
     record_json = json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
     specs = [
@@ -148,7 +159,7 @@ def archive_copy_make(*, pdf: bytes, record: dict, now: datetime | None = None) 
     _register_files(writer=writer, root=root, specs=specs)
     if "/OutputIntents" not in root:
         root["/OutputIntents"] = generic.ArrayObject([writer.add_object(_srgb_output_intent(writer=writer))])
-    _write_metadata(writer=writer, reader=reader, root=root, record=record, now=now)
+    _write_metadata(writer=writer, reader=reader, root=root, record=record, now=now, pdfa=not missing)
     writer.update_root()
 
     out = BytesIO()
@@ -247,7 +258,59 @@ def _srgb_output_intent(*, writer) -> generic.DictionaryObject:
     )
 
 
-def _write_metadata(*, writer, reader, root, record: dict, now: datetime) -> None:
+def fonts_not_embedded(*, pdf: bytes) -> list[str]:
+    """The base names of fonts used in `pdf` whose program is not in the file (PDF/A forbids them).
+
+    Walks the fonts of every page, of the form XObjects they draw (nested) and of the annotations'
+    appearance streams. Type 3 fonts are drawn by the PDF itself and always count as embedded.
+    """
+    missing: set[str] = set()
+    seen: set[tuple[int, int]] = set()
+
+    def font_embedded(font) -> bool:
+        subtype = str(font.get("/Subtype", ""))
+        if subtype == "/Type3":
+            return True
+        if subtype == "/Type0":
+            descendants = font.get("/DescendantFonts") or []
+            return all(font_embedded(d) for d in descendants)
+        descriptor = font.get("/FontDescriptor")
+        return descriptor is not None and any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+
+    def visit(resources) -> None:
+        if resources is None or not isinstance(resources, pikepdf.Dictionary):
+            return
+        for font in (resources.get("/Font") or {}).values():
+            if not font_embedded(font):
+                missing.add(str(font.get("/BaseFont", "?")).lstrip("/"))
+        for xobject in (resources.get("/XObject") or {}).values():
+            key = xobject.objgen
+            if key in seen or key == (0, 0):
+                continue
+            seen.add(key)
+            if str(xobject.get("/Subtype", "")) == "/Form":
+                visit(xobject.get("/Resources"))
+
+    def visit_appearance(appearance) -> None:
+        if isinstance(appearance, pikepdf.Stream):
+            key = appearance.objgen
+            if key not in seen:
+                seen.add(key)
+                visit(appearance.get("/Resources"))
+        elif isinstance(appearance, pikepdf.Dictionary):
+            for value in appearance.values():
+                visit_appearance(value)
+
+    with pikepdf.open(BytesIO(pdf)) as document:
+        for page in document.pages:
+            visit(page.obj.get("/Resources"))
+            for annotation in page.obj.get("/Annots") or []:
+                for appearance in (annotation.get("/AP") or {}).values():
+                    visit_appearance(appearance)
+    return sorted(missing)
+
+
+def _write_metadata(*, writer, reader, root, record: dict, now: datetime, pdfa: bool = True) -> None:
     title = str((record.get("document") or {}).get("title") or "")
     summary = str(record.get("summary") or "")
     created = reader.document_meta_view.created or now
@@ -271,9 +334,10 @@ def _write_metadata(*, writer, reader, root, record: dict, now: datetime) -> Non
         fields = {}
     for key in list(fields):
         if key.ns == xmp_model.NS["pdfaid"]:
-            del fields[key]
-    fields[xmp_model.ExpandedName(ns=xmp_model.NS["pdfaid"], local_name="part")] = xmp_model.XmpValue("3")
-    fields[xmp_model.ExpandedName(ns=xmp_model.NS["pdfaid"], local_name="conformance")] = xmp_model.XmpValue("B")
+            del fields[key]  # an earlier claim is not ours to repeat
+    if pdfa:
+        fields[xmp_model.ExpandedName(ns=xmp_model.NS["pdfaid"], local_name="part")] = xmp_model.XmpValue("3")
+        fields[xmp_model.ExpandedName(ns=xmp_model.NS["pdfaid"], local_name="conformance")] = xmp_model.XmpValue("B")
     stream = MetadataStream.from_xmp([xmp_model.XmpStructure(fields)])
     root["/Metadata"] = writer.add_object(stream)
 

@@ -69,7 +69,10 @@ def encrypt_for_recipients(*, pdf: bytes, recipients: list[x509.Certificate]) ->
             list(recipients),
             keylen_bytes=32,
             version=crypt.SecurityHandlerVersion.AES256,
-            # checked above: pyHanko asks keyEncipherment of EC keys too, where RFC 5480 means keyAgreement
+            # checked above: pyHanko asks keyEncipherment of EC keys too, where RFC 5480 means keyAgreement.
+            # The file key is wrapped with RSA PKCS#1 v1.5, what PDF readers (Acrobat) open and SoftHSM can
+            # unwrap (its OAEP is SHA-1 only); no padding oracle: dsign's signer unwraps one block per fresh
+            # code of the recipient (signing/activation.py, decrypt).
             policy=RecipientEncryptionPolicy(ignore_key_usage=True),
         )
     except (PdfWriteError, ValueError, NotImplementedError, TypeError) as exc:

@@ -68,7 +68,14 @@ def verify_for_step_up(*, user, code: str, devices: list, context: dict) -> Verd
     items = context.get("activation_items")
     try:
         if items is not None:
-            answer = signer_client.call("activate", user_id=user.pk, code=code, items=items, factors=_payload(factors))
+            answer = signer_client.call(
+                "activate",
+                user_id=user.pk,
+                code=code,
+                items=items,
+                factors=_payload(factors),
+                purpose=context.get("activation_purpose", "sign"),
+            )
             context["activation"] = answer["sad"]
         else:
             answer = signer_client.call("verify", user_id=user.pk, code=code, factors=_payload(factors))

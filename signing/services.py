@@ -691,6 +691,20 @@ def signature_activate_with_device(
     return context["activation"], device
 
 
+def decryption_activate(*, user, code: str, items: list[dict], request=None) -> str:
+    """The recipient's fresh step-up before their key unwraps a copy's file key: activation data from the
+    signer bound to ``items`` (the wrapped keys, {subject, sha256, size}), usable only to decrypt them."""
+    from accounts import services as accounts_services
+
+    context: dict = {"activation_items": items, "activation_purpose": "decrypt"}
+    accounts_services.mfa_step_up(user=user, code=code, purpose="decrypt", request=request, verifier_context=context)
+    if not context.get("activation"):
+        raise accounts_services.StepUpFailed(
+            _("This MFA device cannot open encrypted copies; enrol it again or use a backup code.")
+        )
+    return context["activation"]
+
+
 def signature_passkey_options(*, user, items: list[dict], request=None) -> dict:
     """navigator.credentials.get() options whose challenge carries ``items`` (the documents and versions
     the user is about to approve): its assertion activates a signature for them and nothing else."""

@@ -185,6 +185,11 @@ class Document(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    # The key of the public verification page (/v/<token>/) printed as a QR code on the memo: random, so
+    # knowing or guessing a document's id reveals nothing (workflows/services/verification_link.py).
+    verification_token = models.CharField(
+        _("verification token"), max_length=32, unique=True, null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("document")

@@ -74,6 +74,14 @@ class CurrentVersionOut(serializers.Serializer):
 
 class DocumentDetailOut(DocumentOut):
     version = serializers.SerializerMethodField(help_text="the current version, as the signer is shown it")
+    verification_url = serializers.SerializerMethodField(
+        help_text="the public verification page (the QR code on the memo), once the document is completed"
+    )
+
+    def get_verification_url(self, document) -> str | None:
+        from .services.verification_link import verification_url
+
+        return verification_url(document)
 
     @extend_schema_field(CurrentVersionOut)
     def get_version(self, document) -> dict | None:

@@ -85,7 +85,7 @@ def certificate_accept(*, certificate: Certificate, actor, token: str) -> Certif
         raise CertificateStateError("this certificate has expired; ask the CA officer for a new one")
     previous = list(
         Certificate.objects.select_for_update()
-        .filter(user_id=cert.user_id, status=CertificateStatus.ACTIVE)
+        .filter(user_id=cert.user_id, status=CertificateStatus.ACTIVE, purpose=cert.purpose)
         .exclude(pk=cert.pk)
     )
     certificate_transition(cert, "accept", agreement_accepted_at=timezone.now())

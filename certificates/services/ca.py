@@ -182,19 +182,12 @@ def _user_subject(user) -> dict:
     }
 
 
-@transaction.atomic
-def certificate_issue(
-    *, user, actor, algorithm: str | None = None, validity_days: int | None = None, accept_now: bool = False
+def _user_certificate_create(
+    *, user, label: str, algorithm: str, validity_days: int, profile: str, **fields
 ) -> Certificate:
-    """Generate a key in the token for `user` and certify it with the internal issuing CA."""
-    ca_officer_require(actor)
-    validity_days = validity_days or settings.CERTIFICATE_VALIDITY_DAYS
-    if validity_days < MIN_VALIDITY_DAYS:
-        raise CertificateError(f"certificates are valid for at least {MIN_VALIDITY_DAYS} days")
+    """Certify the user's key `label` (already in the users' token) with the issuing CA and record it."""
     issuing = CertificateAuthority.objects.get(kind=CertificateAuthority.Kind.ISSUING)
-    algorithm = algorithm or settings.SIGNING_KEY_ALGORITHM
-    label = f"user-{user.pk}-{secrets.token_hex(6)}"
-    public_key = user_keys.key_generate(label=label, algorithm=algorithm)
+    public_key = user_keys.key_public(label=label)
     now = timezone.now()
     serial = pki.record_serial()
     urls = pki_urls()
@@ -209,11 +202,10 @@ def certificate_issue(
         crl_url=urls["crl_url"],
         ocsp_url=urls["ocsp_url"],
         ca_issuers_url=urls["ca_issuers_url"],
-        profile="signing",
+        profile=profile,
     )
-    record = Certificate.objects.create(
+    return Certificate.objects.create(
         user=user,
-        status=CertificateStatus.PENDING_ACCEPTANCE,
         source=Certificate.Source.INTERNAL,
         key_label=label,
         key_algorithm=algorithm,
@@ -225,6 +217,29 @@ def certificate_issue(
         chain_pem=pem_chain([issuing.certificate]),
         not_before=cert["tbs_certificate"]["validity"]["not_before"].native,
         not_after=cert["tbs_certificate"]["validity"]["not_after"].native,
+        **fields,
+    )
+
+
+@transaction.atomic
+def certificate_issue(
+    *, user, actor, algorithm: str | None = None, validity_days: int | None = None, accept_now: bool = False
+) -> Certificate:
+    """Generate a key in the token for `user` and certify it with the internal issuing CA."""
+    ca_officer_require(actor)
+    validity_days = validity_days or settings.CERTIFICATE_VALIDITY_DAYS
+    if validity_days < MIN_VALIDITY_DAYS:
+        raise CertificateError(f"certificates are valid for at least {MIN_VALIDITY_DAYS} days")
+    algorithm = algorithm or settings.SIGNING_KEY_ALGORITHM
+    label = f"user-{user.pk}-{secrets.token_hex(6)}"
+    user_keys.key_generate(label=label, algorithm=algorithm)
+    record = _user_certificate_create(
+        user=user,
+        label=label,
+        algorithm=algorithm,
+        validity_days=validity_days,
+        profile="signing",
+        status=CertificateStatus.PENDING_ACCEPTANCE,
         agreement_token=secrets.token_urlsafe(32),
     )
     audit.record(
@@ -238,4 +253,46 @@ def certificate_issue(
         certificate_accept(certificate=record, actor=user, token=record.agreement_token)
     else:
         transaction.on_commit(lambda: agreement_email_send(certificate_id=record.pk))
+    return record
+
+
+ENCRYPTION_KEY_ALGORITHM = "rsa2048"
+
+
+@transaction.atomic
+def encryption_certificate_issue(*, user, actor, validity_days: int | None = None) -> Certificate:
+    """An encryption certificate for `user`: a new RSA key pair generated in the users' token for key
+    transport only (the token lets it decrypt, never sign), certified with keyEncipherment.
+
+    Issued on request, by the user for themself or by a CA officer for anyone (choice documented in the
+    README): only people who receive encrypted copies need one. Active at once: it signs nothing, so
+    there is no subscriber agreement on what a signature means; the earlier encryption certificate stays
+    usable to open old copies until it expires (``encryption_certificates_of``).
+    """
+    from .lifecycle import _is_ca_officer_or_admin
+
+    if actor is None or (actor.pk != user.pk and not _is_ca_officer_or_admin(actor)):
+        raise CertificateError(
+            "Only the holder or a CA officer can ask for an encryption certificate.", code="not_allowed", status=403
+        )
+    if not user.is_active:
+        raise CertificateError("the user is not active")
+    validity_days = validity_days or settings.CERTIFICATE_VALIDITY_DAYS
+    label = f"user-{user.pk}-enc-{secrets.token_hex(6)}"
+    user_keys.key_generate(label=label, algorithm=ENCRYPTION_KEY_ALGORITHM, usage="encrypt")
+    record = _user_certificate_create(
+        user=user,
+        label=label,
+        algorithm=ENCRYPTION_KEY_ALGORITHM,
+        validity_days=validity_days,
+        profile="encryption",
+        purpose=Certificate.Purpose.ENCRYPTION,
+        status=CertificateStatus.ACTIVE,
+    )
+    audit.record(
+        actor=actor,
+        action="certificates.encryption_issued",
+        target=record,
+        details={"user": user.username, "serial": record.serial_number, "not_after": record.not_after},
+    )
     return record

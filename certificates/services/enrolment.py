@@ -38,7 +38,9 @@ def certificates_issue_for_users(
             result.skipped.append(user.username)
             continue
         has_one = Certificate.objects.filter(
-            user=user, status__in=[CertificateStatus.ACTIVE, CertificateStatus.PENDING_ACCEPTANCE]
+            user=user,
+            purpose=Certificate.Purpose.SIGNING,
+            status__in=[CertificateStatus.ACTIVE, CertificateStatus.PENDING_ACCEPTANCE],
         ).exists()
         if skip_holders and has_one:
             result.skipped.append(user.username)

@@ -21,7 +21,7 @@ parallelism comes from processes (web and qcluster workers), each with its own p
 fork the child drops the parent's library state and sessions and initialises its own.
 """
 
-from .key_pairs import key_attributes, key_delete, key_exists, key_generate, key_import, key_public
+from .key_pairs import decrypt_raw, key_attributes, key_delete, key_exists, key_generate, key_import, key_public
 from .pool import (
     KEY_ALGORITHMS,
     HSMConfig,
@@ -67,6 +67,7 @@ __all__ = [
     "hmac_verify",
     "random_bytes",
     "configure",
+    "decrypt_raw",
     "get_config",
     "health",
     "key_attributes",

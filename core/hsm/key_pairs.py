@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from asn1crypto import core, keys
-from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11_errors
 from pkcs11.util.ec import (
     encode_ec_public_key,
@@ -48,14 +48,18 @@ def _public_key_info(public_key) -> keys.PublicKeyInfo:
     raise HSMError(f"unsupported key type {key_type!r}")
 
 
-def _private_template(label: str) -> dict:
+KEY_USAGES = ("sign", "encrypt")
+
+
+def _private_template(label: str, usage: str = "sign") -> dict:
+    # A key does one thing: a signing key never decrypts, an encryption key never signs (the token refuses).
     return {
         Attribute.TOKEN: True,
         Attribute.PRIVATE: True,
         Attribute.SENSITIVE: True,
         Attribute.EXTRACTABLE: False,
-        Attribute.SIGN: True,
-        Attribute.DECRYPT: False,
+        Attribute.SIGN: usage == "sign",
+        Attribute.DECRYPT: usage == "encrypt",
         Attribute.UNWRAP: False,
         Attribute.DERIVE: False,
         Attribute.LABEL: label,
@@ -63,18 +67,29 @@ def _private_template(label: str) -> dict:
     }
 
 
-def key_generate(*, label: str, algorithm: str = "rsa2048") -> keys.PublicKeyInfo:
-    """Generate a signing key pair inside the token and return its public half."""
+def key_generate(*, label: str, algorithm: str = "rsa2048", usage: str = "sign") -> keys.PublicKeyInfo:
+    """Generate a key pair inside the token and return its public half.
+
+    ``usage`` "sign" (the default) makes a signing key; "encrypt" an RSA key that only decrypts (the
+    key transport of an encrypted PDF's file key, ``decrypt_raw``) and never signs.
+    """
     if algorithm not in KEY_ALGORITHMS:
         raise ValueError(f"algorithm must be one of {KEY_ALGORITHMS}, not {algorithm!r}")
+    if usage not in KEY_USAGES:
+        raise ValueError(f"usage must be one of {KEY_USAGES}, not {usage!r}")
+    if usage == "encrypt" and algorithm not in _RSA_BITS:
+        raise ValueError("encryption keys are RSA (key transport)")
     if key_exists(label=label):
         raise HSMError(f"a key labelled {label!r} already exists")
     _key_forget(label)
-    capabilities = MechanismFlag.SIGN | MechanismFlag.VERIFY
+    signing = usage == "sign"
+    capabilities = (
+        MechanismFlag.SIGN | MechanismFlag.VERIFY if signing else MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT
+    )
     public_template = {
         Attribute.TOKEN: True,
-        Attribute.VERIFY: True,
-        Attribute.ENCRYPT: False,
+        Attribute.VERIFY: signing,
+        Attribute.ENCRYPT: not signing,
     }
     with session(label=label) as s, pool._module_lock:
         if algorithm in _RSA_BITS:
@@ -86,7 +101,7 @@ def key_generate(*, label: str, algorithm: str = "rsa2048") -> keys.PublicKeyInf
                 store=True,
                 capabilities=capabilities,
                 public_template=public_template,
-                private_template=_private_template(label),
+                private_template=_private_template(label, usage),
             )
         else:
             parameters = s.create_domain_parameters(
@@ -103,6 +118,41 @@ def key_generate(*, label: str, algorithm: str = "rsa2048") -> keys.PublicKeyInf
                 private_template=_private_template(label),
             )
         return _public_key_info(public)
+
+
+_DECRYPT_MECHANISMS = ("rsa_pkcs", "rsa_oaep_sha256", "rsa_oaep_sha1")
+
+
+def decrypt_raw(*, label: str, data: bytes, mechanism: str = "rsa_oaep_sha256") -> bytes:
+    """Decrypt ``data`` (an RSA key-transport block) with the token's encryption key ``label``.
+
+    Only keys generated with ``usage="encrypt"`` have CKA_DECRYPT; the token refuses signing keys.
+    """
+    from pkcs11 import MGF
+
+    if mechanism not in _DECRYPT_MECHANISMS:
+        raise ValueError(f"mechanism must be one of {_DECRYPT_MECHANISMS}, not {mechanism!r}")
+
+    def _decrypt() -> bytes:
+        with session(label=label) as s, pool._module_lock:
+            private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
+            if private[Attribute.KEY_TYPE] != KeyType.RSA or not private[Attribute.DECRYPT]:
+                raise HSMError(f"the key {label!r} is not an encryption key")
+            if not hasattr(private, "decrypt"):  # python-pkcs11 gives a key the methods of its capabilities
+                raise HSMError(f"the key {label!r} cannot decrypt")
+            if mechanism == "rsa_pkcs":
+                return private.decrypt(data, mechanism=Mechanism.RSA_PKCS)
+            hashing = (Mechanism.SHA256, MGF.SHA256) if mechanism == "rsa_oaep_sha256" else (Mechanism.SHA_1, MGF.SHA1)
+            return private.decrypt(
+                data, mechanism=Mechanism.RSA_PKCS_OAEP, mechanism_param=(hashing[0], hashing[1], None)
+            )
+
+    try:
+        return _retrying(_decrypt)
+    except p11_errors.PKCS11Error as exc:
+        if isinstance(exc, HSMError):
+            raise
+        raise HSMError(f"the token could not decrypt with {label!r}: {type(exc).__name__}") from exc
 
 
 def key_import(*, label: str, private_key: keys.PrivateKeyInfo) -> keys.PublicKeyInfo:
@@ -207,6 +257,7 @@ def key_attributes(*, label: str) -> dict:
             "always_sensitive": private[Attribute.ALWAYS_SENSITIVE],
             "never_extractable": private[Attribute.NEVER_EXTRACTABLE],
             "sign": private[Attribute.SIGN],
+            "decrypt": private[Attribute.DECRYPT],
             "id": private[Attribute.ID],
         }
         secret = Attribute.PRIVATE_EXPONENT if report["key_type"] == "rsa" else Attribute.VALUE

@@ -35,6 +35,8 @@ def sign_raw(*, label: str, data: bytes, digest_algorithm: str = "sha256") -> by
     def _sign() -> bytes:
         with session(label=label) as s, pool._module_lock:
             private = _find(s, label=label, object_class=ObjectClass.PRIVATE_KEY)
+            if not private[Attribute.SIGN]:
+                raise HSMError(f"the key {label!r} is not a signing key")
             if private[Attribute.KEY_TYPE] == KeyType.RSA:
                 return private.sign(data, mechanism=_RSA_MECHANISMS[digest_algorithm])
             # SoftHSM has no hash-then-ECDSA mechanisms; hashing is not a key operation.

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 import audit
 from accounts.selectors import mfa_devices
 from accounts.services import StepUpFailed
-from certificates.selectors import certificates_visible
+from certificates.selectors import certificate_for_encryption, certificates_visible
 from core.errors import DomainError
 from core.roles import IT_ADMIN, has_role
 from core.sessions import passive
@@ -32,6 +32,8 @@ from office.forms import (
     BatchForm,
     ComposeForm,
     DecisionForm,
+    EncryptedCopyForm,
+    EncryptedOpenForm,
     ListFilterForm,
     RecallForm,
     ResubmitForm,
@@ -45,6 +47,7 @@ from signing.services import signing_batch_progress
 from signing.verification_sandbox import VerifierBusy
 from workflows import selectors, services
 from workflows.models import DocumentStatus, WorkflowTemplate
+from workflows.services.verification_link import verification_url
 
 # htmx stops polling when a fragment answers with this status (the document or batch is finished).
 HTMX_STOP_POLLING = 286
@@ -308,6 +311,8 @@ def _document_context(request, document, **extra) -> dict:
         "version": selectors.latest_version(document),
         "versions": list(selectors.versions(document)),
         "archive": selectors.archive_version(document),
+        "verification_url": verification_url(document),
+        "encrypted_form": EncryptedCopyForm(),
         "returned_by": selectors.returned_by(document) if document.status == DocumentStatus.RETURNED else None,
         "can_resubmit": is_requester and document.status == DocumentStatus.RETURNED,
         "can_recall": is_requester and document.status in (DocumentStatus.IN_PROGRESS, DocumentStatus.RETURNED),
@@ -538,6 +543,72 @@ def verify(request):
     return render(request, "office/verify.html", {"form": form, "report": report, "nav": "verify"})
 
 
+def _pdf_download(data: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_POST
+@domain_errors(redirect_to="office-document")
+def document_encrypted(request, pk: int):
+    """Download an AES-256 encrypted copy, for a password or for recipients' encryption certificates."""
+    from workflows.services.copies import document_encrypted_copy_make
+
+    document = _document_or_404(request, pk)
+    form = EncryptedCopyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect("office-document", pk=pk)
+    data = document_encrypted_copy_make(
+        document=document,
+        actor=request.user,
+        password=form.cleaned_data["password"],
+        recipients=form.cleaned_data["recipients"],
+    )
+    return _pdf_download(data, f"document-{pk}-encrypted.pdf")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def encrypted_open(request):
+    """Open a copy encrypted to the user: their key in the HSM unwraps it after their fresh code."""
+    from workflows.services.copies import encrypted_copy_open
+
+    form = EncryptedOpenForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            data = encrypted_copy_open(
+                user=request.user, data=form.cleaned_data["file"].read(), otp=form.cleaned_data["otp"], request=request
+            )
+        except DomainError as exc:
+            form.add_error(None, _(exc.message))
+            status = exc.status
+        else:
+            return _pdf_download(data, "signed-document.pdf")
+    context = {
+        "form": form,
+        "has_certificate": certificate_for_encryption(user=request.user) is not None,
+        "otp_devices": [d for d in mfa_devices(request.user) if d["confirmed"]],
+        "nav": "verify",
+    }
+    return render(request, "office/encrypted_open.html", context, status=status)
+
+
+@login_required
+@require_POST
+@domain_errors(redirect_to="office-me")
+def encryption_certificate_request(request):
+    """The user asks for their own encryption certificate (to receive encrypted copies)."""
+    from certificates.services import encryption_certificate_issue
+
+    encryption_certificate_issue(user=request.user, actor=request.user)
+    messages.success(request, _("Your encryption certificate is issued; others can now send you encrypted copies."))
+    return redirect("office-me")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def my_certificate(request):
@@ -552,6 +623,7 @@ def my_certificate(request):
         "form": form,
         "certificates": certificates_visible(user=request.user).filter(user=request.user).order_by("-created_at"),
         "devices": mfa_devices(request.user),
+        "has_encryption_certificate": certificate_for_encryption(user=request.user) is not None,
         "nav": "me",
     }
     return render(request, "office/me.html", context)

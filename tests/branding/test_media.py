@@ -97,3 +97,31 @@ def test_report_pdf_carries_the_logo_and_organisation_name(uploaded_logo, tmp_pa
     assert len(listing.splitlines()) == 3 and " 40 " in listing.splitlines()[2]  # header, rule, the logo
     text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
     assert "สำนักงานทดสอบ" in text
+
+
+def test_a_workflow_email_sent_through_the_ledger_carries_the_logo_inline(uploaded_logo, personas):
+    """Issue 20 acceptance 5 (e-mail half): a real route notification, queued in the outgoing e-mail ledger
+    and sent by its task, arrives as multipart/related with the uploaded logo as the cid:logo image."""
+    import email
+
+    from django.core import mail
+
+    from mailer import tasks
+    from mailer.models import OutgoingEmail
+    from tests.conftest import blank_pdf
+    from tests.workflows.helpers import upload
+
+    upload(personas["requester"], blank_pdf(), title="บันทึกข้อความ ขออนุมัติ")
+    rows = OutgoingEmail.objects.filter(kind__startswith="workflow").order_by("-id")
+    row = next(r for r in rows if personas["head1"].email in r.to)
+    mail.outbox.clear()
+    tasks.send_email(row.pk)
+    (sent,) = mail.outbox
+    parsed = email.message_from_bytes(sent.message().as_bytes())
+    related = [part for part in parsed.walk() if part.get_content_type() == "multipart/related"]
+    assert related, parsed.get_content_type()
+    html = next(part for part in parsed.walk() if part.get_content_type() == "text/html").get_payload(decode=True)
+    assert b'src="cid:logo"' in html and "สำนักงานทดสอบ".encode() in html
+    (image,) = [part for part in parsed.walk() if part.get_content_maintype() == "image"]
+    assert image["Content-ID"] == "<logo>" and image.get_content_disposition() == "inline"
+    assert image.get_payload(decode=True) == uploaded_logo.logo.read()

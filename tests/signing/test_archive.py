@@ -53,7 +53,9 @@ def test_archive_copy_is_an_incremental_update_and_every_signature_still_validat
 
 
 def test_archive_copy_carries_the_record_as_json_and_xml_associated_files(archived):
-    assert archive.archive_record_read(pdf=archived) == RECORD
+    record = archive.archive_record_read(pdf=archived)
+    assert record["pdfa"]["claimed"] == "PDF/A-3B" and record["pdfa"]["fonts_not_embedded"] == []
+    assert {k: v for k, v in record.items() if k != "pdfa"} == RECORD
     with pikepdf.open(io.BytesIO(archived)) as pdf:
         af = pdf.Root.AF
         assert len(af) == 2
@@ -262,3 +264,39 @@ def _document_timestamp(pdf: bytes) -> bytes:
     out = io.BytesIO()
     signers.PdfTimeStamper(tsa).timestamp_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), "sha256", output=out)
     return out.getvalue(), _asn1_cert(root_cert)
+
+
+def _helvetica_pdf() -> bytes:
+    """A page that writes with base-14 Helvetica, not embedded (as word processors' quick exports do)."""
+    pdf = pikepdf.new()
+    page = pdf.add_blank_page(page_size=(595, 842))
+    font = pdf.make_indirect(
+        pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica)
+    )
+    page.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+    page.Contents = pdf.make_stream(b"BT /F1 12 Tf 72 720 Td (Memo) Tj ET")
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def test_a_document_with_a_font_not_embedded_is_archived_without_a_pdfa_claim(pki):  # noqa: F811
+    signed = _sign(data=_helvetica_pdf(), signer=pki["signer"])
+    assert archive.fonts_not_embedded(pdf=signed) == ["Helvetica"]
+    copy = archive.archive_copy_make(pdf=signed, record=RECORD)
+    assert copy.startswith(signed)
+    with pikepdf.open(io.BytesIO(copy)) as pdf:
+        meta = pdf.open_metadata()
+        assert "pdfaid:part" not in meta and "pdfaid:conformance" not in meta
+    record = archive.archive_record_read(pdf=copy)
+    assert record["pdfa"]["claimed"] is None and record["pdfa"]["fonts_not_embedded"] == ["Helvetica"]
+    # the record is still there and every signature still validates
+    assert verify_pdf_bytes(data=copy, trust_roots=[pki["root"]])["valid"] is True
+
+
+def test_fonts_drawn_inside_form_xobjects_and_appearances_are_checked_too():
+    from signing.qr_stamp import qr_stamp
+
+    stamped = qr_stamp(pdf=_helvetica_pdf(), url="https://dsign.example/v/abc/")
+    assert archive.fonts_not_embedded(pdf=stamped) == ["Helvetica"]  # the stamp's own font is embedded
+    assert archive.fonts_not_embedded(pdf=qr_stamp(pdf=_blank_pdf(), url="https://dsign.example/v/abc/")) == []

@@ -31,6 +31,8 @@ ALLOWED = {
     "OTP",
     "SMS",
     "SHA",
+    "AES",
+    "HSM",
     "PAdES",
     "PKCS",
     "CA",

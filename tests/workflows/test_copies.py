@@ -63,6 +63,7 @@ def test_password_copy_opens_with_qpdf_and_holds_the_document(document, personas
     [
         ({}, "invalid"),
         ({"password": "short"}, "weak_password"),
+        ({"password": "รหัสสำนักงาน-2569"}, "password_not_portable"),
         ({"password": "long-enough-1", "recipients": ["head1"]}, "invalid"),
         ({"recipients": ["nobody-here"]}, "unknown_recipient"),
     ],

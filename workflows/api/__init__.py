@@ -37,7 +37,16 @@ from .documents import (
     Inbox,
     WorkflowList,
 )
-from .files import DocumentArchive, DocumentEncrypted, DocumentFile, DocumentTimeline, DocumentVersions, EncryptedCopyIn
+from .files import (
+    DocumentArchive,
+    DocumentEncrypted,
+    DocumentEvidence,
+    DocumentFile,
+    DocumentTimeline,
+    DocumentVersions,
+    EncryptedCopyIn,
+    EncryptedCopyOpen,
+)
 
 __all__ = [
     "ApiView",
@@ -50,6 +59,7 @@ __all__ = [
     "DocumentArchive",
     "DocumentDetail",
     "DocumentEncrypted",
+    "DocumentEvidence",
     "DocumentFile",
     "DocumentListCreate",
     "DocumentRecall",
@@ -60,6 +70,7 @@ __all__ = [
     "DocumentVersions",
     "ERROR",
     "EncryptedCopyIn",
+    "EncryptedCopyOpen",
     "IDEMPOTENCY_KEY",
     "Inbox",
     "KeysetListView",

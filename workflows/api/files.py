@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from io import BytesIO
 
+from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -13,6 +14,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 import audit
@@ -24,7 +26,12 @@ from ..models import (
 from ..serializers import (
     VersionOut,
 )
-from .base import ApiView, ListView, _form, _visible, errors
+from .base import ApiView, ListView, _form, _too_large, _visible, errors
+
+
+def _pdf(description: str, *codes: int) -> dict:
+    """The responses of a view answering with a PDF."""
+    return {(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description=description), **errors(*codes)}
 
 
 class DocumentFile(ApiView):
@@ -32,10 +39,7 @@ class DocumentFile(ApiView):
 
     @extend_schema(
         summary="The latest version of the PDF",
-        responses={
-            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the latest version"),
-            **errors(404),
-        },
+        responses=_pdf("the latest version", 404),
     )
     def get(self, request, pk: int):
         from ..signing_handler import version_read
@@ -61,10 +65,7 @@ class DocumentArchive(ApiView):
 
     @extend_schema(
         summary="The PDF/A-3 archive copy",
-        responses={
-            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the archive copy"),
-            **errors(404),
-        },
+        responses=_pdf("the archive copy", 404),
     )
     def get(self, request, pk: int):
         from ..services.copies import document_archive_read
@@ -75,6 +76,20 @@ class DocumentArchive(ApiView):
         )
         response["X-Content-SHA256"] = version.sha256
         return response
+
+
+class DocumentEvidence(ApiView):
+    application_scopes = {"GET": "documents:read"}
+
+    @extend_schema(
+        summary="The completion certificate: who signed in which seat, when, with which factor and certificate",
+        responses=_pdf("the evidence PDF", 404, 409),
+    )
+    def get(self, request, pk: int):
+        from ..services.evidence import evidence_pdf_make
+
+        data = evidence_pdf_make(document=_visible(request, pk), actor=request.user)
+        return FileResponse(BytesIO(data), content_type="application/pdf", filename=f"document-{pk}-evidence.pdf")
 
 
 class EncryptedCopyIn(serializers.Serializer):
@@ -104,6 +119,33 @@ class DocumentEncrypted(ApiView):
             document=document, actor=request.user, password=form.get("password"), recipients=form.get("recipients")
         )
         return FileResponse(BytesIO(data), content_type="application/pdf", filename=f"document-{pk}-encrypted.pdf")
+
+
+class EncryptedCopyOpenIn(serializers.Serializer):
+    file = serializers.FileField(help_text="a copy encrypted to your certificate (from .../encrypted/)")
+    otp = serializers.CharField(max_length=64, help_text="a fresh code of your MFA device: your key opens it")
+
+
+class EncryptedCopyOpen(ApiView):
+    # people only (no application scope): the recipient's own key, after the recipient's own code
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        summary="Open a copy encrypted to you: the signed document inside, decrypted with your key in the HSM",
+        request={"multipart/form-data": EncryptedCopyOpenIn},
+        responses=_pdf("the signed document inside the copy", 400, 403, 413, 422, 429),
+    )
+    def post(self, request):
+        from ..services.copies import encrypted_copy_open
+
+        form, error = _form(EncryptedCopyOpenIn, request)
+        if error:
+            return error
+        upload = form["file"]
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            return _too_large()
+        data = encrypted_copy_open(user=request.user, data=upload.read(), otp=form["otp"], request=request)
+        return FileResponse(BytesIO(data), content_type="application/pdf", filename="signed-document.pdf")
 
 
 class DocumentVersions(ListView):

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from accounts.models import User
-from accounts.selectors import device_aal
+from accounts.selectors import device_aal, device_kind
 from signing import services as signing_services
 from signing.models import SigningBatch
 
@@ -239,6 +239,7 @@ def decision_approve(
                 comment=comment,
                 batch=batch,
                 aal=device_aal(device),
+                factor=device_kind(device),
                 activation=activation,
             )
     if refused is not None:
@@ -282,6 +283,7 @@ def _approval_record(
     batch: SigningBatch | None,
     sha256: str | None,
     aal: int = 1,
+    factor: str = "",
     activation: str = "",
 ) -> Assignment:
     """Check and record one approval whose step-up was done elsewhere (`activation`), in its own transaction."""
@@ -289,7 +291,14 @@ def _approval_record(
     checked = _approval_checks(document=document, actor=actor, sha256=sha256)
     _certificate_check(document=document, certificate=checked.certificate)
     return _approval_write(
-        document=document, actor=actor, checked=checked, comment=comment, batch=batch, aal=aal, activation=activation
+        document=document,
+        actor=actor,
+        checked=checked,
+        comment=comment,
+        batch=batch,
+        aal=aal,
+        factor=factor,
+        activation=activation,
     )
 
 
@@ -302,6 +311,7 @@ def _approval_write(
     batch: SigningBatch | None,
     aal: int,
     activation: str,
+    factor: str = "",
     enqueue: bool = True,
 ) -> Assignment:
     """Record a checked approval (document locked): the seat approved, its signing job, the audit event."""
@@ -350,6 +360,7 @@ def _approval_write(
             "on_behalf_of": seat.signer.username if delegation else None,
             "delegation": delegation.kind if delegation else None,
             "aal": aal,
+            "factor": factor,
             "ial": certificate.identity_proofing_level,
             "version": version.number,
             "sha256": version.sha256,
@@ -459,7 +470,7 @@ def decision_approve_batch(
     activation, device = signing_services.signature_activate_with_device(
         user=actor, code=otp or "", items=signing_items(documents), request=request, assertion=webauthn
     )
-    aal = device_aal(device)
+    aal, factor = device_aal(device), device_kind(device)
     refused: dict[int, dict] = {}
     with transaction.atomic(durable=True):
         batch = signing_services.signing_batch_create(signer=actor)
@@ -476,6 +487,7 @@ def decision_approve_batch(
                         comment=comment,
                         batch=batch,
                         aal=aal,
+                        factor=factor,
                         activation=activation,
                         enqueue=False,
                     )

@@ -20,7 +20,7 @@ from signing import services as signing_services
 from signing.models import JobKind, PadesLevel
 
 from ..errors import InvalidDocument
-from ..models import Assignment, AssignmentStatus, Document, DocumentStatus, DocumentVersion
+from ..models import Document, DocumentStatus, DocumentVersion
 from ..selectors import SIGNING_HANDLER, latest_version
 from .common import document_lock
 
@@ -118,39 +118,10 @@ def version_store(
 
 
 def signing_record(*, document: Document) -> dict:
-    """What the archive copy carries about how the document was approved and signed."""
-    assignments = list(
-        Assignment.objects.filter(document=document)
-        .select_related("tier", "signer", "decided_by")
-        .order_by("tier__round", "tier__order", "id")
-    )
-    signed = sum(a.status == AssignmentStatus.SIGNED for a in assignments)
-    return {
-        "summary": f"{document.title} — {document.get_status_display()}, {signed} signature(s)",
-        "document": {"id": document.pk, "title": document.title, "template": document.template.code},
-        "requester": document.requester.username,
-        "status": document.status,
-        "completed_at": document.completed_at,
-        "pades_level": document.pades_level,
-        "decisions": [
-            {
-                "round": a.tier.round,
-                "tier": a.tier.order,
-                "signer": a.signer.username,
-                "decided_by": a.decided_by.username if a.decided_by else None,
-                "status": a.status,
-                "decided_at": a.decided_at,
-                "signed_at": a.signed_at,
-                "field": a.field_name,
-                "comment": a.comment,
-            }
-            for a in assignments
-        ],
-        "versions": [
-            {"number": v.number, "kind": v.kind, "sha256": v.sha256, "created_at": v.created_at}
-            for v in document.versions.order_by("number")
-        ],
-    }
+    """What the archive copy carries about how the document was approved and signed (services.evidence)."""
+    from .evidence import document_facts
+
+    return document_facts(document=document)
 
 
 def _archive_bytes(*, pdf: bytes, record: dict) -> bytes:

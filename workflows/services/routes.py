@@ -37,6 +37,7 @@ from ..selectors import SIGNING_HANDLER, current_assignments, current_tier_ids
 from .access import document_access_start, document_access_sync
 from .common import admin_required, document_lock, notify, text_required, webhook_on_commit
 from .documents import PdfInfo, final_file_valid, pdf_clean, pdf_inspect, version_store
+from .verification_link import verification_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +225,8 @@ def route_create(
         urgency=urgency,
         confidentiality=confidentiality,
     )
+    # before any signature, so the signatures cover the QR code and link to the public page
+    pdf = verification_stamp(document=document, pdf=pdf)
     version_store(document=document, data=pdf, kind=DocumentVersion.Kind.ORIGINAL)
     last_page = len(info.pages) - 1
     layout = _auto_slots(info.pages[last_page], [len(signers) for _, signers, _ in seats])
@@ -464,6 +467,7 @@ def route_resubmit(*, document: Document, actor: User, pdf: bytes | None = None,
         pdf_inspect(pdf)  # what is wrong with an unusable upload, in its words
         pdf, cleaned = pdf_clean(pdf)
         info = pdf_inspect(pdf)
+        pdf = verification_stamp(document=document, pdf=pdf)
     returned_from = (
         current_assignments(document)
         .filter(status=AssignmentStatus.RETURNED)

@@ -63,7 +63,10 @@ class Command(BaseCommand):
 
         moved = 0
         live = [CertificateStatus.ACTIVE, CertificateStatus.PENDING_ACCEPTANCE]
-        for cert in Certificate.objects.filter(key_label__in=legacy_labels, status__in=live).select_related("user"):
+        signing_certs = Certificate.objects.filter(
+            key_label__in=legacy_labels, status__in=live, purpose=Certificate.Purpose.SIGNING
+        )
+        for cert in signing_certs.select_related("user"):
             renewed = certificate_renew(certificate=cert, actor=None)
             if cert.status == CertificateStatus.ACTIVE:
                 certificate_transition(cert, "supersede", superseded_by=renewed)
