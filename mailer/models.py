@@ -13,6 +13,9 @@ class EmailStatus(models.TextChoices):
 
 class OutgoingEmail(models.Model):
     kind = models.CharField(max_length=32, db_index=True)
+    # What the e-mail is about ("certificates.expirynotice:12"): the sender's receiver of `email_attempted`
+    # finds its own record by it, and the sender asks whether one is still on its way.
+    ref = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(max_length=16, choices=EmailStatus.choices, default=EmailStatus.PENDING, db_index=True)
     from_email = models.CharField(max_length=254)
     to = models.JSONField(default=list)
