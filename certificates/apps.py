@@ -6,4 +6,4 @@ class CertificatesConfig(AppConfig):
     verbose_name = "Certificates"
 
     def ready(self) -> None:
-        from .services import agreement, expiry  # noqa: F401 - their mail-ledger receivers
+        from . import mail  # noqa: F401 - the certificate e-mails' receivers of the mail ledger's outcomes

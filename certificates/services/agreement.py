@@ -6,7 +6,6 @@ import secrets
 
 from django.conf import settings
 from django.db import transaction
-from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -14,11 +13,10 @@ from django.utils import timezone
 import audit
 from branding.email import branded_email, has_logo
 from branding.selectors import branding_get
-from mailer.models import EmailStatus
 from mailer.services import email_queue
-from mailer.signals import email_attempted
 
 from ..errors import AgreementRefused, CertificateStateError
+from ..mail import AGREEMENT_EMAIL_KIND, certificate_ref
 from ..models import Certificate, CertificateStatus
 from .lifecycle import certificate_transition
 
@@ -37,12 +35,9 @@ def agreement_link(certificate: Certificate) -> str:
     return settings.BASE_URL + reverse("certificate-agreement", args=[certificate.pk, certificate.agreement_token])
 
 
-AGREEMENT_EMAIL_KIND = "certificates.agreement"
-
-
 def agreement_email_send(*, certificate_id: int) -> bool:
     """Queue the e-mail with the link to the subscriber agreement to the holder (the mail ledger sends and
-    retries it; its outcome is audited by `_agreement_email_attempted`). Runs after commit."""
+    retries it; its outcome is audited by certificates.mail). Runs after commit."""
     cert = Certificate.objects.select_related("user").get(pk=certificate_id)
     if cert.status != CertificateStatus.PENDING_ACCEPTANCE or not cert.user.email:
         return False
@@ -52,29 +47,7 @@ def agreement_email_send(*, certificate_id: int) -> bool:
         context={"certificate": cert, "user": cert.user, "link": agreement_link(cert)},
         to=[cert.user.email],
     )
-    return (
-        email_queue(message=message, kind=AGREEMENT_EMAIL_KIND, ref=f"certificates.certificate:{cert.pk}") is not None
-    )
-
-
-@receiver(email_attempted)
-def _agreement_email_attempted(*, email, status, error, **_) -> None:
-    """The ledger's outcome, audited on the certificate: sent, or failed for good (the officer can resend)."""
-    if email.kind != AGREEMENT_EMAIL_KIND or status not in (EmailStatus.SENT, EmailStatus.FAILED):
-        return
-    cert = Certificate.objects.filter(pk=int(email.ref.rpartition(":")[2])).first()
-    if cert is None:
-        return
-    with transaction.atomic():
-        if status == EmailStatus.SENT:
-            audit.record(action="certificates.agreement_email_sent", target=cert, details={"to": email.to[0]})
-        else:
-            audit.record(
-                action="certificates.agreement_email_failed",
-                target=cert,
-                outcome="failure",
-                details={"to": email.to[0], "error": error[:500], "email_id": email.pk},
-            )
+    return email_queue(message=message, kind=AGREEMENT_EMAIL_KIND, ref=certificate_ref(cert)) is not None
 
 
 @transaction.atomic(durable=True)

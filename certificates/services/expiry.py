@@ -8,16 +8,14 @@ from datetime import datetime, time, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
-from django.dispatch import receiver
 from django.utils import timezone
 
 import audit
 from core.roles import CERTIFICATE_MANAGERS, role_holders_q
-from mailer.models import EmailStatus
 from mailer.selectors import email_in_flight
 from mailer.services import email_queue
-from mailer.signals import email_attempted
 
+from ..mail import EXPIRY_EMAIL_KIND, notice_ref
 from ..models import Certificate, CertificateStatus, ExpiryNotice
 from .agreement import _branded_email
 from .lifecycle import _TRANSITIONS, certificate_transition
@@ -72,7 +70,7 @@ def expiry_warnings_send(*, now: datetime | None = None, thresholds: list[int] |
     """E-mail the holder and the CA officers at each threshold (days before expiry), each exactly once.
 
     The notice row is written and claimed (once a day) before its e-mail is queued in the mail ledger, which
-    sends and retries it; the outcome comes back to the notice (`_expiry_email_attempted`). An e-mail that
+    sends and retries it; the outcome comes back to the notice (certificates.mail). An e-mail that
     failed for good is queued again on a later day while its warning is still the one due.
     """
     now = now or timezone.now()
@@ -93,7 +91,7 @@ def expiry_warnings_send(*, now: datetime | None = None, thresholds: list[int] |
         if threshold is None:
             continue
         notice, _ = ExpiryNotice.objects.get_or_create(certificate=cert, days_before=threshold)
-        if notice.sent_at is not None or email_in_flight(ref=_notice_ref(notice)):
+        if notice.sent_at is not None or email_in_flight(ref=notice_ref(notice)):
             continue
         claimed = (
             ExpiryNotice.objects.filter(pk=notice.pk, sent_at__isnull=True)
@@ -106,13 +104,6 @@ def expiry_warnings_send(*, now: datetime | None = None, thresholds: list[int] |
             ok = _expiry_email_queue(cert=cert, notice=notice, days_left=days_left)
         (run.queued if ok else run.failed).append((cert.pk, threshold))
     return run
-
-
-EXPIRY_EMAIL_KIND = "certificates.expiry"
-
-
-def _notice_ref(notice: ExpiryNotice) -> str:
-    return f"certificates.expirynotice:{notice.pk}"
 
 
 def _expiry_email_queue(*, cert: Certificate, notice: ExpiryNotice, days_left: int) -> bool:
@@ -143,29 +134,5 @@ def _expiry_email_queue(*, cert: Certificate, notice: ExpiryNotice, days_left: i
         to=to,
         bcc=bcc,
     )
-    email_queue(message=message, kind=EXPIRY_EMAIL_KIND, ref=_notice_ref(notice))
+    email_queue(message=message, kind=EXPIRY_EMAIL_KIND, ref=notice_ref(notice))
     return True
-
-
-@receiver(email_attempted)
-def _expiry_email_attempted(*, email, status, error, **_) -> None:
-    """The ledger's outcome on the notice: sent (audited once), or the last error (audited when it is final)."""
-    if email.kind != EXPIRY_EMAIL_KIND:
-        return
-    notice = ExpiryNotice.objects.select_related("certificate").filter(pk=int(email.ref.rpartition(":")[2])).first()
-    if notice is None:
-        return
-    details = {"days_before": notice.days_before, "to": email.to, "bcc": email.bcc, "email_id": email.pk}
-    with transaction.atomic():
-        if status == EmailStatus.SENT:
-            ExpiryNotice.objects.filter(pk=notice.pk).update(sent_at=timezone.now(), error="")
-            audit.record(action="certificates.expiry_warning_sent", target=notice.certificate, details=details)
-            return
-        ExpiryNotice.objects.filter(pk=notice.pk).update(error=error)
-        if status == EmailStatus.FAILED:
-            audit.record(
-                action="certificates.expiry_warning_failed",
-                target=notice.certificate,
-                outcome="failure",
-                details={**details, "error": error},
-            )
