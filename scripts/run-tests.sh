@@ -15,8 +15,10 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 args=(-q -p no:cacheprovider --durations=15)
 workers=${TEST_WORKERS:-0}
-# A file's tests stay on one worker (module-scoped fixtures are built once); the fault tests that share one
-# running stack carry xdist_group("fault_stack").
+# SQLite phase: --dist load, not loadfile. pytest-django orders the database tests before the transactional
+# ones (which flush the seeded CA and personas); load hands each worker its tests in that order, loadfile
+# would run one file's transactional tests before the next file's database tests (seen: 210 failures).
+# The fault tests that share one running stack carry xdist_group("fault_stack").
 xdist() { [ "$workers" -gt 0 ] && echo "-n $workers --dist $1"; }
 phase() { echo; step "$*"; }
 ok() { [ "$1" -eq 0 ] || [ "$1" -eq 5 ]; }   # 5: nothing collected (a narrowed run), not a failure
@@ -43,7 +45,7 @@ fi
 
 services_up   # before the SQLite phase too: the compose start-up test runs on PostgreSQL and Redis
 phase "the suite on SQLite"
-$PY -m pytest "${args[@]}" $(xdist loadfile) tests
+$PY -m pytest "${args[@]}" $(xdist load) tests
 status=$?
 ok $status || exit $status
 
