@@ -14,4 +14,4 @@ def send_expiry_warnings() -> dict:
     """Daily: mark certificates past their expiry, then send the warnings due today (each once, by ledger)."""
     expired = services.certificates_expire()
     run = services.expiry_warnings_send()
-    return {"expired": expired, "sent": len(run.sent), "failed": len(run.failed)}
+    return {"expired": expired, "queued": len(run.queued), "failed": len(run.failed)}

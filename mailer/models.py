@@ -14,6 +14,9 @@ class EmailStatus(models.TextChoices):
 
 class OutgoingEmail(models.Model):
     kind = models.CharField(_("kind"), max_length=32, db_index=True)
+    # What the e-mail is about ("certificates.expirynotice:12"): the sender's receiver of `email_attempted`
+    # finds its own record by it, and the sender asks whether one is still on its way.
+    ref = models.CharField(_("about"), max_length=64, blank=True, db_index=True)
     status = models.CharField(
         _("status"), max_length=16, choices=EmailStatus.choices, default=EmailStatus.PENDING, db_index=True
     )

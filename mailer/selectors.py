@@ -22,3 +22,8 @@ def emails_not_sent(*, start: datetime, end: datetime) -> list[tuple]:
         .order_by("id")
         .values_list("id", "created_at", "kind", "to", "subject", "status", "attempts", "last_error")
     )
+
+
+def email_in_flight(*, ref: str) -> bool:
+    """Whether an e-mail about `ref` is still on its way (queued, being sent or waiting to retry)."""
+    return OutgoingEmail.objects.filter(ref=ref, status__in=["pending", "sending", "retrying"]).exists()

@@ -27,6 +27,7 @@ from core.backoff import backoff
 from core.ledger import ledger_due_ids
 
 from .models import EmailStatus, OutgoingEmail
+from .signals import email_attempted
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +65,17 @@ def _parts_dump(message: EmailMessage) -> list[dict]:
     return parts
 
 
-def email_queue(*, message: EmailMessage, kind: str) -> OutgoingEmail | None:
-    """Store the message and send it after commit (nothing is sent if the caller's transaction rolls back)."""
+def email_queue(*, message: EmailMessage, kind: str, ref: str = "") -> OutgoingEmail | None:
+    """Store the message and send it after commit (nothing is sent if the caller's transaction rolls back).
+
+    `ref` names what the e-mail is about, for a receiver of `mailer.signals.email_attempted`."""
     recipients = [*message.to, *message.cc, *message.bcc]
     if not any(recipients):
         return None
     html = next((content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), "")
     row = OutgoingEmail.objects.create(
         kind=kind[:32],
+        ref=ref[:64],
         from_email=message.from_email,
         to=[*message.to, *message.cc],
         bcc=list(message.bcc),
@@ -156,9 +160,18 @@ def email_send(*, email_id: int) -> str:
             status=EmailStatus.RETRYING,
             next_attempt_at=now + backoff(email.attempts, base=BACKOFF_BASE, cap=BACKOFF_MAX),
         )
-    OutgoingEmail.objects.filter(pk=email_id, status=EmailStatus.SENDING).update(**fields)
+    if not OutgoingEmail.objects.filter(pk=email_id, status=EmailStatus.SENDING).update(**fields):
+        return OutgoingEmail.objects.filter(pk=email_id).values_list("status", flat=True).first() or "missing"
     if error:
         logger.warning("e-mail %s (%s) attempt %s: %s", email_id, email.kind, email.attempts, error)
+    for name, value in fields.items():
+        setattr(email, name, value)
+    # The row is the truth; a receiver that fails (its own record) is logged, not a reason to send again.
+    for receiver, result in email_attempted.send_robust(
+        sender=OutgoingEmail, email=email, status=fields["status"], error=error
+    ):
+        if isinstance(result, Exception):
+            logger.error("e-mail %s: receiver %s failed: %r", email_id, receiver, result)
     return fields["status"]
 
 

@@ -306,18 +306,22 @@ def report_recipients() -> list[str]:
 
 
 def monthly_report_send(*, year: int, month: int, work_dir: Path, force: bool = False) -> list[str]:
-    """Write the month's report and e-mail the three files; records `reports.monthly_sent` (or _failed).
+    """Write the month's report and queue the e-mail with the three files in the mail ledger (it sends and
+    retries); records `reports.monthly_queued`, then `reports.monthly_sent` or `_failed` (reports.emails).
 
-    Sent once per month: a second run (django-q2 may deliver a task twice) finds the event and stops.
+    Queued once per month: a second run (django-q2 may deliver a task twice) finds the event and stops.
     """
     from django.db import transaction
 
     import audit
     from audit.selectors import events_filter
+    from mailer.services import email_queue
+
+    from .emails import MONTHLY_EMAIL_KIND
 
     period = selectors.period_month(year=year, month=month)
-    already = events_filter(action_prefix="reports.monthly_sent", target_type="reports.monthly", target_id=period.label)
-    if already.filter(action="reports.monthly_sent").exists() and not force:
+    already = events_filter(action_prefix="reports.monthly_", target_type="reports.monthly", target_id=period.label)
+    if already.filter(action__in=["reports.monthly_queued", "reports.monthly_sent"]).exists() and not force:
         return []
     recipients = report_recipients()
     if not recipients:
@@ -327,20 +331,12 @@ def monthly_report_send(*, year: int, month: int, work_dir: Path, force: bool = 
     types = {".pdf": "application/pdf", ".csv": "text/csv", ".xlsx": _XLSX}
     for path in files.paths:
         message.attach(path.name, path.read_bytes(), types[path.suffix])
-    try:
-        message.send()
-    except Exception as exc:
-        with transaction.atomic():
-            audit.record(
-                action="reports.monthly_failed",
-                target=("reports.monthly", period.label),
-                outcome="failure",
-                details={"to": recipients, "message": str(exc)[:500]},
-            )
-        raise
     with transaction.atomic():
+        row = email_queue(message=message, kind=MONTHLY_EMAIL_KIND, ref=f"reports.monthly:{period.label}")
         audit.record(
-            action="reports.monthly_sent", target=("reports.monthly", period.label), details={"to": recipients}
+            action="reports.monthly_queued",
+            target=("reports.monthly", period.label),
+            details={"to": recipients, "email_id": row.pk},
         )
     return recipients
 

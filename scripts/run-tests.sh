@@ -3,13 +3,23 @@
 # (real gunicorn/qcluster processes on PostgreSQL and Redis). PostgreSQL and Redis are the configured ones
 # (TEST_POSTGRES_URL, TEST_REDIS_URL) when they answer, otherwise throwaway ones started here and stopped at
 # the end (tests/support/services.py). PYTEST_ADDOPTS narrows every phase (e.g. PYTEST_ADDOPTS="-k health").
+# TEST_WORKERS=2 runs the SQLite and fault phases on pytest-xdist workers (default 0: in this one process);
+# each worker has its own state directory, SoftHSM token, CA, test database and live-server port
+# (tests/pytest_bootstrap.py).
+# Each phase ends with its slowest tests (--durations).
 #   scripts/run-tests.sh            all three phases
 #   scripts/run-tests.sh --faults   only the fault tests
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh   # the project's Node.js first on PATH (the OIDC tests run a Node provider)
 PY=.venv/bin/python
-args=(-q -p no:cacheprovider)
+args=(-q -p no:cacheprovider --durations=15)
+workers=${TEST_WORKERS:-0}
+# SQLite phase: --dist load, not loadfile. pytest-django orders the database tests before the transactional
+# ones (which flush the seeded CA and personas); load hands each worker its tests in that order, loadfile
+# would run one file's transactional tests before the next file's database tests (seen: 210 failures).
+# The fault tests that share one running stack carry xdist_group("fault_stack").
+xdist() { [ "$workers" -gt 0 ] && echo "-n $workers --dist $1"; }
 phase() { echo; step "$*"; }
 ok() { [ "$1" -eq 0 ] || [ "$1" -eq 5 ]; }   # 5: nothing collected (a narrowed run), not a failure
 
@@ -24,7 +34,7 @@ services_up() {
 
 faults() {
   phase "fault tests (real processes on PostgreSQL and Redis)"
-  $PY -m pytest "${args[@]}" -m faults tests/faults
+  $PY -m pytest "${args[@]}" $(xdist loadgroup) -m faults tests/faults
 }
 
 if [ "${1:-}" = "--faults" ]; then
@@ -35,12 +45,12 @@ fi
 
 services_up   # before the SQLite phase too: the compose start-up test runs on PostgreSQL and Redis
 phase "the suite on SQLite"
-$PY -m pytest "${args[@]}" tests
+$PY -m pytest "${args[@]}" $(xdist load) tests
 status=$?
 ok $status || exit $status
 
 phase "database-dependent tests on PostgreSQL"
-DATABASE_URL=$TEST_POSTGRES_URL $PY -m pytest "${args[@]}" -m postgres tests
+DATABASE_URL=$TEST_POSTGRES_URL $PY -m pytest "${args[@]}" -m postgres tests  # 18 tests: a second worker costs more than it saves
 status=$?
 ok $status || exit $status
 

@@ -14,7 +14,9 @@ signer=$!
 for _ in $(seq 100); do [ -S "${SIGNER_SOCKET:-$VAR/signer.sock}" ] && break; sleep 0.2; done
 env -u HSM_USERS_PIN -u HSM_USERS_PIN_FILE $PY manage.py qcluster &
 qcluster=$!
-stop() { kill "$qcluster" "$signer" 2>/dev/null; wait "$qcluster" "$signer" 2>/dev/null; }
+web=
+# A kill of this script alone (not Ctrl-C's whole process group) must not leave gunicorn serving.
+stop() { kill $web "$qcluster" "$signer" 2>/dev/null; wait $web "$qcluster" "$signer" 2>/dev/null; }
 trap stop EXIT
 trap 'exit 130' INT TERM
 cat <<BANNER

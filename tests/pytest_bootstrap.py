@@ -18,6 +18,12 @@ def _free_port() -> int:
 
 if "DSIGN_TEST_VAR_DIR" not in os.environ:
     os.environ["DSIGN_TEST_VAR_DIR"] = tempfile.mkdtemp(prefix="dsign-test-")
+# A pytest-xdist worker (`-n 2`) inherited the controller's directory and port: it gets its own of both
+# (its own SQLite files, SoftHSM token, CA and live-server address), so workers never share state.
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["DSIGN_TEST_VAR_DIR"] = os.path.join(os.environ["DSIGN_TEST_VAR_DIR"], worker)
+    os.makedirs(os.environ["DSIGN_TEST_VAR_DIR"], exist_ok=True)
+    os.environ["DSIGN_TEST_PORT"] = str(_free_port())
 os.environ["DSIGN_VAR_DIR"] = os.environ["DSIGN_TEST_VAR_DIR"]
 os.environ.pop("SOFTHSM2_CONF", None)
 os.environ.pop("DSIGN_PRODUCTION", None)

@@ -31,7 +31,7 @@ from .enrolment import (
 from .expiry import (
     EXPIRED_NOTICE_GRACE,
     ExpiryRun,
-    _expiry_email_send,
+    _expiry_email_queue,
     _officer_emails,
     _threshold_for,
     certificates_expire,
@@ -60,7 +60,7 @@ __all__ = [
     "SERVICE_VALIDITY_DAYS",
     "_TRANSITIONS",
     "_branded_email",
-    "_expiry_email_send",
+    "_expiry_email_queue",
     "_is_ca_officer_or_admin",
     "_officer_emails",
     "_request_external",

@@ -13,8 +13,10 @@ from django.utils import timezone
 import audit
 from branding.email import branded_email, has_logo
 from branding.selectors import branding_get
+from mailer.services import email_queue
 
 from ..errors import AgreementRefused, CertificateStateError
+from ..mail import AGREEMENT_EMAIL_KIND, certificate_ref
 from ..models import Certificate, CertificateStatus
 from .lifecycle import certificate_transition
 
@@ -34,7 +36,8 @@ def agreement_link(certificate: Certificate) -> str:
 
 
 def agreement_email_send(*, certificate_id: int) -> bool:
-    """E-mail the holder the link to the subscriber agreement. Runs after commit; a failure is audited."""
+    """Queue the e-mail with the link to the subscriber agreement to the holder (the mail ledger sends and
+    retries it; its outcome is audited by certificates.mail). Runs after commit."""
     cert = Certificate.objects.select_related("user").get(pk=certificate_id)
     if cert.status != CertificateStatus.PENDING_ACCEPTANCE or not cert.user.email:
         return False
@@ -44,20 +47,7 @@ def agreement_email_send(*, certificate_id: int) -> bool:
         context={"certificate": cert, "user": cert.user, "link": agreement_link(cert)},
         to=[cert.user.email],
     )
-    try:
-        message.send()
-    except Exception as exc:  # SMTP and socket errors of every kind: recorded, the officer can resend
-        with transaction.atomic():
-            audit.record(
-                action="certificates.agreement_email_failed",
-                target=cert,
-                outcome="failure",
-                details={"to": cert.user.email, "error": str(exc)[:500]},
-            )
-        return False
-    with transaction.atomic():
-        audit.record(action="certificates.agreement_email_sent", target=cert, details={"to": cert.user.email})
-    return True
+    return email_queue(message=message, kind=AGREEMENT_EMAIL_KIND, ref=certificate_ref(cert)) is not None
 
 
 @transaction.atomic(durable=True)

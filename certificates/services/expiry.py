@@ -12,7 +12,10 @@ from django.utils import timezone
 
 import audit
 from core.roles import CERTIFICATE_MANAGERS, role_holders_q
+from mailer.selectors import email_in_flight
+from mailer.services import email_queue
 
+from ..mail import EXPIRY_EMAIL_KIND, notice_ref
 from ..models import Certificate, CertificateStatus, ExpiryNotice
 from .agreement import _branded_email
 from .lifecycle import _TRANSITIONS, certificate_transition
@@ -59,15 +62,16 @@ def _officer_emails(*, exclude: str = "") -> list[str]:
 
 @dataclass
 class ExpiryRun:
-    sent: list[tuple[int, int]] = field(default_factory=list)
-    failed: list[tuple[int, int]] = field(default_factory=list)
+    queued: list[tuple[int, int]] = field(default_factory=list)  # handed to the mail ledger (it sends, retries)
+    failed: list[tuple[int, int]] = field(default_factory=list)  # nobody to tell
 
 
 def expiry_warnings_send(*, now: datetime | None = None, thresholds: list[int] | None = None) -> ExpiryRun:
     """E-mail the holder and the CA officers at each threshold (days before expiry), each exactly once.
 
-    The ledger row is written and claimed before the e-mail goes out; a failure is recorded on it and
-    the same warning is tried again on a later day while it is still the one due.
+    The notice row is written and claimed (once a day) before its e-mail is queued in the mail ledger, which
+    sends and retries it; the outcome comes back to the notice (certificates.mail). An e-mail that
+    failed for good is queued again on a later day while its warning is still the one due.
     """
     now = now or timezone.now()
     thresholds = sorted(set(settings.EXPIRY_WARNING_DAYS if thresholds is None else thresholds))
@@ -87,6 +91,8 @@ def expiry_warnings_send(*, now: datetime | None = None, thresholds: list[int] |
         if threshold is None:
             continue
         notice, _ = ExpiryNotice.objects.get_or_create(certificate=cert, days_before=threshold)
+        if notice.sent_at is not None or email_in_flight(ref=notice_ref(notice)):
+            continue
         claimed = (
             ExpiryNotice.objects.filter(pk=notice.pk, sent_at__isnull=True)
             .filter(Q(attempted_at__isnull=True) | Q(attempted_at__lt=start_of_today))
@@ -94,12 +100,13 @@ def expiry_warnings_send(*, now: datetime | None = None, thresholds: list[int] |
         )
         if not claimed:
             continue
-        ok = _expiry_email_send(cert=cert, notice=notice, days_left=days_left, now=now)
-        (run.sent if ok else run.failed).append((cert.pk, threshold))
+        with transaction.atomic():
+            ok = _expiry_email_queue(cert=cert, notice=notice, days_left=days_left)
+        (run.queued if ok else run.failed).append((cert.pk, threshold))
     return run
 
 
-def _expiry_email_send(*, cert: Certificate, notice: ExpiryNotice, days_left: int, now: datetime) -> bool:
+def _expiry_email_queue(*, cert: Certificate, notice: ExpiryNotice, days_left: int) -> bool:
     holder = cert.user.email
     officers = _officer_emails(exclude=holder)
     to, bcc = ([holder], officers) if holder else (officers, [])
@@ -110,31 +117,22 @@ def _expiry_email_send(*, cert: Certificate, notice: ExpiryNotice, days_left: in
     else:
         subject = "dsign: ใบรับรองของท่านหมดอายุแล้ว / your certificate has expired"
     details = {"days_before": notice.days_before, "days_left": days_left, "to": to, "bcc": bcc}
-    error = ""
     if not to:
         error = "nobody to tell: the holder and the CA officers have no e-mail address"
-    else:
-        message = _branded_email(
-            subject=subject,
-            template="expiry_warning",
-            context={"certificate": cert, "user": cert.user, "days_left": days_left},
-            to=to,
-            bcc=bcc,
+        ExpiryNotice.objects.filter(pk=notice.pk).update(error=error)
+        audit.record(
+            action="certificates.expiry_warning_failed",
+            target=cert,
+            outcome="failure",
+            details={**details, "error": error},
         )
-        try:
-            message.send()
-        except Exception as exc:  # SMTP and socket errors of every kind: recorded and retried another day
-            error = f"{type(exc).__name__}: {exc}"[:1000]
-    with transaction.atomic():
-        if error:
-            ExpiryNotice.objects.filter(pk=notice.pk).update(error=error)
-            audit.record(
-                action="certificates.expiry_warning_failed",
-                target=cert,
-                outcome="failure",
-                details={**details, "error": error},
-            )
-            return False
-        ExpiryNotice.objects.filter(pk=notice.pk).update(sent_at=now, error="")
-        audit.record(action="certificates.expiry_warning_sent", target=cert, details=details)
+        return False
+    message = _branded_email(
+        subject=subject,
+        template="expiry_warning",
+        context={"certificate": cert, "user": cert.user, "days_left": days_left},
+        to=to,
+        bcc=bcc,
+    )
+    email_queue(message=message, kind=EXPIRY_EMAIL_KIND, ref=notice_ref(notice))
     return True

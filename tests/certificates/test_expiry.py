@@ -12,10 +12,15 @@ from datetime import timedelta
 import pytest
 from aiosmtpd.controller import Controller
 from django.core import mail
+from django.test import TestCase
+from django.utils import timezone
 
 from audit.models import Event
 from certificates import services, tasks
 from certificates.models import CertificateStatus, ExpiryNotice
+from mailer import services as mailer_services
+from mailer import tasks as mailer_tasks
+from mailer.models import EmailStatus, OutgoingEmail
 
 pytestmark = [pytest.mark.hsm, pytest.mark.django_db]
 
@@ -57,6 +62,12 @@ def branded(settings, tmp_path):
     return logo
 
 
+def _warn(**kwargs) -> services.ExpiryRun:
+    """The daily run as in production: its e-mails leave the ledger after commit (tasks run at once here)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return services.expiry_warnings_send(**kwargs)
+
+
 def _to_holder(holder) -> list:
     return [m for m in mail.outbox if holder.email in m.to]
 
@@ -69,10 +80,10 @@ def test_each_warning_is_sent_once_on_its_day_and_never_twice(certificate, holde
         now = expiry - timedelta(days=days_before)
         mail.outbox.clear()
         services.certificates_expire(now=now)
-        services.expiry_warnings_send(now=now)
+        _warn(now=now)
         first = len(_to_holder(holder))
         # The same day again (the task ran twice): nothing new.
-        services.expiry_warnings_send(now=now + timedelta(hours=3))
+        _warn(now=now + timedelta(hours=3))
         assert len(_to_holder(holder)) == first, days_before
         if first:
             sent_on[days_before] = _to_holder(holder)[0].subject
@@ -88,7 +99,7 @@ def test_each_warning_is_sent_once_on_its_day_and_never_twice(certificate, holde
 
 
 def test_warning_goes_to_holder_and_officers_with_logo_and_organisation(certificate, holder, branded, personas):
-    services.expiry_warnings_send(now=certificate.not_after - timedelta(days=30))
+    _warn(now=certificate.not_after - timedelta(days=30))
     (message,) = _to_holder(holder)
     assert message.to == [holder.email]
     assert personas["admin"].email in message.bcc and holder.email not in message.bcc
@@ -103,36 +114,53 @@ def test_warning_goes_to_holder_and_officers_with_logo_and_organisation(certific
 
 def test_without_a_logo_the_mail_has_no_image(certificate, holder, settings, tmp_path):
     settings.ORGANIZATION_LOGO = str(tmp_path / "missing.png")
-    services.expiry_warnings_send(now=certificate.not_after - timedelta(days=7), thresholds=THRESHOLDS)
+    _warn(now=certificate.not_after - timedelta(days=7), thresholds=THRESHOLDS)
     (message,) = _to_holder(holder)
     assert "cid:logo" not in message.alternatives[0][0] and not message.attachments
 
 
-def test_failed_send_is_recorded_and_retried_on_a_later_day(certificate, holder, branded, settings):
+def test_failed_send_is_retried_by_the_ledger_recorded_and_queued_again_on_a_later_day(
+    certificate, holder, branded, settings
+):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", closed_port, 2
     day = certificate.not_after - timedelta(days=7)
-    run = services.expiry_warnings_send(now=day)
-    assert run.failed == [(certificate.pk, 7)] and not run.sent
+    run = _warn(now=day)
+    assert run.queued == [(certificate.pk, 7)] and not run.failed
     notice = ExpiryNotice.objects.get(certificate=certificate, days_before=7)
+    row = OutgoingEmail.objects.get(ref=f"certificates.expirynotice:{notice.pk}")
+    assert row.status == EmailStatus.RETRYING and row.attempts == 1  # connection refused: transient
+    notice.refresh_from_db()
     assert notice.sent_at is None and "refused" in notice.error.lower() and notice.attempts == 1
-    assert Event.objects.filter(action="certificates.expiry_warning_failed", outcome="failure").exists()
-    # Same day: not tried again.
-    assert services.expiry_warnings_send(now=day + timedelta(hours=1)).failed == []
+    # Same day, and the next day while the ledger still retries it: no second e-mail queued.
+    assert _warn(now=day + timedelta(hours=1)).queued == []
+    assert _warn(now=day + timedelta(days=1)).queued == []
+    assert OutgoingEmail.objects.filter(kind="certificates.expiry").count() == 1
+    while row.status == EmailStatus.RETRYING:  # the sweeper's retries, without waiting for the backoff
+        OutgoingEmail.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
+        mailer_tasks.send_email(row.pk)
+        row.refresh_from_db()
+    assert row.status == EmailStatus.FAILED and row.attempts == mailer_services.MAX_ATTEMPTS
+    failed = Event.objects.filter(action="certificates.expiry_warning_failed", target_id=str(certificate.pk))
+    assert (
+        failed.count() == 1 and failed.get().outcome == "failure" and "refused" in failed.get().details["error"].lower()
+    )
+    # It failed for good: a later day queues it again, and this time the server takes it.
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    run = services.expiry_warnings_send(now=day + timedelta(days=1))
-    assert run.sent == [(certificate.pk, 7)]
+    run = _warn(now=day + timedelta(days=2))
+    assert run.queued == [(certificate.pk, 7)]
     notice.refresh_from_db()
     assert notice.sent_at is not None and notice.error == "" and notice.attempts == 2
     assert len(_to_holder(holder)) == 1
+    assert Event.objects.filter(action="certificates.expiry_warning_sent", target_id=str(certificate.pk)).count() == 1
 
 
 def test_revoked_and_superseded_certificates_get_no_warning(certificate, holder, branded, personas):
     services.certificate_revoke(certificate=certificate, actor=personas["admin"], reason="superseded")
-    assert services.expiry_warnings_send(now=certificate.not_after - timedelta(days=1)).sent == []
+    assert _warn(now=certificate.not_after - timedelta(days=1)).queued == []
 
 
 class _Collector:
@@ -156,8 +184,8 @@ def test_warning_is_delivered_through_a_real_smtp_server(certificate, holder, br
         settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
         settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
         settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        result = services.expiry_warnings_send(now=certificate.not_after - timedelta(days=1))
-        assert result.sent == [(certificate.pk, 1)]
+        result = _warn(now=certificate.not_after - timedelta(days=1))
+        assert result.queued == [(certificate.pk, 1)]
     finally:
         controller.stop()
     (envelope,) = collector.envelopes
@@ -169,4 +197,4 @@ def test_warning_is_delivered_through_a_real_smtp_server(certificate, holder, br
 
 
 def test_daily_task_expires_and_returns_counts(certificate, branded):
-    assert tasks.send_expiry_warnings() == {"expired": 0, "sent": 0, "failed": 0}
+    assert tasks.send_expiry_warnings() == {"expired": 0, "queued": 0, "failed": 0}

@@ -9,7 +9,14 @@ import time
 import pytest
 import requests
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.hsm, pytest.mark.postgres]
+# One worker of `-n 2` gets every test of the shared stack (built once); the topology check runs beside them.
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.slow,
+    pytest.mark.hsm,
+    pytest.mark.postgres,
+    pytest.mark.xdist_group("fault_stack"),
+]
 
 
 def assert_signed_once(faults, document_id: int, fields: list[str]) -> None:

@@ -10,7 +10,14 @@ import time
 
 import pytest
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.hsm, pytest.mark.postgres]
+# One worker of `-n 2` gets every test of the shared stack (built once); the topology check runs beside them.
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.slow,
+    pytest.mark.hsm,
+    pytest.mark.postgres,
+    pytest.mark.xdist_group("fault_stack"),
+]
 
 
 def test_kill_9_mid_signing_loses_nothing_and_signs_nothing_twice(faults):

@@ -2,50 +2,26 @@
 
 from __future__ import annotations
 
-import socket
-import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.test import TestCase
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
+from audit.models import Event
 from mailer import services, tasks
 from mailer.models import EmailStatus, OutgoingEmail
 from tests.conftest import admin_login, blank_pdf
+from tests.support.smtp import SilentSMTPServer, use_smtp_server
 from tests.workflows.helpers import approve, upload
 from workflows import services as workflow_services
 from workflows.models import Notification, WorkflowTemplate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.hsm]
-
-
-class SilentSMTPServer:
-    """Accepts connections and never says a word (an SMTP server that hangs)."""
-
-    def __init__(self, *, greeting: bytes = b""):
-        self.greeting = greeting
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.connections: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections.append(conn)
-            if self.greeting:
-                conn.sendall(self.greeting)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.connections:
-            conn.close()
 
 
 @pytest.fixture
@@ -55,11 +31,7 @@ def smtp_to(settings):
     def use(**kwargs) -> SilentSMTPServer:
         server = SilentSMTPServer(**kwargs)
         servers.append(server)
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_TIMEOUT = 1
+        use_smtp_server(settings, server)
         return server
 
     yield use
@@ -183,3 +155,66 @@ def test_the_monthly_report_lists_the_emails_that_were_not_sent(smtp_to, tmp_pat
         rows = [r for r in csv.DictReader(fh) if r["section"] == "failed_emails"]
     assert [(r["record_id"], r["outcome"]) for r in rows] == [(str(row.pk), "failed")]
     assert "554" in rows[0]["detail"] and "head1@dsign.example" in rows[0]["object"]
+
+
+def test_certificate_and_report_emails_wait_for_no_smtp_server_fail_visibly_and_are_sent_again(
+    personas, outsider, smtp_to, settings, monkeypatch, client, tmp_path
+):
+    from certificates import services as certificate_services
+    from reports import services as report_services
+
+    hanging = smtp_to()
+    settings.EMAIL_TIMEOUT = 20  # sent inline, the agreement and the eight expiry warnings would take minutes
+    monkeypatch.setattr(Conf, "SYNC", False)  # as in production: tasks go to the broker for a worker
+    outsider.email = "o@dsign.example"
+    outsider.save()
+    started = time.monotonic()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        cert = certificate_services.certificate_issue(user=outsider, actor=personas["admin"])
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        run = certificate_services.expiry_warnings_send(now=cert.not_after - timedelta(days=7), thresholds=[7])
+    assert time.monotonic() - started < settings.EMAIL_TIMEOUT
+    today = timezone.localdate()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        report_services.monthly_report_send(year=today.year, month=today.month, work_dir=tmp_path)
+    assert (cert.pk, 7) in run.queued  # the personas' certificates expire that day too
+    assert hanging.connections == []  # none of them talked to the SMTP server
+    notice = cert.expiry_notices.get()
+    emails = {
+        "certificates.agreement": OutgoingEmail.objects.get(kind="certificates.agreement"),
+        "certificates.expiry": OutgoingEmail.objects.get(ref=f"certificates.expirynotice:{notice.pk}"),
+        "reports.monthly": OutgoingEmail.objects.get(kind="reports.monthly"),
+    }
+    queued = _queued_task_args("mailer.tasks.send_email")
+    for row in emails.values():
+        assert row.status == EmailStatus.PENDING and (row.pk,) in queued
+    assert len(emails["reports.monthly"].parts) == 3 and Event.objects.filter(action="reports.monthly_queued").exists()
+
+    # The worker meets a server that refuses them: failed for good, audited where each sender keeps its record.
+    smtp_to(greeting=b"554 5.7.1 no service for you\r\n")
+    for row in emails.values():
+        assert tasks.send_email(row.pk) == EmailStatus.FAILED
+    failures = set(Event.objects.filter(outcome="failure").values_list("action", flat=True))
+    assert {"certificates.agreement_email_failed", "certificates.expiry_warning_failed", "reports.monthly_failed"} <= (
+        failures
+    )
+    notice.refresh_from_db()
+    assert notice.sent_at is None and "554" in notice.error
+    admin_login(client, personas["admin"])
+    page = client.get("/admin/mailer/outgoingemail/?status__exact=failed").content.decode()
+    assert all(f'value="{row.pk}"' in page for row in emails.values())
+
+    # The server is back: the admin sends them again.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    monkeypatch.setattr(Conf, "SYNC", True)
+    mail.outbox.clear()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post(
+            "/admin/mailer/outgoingemail/", {"action": "retry_now", "_selected_action": [r.pk for r in emails.values()]}
+        )
+    retried = OutgoingEmail.objects.filter(pk__in=[row.pk for row in emails.values()])
+    assert set(retried.values_list("status", flat=True)) == {EmailStatus.SENT} and len(mail.outbox) == 3
+    notice.refresh_from_db()
+    assert notice.sent_at is not None and notice.error == ""
+    sent = set(Event.objects.filter(outcome="success").values_list("action", flat=True))
+    assert {"certificates.agreement_email_sent", "certificates.expiry_warning_sent", "reports.monthly_sent"} <= sent
