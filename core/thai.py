@@ -6,6 +6,7 @@ Buddhist era by default (era "CE" writes 2026). Aware datetimes are shown in Tha
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -69,12 +70,33 @@ def thai_digits(value: int | str) -> str:
 def line_break_points(text: str) -> set[int]:
     """Indexes of `text` before which a line may break: Pango's line breaker, which knows Thai words
     (libthai's dictionary), so a wrapped Thai line never splits a word or a cluster."""
-    from weasyprint.text.ffi import ffi, pango
-
+    ffi, pango = _pango()
     encoded = text.encode("utf-8")
     attrs = ffi.new("PangoLogAttr[]", len(text) + 1)
     pango.pango_get_log_attrs(encoded, len(encoded), -1, pango.pango_language_from_string(b"th"), attrs, len(text) + 1)
     return {i for i in range(1, len(text)) if attrs[i].is_line_break}
+
+
+@functools.cache
+def _pango():
+    # A binding of the one Pango call needed (cffi, ABI mode): importing WeasyPrint for it costs the signing
+    # worker seconds. Only the first bit of PangoLogAttr is read; the struct is 32 bits of flags.
+    import cffi
+
+    ffi = cffi.FFI()
+    ffi.cdef(
+        "typedef struct { unsigned int is_line_break : 1; unsigned int others : 31; } PangoLogAttr;"
+        "typedef struct _PangoLanguage PangoLanguage;"
+        "PangoLanguage *pango_language_from_string (const char *language);"
+        "void pango_get_log_attrs (const char *text, int length, int level, PangoLanguage *language,"
+        " PangoLogAttr *log_attrs, int attrs_len);"
+    )
+    for name in ("libpango-1.0.so.0", "libpango-1.0.dylib", "pango-1.0"):
+        try:
+            return ffi, ffi.dlopen(name)
+        except OSError:
+            continue
+    raise OSError("Pango (libpango-1.0) is not installed")
 
 
 def parse_month(text: str) -> tuple[int, int]:

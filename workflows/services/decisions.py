@@ -326,7 +326,9 @@ def _approval_write(
         certificate_id=certificate.pk,
         page=seat.page,
         box=seat.box,
-        appearance=_appearance_for(actor=actor, seat=seat, delegation=delegation, at=now, comment=seat.comment),
+        appearance=_appearance_for(
+            actor=actor, seat=seat, delegation=delegation, at=now, comment=(comment or "")[:2000]
+        ),
         reason=_signature_reason(actor=actor, seat=seat, delegation=delegation),
         batch=batch,
         activation=activation,
