@@ -699,9 +699,10 @@ def benchmarks_write(*, rows: list[Figure], command: str, seconds: float, load_b
         for line in (old.group(1).splitlines() if old else [])
         if line.startswith("| (") and line[2:5] not in measured
     ]
-    notes = [line for line in (old.group(1).splitlines() if old else []) if line.startswith("_Measured")]
+    # Every earlier note stays (each figure's history and its load); the new one is added below them.
+    notes = [line for line in (old.group(1).splitlines() if old else []) if line.startswith("_")]
     if kept:
-        header = "\n\n".join([*notes[-1:], header.replace("_Measured", "_Sections re-measured")])
+        header = "\n\n".join(["\n".join(notes), header.replace("_Measured", "_Sections re-measured")])
     lines = table(rows).splitlines()
     order = {letter: i for i, letter in enumerate("abcdefghi")}
     body = sorted([*lines[2:], *kept], key=lambda line: order.get(line[3:4], 99))

@@ -163,16 +163,28 @@ def signing_batch_enqueue(*, batch_id: int) -> None:
     transaction.on_commit(enqueue)
 
 
-def signing_batch_run(*, batch_id: int) -> dict[str, int]:
+def signing_batch_run(*, batch_id: int, budget_s: float | None = None) -> dict[str, int]:
     """Sign a batch's queued documents back to back in this task, each job as `signing_job_run` does
     (its own attempt, checks and short store transaction), the signer, certificate chain, TSA client and
     revocation data prepared once for all of them. Jobs that are not queued (done, failed, waiting for
     a retry) are left to their own tasks; a job that this task does not reach (killed worker) stays
-    queued and the sweeper enqueues it on its own."""
+    queued and the sweeper enqueues it on its own.
+
+    A task must end well inside the queue's timeout (a timed-out task is killed): after `budget_s`
+    (half of Q_TIMEOUT) the task queues the rest of the batch as a new task and ends.
+    """
+    import time
+
+    budget_s = settings.Q_CLUSTER["timeout"] / 2 if budget_s is None else budget_s
+    deadline = time.monotonic() + budget_s
     prepared: dict = {}
     outcome: dict[str, int] = {}
     job_ids = SigningJob.objects.filter(batch_id=batch_id, status=JobStatus.QUEUED).order_by("pk")
     for job_id in list(job_ids.values_list("pk", flat=True)):
+        if time.monotonic() > deadline:
+            signing_batch_enqueue(batch_id=batch_id)
+            outcome["continued"] = 1
+            break
         status = signing_job_run(job_id=job_id, prepared=prepared)
         outcome[status] = outcome.get(status, 0) + 1
     return outcome

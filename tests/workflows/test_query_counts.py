@@ -131,6 +131,11 @@ def test_a_batch_creates_its_jobs_in_one_transaction_and_one_task_signs_them_bac
     jobs = SigningJob.objects.filter(subject_id__in=documents)
     assert jobs.count() == 4 and set(jobs.values_list("status", flat=True)) == {JobStatus.QUEUED}
 
+    # A task that has used its time (half the queue's timeout) queues the rest of the batch and ends.
+    assert signing_services.signing_batch_run(batch_id=response.json()["id"], budget_s=0) == {"continued": 1}
+    assert OrmQ.objects.order_by("-id").first().task["func"] == "signing.tasks.run_signing_batch"
+    assert set(jobs.values_list("status", flat=True)) == {JobStatus.QUEUED}
+
     outcome = signing_services.signing_batch_run(batch_id=response.json()["id"])
     assert outcome == {JobStatus.DONE: 4}
     assert set(jobs.values_list("status", flat=True)) == {JobStatus.DONE}
