@@ -59,7 +59,8 @@ class SubjectHandler(Protocol):
     def job_failed(self, *, job: SigningJob) -> None: ...
     # Optional: every seat's signature field of the route the job signs in ({"field", "page", "box"}); the
     # first signature creates them all and certifies the document, each field locked when signed (pades).
-    def signature_fields(self, *, job: SigningJob) -> list[dict]: ...
+    # `basis` is what signing_input returned for the version being signed.
+    def signature_fields(self, *, job: SigningJob, basis: object) -> list[dict]: ...
     # Why an admin may not queue this job again (its decision was withdrawn), or "" when they may.
     def retry_refusal(self, *, job: SigningJob) -> str: ...
 
@@ -228,9 +229,9 @@ class _AlreadyFinished(Exception):
 
 
 def _sign_and_store(*, job: SigningJob, handler: ModuleType, make: Callable, attempt: SigningAttempt) -> str:
-    route_fields = _route_fields(handler=handler, job=job)
     for _round in range(MAX_SIGN_ROUNDS):
         basis, pdf = handler.signing_input(job=job)
+        route_fields = _route_fields(handler=handler, job=job, basis=basis)
         signed = make(job, pdf, route_fields)
         level_reached = _level_check(job=job, pdf=signed)
         sha256 = hashlib.sha256(signed).hexdigest()
@@ -330,16 +331,18 @@ def _level_check(*, job: SigningJob, pdf: bytes) -> str:
 LEVEL_ORDER = [PadesLevel.B_B, PadesLevel.B_T, PadesLevel.B_LT, PadesLevel.B_LTA]
 
 
-def _route_fields(*, handler: ModuleType, job: SigningJob) -> Callable[[], list[tuple]] | None:
+def _route_fields(*, handler: ModuleType, job: SigningJob, basis: object) -> Callable[[], list[tuple]] | None:
     """The route's signature fields for `pades.sign_pdf(route_fields=)`, or None (a handler without them):
-    a function, so they are read only for a file's first signature (the one that creates them)."""
+    a function, so they are asked for only for a file's first signature (the one that creates them);
+    `basis` is what the handler's signing_input returned (it may have read them already)."""
     fields = getattr(handler, "signature_fields", None)
     if job.kind != JobKind.SIGNATURE or fields is None:
         return None
 
     @functools.cache
     def listed() -> list[tuple]:
-        return [(f["field"], int(f["page"]), tuple(f["box"]) if f.get("box") else None) for f in fields(job=job)]
+        listed = fields(job=job, basis=basis)
+        return [(f["field"], int(f["page"]), tuple(f["box"]) if f.get("box") else None) for f in listed]
 
     return listed
 

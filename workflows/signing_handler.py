@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 import audit
@@ -32,7 +32,6 @@ from .models import (
     RouteTier,
     TierStatus,
 )
-from .selectors import current_assignments
 from .signing_errors import failure_text
 
 
@@ -46,6 +45,8 @@ class Basis:
     quorum: int = 0
     # The document said what it was waiting for (a retried job): cleared when the signature is stored.
     waiting: bool = False
+    # Every seat's field of the running route ((field, page, box) in route order), read with the seat.
+    route_fields: tuple = ()
 
 
 def version_read(version: DocumentVersion) -> bytes:
@@ -99,12 +100,16 @@ def signing_input(*, job: SigningJob) -> tuple[Basis, bytes]:
             _refuse("route_ended", f"The document is {document.status}; no document timestamp is added.")
         latest = DocumentVersion.objects.get(pk=document.latest_id)
         return Basis(version_id=latest.pk, number=latest.number), version_read(latest)
-    seat = (
+    # One statement: the job's seat and every seat of the running route (for the fields a file's first
+    # signature creates), in route order.
+    in_route = _in_running_route()
+    rows = list(
         Assignment.objects.select_related("tier", "document", "approved_version")
-        .annotate(**_latest(OuterRef("document_id")))
-        .filter(signing_job_id=job.pk)
-        .first()
+        .annotate(**_latest(OuterRef("document_id")), in_route=ExpressionWrapper(in_route, BooleanField()))
+        .filter(Q(signing_job_id=job.pk) | Q(in_route, document_id=job.subject_id))
+        .order_by("tier__order", "pk")
     )
+    seat = next((row for row in rows if row.signing_job_id == job.pk), None)
     document = seat.document if seat is not None else Document.objects.get(pk=job.subject_id)
     _seat_refusal(seat=seat, document=document)
     approved = seat.approved_version
@@ -116,6 +121,7 @@ def signing_input(*, job: SigningJob) -> tuple[Basis, bytes]:
         tier_id=seat.tier_id,
         quorum=seat.tier.quorum,
         waiting=bool(document.waiting_reason),
+        route_fields=tuple((row.field_name, row.page, row.box) for row in rows if row.in_route),
     )
     if seat.latest_id == approved.pk:
         return basis, version_read(approved)
@@ -127,12 +133,28 @@ def signing_input(*, job: SigningJob) -> tuple[Basis, bytes]:
     return basis, data
 
 
-def signature_fields(*, job: SigningJob) -> list[dict]:
+def _in_running_route() -> Q:
+    """An assignment in its document's running route: per order, the newest tier up to the document's
+    round (as selectors.current_tier_ids chooses them), as a condition on the assignment itself."""
+    newer = RouteTier.objects.filter(
+        document_id=OuterRef("tier__document_id"),
+        order=OuterRef("tier__order"),
+        round__gt=OuterRef("tier__round"),
+        round__lte=OuterRef("tier__document__round"),
+    )
+    return Q(tier__round__lte=F("tier__document__round")) & ~Q(Exists(newer))
+
+
+def signature_fields(*, job: SigningJob, basis: Basis | None = None) -> list[dict]:
     """Every seat's field of the running route: the first signature of a file creates them all (and
     certifies it), so no field is ever added after it (signing.pades, route_fields). A new round on the
-    same file reuses these fields (services.round_start)."""
-    seats = current_assignments(Document.objects.get(pk=job.subject_id)).order_by("tier__order", "pk")
-    return [{"field": a.field_name, "page": a.page, "box": a.box} for a in seats]
+    same file reuses these fields (services.round_start). `basis` (signing_input's) already holds them."""
+    if basis is not None and basis.route_fields:
+        fields = basis.route_fields
+    else:
+        seats = Assignment.objects.filter(_in_running_route(), document_id=job.subject_id).order_by("tier__order", "pk")
+        fields = tuple(seats.values_list("field_name", "page", "box"))
+    return [{"field": field, "page": page, "box": box} for field, page, box in fields]
 
 
 def store_signed(*, job: SigningJob, pdf: bytes, sha256: str, basis: Basis) -> None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_otp import devices_for_user
+from django_otp import device_classes
 from django_otp.models import Device
 from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 import audit
 from core.errors import DomainError
 
-from ..models import ChallengeRefused, SMSDevice, StepUp, User
+from ..models import ChallengeRefused, SMSDevice, StepUp, User, WebAuthnDevice
 
 
 class StepUpFailed(DomainError):
@@ -70,14 +70,19 @@ def _code_verify(
     sealed for the signer are checked by the registered code verifier (signing); `verifier_context` is
     handed to it (a signature activation asks it for activation data there).
     """
+    from ..selectors import device_aal, device_kind
+
     code = (code or "").strip().replace(" ", "")
-    devices = list(devices_for_user(user, confirmed=True)) if devices is None else devices
+    if devices is None:
+        # The code devices first; passkeys are read only when none of them may take the code (the
+        # refusal then says whether a passkey would do).
+        devices = _code_devices(user)
+        if not any(device_aal(device) >= min_aal for device in devices):
+            devices += list(WebAuthnDevice.objects.devices_for_user(user, confirmed=True))
     if not devices:
         _audit(user, "accounts.mfa_failed", purpose, "no MFA device")
         raise StepUpFailed(_("You have no MFA device set up; enrol one before signing."))
     # Factors weaker than asked for are not even tried, so a code from one of them is not spent.
-    from ..selectors import device_aal, device_kind
-
     strong_enough = [device for device in devices if device_aal(device) >= min_aal]
     # A passkey answers a challenge, never a typed code (accounts.services.passkeys).
     devices = [device for device in strong_enough if device_kind(device) != "webauthn"]
@@ -140,6 +145,16 @@ def _code_verify(
             _("The code is wrong; some of your devices are locked until %(time)s.") % {"time": _hhmm(min(locks))}
         )
     raise StepUpFailed(_("The code is wrong; check it and try again."))
+
+
+def _code_devices(user: User) -> list[Device]:
+    """The user's confirmed devices that take a typed code (every device model but passkeys)."""
+    return [
+        device
+        for model in device_classes()
+        if model is not WebAuthnDevice
+        for device in model.objects.devices_for_user(user, confirmed=True)
+    ]
 
 
 def _code_expired(device, code: str) -> bool:
