@@ -295,15 +295,16 @@ class WebAuthnDevice(TimestampMixin, Device):
     `verify_token` refuses everything; assertions are checked by accounts.services.passkeys.
     """
 
-    credential_id = models.CharField(max_length=1400, unique=True, help_text="base64url")
-    public_key = models.TextField(help_text="COSE public key, base64url")
-    sign_count = models.PositiveBigIntegerField(default=0)
-    aaguid = models.CharField(max_length=36, blank=True)
-    transports = models.JSONField(default=list, blank=True)
-    backed_up = models.BooleanField(default=False)
+    credential_id = models.CharField(_("credential ID"), max_length=1400, unique=True, help_text=_("base64url encoded"))
+    public_key = models.TextField(_("public key"), help_text=_("COSE public key, base64url"))
+    sign_count = models.PositiveBigIntegerField(_("sign count"), default=0)
+    aaguid = models.CharField(_("authenticator model (AAGUID)"), max_length=36, blank=True)
+    transports = models.JSONField(_("transports"), default=list, blank=True)
+    backed_up = models.BooleanField(_("backed up (synced passkey)"), default=False)
 
     class Meta(Device.Meta):
-        verbose_name = "passkey"
+        verbose_name = _("passkey")
+        verbose_name_plural = _("passkeys")
 
     def verify_token(self, token) -> bool:
         return False
@@ -313,16 +314,20 @@ class PasskeyChallenge(models.Model):
     """A WebAuthn challenge handed to one user in one session (or to one API client: no session), for one
     purpose and binding; it is answered once, before `expires_at`."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkey_challenges")
-    challenge_sha256 = models.CharField(max_length=64, unique=True)
-    purpose = models.CharField(max_length=40)
-    binding = models.TextField()
-    session_key = models.CharField(max_length=64, blank=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkey_challenges", verbose_name=_("user"))
+    challenge_sha256 = models.CharField(_("challenge SHA-256"), max_length=64, unique=True)
+    purpose = models.CharField(_("purpose"), max_length=40)
+    binding = models.TextField(_("binding"))
+    session_key = models.CharField(_("session"), max_length=64, blank=True)
     # A registration's authorisation (the factor or first-enrolment rule that allowed it).
-    authorised_by = models.CharField(max_length=120, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
+    authorised_by = models.CharField(_("authorised by"), max_length=120, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("passkey challenge")
+        verbose_name_plural = _("passkey challenges")
 
     def __str__(self) -> str:
-        return f"{self.user.username}: {self.purpose} until {self.expires_at:%H:%M:%S}"
+        return f"{self.user.username}: {self.purpose} ใช้ได้ถึง {format_thai_datetime(self.expires_at)}"

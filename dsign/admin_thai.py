@@ -80,6 +80,7 @@ RELABEL_MODELS = (
     "otp_static.StaticToken",
     "otp_email.EmailDevice",
     "accounts.SMSDevice",
+    "accounts.WebAuthnDevice",
 )
 
 

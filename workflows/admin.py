@@ -188,7 +188,14 @@ class DocumentAdmin(admin.ModelAdmin):
         return super().get_queryset(request).filter(pk__in=selectors.documents_visible_to(request.user).values("pk"))
 
     def get_readonly_fields(self, request, obj=None):
-        return [*(f.name for f in Document._meta.fields), "archive_copy"]
+        fields = [f.name for f in Document._meta.fields]
+        fields[fields.index("verification_token")] = "verification_page"
+        return [*fields, "archive_copy"]
+
+    @admin.display(description=_("public verification page"))
+    def verification_page(self, obj):
+        # The page's path, not the bare token: the operator reads it as the address printed under the QR code.
+        return f"/v/{obj.verification_token}/" if obj and obj.verification_token else "—"
 
     @admin.display(description=_("Archive copy (PDF/A-3)"))
     def archive_copy(self, obj):

@@ -142,14 +142,21 @@ class SendRegister(models.Model):
     """ทะเบียนหนังสือส่ง: one counter row per org unit and Buddhist-era year; numbers are taken with the row
     locked (workflows.services.registers), so two memos never get the same number."""
 
-    org_unit = models.ForeignKey("accounts.OrgUnit", on_delete=models.PROTECT, related_name="send_registers")
-    year = models.PositiveSmallIntegerField(help_text="Buddhist-era year, e.g. 2569")
-    prefix = models.CharField(
-        max_length=50, blank=True, help_text="written before the number, e.g. the unit's letters and digits กค 0401"
+    org_unit = models.ForeignKey(
+        "accounts.OrgUnit", on_delete=models.PROTECT, related_name="send_registers", verbose_name=_("org unit")
     )
-    last_number = models.PositiveIntegerField(default=0)
+    year = models.PositiveSmallIntegerField(_("year (B.E.)"), help_text=_("Buddhist-era year, e.g. 2569"))
+    prefix = models.CharField(
+        _("prefix"),
+        max_length=50,
+        blank=True,
+        help_text=_("written before the number, e.g. the unit's letters and digits กค 0401"),
+    )
+    last_number = models.PositiveIntegerField(_("last number"), default=0)
 
     class Meta:
+        verbose_name = _("send register")
+        verbose_name_plural = _("send registers")
         constraints = [models.UniqueConstraint(fields=["org_unit", "year"], name="one_send_register_per_unit_year")]
 
     def __str__(self) -> str:
@@ -406,15 +413,23 @@ class DocumentAccess(models.Model):
     runs, so a delegation that ends or is revoked hides the documents at once.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="access")
-    requester = models.BooleanField(default=False, help_text="the person requested the document")
-    seat = models.BooleanField(default=False, help_text="the person holds, or decided, a seat in its route")
-    created_at = models.DateTimeField(help_text="the document's, copied: the lists sort on it, newest first")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="access", verbose_name=_("document"))
+    requester = models.BooleanField(_("requester"), default=False, help_text=_("the person requested the document"))
+    seat = models.BooleanField(
+        _("seat in the route"), default=False, help_text=_("the person holds, or decided, a seat in its route")
+    )
+    created_at = models.DateTimeField(
+        _("created at"), help_text=_("the document's, copied: the lists sort on it, newest first")
+    )
 
     class Meta:
+        verbose_name = _("document access")
+        verbose_name_plural = _("document access")
         constraints = [models.UniqueConstraint(fields=["user", "document"], name="one_access_per_user_document")]
         indexes = [models.Index(fields=["user", "-created_at", "-document"], name="access_newest")]
 
     def __str__(self) -> str:
-        return f"{self.user_id} → {self.document_id}"
+        return f"ผู้ใช้ {self.user_id} เห็นเอกสาร {self.document_id}"

@@ -84,6 +84,8 @@ ALLOWED = OFFICE_ALLOWED | {
     "base64",
     "DOPA",
     "FIDO2",
+    "COSE",
+    "AAGUID",
     "v1",
     "AAL",
     "IAL",
@@ -183,7 +185,7 @@ def one_row_of_everything(personas) -> None:
     from django_q.models import OrmQ, Schedule, Task
     from django_q.signing import SignedPackage
 
-    from accounts.models import ExternalIdentity, SMSDevice, StepUp
+    from accounts.models import ExternalIdentity, OrgUnit, SMSDevice, StepUp, WebAuthnDevice
     from accounts.services import api_token_create
     from audit.models import ChainAnchor, ChainPrune
     from branding.models import Branding
@@ -192,7 +194,7 @@ def one_row_of_everything(personas) -> None:
     from integrations.services import api_client_create
     from signing.models import SigningJob
     from workflows import services
-    from workflows.models import Delegation, WorkflowTemplate
+    from workflows.models import Delegation, SendRegister, WorkflowTemplate
 
     now = timezone.now()
     admin_user, head1, head2 = personas["admin"], personas["head1"], personas["head2"]
@@ -204,6 +206,21 @@ def one_row_of_everything(personas) -> None:
     SMSDevice.objects.create(user=head1, name="โทรศัพท์", phone="0812345678", confirmed=True)
     EmailDevice.objects.create(user=head1, name="อีเมล", confirmed=True)
     TOTPDevice.objects.create(user=head2, name="แอปในโทรศัพท์", confirmed=True)
+    WebAuthnDevice.objects.create(
+        user=head2,
+        name="กุญแจความปลอดภัย",
+        confirmed=True,
+        credential_id="q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0xcv",
+        public_key="pQECAyYgASFYIPoV1cX0mTzI3k2uJq9eWb6NhxYc8rL4dA7sGfE0yKjBIlggPq",
+        sign_count=7,
+        aaguid="00000000-0000-0000-0000-000000000000",
+        transports=["usb", "nfc"],
+    )
+    SendRegister.objects.get_or_create(
+        org_unit=OrgUnit.objects.order_by("pk").first(),
+        year=timezone.localdate().year + 543,
+        defaults={"prefix": "กค 0401", "last_number": 12},
+    )
     StepUp.objects.update_or_create(
         user=head1, defaults={"verified_at": now, "purpose": "sign", "device": "otp_totp.totpdevice/1"}
     )
