@@ -50,6 +50,11 @@ def test_the_monthly_report_email_carries_the_organisation_name_the_logo_and_the
     mail.outbox.clear()
     local = timezone.localdate()
     assert monthly_report_send(year=local.year, month=local.month, work_dir=tmp_path / "out", force=True)
+    # The report goes out through the mail ledger: the worker's send, here in the test.
+    from mailer.models import OutgoingEmail
+    from mailer.services import email_send
+
+    email_send(email_id=OutgoingEmail.objects.get(kind="reports.monthly").pk)
     (message,) = mail.outbox
     from branding.selectors import branding_get
 

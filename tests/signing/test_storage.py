@@ -159,11 +159,12 @@ def test_document_versions_go_to_s3_through_the_service_and_are_checked(s3_endpo
     version = document.versions.get()
     client = _client(s3_endpoint)
     stored = client.get_object(Bucket=BUCKET, Key=version.file.name)["Body"].read()
-    assert stored == pdf_bytes
-    assert version.sha256 == hashlib.sha256(stored).hexdigest() and version.size == len(pdf_bytes)
-    assert version_read(version) == pdf_bytes
+    # The routed version is the upload with the verification QR code stamped on it before any signature.
+    assert stored.startswith(b"%PDF") and len(stored) > len(pdf_bytes)
+    assert version.sha256 == hashlib.sha256(stored).hexdigest() and version.size == len(stored)
+    assert version_read(version) == stored
     assert not Path(settings.MEDIA_ROOT, version.file.name).exists()  # not on disk
 
-    client.put_object(Bucket=BUCKET, Key=version.file.name, Body=pdf_bytes + b"\n% changed in the bucket\n")
+    client.put_object(Bucket=BUCKET, Key=version.file.name, Body=stored + b"\n% changed in the bucket\n")
     with pytest.raises(VersionCorrupted):
         version_read(version)

@@ -110,6 +110,7 @@ def document_facts(*, document: Document) -> dict:
                 "round": seat.tier.round,
                 "tier": seat.tier.order,
                 "tier_name": seat.tier.name,
+                "field": seat.field_name,
                 "seat": seat.field_name,
                 "seat_holder": seat.signer.username,
                 "signer": person.username if seat.decided_by_id else None,
