@@ -1,6 +1,6 @@
 # dsign: `make demo` serves a ready system on http://127.0.0.1:8000 (DSIGN_BIND=0.0.0.0:8000 for the LAN);
-# `make test` runs lint and the whole suite (SQLite, PostgreSQL, fault tests; TEST_WORKERS=2 for two
-# pytest-xdist workers). Both install what they need.
+# `make test` runs lint and the whole suite (SQLite on two pytest-xdist workers, TEST_WORKERS=0 for one;
+# PostgreSQL, fault tests). Both install what they need.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
