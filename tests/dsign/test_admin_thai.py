@@ -138,6 +138,8 @@ def english_words(text: str, names: set[str]) -> list[str]:
         bare = word.strip("-")
         if bare in ALLOWED or bare in names or bare.split("-")[0] in ALLOWED or len(bare) <= 1:
             continue
+        if any(c.isdigit() for c in bare):  # a random token or serial ("i8q9ReF", "N5"), not a word
+            continue
         found.append(word)
     return found
 
