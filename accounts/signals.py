@@ -94,6 +94,31 @@ def connect() -> None:
     # a shell, and is audited so a minted code is never silent.
     post_save.connect(_on_static_token_saved, sender=StaticToken, dispatch_uid="accounts.static_token_minted")
     connect_command_line_devices()
+    from mailer.signals import email_attempted
+
+    email_attempted.connect(_on_security_notice_attempted, dispatch_uid="accounts.security_notice_attempted")
+
+
+def _on_security_notice_attempted(*, email, status, error, **kwargs):
+    """A security notice the mail ledger gave up on is audited on the user (who was not told of the change)."""
+    from mailer.models import EmailStatus
+
+    if email.kind != services.SECURITY_NOTICE_EMAIL_KIND or status != EmailStatus.FAILED:
+        return
+    import audit
+
+    user = get_user_model().objects.filter(pk=int(email.ref.rpartition(":")[2])).first()
+    if user is None:
+        return
+    from django.db import transaction
+
+    with transaction.atomic():
+        audit.record(
+            action="accounts.security_notice_failed",
+            target=user,
+            outcome="failure",
+            details={"error": error[:300], "email_id": email.pk},
+        )
 
 
 # Factors added or removed from the command line or a shell (the pages and the API audit theirs in their

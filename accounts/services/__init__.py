@@ -4,6 +4,7 @@ Split by concern into sibling modules; every name stays importable from ``accoun
 """
 
 from .credentials import (
+    SECURITY_NOTICE_EMAIL_KIND,
     _hhmm_date,
     _user_sessions,
     credentials_revoke_all,
@@ -150,6 +151,7 @@ __all__ = [
     "password_reset_link_send",
     "password_sign_in",
     "qr_svg",
+    "SECURITY_NOTICE_EMAIL_KIND",
     "security_notice_send",
     "sign_in_mark",
     "sms_device_add",

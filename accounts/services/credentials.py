@@ -22,16 +22,19 @@ def _hhmm_date(moment) -> str:
 # --- security notices, passwords and credentials ------------------------------------------------------
 
 
+SECURITY_NOTICE_EMAIL_KIND = "accounts.security_notice"
+
+
 def security_notice_send(*, user: User, what: str, extra: str = "") -> None:
     """E-mail the user (branded) that something about their sign-in or factors changed; after commit."""
     if not user.email:
         return
-    from django.core.mail import get_connection
     from django.template.loader import render_to_string
 
     from audit.context import current_request
     from branding.email import branded_email, has_logo
     from branding.selectors import branding_get
+    from mailer.services import email_queue
 
     context = {
         "user": user,
@@ -47,22 +50,8 @@ def security_notice_send(*, user: User, what: str, extra: str = "") -> None:
     html = render_to_string("emails/accounts/security_notice.html", context)
     subject = f"[{context['organization']}] " + _("Security notice: %(what)s") % {"what": what}
     message = branded_email(subject=subject, text=text, html=html, to=[user.email])
-
-    def send() -> None:
-        try:
-            message.connection = get_connection()
-            message.send()
-        except Exception as exc:  # noqa: BLE001 - mail trouble must not undo the change; it is audited
-            with transaction.atomic():
-                audit.record(
-                    actor=None,
-                    action="accounts.security_notice_failed",
-                    target=user,
-                    outcome="failure",
-                    details={"error": str(exc)[:300]},
-                )
-
-    transaction.on_commit(send)
+    # through the mail ledger: sent by a worker after commit, retried, never inside the request
+    email_queue(message=message, kind=SECURITY_NOTICE_EMAIL_KIND, ref=f"accounts.user:{user.pk}")
 
 
 def _user_sessions(user: User):

@@ -218,3 +218,29 @@ def test_certificate_and_report_emails_wait_for_no_smtp_server_fail_visibly_and_
     assert notice.sent_at is not None and notice.error == ""
     sent = set(Event.objects.filter(outcome="success").values_list("action", flat=True))
     assert {"certificates.agreement_email_sent", "certificates.expiry_warning_sent", "reports.monthly_sent"} <= sent
+
+
+def test_a_security_notice_waits_for_no_smtp_server_and_a_final_failure_is_audited(
+    personas, smtp_to, monkeypatch, client, django_capture_on_commit_callbacks
+):
+    server = smtp_to(greeting=b"554 5.7.1 no service for you\r\n")
+    monkeypatch.setattr(Conf, "SYNC", False)
+    head2 = personas["head2"]
+    client.force_login(head2)
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = client.post(
+            "/accounts/password_change/",
+            {
+                "old_password": "demo-pass-2026",
+                "new_password1": "Lamyai-Orchard-93",
+                "new_password2": "Lamyai-Orchard-93",
+            },
+        )
+    assert changed.status_code == 302
+    assert server.connections == []  # the password change did not talk to the SMTP server
+    row = OutgoingEmail.objects.get(to=[head2.email], kind="accounts.security_notice")
+    assert (row.pk,) in _queued_task_args("mailer.tasks.send_email")
+
+    assert tasks.send_email(row.pk) == EmailStatus.FAILED  # the server refuses for good
+    failed = Event.objects.get(action="accounts.security_notice_failed", target_id=str(head2.pk))
+    assert failed.outcome == "failure" and failed.details["email_id"] == row.pk and "554" in failed.details["error"]
