@@ -28,7 +28,14 @@ def bench_stack() -> Stack:
         web_workers=2,
         clusters=2,
         workers_per_cluster=1,
-        extra_env={"LOG_LEVEL": "WARNING", "EMAIL_URL": "dummymail://"},
+        # As in production: DEBUG off (Django would keep every query of a process in memory). The per-user
+        # API throttle (100/s) is a policy, not capacity: (e)'s 50 clients share one user.
+        extra_env={
+            "LOG_LEVEL": "WARNING",
+            "EMAIL_URL": "dummymail://",
+            "DEBUG": "false",
+            "API_THROTTLE_USER": "100000/s",
+        },
     )
 
 

@@ -15,6 +15,7 @@ def documents_ensure(count: int, *, template_id: int | None = None) -> int:
     """At least `count` documents titled "bench bulk …" in the database, kept between runs: copies of
     one real route (document, version, tiers, seats) written with COPY. Returns how many exist."""
     import random
+    import secrets
     from datetime import timedelta
 
     from django.db import connection, transaction
@@ -67,6 +68,7 @@ def documents_ensure(count: int, *, template_id: int | None = None) -> int:
                             row[index["title"]] = f"{BULK_TITLE} {have + k}"
                             row[index["created_at"]] = row[index["updated_at"]] = created
                             row[index["status"]] = rng.choice(("in_progress", "completed", "completed", "rejected"))
+                            row[index["verification_token"]] = secrets.token_urlsafe(16)  # unique per document
                         else:
                             row[index["document_id"]] = doc_id
                         if m is Assignment:

@@ -31,7 +31,7 @@ def embedded_stack() -> Stack:
         web_workers=2,
         clusters=1,
         workers_per_cluster=2,
-        extra_env={"LOG_LEVEL": "WARNING", "EMAIL_URL": "dummymail://"},
+        extra_env={"LOG_LEVEL": "WARNING", "EMAIL_URL": "dummymail://", "DEBUG": "false"},
     )
 
 
@@ -53,6 +53,7 @@ class _Base:
 
     base_url: str
     groups: dict[str, int]
+    database_url: str = ""  # SQLite: no PostgreSQL backends of its own to count
 
     @property
     def processes(self) -> dict[str, _Process]:

@@ -189,6 +189,8 @@ def _ensure_running(stack: Stack, *, clusters: int, broker: str = "redis") -> No
     if stack.redis_url != wanted:
         stack.stop_all()
         stack.redis_url = wanted
+        # without Redis the cache (throttles, lockouts) is a database table, made only when it is needed
+        stack.manage("createcachetable")
     if not any(n.startswith("web") for n in stack.processes):
         stack.start_web()
     running = sorted(n for n in stack.processes if n.startswith("worker"))

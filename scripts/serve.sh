@@ -9,6 +9,8 @@ BIND=${DSIGN_BIND:-127.0.0.1:8000}
 URL=${DSIGN_BASE_URL:-http://$BIND}
 VAR=${DSIGN_VAR_DIR:-var}
 USERS_PIN_FILE=${HSM_USERS_PIN_FILE:-$VAR/secrets/hsm-users.pin}
+# Served to others (DSIGN_BIND may be the LAN): no debug pages, and no per-query bookkeeping in memory.
+export DEBUG=${DEBUG:-false}
 HSM_USERS_PIN_FILE=$USERS_PIN_FILE $PY manage.py signer &
 signer=$!
 for _ in $(seq 100); do [ -S "${SIGNER_SOCKET:-$VAR/signer.sock}" ] && break; sleep 0.2; done

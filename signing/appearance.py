@@ -13,7 +13,9 @@ tone marks stack instead of colliding.
 
 from __future__ import annotations
 
+import functools
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -247,12 +249,22 @@ class ThaiSignatureStamp(BaseStamp):
         return b" ".join(ops)
 
 
-def _wrap(*, engine, text: str, width_em: float) -> list[tuple[str, float]]:
-    """`text` broken at Thai word boundaries into lines at most `width_em` wide (a word wider than that
-    stands alone on its line), each with its width in em."""
+def _advance_measurer(engine) -> Callable[[str], float]:
+    """The width in em of a piece of text, each piece shaped once (the fit tries many font sizes)."""
 
+    @functools.cache
     def measure(piece: str) -> float:
         return engine.shape(piece, with_actual_text=False).x_advance
+
+    return measure
+
+
+def _wrap(
+    *, engine, text: str, width_em: float, measure: Callable[[str], float] | None = None
+) -> list[tuple[str, float]]:
+    """`text` broken at Thai word boundaries into lines at most `width_em` wide (a word wider than that
+    stands alone on its line), each with its width in em."""
+    measure = measure or _advance_measurer(engine)
 
     if measure(text) <= width_em:
         return [(text, measure(text))]
@@ -279,18 +291,21 @@ def _fit(*, engine, comments: list[str], lines: list[str], width: float, height:
     """The font size and wrapped lines of the block: comments and the date line wrap at word boundaries;
     the name, position and acting-for lines stay whole if they fit at a readable size (they are searched
     as one phrase), and wrap only when they do not."""
+    measure = _advance_measurer(engine)
     for wrap_lines, smallest in ((False, _READABLE_FONT_SIZE), (True, _MIN_FONT_SIZE)):
         size = _MAX_FONT_SIZE
         while True:
             width_em = width / size
-            wrapped_comments = [p for text in comments for p in _wrap(engine=engine, text=text, width_em=width_em)]
+            wrapped_comments = [
+                p for text in comments for p in _wrap(engine=engine, text=text, width_em=width_em, measure=measure)
+            ]
             wrapped_lines = [
                 piece
                 for index, text in enumerate(lines)
                 for piece in (
-                    _wrap(engine=engine, text=text, width_em=width_em)
+                    _wrap(engine=engine, text=text, width_em=width_em, measure=measure)
                     if wrap_lines or index == len(lines) - 1
-                    else [(text, engine.shape(text, with_actual_text=False).x_advance)]
+                    else [(text, measure(text))]
                 )
             ]
             count = len(wrapped_comments) + len(wrapped_lines)

@@ -25,12 +25,27 @@ def _key_id(label: str) -> bytes:
 
 
 def _find(s, *, label: str, object_class):
+    """The key ``label`` of ``object_class`` as an object of session ``s`` (remembered per session)."""
+    cache_key = (id(s), label, int(object_class))
+    hit = pool.found_keys.get(cache_key)
+    if hit is not None and hit[0] is s:
+        return hit[1]
     try:
-        return s.get_key(object_class=object_class, label=label)
+        found = s.get_key(object_class=object_class, label=label)
     except p11_errors.NoSuchKey as exc:
         raise KeyNotFound(f"no {object_class.name.lower()} labelled {label!r} in the token") from exc
     except p11_errors.MultipleObjectsReturned as exc:
         raise HSMError(f"several keys labelled {label!r} in the token") from exc
+    if len(pool.found_keys) >= pool.FOUND_KEYS_MAX:
+        pool.found_keys.clear()
+    pool.found_keys[cache_key] = (s, found)
+    return found
+
+
+def found_forget(label: str) -> None:
+    """This process deletes (or replaces) the key ``label``: its remembered objects go."""
+    for cache_key in [k for k in pool.found_keys if k[1] == label]:
+        pool.found_keys.pop(cache_key, None)
 
 
 def _public_key_info(public_key) -> keys.PublicKeyInfo:
@@ -243,6 +258,7 @@ def key_delete(*, label: str, config: HSMConfig | None = None) -> None:
             raise KeyNotFound(f"no key labelled {label!r} in the token")
         for obj in found:
             obj.destroy()
+    _key_forget(label)
 
 
 def key_attributes(*, label: str) -> dict:
@@ -285,3 +301,4 @@ def _key_kind(label: str) -> str:
 
 def _key_forget(label: str) -> None:
     _key_kinds.pop(label, None)
+    found_forget(label)

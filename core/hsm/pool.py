@@ -97,6 +97,13 @@ _borrowed = threading.local()
 # when this process deletes or creates the key. A key deleted by another process is still found
 # missing when signing (KeyNotFound from the token), just not before borrowing a session.
 _key_kinds: dict[str, str] = {}
+# Key objects found by label, per session: (id(session), label, object class) -> (session, object).
+# Looking a key up (C_FindObjects) costs SoftHSM a pass over every object in the token, several times
+# the key operation itself; an object handle stays valid for the session's life. The entry keeps its
+# session, so an id is not reused while cached. Dropped on delete, re-initialisation, fork, and when
+# the token says a handle is no longer valid (a key deleted by another process).
+found_keys: dict[tuple[int, str, int], tuple[object, object]] = {}
+FOUND_KEYS_MAX = 1024
 
 
 def _after_fork_in_child() -> None:
@@ -104,6 +111,7 @@ def _after_fork_in_child() -> None:
     # belong to the parent's module state: start clean.
     global _state_lock, _available, _module_lock, _borrowed
     _pools.clear()
+    found_keys.clear()
     _state_lock = threading.Lock()
     _available = threading.Condition(_state_lock)
     _module_lock = threading.RLock()
@@ -285,6 +293,7 @@ def _reinitialise(pool: _Pool) -> None:
     # Lock order is state before module, as in _borrow. Finalising the library ends the sessions
     # of every token's pool, not only this one's.
     with _available:
+        found_keys.clear()
         for other in list(_pools.values()):
             other.opened -= len(other.idle)
             other.idle.clear()
@@ -313,6 +322,9 @@ def _translate(exc: Exception) -> HSMError:
         return HSMUnavailable(f"HSM operation failed: {exc!r}")
     if isinstance(exc, p11_errors.NoSuchKey):
         return KeyNotFound(str(exc))
+    if isinstance(exc, p11_errors.KeyHandleInvalid | p11_errors.ObjectHandleInvalid):
+        found_keys.clear()  # a cached key was deleted meanwhile (by another process)
+        return KeyNotFound(f"the key is no longer in the token: {exc!r}")
     return HSMError(f"HSM operation failed: {exc!r}")
 
 

@@ -6,7 +6,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11_errors
 
 from . import pool
-from .key_pairs import _find, _key_id
+from .key_pairs import _find, _key_id, found_forget
 from .pool import HSMConfig, HSMError, _retrying, session
 
 # --- secret keys: the signer's activation MAC and factor-sealing keys -------------------------
@@ -110,5 +110,7 @@ def labels(*, realm: str | None = None, config: HSMConfig | None = None) -> list
 
 def secret_key_delete(*, label: str, config: HSMConfig | None = None) -> None:
     """Destroy a secret key (in the token of ``config`` when given)."""
+    found_forget(label)
     with session(label=label, config=config) as s, pool._module_lock:
         _secret(s, label).destroy()
+    found_forget(label)

@@ -87,6 +87,34 @@ def test_key_lifecycle_and_missing_key_is_permanent_error(token):
         hsm.key_delete(label="k")
 
 
+def _delete_key(label: str, config: hsm.HSMConfig, queue) -> None:
+    hsm.configure(config)
+    hsm.key_delete(label=label)
+    queue.put("deleted")
+
+
+def test_a_key_remembered_by_this_process_and_deleted_elsewhere_is_missing_not_broken(token):
+    # This process looks a key up once per session (the found object is remembered); another process
+    # deleting the key must still make the next signature here a KeyNotFound, as before the cache.
+    hsm.key_generate(label="gone", algorithm="ec-p256")
+    hsm.key_generate(label="kept", algorithm="ec-p256")
+    hsm.sign_raw(label="gone", data=b"first")
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_delete_key, args=("gone", token, queue))
+    child.start()
+    assert queue.get(timeout=120) == "deleted"
+    child.join(timeout=30)
+
+    with pytest.raises(hsm.KeyNotFound):
+        hsm.sign_raw(label="gone", data=b"after")
+    kept = hsm.key_public(label="kept")
+    _verify(kept, hsm.sign_raw(label="kept", data=b"still"), b"still")
+    hsm.key_delete(label="kept")  # deleted here: forgotten at once
+    with pytest.raises(hsm.KeyNotFound):
+        hsm.sign_raw(label="kept", data=b"no")
+
+
 @pytest.mark.parametrize("algorithm", ["rsa", "ec"])
 def test_imported_key_signs_and_is_no_longer_extractable(token, algorithm):
     if algorithm == "rsa":
