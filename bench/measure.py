@@ -214,10 +214,10 @@ def _cpu_seconds(stack: Stack, *, own_backends: bool = False) -> dict[str, float
         # utime + stime, plus cutime + cstime: children that exited (recycled workers, closed backends).
         return sum(int(v) for v in fields[11:15]) / tick
 
-    totals = {"web": 0.0, "workers": 0.0, "postgres": 0.0}
+    totals = {"web": 0.0, "workers": 0.0, "signer": 0.0, "postgres": 0.0}
     database = stack.database_url.rsplit("/", 1)[-1]
     for name in list(stack.processes):
-        group = "web" if name.startswith("web") else "workers"
+        group = "web" if name.startswith("web") else "signer" if name == "signer" else "workers"
         totals[group] += sum(used(pid) for pid in stack.cluster_pids(name))
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -328,9 +328,10 @@ def embedded(*, stack: Stack, quick: bool, figures: list[Figure]) -> list[Figure
     rate, cpu = result["rate"], result["cpu_ms"]
     note = (
         f"{result['signatures']} approvals over HTTP (head1 and head2 on {count} documents, 8 clients) → "
-        f"signatures stored in {result['elapsed']:.1f} s; SQLite WAL, ORM broker, 1 qcluster × 2 workers, "
-        f"2 gunicorn workers; CPU ms per signature {sum(cpu.values()):.0f} (web {cpu['web']:.0f}, workers and "
-        f"signer {cpu['workers']:.0f}); load {_load()}"
+        f"signatures stored in {result['elapsed']:.1f} s (median of {len(result['rates'])} rounds: "
+        f"{', '.join(f'{r:.1f}' for r in result['rates'])} sig/s); SQLite WAL, ORM broker, 1 qcluster × 2 "
+        f"workers, 2 gunicorn workers; CPU ms per signature {sum(cpu.values()):.0f} (web {cpu['web']:.0f}, "
+        f"workers {cpu['workers']:.0f}, signer {cpu['signer']:.0f}); load {_load()}"
     )
     rows = [Figure("(i) embedded default (SQLite, ORM broker, 2 workers)", rate, "sig/s", note=note)]
     if base:

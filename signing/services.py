@@ -236,7 +236,10 @@ def _sign_and_store(*, job: SigningJob, handler: ModuleType, make: Callable, att
         level_reached = _level_check(job=job, pdf=signed)
         sha256 = hashlib.sha256(signed).hexdigest()
         try:
-            with transaction.atomic():
+            # The events of the store (signature made, tier opened, document completed) are appended to the
+            # audit chain together at the end: the chain head's lock is then held only until the commit,
+            # not while the route advances (approvals of other documents wait for that lock).
+            with transaction.atomic(), audit.together():
                 # The "done" mark first: it takes the job row's lock, and a job somebody else finished
                 # meanwhile (a task delivered twice) changes nothing.
                 claimed = (
