@@ -166,20 +166,15 @@ def _approval_checks(*, document: Document, actor: User, sha256: str | None) -> 
     return _Checked(seat, None, version, confirmed, certificate, item)
 
 
-def _approval_possible(*, document: Document, actor: User, sha256: str | None) -> None:
-    """Everything that refuses an approval before the one-time code is spent."""
-    seat, _delegation = seat_for(document=document, actor=actor)
-    _approval_room(seat=seat)
-    _version_shown(document=document, sha256=sha256)
-
-
 def approval_passkey_options(
     *, documents: list[Document], actor: User, sha256: dict[int, str] | None = None, request=None
 ) -> dict:
     """navigator.credentials.get() options for approving `documents` with a passkey: the challenge carries
     each document's current version (checked like an approval first), so its answer approves nothing else."""
     for document in documents:
-        _approval_possible(document=document, actor=actor, sha256=(sha256 or {}).get(document.pk))
+        # the approval's own checks: a passkey is not asked for what the approval would refuse anyway
+        checked = _approval_checks(document=document, actor=actor, sha256=(sha256 or {}).get(document.pk))
+        _certificate_check(document=document, certificate=checked.certificate)
     return signing_services.signature_passkey_options(user=actor, items=signing_items(documents), request=request)
 
 
