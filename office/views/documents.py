@@ -177,10 +177,9 @@ def compose_signers(request):
     )
 
 
-def _memo_pdf(*, form: ComposeForm, requester) -> tuple[bytes, dict[str, dict]]:
-    """The memo as PDF (the same renderer as the API's memos), and a box per seat below the body."""
+def _memo_fields(form: ComposeForm):
     data = form.cleaned_data
-    fields = services.MemoFields(
+    return services.MemoFields(
         department=data.get("government_unit") or "",
         number=data.get("reference") or "",
         date=data.get("memo_date") or None,
@@ -191,7 +190,12 @@ def _memo_pdf(*, form: ComposeForm, requester) -> tuple[bytes, dict[str, dict]]:
         urgency=data.get("urgency") or "",
         confidentiality=data.get("confidentiality") or "",
     )
-    pdf, placements = services.memo_render(fields=fields, template=data["workflow"], requester=requester)
+
+
+def _memo_pdf(*, form: ComposeForm, requester) -> tuple[bytes, dict[str, dict]]:
+    """The memo as PDF (the same renderer as the API's memos), and a box per seat below the body."""
+    data = form.cleaned_data
+    pdf, placements = services.memo_render(fields=_memo_fields(form), template=data["workflow"], requester=requester)
     return _with_attachments(pdf, data.get("attachments") or []), placements
 
 
@@ -244,20 +248,33 @@ def compose(request):
                 services.template_positions_save(
                     template=data["workflow"], actor=request.user, placements=data.get("placements") or {}
                 )
-            # The composer posts the PDF it showed (the rendered memo) as `file`; without script, render here.
-            if data.get("file"):
-                pdf, placements = data["file"].read(), {}
+            if data["source"] == "memo" and not data.get("reference"):
+                # No number typed: the send register gives the next one as the memo is sent (never at preview,
+                # which would leave gaps), so the memo is rendered here again with it.
+                attachments = data.get("attachments") or []
+                document = services.memo_route_start(
+                    title=data["title"],
+                    fields=_memo_fields(form),
+                    template=data["workflow"],
+                    actor=request.user,
+                    placements=data.get("placements") or {},
+                    pdf_finish=lambda pdf: _with_attachments(pdf, attachments),
+                )
             else:
-                pdf, placements = _memo_pdf(form=form, requester=request.user)
-            document = services.route_start(
-                title=data["title"],
-                pdf=pdf,
-                template=data["workflow"],
-                actor=request.user,
-                placements={**placements, **(data.get("placements") or {})},
-                urgency=data.get("urgency") or "",
-                confidentiality=data.get("confidentiality") or "",
-            )
+                # The composer posts the PDF it showed (the rendered memo) as `file`; without script, render here.
+                if data.get("file"):
+                    pdf, placements = data["file"].read(), {}
+                else:
+                    pdf, placements = _memo_pdf(form=form, requester=request.user)
+                document = services.route_start(
+                    title=data["title"],
+                    pdf=pdf,
+                    template=data["workflow"],
+                    actor=request.user,
+                    placements={**placements, **(data.get("placements") or {})},
+                    urgency=data.get("urgency") or "",
+                    confidentiality=data.get("confidentiality") or "",
+                )
         except services.WorkflowError as exc:
             form.add_error(None, exc.message)
         except (ImportError, pikepdf.PdfError) as exc:

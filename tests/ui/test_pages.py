@@ -225,19 +225,22 @@ def test_signature_image_must_really_be_an_image(signed_in, personas):
     assert client.get("/me/signature.png").content == png
 
 
+COMPOSED_MEMO = {
+    "source": "memo",
+    "workflow": "memo-2-tier",
+    "title": "ขออนุมัติจัดซื้อครุภัณฑ์คอมพิวเตอร์",
+    "government_unit": "กองเทคโนโลยีสารสนเทศ โทร. 1234",
+    "reference": "ทส 0201/123",
+    "addressee": "ผู้อำนวยการ",
+    "body": "ด้วยกองเทคโนโลยีสารสนเทศมีความประสงค์จะจัดซื้อครุภัณฑ์คอมพิวเตอร์\nจึงเรียนมาเพื่อโปรดพิจารณาอนุมัติ",
+    "urgency": "very_urgent",
+}
+
+
 def test_a_composed_memo_starts_each_box_in_its_signers_signature_block(signed_in, personas):
     import json
 
-    memo_fields = {
-        "source": "memo",
-        "workflow": "memo-2-tier",
-        "title": "ขออนุมัติจัดซื้อครุภัณฑ์คอมพิวเตอร์",
-        "government_unit": "กองเทคโนโลยีสารสนเทศ โทร. 1234",
-        "reference": "ทส 0201/123",
-        "addressee": "ผู้อำนวยการ",
-        "body": "ด้วยกองเทคโนโลยีสารสนเทศมีความประสงค์จะจัดซื้อครุภัณฑ์คอมพิวเตอร์\nจึงเรียนมาเพื่อโปรดพิจารณาอนุมัติ",
-        "urgency": "very_urgent",
-    }
+    memo_fields = COMPOSED_MEMO
     client = signed_in("requester")
     preview = client.post("/documents/new/preview/", memo_fields, HTTP_X_COMPOSER="1")
     assert preview.status_code == 200 and preview["Content-Type"] == "application/pdf"
@@ -254,6 +257,47 @@ def test_a_composed_memo_starts_each_box_in_its_signers_signature_block(signed_i
         assert (seat.page, seat.box) == (shown[seat.signer.username]["page"], shown[seat.signer.username]["box"])
     boxes = sorted(tuple(s.box) for s in document.assignments.all())
     assert all(a[2] <= b[0] or a[3] <= b[1] or b[3] <= a[1] for a, b in zip(boxes, boxes[1:], strict=False))
+
+
+def test_a_composed_memo_without_a_number_takes_the_next_from_the_send_register(signed_in, personas, tmp_path):
+    import json
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from core.thai import BUDDHIST_ERA_OFFSET, thai_digits
+    from tests.support.thai_words import pdftotext
+    from tests.workflows.helpers import latest_file
+    from workflows.models import SendRegister
+
+    requester = personas["requester"]
+    year = timezone.localdate().year + BUDDHIST_ERA_OFFSET
+    SendRegister.objects.create(org_unit=requester.org_unit, year=year, prefix="กค 0401")
+    memo_fields = {**COMPOSED_MEMO, "reference": "", "urgency": ""}
+    client = signed_in("requester")
+    preview = client.post("/documents/new/preview/", memo_fields, HTTP_X_COMPOSER="1")
+    shown = json.loads(preview["X-Signature-Placements"])
+    assert SendRegister.objects.get(org_unit=requester.org_unit).last_number == 0  # a preview takes no number
+    moved = {"director": {"page": shown["director"]["page"], "box": [300, 90, 480, 150]}}
+    # The composer posts the preview it showed as `file`, and the boxes the requester moved.
+    sent = client.post(
+        "/documents/new/",
+        {
+            **memo_fields,
+            "placements": json.dumps(moved),
+            "file": SimpleUploadedFile("memo.pdf", preview.content, content_type="application/pdf"),
+        },
+        HTTP_X_COMPOSER="1",
+    )
+    assert sent.status_code == 200, sent.content
+    document = Document.objects.get(pk=sent.json()["id"])
+    assert document.reference_no == f"กค 0401 {thai_digits(1)}/{thai_digits(year)}"
+    assert f"กค 0401 ๑/{thai_digits(year)}" in pdftotext(latest_file(requester, document.pk), tmp_path)
+    director = document.assignments.get(signer__username="director")
+    assert director.box == [300, 90, 480, 150]
+    second = client.post("/documents/new/", memo_fields)
+    assert second.status_code == 302
+    assert Document.objects.latest("pk").reference_no == f"กค 0401 ๒/{thai_digits(year)}"
 
 
 def test_the_composer_date_field_is_filled_in_thai(signed_in):

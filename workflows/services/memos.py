@@ -8,6 +8,7 @@ the send register when none is given, in the transaction that starts the route.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -76,18 +77,29 @@ def memo_render(*, fields: MemoFields, template: WorkflowTemplate, requester: Us
 
 
 @transaction.atomic(durable=True)
-def memo_route_start(*, title: str, fields: MemoFields, template: WorkflowTemplate, actor: User) -> Document:
+def memo_route_start(
+    *,
+    title: str,
+    fields: MemoFields,
+    template: WorkflowTemplate,
+    actor: User,
+    placements: dict[str, dict] | None = None,
+    pdf_finish: Callable[[bytes], bytes] | None = None,
+) -> Document:
     """Number (from the requester's unit's send register unless `fields.number` is given), render and route a
-    memo; the number is given back if anything fails, so the register has no gaps."""
+    memo; the number is given back if anything fails, so the register has no gaps. `placements` (boxes the
+    requester moved) override the memo's own; `pdf_finish` adds to the rendered memo (attached pages)."""
     if not fields.number:
         fields.number = register_number_take(org_unit=actor.org_unit, on=fields.date)
-    pdf, placements = memo_render(fields=fields, template=template, requester=actor)
+    pdf, rendered = memo_render(fields=fields, template=template, requester=actor)
+    if pdf_finish is not None:
+        pdf = pdf_finish(pdf)
     return route_create(
         title=title,
         pdf=pdf,
         template=template,
         actor=actor,
-        placements=placements,
+        placements={**rendered, **(placements or {})},
         reference_no=fields.number,
         urgency=fields.urgency,
         confidentiality=fields.confidentiality,
