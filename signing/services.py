@@ -235,6 +235,11 @@ def _sign_and_store(*, job: SigningJob, handler: ModuleType, make: Callable, att
         signed = make(job, pdf, route_fields)
         level_reached = _level_check(job=job, pdf=signed)
         sha256 = hashlib.sha256(signed).hexdigest()
+        completes = getattr(handler, "may_complete", None)
+        if completes is not None and completes(job=job, basis=basis):
+            # The handler will verify the file it completes with under its lock (and, on SQLite, the write
+            # lock): verified here first, with no transaction open, that check finds the verdict ready.
+            final_file_problems(pdf=signed)
         try:
             # The events of the store (signature made, tier opened, document completed) are appended to the
             # audit chain together at the end: the chain head's lock is then held only until the commit,
@@ -762,13 +767,31 @@ def verifier_busy_message(exc) -> str:
 FINAL_CHECK_TIMEOUT_S = 180
 
 
+# Verdicts of final files this process verified in the last FINAL_VERDICT_SECONDS: (sha256, lang) ->
+# (when, problems). A signing job verifies the file it is about to store when that store may complete the
+# document, before its transaction; the completion check under the lock then finds the same bytes' verdict.
+_final_verdicts: dict[tuple[str, str], tuple[float, list[str]]] = {}
+FINAL_VERDICT_SECONDS = 60
+
+
 def final_file_problems(*, pdf: bytes, lang: str = "en") -> list[str]:
     """Why a document's final signed file is not valid (empty: it is); asked before a document completes."""
+    import time
+
     from . import verification
 
+    key, now = (hashlib.sha256(pdf).hexdigest(), lang), time.monotonic()
+    known = _final_verdicts.get(key)
+    if known is not None and now - known[0] < FINAL_VERDICT_SECONDS:
+        return list(known[1])
     try:
         # dsign's own file, however many signatures it holds: more time than an upload gets
         report = _verify(data=pdf, lang=lang, timeout_s=FINAL_CHECK_TIMEOUT_S)
     except verification.UnreadablePDF as exc:
-        return [str(exc)]
-    return [] if report["valid"] else (report["problems"] or ["not valid"])
+        problems = [str(exc)]
+    else:
+        problems = [] if report["valid"] else (report["problems"] or ["not valid"])
+    for stale in [k for k, (at, _problems) in _final_verdicts.items() if now - at >= FINAL_VERDICT_SECONDS]:
+        _final_verdicts.pop(stale, None)
+    _final_verdicts[key] = (now, list(problems))
+    return problems

@@ -18,7 +18,7 @@ from django.utils import timezone
 import audit
 from accounts.models import User
 from core.storage import StoredFileCorrupted, read_verified
-from signing.models import JobKind, SigningJob
+from signing.models import JobKind, PadesLevel, SigningJob
 from signing.services import PermanentSigningError, SigningConflict
 
 from . import services, states
@@ -47,6 +47,8 @@ class Basis:
     waiting: bool = False
     # Every seat's field of the running route ((field, page, box) in route order), read with the seat.
     route_fields: tuple = ()
+    # As read (no lock): storing this signature would end the route (`may_complete`).
+    last: bool = False
 
 
 def version_read(version: DocumentVersion) -> bytes:
@@ -122,6 +124,7 @@ def signing_input(*, job: SigningJob) -> tuple[Basis, bytes]:
         quorum=seat.tier.quorum,
         waiting=bool(document.waiting_reason),
         route_fields=tuple((row.field_name, row.page, row.box) for row in rows if row.in_route),
+        last=_last_signature(seat=seat, rows=[row for row in rows if row.in_route], document=document),
     )
     if seat.latest_id == approved.pk:
         return basis, version_read(approved)
@@ -131,6 +134,26 @@ def signing_input(*, job: SigningJob) -> tuple[Basis, bytes]:
     if not data.startswith(version_read(approved)):
         _refuse("version_changed", "The document changed after the signer approved it; they must approve again.")
     return basis, data
+
+
+def _last_signature(*, seat: Assignment, rows: list[Assignment], document: Document) -> bool:
+    """Whether storing `seat`'s signature would complete the document, as `routes.route_maybe_complete`
+    decides it, on the seats read without a lock: every other tier of the route complete, no other
+    approval waiting for its signature, this one the tier's last needed, and no document timestamp to add."""
+    if document.pades_level == PadesLevel.B_LTA:
+        return False
+    others = [row for row in rows if row.pk != seat.pk]
+    if any(row.tier_id != seat.tier_id and row.tier.status != TierStatus.COMPLETED for row in others):
+        return False
+    if any(row.status == AssignmentStatus.APPROVED for row in others):
+        return False
+    signed = sum(1 for row in others if row.tier_id == seat.tier_id and row.status == AssignmentStatus.SIGNED)
+    return signed + 1 >= seat.tier.quorum
+
+
+def may_complete(*, job: SigningJob, basis: Basis) -> bool:
+    """Storing `job`'s result may complete the document (then its final file is verified first)."""
+    return job.kind == JobKind.DOCUMENT_TIMESTAMP or basis.last
 
 
 def _in_running_route() -> Q:

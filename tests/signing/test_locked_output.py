@@ -186,3 +186,35 @@ def test_a_genuine_signature_in_the_unused_seat_after_the_document_timestamp_is_
     assert seat["trusted"] is True  # a genuine dsign signature...
     assert report["valid"] is False and "signed_after_timestamp" in report["problem_codes"]  # ...on a closed memo
     assert any("Sig3_r1" in problem for problem in report["problems"]), report["problems"]
+
+
+def test_the_final_file_is_verified_before_the_store_transaction_and_only_once(
+    bb_template, api_for, personas, otp, monkeypatch
+):
+    # The completion check runs under the document lock (and, on SQLite, the write lock); the job that
+    # completes the route verifies the file it is about to store first, with no transaction of its own
+    # open, and the check under the lock finds that verdict. A file it did not see is still verified there.
+    from django.db import connection
+
+    from signing import services as signing_services
+    from workflows import signing_handler
+
+    depth = {"verify": [], "store": []}
+    real_verify, real_store = signing_services._verify, signing_handler.store_signed
+
+    def verify(**kwargs):
+        depth["verify"].append(len(connection.atomic_blocks))
+        return real_verify(**kwargs)
+
+    def store(**kwargs):
+        depth["store"].append(len(connection.atomic_blocks))
+        return real_store(**kwargs)
+
+    monkeypatch.setattr(signing_services, "_verify", verify)
+    monkeypatch.setattr(signing_handler, "store_signed", store)
+    document_id, final = kit.complete(api_for=api_for, personas=personas, otp=otp, pdf=blank_pdf())
+
+    assert api_for(personas["requester"]).get(f"/api/v1/documents/{document_id}/").json()["status"] == "completed"
+    assert len(depth["store"]) == 3 and len(depth["verify"]) == 1, depth  # the director's job only, once
+    assert depth["verify"][0] < depth["store"][-1], depth  # outside the store's transaction
+    assert signing_services.final_file_problems(pdf=final) == []
