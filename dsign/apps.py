@@ -10,11 +10,14 @@ class DsignConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.core.signals import request_finished, request_started
         from django_otp.admin import OTPAdminSite
+        from django_q.signals import post_spawn
 
         from . import checks  # noqa: F401  (registers the system checks)
+        from .health import worker_spawned
         from .logsetup import on_request_finished, on_request_started
         from .security import session_started
 
+        post_spawn.connect(worker_spawned, dispatch_uid="dsign.worker_spawned")
         request_started.connect(on_request_started, dispatch_uid="dsign-request-id")
         request_finished.connect(on_request_finished, dispatch_uid="dsign-request-id")
         user_logged_in.connect(session_started, dispatch_uid="dsign.session_started")

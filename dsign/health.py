@@ -169,6 +169,15 @@ def heartbeat_record(*, worker: str) -> None:
     WorkerHeartbeat.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()
 
 
+def worker_spawned(sender=None, proc_name: str = "", **kwargs) -> None:
+    """django-q2's `post_spawn`, in each new worker process: it is alive and reaches the database now, so
+    /readyz need not wait for the schedule's first heartbeat (up to a minute after the cluster starts)."""
+    try:
+        heartbeat_record(worker=worker_name())
+    except Exception:  # noqa: BLE001 - the database is down: the worker starts anyway; /readyz says why
+        logger.warning("worker %s could not record its start", proc_name, exc_info=True)
+
+
 def local_cluster_alive(*, host: str) -> tuple[bool, dict]:
     """A qcluster on `host` published its status within the last seconds (Redis broker), or, on the ORM
     broker (whose status lives in one process's memory), some worker ran the heartbeat recently."""

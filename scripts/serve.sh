@@ -24,7 +24,7 @@ trap 'exit 130' INT TERM
 cat <<BANNER
 
   dsign is serving on $URL (listening on $BIND; Ctrl-C stops web, workers and signer)
-  Django admin:  $URL/admin/      API docs: $URL/api/docs/      health: $URL/readyz (200 from the workers' first heartbeat, within a minute)
+  Django admin:  $URL/admin/      API docs: $URL/api/docs/      health: $URL/readyz
   Demo logins (password demo-pass-2026): admin, requester, head1, head2, head3, director, auditor
   An API token:  .venv/bin/python manage.py drf_create_token head1
   An MFA code:   .venv/bin/python manage.py addstatictoken head1 -t 123456

@@ -89,3 +89,40 @@ def test_a_real_server_is_ready_and_answers_503_when_its_softhsm_conf_names_an_e
     status, body = results["broken"]
     assert status == 503
     assert body["checks"]["hsm"] == {"status": "fail", "error": "token_unavailable"}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.slow
+def test_a_starting_cluster_makes_the_instance_ready_before_its_first_scheduled_heartbeat(tmp_path):
+    # No schedule in this database: only the started worker itself can say it is there.
+    import subprocess
+    import sys
+    import time
+
+    from dsign.models import WorkerHeartbeat
+    from tests.support.web import ROOT
+
+    assert not WorkerHeartbeat.objects.exists()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
+        "REDIS_URL": "",
+        "Q_SYNC": "false",
+        "Q_WORKERS": "1",
+    }
+    with gunicorn(env) as base:
+        assert http_json(f"{base}/readyz")[1]["checks"]["worker"]["error"] == "no_worker_seen"
+        log = open(tmp_path / "qcluster.log", "wb")  # noqa: SIM115 - closed below
+        cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 30
+            status, body = http_json(f"{base}/readyz")
+            while status != 200 and time.monotonic() < deadline:
+                time.sleep(0.5)
+                status, body = http_json(f"{base}/readyz")
+        finally:
+            cluster.terminate()
+            cluster.wait(timeout=30)
+            log.close()
+    assert status == 200, (body, (tmp_path / "qcluster.log").read_text()[-2000:])
+    assert body["checks"]["worker"]["seen_seconds_ago"] <= 30
