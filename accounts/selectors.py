@@ -43,6 +43,11 @@ def _masked(device) -> str:
     return ""
 
 
+def has_passkey(user: User) -> bool:
+    """The user has a confirmed passkey (the pages then offer it next to the code)."""
+    return WebAuthnDevice.objects.filter(user=user, confirmed=True).exists()
+
+
 def mfa_devices(user: User) -> list[dict]:
     """The user's devices, confirmed or not, as the API and the MFA page show them."""
     rows = []

@@ -188,7 +188,9 @@ class ListFilterForm(forms.Form):
 
 class BatchForm(forms.Form):
     documents = forms.TypedMultipleChoiceField(coerce=int, choices=[])
-    otp = forms.CharField(label=_("One-time code (OTP)"), max_length=64)
+    otp = forms.CharField(label=_("One-time code (OTP)"), max_length=64, required=False)
+    # A passkey's answer to the batch's challenge (static/js/passkeys.mjs), instead of the code.
+    webauthn = forms.CharField(required=False, max_length=20000)
     comment = forms.CharField(required=False, max_length=2000)
 
     def __init__(self, *args, document_ids: list[int], **kwargs):
@@ -197,6 +199,12 @@ class BatchForm(forms.Form):
         # One hidden `sha256_<id>` per inbox row: the version the inbox listed.
         for pk in document_ids:
             self.fields[f"sha256_{pk}"] = forms.RegexField(regex=SHA256, required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("otp") and not cleaned.get("webauthn"):
+            self.add_error("otp", _("This field is required."))
+        return cleaned
 
     def versions_shown(self) -> dict[int, str]:
         return {pk: self.cleaned_data.get(f"sha256_{pk}") or "" for pk in self.cleaned_data["documents"]}

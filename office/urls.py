@@ -20,6 +20,7 @@ urlpatterns = [
     path("documents/<int:pk>/passkey/", passkeys.document_passkey, name="office-document-passkey"),
     path("documents/<int:pk>/<str:decision>/", documents.document_decide, name="office-decide"),
     path("batches/", documents.batch_start, name="office-batch"),
+    path("batches/passkey/", passkeys.batch_passkey, name="office-batch-passkey"),
     path("batches/<int:pk>/", documents.batch_progress, name="office-batch-progress"),
     path("verify/", documents.verify, name="office-verify"),
     path("v/<str:token>/", public.public_verify, name="public-verify"),

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import audit
-from accounts.selectors import mfa_devices
+from accounts.selectors import has_passkey, mfa_devices
 from accounts.services import StepUpFailed
 from certificates.selectors import certificate_for_encryption, certificates_visible
 from core.errors import DomainError
@@ -108,6 +108,7 @@ def inbox(request):
     context = {
         "items": items,
         "delegated": delegated,
+        "has_passkey": bool(items) and has_passkey(request.user),
         "nav": "inbox",
         "form": form,
         "page": pager,
@@ -480,18 +481,26 @@ def document_recall(request, pk: int):
     return render(request, "office/document.html", _document_context(request, document, recall_form=form), status=400)
 
 
+def batch_form(request) -> BatchForm:
+    """The batch as posted, narrowed to the posted documents that wait for me (not the whole inbox)."""
+    posted = [int(v) for v in request.POST.getlist("documents") if v.isdigit() and len(v) < 19][:100]
+    mine = list(selectors.inbox(request.user).filter(document_id__in=posted).values_list("document_id", flat=True))
+    return BatchForm(request.POST, document_ids=mine)
+
+
+def batch_documents(request, form: BatchForm) -> list:
+    return list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
+
+
 @login_required
 @require_POST
 @domain_errors(template="office/_batch.html")
 def batch_start(request):
-    """Approve the selected inbox items after one OTP; the page then polls the batch's progress."""
-    # Only the posted documents that wait for me (not the whole inbox, which may hold thousands).
-    posted = [int(v) for v in request.POST.getlist("documents") if v.isdigit() and len(v) < 19][:100]
-    mine = list(selectors.inbox(request.user).filter(document_id__in=posted).values_list("document_id", flat=True))
-    form = BatchForm(request.POST, document_ids=mine)
+    """Approve the selected inbox items after one OTP (or one passkey); the page then polls the batch's progress."""
+    form = batch_form(request)
     if not form.is_valid():
         return render(request, "office/_batch.html", {"error": _("Choose documents and enter the OTP.")}, status=400)
-    documents = list(selectors.documents_visible_to(request.user).filter(pk__in=form.cleaned_data["documents"]))
+    documents = batch_documents(request, form)
     shown = form.versions_shown()
     unseen = [d for d in documents if not shown.get(d.pk)]
     batch, refused = services.decision_approve_batch(
@@ -500,6 +509,8 @@ def batch_start(request):
         otp=form.cleaned_data["otp"],
         comment=form.cleaned_data.get("comment", ""),
         sha256=shown,
+        webauthn=form.cleaned_data.get("webauthn") or None,
+        request=request,
     )
     refused += [
         {"document": d.pk, "detail": _("The page did not say which version you saw; reload it.")} for d in unseen

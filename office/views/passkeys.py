@@ -85,3 +85,25 @@ def document_passkey(request, pk: int):
     except DomainError as exc:
         return _refused(exc)
     return JsonResponse(options)
+
+
+@login_required
+@require_POST
+def batch_passkey(request):
+    """Request options whose challenge carries every selected document and the version the inbox listed."""
+    from .documents import batch_documents, batch_form
+
+    form = batch_form(request)
+    form.fields["otp"].required = False
+    if not form.is_valid() and "documents" in form.errors:
+        return JsonResponse({"detail": _("Choose documents and enter the OTP."), "code": "invalid"}, status=400)
+    try:
+        options = workflow_services.approval_passkey_options(
+            documents=batch_documents(request, form),
+            actor=request.user,
+            sha256={pk: sha for pk, sha in form.versions_shown().items() if sha},
+            request=request,
+        )
+    except DomainError as exc:
+        return _refused(exc)
+    return JsonResponse(options)

@@ -19,6 +19,8 @@
   form.addEventListener("htmx:beforeRequest", () => dialog.close());
   form.addEventListener("htmx:afterRequest", (event) => {
     document.getElementById("batch-otp").value = "";
+    document.getElementById("batch-otp").required = true;
+    form.querySelector("[name=webauthn]").value = "";  // a passkey's answer serves one request
     // Signed documents leave the inbox: the selection clears so nothing is signed twice by mistake.
     if (event.detail.successful) {
       boxes().forEach((b) => { b.checked = false; if (b.closest("tr")) b.closest("tr").classList.add("done"); });

@@ -1,6 +1,7 @@
 // Passkeys (WebAuthn) with navigator.credentials: the server sends the options as JSON (base64url
 // challenge and ids) and checks the answer (py_webauthn). Wires itself to what the page has:
 //  - #passkey-sign in the approval dialog: a challenge bound to this document and version, then submit;
+//  - #batch-passkey in the inbox's batch dialog: one challenge for the selected documents, then submit;
 //  - .passkey-authorise buttons on the MFA page: answer an "mfa_change" challenge instead of a code;
 //  - #passkey-add-form on the MFA page: register a new passkey.
 // Messages come from data-* attributes of the templates (translated there).
@@ -97,26 +98,54 @@ function why(error, holder) {
   return holder.dataset.failed || String(error);
 }
 
+// A passkey instead of the code: ask for a challenge bound to what the form approves (`body`), then send the
+// form with the answer (the code field is no longer required).
+function approveWithPasskey({ button, form, status, body, submitter }) {
+  button.addEventListener("click", async () => {
+    say(status, "");
+    if (!supported()) { say(status, button.dataset.unsupported); return; }
+    button.disabled = true;
+    try {
+      const answer = await passkeyAnswer(button.dataset.url, body(), csrfToken(form));
+      form.querySelector("[name=webauthn]").value = JSON.stringify(answer);
+      const otp = form.querySelector("[name=otp]");
+      otp.required = false;
+      otp.value = "";
+      form.requestSubmit(submitter);
+    } catch (error) {
+      say(status, why(error, button));
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 const sign = document.getElementById("passkey-sign");
 if (sign) {
-  const form = document.getElementById("decision-form");
-  const status = document.getElementById("passkey-error");
-  sign.addEventListener("click", async () => {
-    say(status, "");
-    if (!supported()) { say(status, sign.dataset.unsupported); return; }
-    sign.disabled = true;
-    try {
+  approveWithPasskey({
+    button: sign,
+    form: document.getElementById("decision-form"),
+    status: document.getElementById("passkey-error"),
+    body: () => {
       const body = new FormData();
       body.append("sha256", document.getElementById("shown-sha256").value);
-      const answer = await passkeyAnswer(sign.dataset.url, body, csrfToken(form));
-      form.querySelector("[name=webauthn]").value = JSON.stringify(answer);
-      form.querySelector("[name=otp]").required = false;
-      form.requestSubmit(document.getElementById("approve-sign"));
-    } catch (error) {
-      say(status, why(error, sign));
-    } finally {
-      sign.disabled = false;
-    }
+      return body;
+    },
+    submitter: document.getElementById("approve-sign"),
+  });
+}
+
+// The inbox's batch dialog: one challenge for every selected document (with the version the inbox listed);
+// inbox.js clears the answer after the request, so it serves that one batch.
+const batch = document.getElementById("batch-passkey");
+if (batch) {
+  const form = document.getElementById("batch-form");
+  approveWithPasskey({
+    button: batch,
+    form,
+    status: document.getElementById("batch-passkey-error"),
+    body: () => new FormData(form),
+    submitter: document.getElementById("batch-sign"),
   });
 }
 

@@ -62,28 +62,39 @@ def totp_code(user) -> str:
     return f"{totp.token():0{device.digits}d}"
 
 
-def test_a_passkey_is_enrolled_and_approves_a_passkey_only_document_that_refused_a_totp_code(
-    base, open_page, personas, requests_seen
-):
-    head1 = personas["head1"]
+def enrol_passkey(page, base: str, username: str, *, code: str) -> tuple[object, str]:
+    """Sign in and add a passkey on the MFA page (authorised with `code`); the virtual authenticator holds it."""
+    cdp, authenticator_id = virtual_authenticator(page)
+    sign_in(page, base, username)
+    page.goto(f"{base}/accounts/mfa/")
+    add = page.locator("#passkey-add-form")
+    add.get_by_label("ชื่อพาสคีย์").fill("เครื่องที่ทำงาน")
+    add.locator("[name=otp]").fill(code)
+    add.get_by_role("button", name="เพิ่มพาสคีย์").click()
+    page.wait_for_selector(".messages li.success")
+    return cdp, authenticator_id
+
+
+def passkey_only_template() -> WorkflowTemplate:
     template = WorkflowTemplate.objects.get(code="memo-2-tier")
     template.pades_level = "B-B"
     template.min_aal = 3
     template.save()
+    return template
+
+
+def test_a_passkey_is_enrolled_and_approves_a_passkey_only_document_that_refused_a_totp_code(
+    base, open_page, personas, requests_seen
+):
+    head1 = personas["head1"]
+    template = passkey_only_template()
     document = services.route_start(
         title="ขออนุมัติจัดซื้อครุภัณฑ์", pdf=blank_pdf(1), template=template, actor=personas["requester"]
     )
     make_otp(head1, "112233")
 
     page = open_page()
-    cdp, authenticator_id = virtual_authenticator(page)
-    sign_in(page, base, "head1")
-    page.goto(f"{base}/accounts/mfa/")
-    add = page.locator("#passkey-add-form")
-    add.get_by_label("ชื่อพาสคีย์").fill("เครื่องที่ทำงาน")
-    add.locator("[name=otp]").fill("112233")
-    add.get_by_role("button", name="เพิ่มพาสคีย์").click()
-    page.wait_for_selector(".messages li.success")
+    cdp, authenticator_id = enrol_passkey(page, base, "head1", code="112233")
     assert "เครื่องที่ทำงาน" in page.locator("table.devices").inner_text()
     assert "พาสคีย์" in page.locator("table.devices").inner_text()
     device = WebAuthnDevice.objects.get(user=head1)
@@ -109,3 +120,33 @@ def test_a_passkey_is_enrolled_and_approves_a_passkey_only_document_that_refused
     device.refresh_from_db()
     assert device.last_used_at is not None
     assert not [url for url in requests_seen if "localhost" not in url and not url.startswith(("data:", "blob:"))]
+
+
+def test_the_inbox_batch_dialog_approves_passkey_only_documents_with_one_passkey(base, open_page, personas):
+    head1 = personas["head1"]
+    template = passkey_only_template()
+    documents = [
+        services.route_start(
+            title=f"ขออนุมัติเดินทาง ครั้งที่ {n}", pdf=blank_pdf(1), template=template, actor=personas["requester"]
+        )
+        for n in (1, 2)
+    ]
+    make_otp(head1, "445566")
+    page = open_page()
+    enrol_passkey(page, base, "head1", code="445566")
+
+    page.goto(f"{base}/inbox/")
+    page.locator("#select-all").check()
+    assert page.locator("#batch-count").inner_text() == "2"
+    page.locator("#batch-open").click()
+    page.get_by_label("ความเห็น").fill("เห็นชอบทั้งสองเรื่อง")
+    page.locator("#batch-passkey").click()
+    page.wait_for_selector("#batch-done", timeout=60_000)
+
+    seats = Assignment.objects.filter(document__in=documents, signer=head1)
+    assert sorted(seat.status for seat in seats) == ["signed", "signed"]
+    assert {seat.comment for seat in seats} == {"เห็นชอบทั้งสองเรื่อง"}
+    approved = Event.objects.filter(action="document.approved", actor_repr="head1")
+    assert approved.count() == 2 and {event.details["aal"] for event in approved} == {3}
+    # The answer served that one request: the dialog asks again (a code or the passkey) for the next batch.
+    assert page.locator("#batch-form [name=webauthn]").input_value() == ""
