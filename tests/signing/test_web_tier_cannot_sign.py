@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+from django.db import transaction
 
 from tests.support.signer import ROOT, signer_process, web_tier_env
 
@@ -128,14 +129,25 @@ def test_a_web_tier_shell_produces_no_signature_with_a_users_key(personas, signe
     assert results["signer verify without factors"].startswith("SignerError: no_factor")
 
 
+def _approval_without_step_up(*, document, actor, activation: str = ""):
+    """What a web tier that skipped (or forged) the step-up could record: the approval's checks and write,
+    with whatever activation data it has, in one transaction."""
+    from workflows.services import decisions
+
+    with transaction.atomic(durable=True):
+        locked, checked = decisions._approval_checked(document=document, actor=actor, sha256=None)
+        return decisions._approval_write(
+            document=locked, actor=actor, checked=checked, comment="", batch=None, aal=1, activation=activation
+        )
+
+
 def test_a_signing_job_without_activation_data_fails_before_any_key_is_used(personas, otp, document_for_signing):
     from signing import services as signing_services
     from signing.models import JobStatus, SigningAttempt, SigningJob
-    from workflows.services import decisions
 
     document = document_for_signing
     # What a web tier that skipped the step-up could record: a decision whose job has no activation.
-    seat = decisions._approval_record(document=document, actor=personas["head1"], comment="", batch=None, sha256=None)
+    seat = _approval_without_step_up(document=document, actor=personas["head1"])
     signing_services.signing_job_run(job_id=seat.signing_job_id)
     job = SigningJob.objects.get(pk=seat.signing_job_id)
     assert job.status == JobStatus.FAILED and job.error_code == "activation_missing"
@@ -146,15 +158,12 @@ def test_a_signing_job_without_activation_data_fails_before_any_key_is_used(pers
 def test_a_signing_job_with_activation_for_another_version_fails(personas, otp, document_for_signing):
     from signing import services as signing_services
     from signing.models import JobStatus, SigningJob
-    from workflows.services import decisions
 
     document = document_for_signing
     head1 = personas["head1"]
     other = {"subject": document.pk, "sha256": "ab" * 32, "size": 1000}
     sad = signing_services.signature_activate(user=head1, code=otp(head1), items=[other])
-    seat = decisions._approval_record(
-        document=document, actor=head1, comment="", batch=None, sha256=None, activation=sad
-    )
+    seat = _approval_without_step_up(document=document, actor=head1, activation=sad)
     signing_services.signing_job_run(job_id=seat.signing_job_id)
     job = SigningJob.objects.get(pk=seat.signing_job_id)
     assert job.status == JobStatus.FAILED and job.error_code == "activation_other_document"

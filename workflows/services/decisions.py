@@ -166,6 +166,16 @@ def _approval_checks(*, document: Document, actor: User, sha256: str | None) -> 
     return _Checked(seat, None, version, confirmed, certificate, item)
 
 
+def _approval_checked(*, document: Document, actor: User, sha256: str | None, lock: bool = True):
+    """The document (locked, unless `lock` is false) and everything that refuses an approval of it before
+    any code is spent, the signer's certificate included: (document, _Checked)."""
+    if lock:
+        document = document_lock(document)
+    checked = _approval_checks(document=document, actor=actor, sha256=sha256)
+    _certificate_check(document=document, certificate=checked.certificate)
+    return document, checked
+
+
 def approval_passkey_options(
     *, documents: list[Document], actor: User, sha256: dict[int, str] | None = None, request=None
 ) -> dict:
@@ -173,8 +183,7 @@ def approval_passkey_options(
     each document's current version (checked like an approval first), so its answer approves nothing else."""
     for document in documents:
         # the approval's own checks: a passkey is not asked for what the approval would refuse anyway
-        checked = _approval_checks(document=document, actor=actor, sha256=(sha256 or {}).get(document.pk))
-        _certificate_check(document=document, certificate=checked.certificate)
+        _approval_checked(document=document, actor=actor, sha256=(sha256 or {}).get(document.pk), lock=False)
     return signing_services.signature_passkey_options(user=actor, items=signing_items(documents), request=request)
 
 
@@ -212,9 +221,7 @@ def decision_approve(
 
     refused: StepUpFailed | None = None
     with transaction.atomic(durable=True), audit.together():
-        document = document_lock(document)
-        checked = _approval_checks(document=document, actor=actor, sha256=sha256)
-        _certificate_check(document=document, certificate=checked.certificate)
+        document, checked = _approval_checked(document=document, actor=actor, sha256=sha256)
         try:
             activation, device = signing_services.signature_activate_with_device(
                 user=actor,
@@ -267,34 +274,6 @@ def _aal_check(*, document: Document, aal: int) -> None:
             f"This document needs a factor of AAL{template.min_aal} or higher (an authenticator app or a passkey); "
             f"the code came from an AAL{aal} factor."
         )
-
-
-@transaction.atomic(durable=True)
-def _approval_record(
-    *,
-    document: Document,
-    actor: User,
-    comment: str,
-    batch: SigningBatch | None,
-    sha256: str | None,
-    aal: int = 1,
-    factor: str = "",
-    activation: str = "",
-) -> Assignment:
-    """Check and record one approval whose step-up was done elsewhere (`activation`), in its own transaction."""
-    document = document_lock(document)
-    checked = _approval_checks(document=document, actor=actor, sha256=sha256)
-    _certificate_check(document=document, certificate=checked.certificate)
-    return _approval_write(
-        document=document,
-        actor=actor,
-        checked=checked,
-        comment=comment,
-        batch=batch,
-        aal=aal,
-        factor=factor,
-        activation=activation,
-    )
 
 
 def _approval_write(
@@ -474,9 +453,9 @@ def decision_approve_batch(
         for document in sorted(documents, key=lambda d: d.pk):
             try:
                 with transaction.atomic():
-                    locked = document_lock(document)
-                    checked = _approval_checks(document=locked, actor=actor, sha256=(sha256 or {}).get(document.pk))
-                    _certificate_check(document=locked, certificate=checked.certificate)
+                    locked, checked = _approval_checked(
+                        document=document, actor=actor, sha256=(sha256 or {}).get(document.pk)
+                    )
                     _approval_write(
                         document=locked,
                         actor=actor,
