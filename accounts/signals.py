@@ -107,7 +107,7 @@ def _on_security_notice_attempted(*, email, status, error, **kwargs):
         return
     import audit
 
-    user = get_user_model().objects.filter(pk=int(email.ref.rpartition(":")[2])).first()
+    user = get_user_model().objects.filter(pk=email.ref_id).first()
     if user is None:
         return
     from django.db import transaction

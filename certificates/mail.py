@@ -25,10 +25,6 @@ def notice_ref(notice) -> str:
     return f"certificates.expirynotice:{notice.pk}"
 
 
-def _ref_id(email) -> int:
-    return int(email.ref.rpartition(":")[2])
-
-
 @receiver(email_attempted)
 def _agreement_email_attempted(*, email, status, error, **_) -> None:
     """Audited on the certificate: sent, or failed for good (the officer can resend)."""
@@ -36,7 +32,7 @@ def _agreement_email_attempted(*, email, status, error, **_) -> None:
         return
     from .models import Certificate
 
-    cert = Certificate.objects.filter(pk=_ref_id(email)).first()
+    cert = Certificate.objects.filter(pk=email.ref_id).first()
     if cert is None:
         return
     with transaction.atomic():
@@ -58,7 +54,7 @@ def _expiry_email_attempted(*, email, status, error, **_) -> None:
         return
     from .models import ExpiryNotice
 
-    notice = ExpiryNotice.objects.select_related("certificate").filter(pk=_ref_id(email)).first()
+    notice = ExpiryNotice.objects.select_related("certificate").filter(pk=email.ref_id).first()
     if notice is None:
         return
     details = {"days_before": notice.days_before, "to": email.to, "bcc": email.bcc, "email_id": email.pk}

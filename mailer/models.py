@@ -43,3 +43,8 @@ class OutgoingEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} → {', '.join(self.to)} ({self.get_status_display()})"
+
+    @property
+    def ref_id(self) -> int:
+        """The primary key `ref` names ("app.model:pk")."""
+        return int(self.ref.rpartition(":")[2])

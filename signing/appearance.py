@@ -259,13 +259,9 @@ def _advance_measurer(engine) -> Callable[[str], float]:
     return measure
 
 
-def _wrap(
-    *, engine, text: str, width_em: float, measure: Callable[[str], float] | None = None
-) -> list[tuple[str, float]]:
+def _wrap(*, text: str, width_em: float, measure: Callable[[str], float]) -> list[tuple[str, float]]:
     """`text` broken at Thai word boundaries into lines at most `width_em` wide (a word wider than that
-    stands alone on its line), each with its width in em."""
-    measure = measure or _advance_measurer(engine)
-
+    stands alone on its line), each with its width in em (`measure`)."""
     if measure(text) <= width_em:
         return [(text, measure(text))]
     pieces: list[str] = []
@@ -296,14 +292,12 @@ def _fit(*, engine, comments: list[str], lines: list[str], width: float, height:
         size = _MAX_FONT_SIZE
         while True:
             width_em = width / size
-            wrapped_comments = [
-                p for text in comments for p in _wrap(engine=engine, text=text, width_em=width_em, measure=measure)
-            ]
+            wrapped_comments = [p for text in comments for p in _wrap(text=text, width_em=width_em, measure=measure)]
             wrapped_lines = [
                 piece
                 for index, text in enumerate(lines)
                 for piece in (
-                    _wrap(engine=engine, text=text, width_em=width_em, measure=measure)
+                    _wrap(text=text, width_em=width_em, measure=measure)
                     if wrap_lines or index == len(lines) - 1
                     else [(text, measure(text))]
                 )

@@ -110,7 +110,6 @@ def labels(*, realm: str | None = None, config: HSMConfig | None = None) -> list
 
 def secret_key_delete(*, label: str, config: HSMConfig | None = None) -> None:
     """Destroy a secret key (in the token of ``config`` when given)."""
-    found_forget(label)
     with session(label=label, config=config) as s, pool._module_lock:
         _secret(s, label).destroy()
     found_forget(label)

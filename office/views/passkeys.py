@@ -94,7 +94,7 @@ def batch_passkey(request):
     from .documents import batch_documents, batch_form
 
     form = batch_form(request)
-    form.fields["otp"].required = False
+    # no code yet (the passkey replaces it): only the documents must be right
     if not form.is_valid() and "documents" in form.errors:
         return JsonResponse({"detail": _("Choose documents and enter the OTP."), "code": "invalid"}, status=400)
     try:

@@ -338,3 +338,30 @@ def test_lists_search_filter_sort_and_page(signed_in, personas):
     decided = signed_in("head1").get("/documents/decided/").content.decode()
     assert titles[0] in decided and "ไม่อนุมัติ" in decided and titles[1] not in decided
     assert "ไม่มีงบ" not in signed_in("head2").get("/documents/decided/").content.decode()
+
+
+def test_the_batch_passkey_challenge_refuses_what_the_batch_would_refuse_and_issues_nothing(
+    client, signed_in, personas
+):
+    from django.urls import reverse
+
+    from accounts.models import PasskeyChallenge
+
+    first, second = start(personas, "เรื่องที่ 1"), start(personas, "เรื่องที่ 2")
+    shown = {f"sha256_{d.pk}": d.versions.latest("number").sha256 for d in (first, second)}
+    url = reverse("office-batch-passkey")
+    anonymous = client.post(url, {"documents": [first.pk], **shown})
+    assert anonymous.status_code == 302 and "login" in anonymous["Location"]
+
+    nothing = signed_in("head1").post(url, {})
+    assert nothing.status_code == 400 and nothing.json()["code"] == "invalid"
+    # The director holds no open seat on them: another person's documents are not theirs to ask for.
+    others = signed_in("director").post(url, {"documents": [first.pk], **shown})
+    assert others.status_code == 400 and others.json()["code"] == "invalid"
+    head1 = signed_in("head1")
+    # The document changed since the inbox listed it: refused before any challenge is made.
+    stale = head1.post(url, {"documents": [first.pk], f"sha256_{first.pk}": "ab" * 32})
+    assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
+    no_passkey = head1.post(url, {"documents": [first.pk, second.pk], **shown})
+    assert no_passkey.status_code == 409 and no_passkey.json()["code"] == "passkey_none"
+    assert not PasskeyChallenge.objects.exists()
