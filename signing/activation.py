@@ -30,6 +30,7 @@ dsign's database lets anyone mint SAD.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -123,6 +124,22 @@ def _ledger() -> sqlite3.Connection:
     return connection
 
 
+@contextlib.contextmanager
+def _ledger_open():
+    """The ledger under this process's lock, closed afterwards; a transaction an error left open is
+    rolled back (closing would too, but this says so)."""
+    with _ledger_lock:
+        ledger = _ledger()
+        try:
+            yield ledger
+        except BaseException:
+            if ledger.in_transaction:
+                ledger.execute("ROLLBACK")
+            raise
+        finally:
+            ledger.close()
+
+
 # --- factors ------------------------------------------------------------------------------------
 
 
@@ -214,23 +231,19 @@ def _check_code(*, user_id: int, code: str, factors: list[dict]) -> str:
         raise SignerRefused("code_missing", "A one-time code (OTP) is required to sign.")
     _ensure_keys()
     now = time.time()
-    with _ledger_lock:
-        ledger = _ledger()
-        try:
-            row = _backstop_check(ledger, user_id, now)
-            opened = [(i, _open(user_id=user_id, factor=f)) for i, f in enumerate(factors or [])]
-            if not any(f for _, f in opened):
-                raise SignerRefused("no_factor", "You have no MFA device that can activate signatures; enrol one.")
-            ledger.execute("BEGIN IMMEDIATE")
-            for index, factor in opened:
-                if factor is not None and _matches(ledger, factor, code, now):
-                    ledger.execute("DELETE FROM failures WHERE user_id=?", (user_id,))
-                    ledger.execute("COMMIT")
-                    return str(index)
-            _backstop_count(ledger, user_id, row, now)
-            ledger.execute("COMMIT")
-        finally:
-            ledger.close()
+    with _ledger_open() as ledger:
+        row = _backstop_check(ledger, user_id, now)
+        opened = [(i, _open(user_id=user_id, factor=f)) for i, f in enumerate(factors or [])]
+        if not any(f for _, f in opened):
+            raise SignerRefused("no_factor", "You have no MFA device that can activate signatures; enrol one.")
+        ledger.execute("BEGIN IMMEDIATE")
+        for index, factor in opened:
+            if factor is not None and _matches(ledger, factor, code, now):
+                ledger.execute("DELETE FROM failures WHERE user_id=?", (user_id,))
+                ledger.execute("COMMIT")
+                return str(index)
+        _backstop_count(ledger, user_id, row, now)
+        ledger.execute("COMMIT")
     raise SignerRefused("wrong_code", "The one-time code (OTP) is wrong or expired.")
 
 
@@ -281,55 +294,47 @@ def _check_assertion(*, user_id: int, assertion, binding: str, factors: list[dic
     credential_id = bytes_to_base64url(credential.raw_id)
     _ensure_keys()
     now = time.time()
-    with _ledger_lock:
-        ledger = _ledger()
+    with _ledger_open() as ledger:
+        row = _backstop_check(ledger, user_id, now)
+        found = None
+        for index, sealed in enumerate(factors or []):
+            factor = _open(user_id=user_id, factor=sealed) if sealed.get("kind") == "webauthn" else None
+            if factor is not None and json.loads(factor.secret).get("cid") == credential_id:
+                found = (index, json.loads(factor.secret))
+                break
+        if found is None:
+            raise SignerRefused("passkey_unknown", "This passkey cannot activate signatures for this user.")
+        index, secret = found
+        counter_key = f"{int(user_id)}|{credential_id}"
+        ledger.execute("BEGIN IMMEDIATE")
+        counted = ledger.execute("SELECT count FROM passkey_count WHERE credential=?", (counter_key,)).fetchone()
         try:
-            row = _backstop_check(ledger, user_id, now)
-            found = None
-            for index, sealed in enumerate(factors or []):
-                factor = _open(user_id=user_id, factor=sealed) if sealed.get("kind") == "webauthn" else None
-                if factor is not None and json.loads(factor.secret).get("cid") == credential_id:
-                    found = (index, json.loads(factor.secret))
-                    break
-            if found is None:
-                raise SignerRefused("passkey_unknown", "This passkey cannot activate signatures for this user.")
-            index, secret = found
-            counter_key = f"{int(user_id)}|{credential_id}"
-            ledger.execute("BEGIN IMMEDIATE")
-            counted = ledger.execute("SELECT count FROM passkey_count WHERE credential=?", (counter_key,)).fetchone()
-            try:
-                verified = verify_authentication_response(
-                    credential=credential,
-                    expected_challenge=challenge,
-                    expected_rp_id=settings.WEBAUTHN_RP_ID,
-                    expected_origin=list(settings.WEBAUTHN_ORIGINS),
-                    credential_public_key=_unb64(secret["pk"]),
-                    credential_current_sign_count=counted[0] if counted else 0,
-                    require_user_verification=True,
-                )
-            except WebAuthnException as exc:
-                _backstop_count(ledger, user_id, row, now)
-                ledger.execute("COMMIT")
-                code = "passkey_counter" if "sign count" in str(exc) else "passkey_refused"
-                raise SignerRefused(code, f"The passkey assertion does not verify: {exc}") from exc
-            try:
-                ledger.execute("INSERT INTO factor_spent (factor, at) VALUES (?, ?)", (f"passkey:{nonce}", now))
-            except sqlite3.IntegrityError as exc:
-                ledger.execute("ROLLBACK")
-                raise SignerRefused("passkey_replayed", "This passkey assertion was already used.") from exc
-            ledger.execute(
-                "INSERT OR REPLACE INTO passkey_count (credential, count) VALUES (?, ?)",
-                (counter_key, verified.new_sign_count),
+            verified = verify_authentication_response(
+                credential=credential,
+                expected_challenge=challenge,
+                expected_rp_id=settings.WEBAUTHN_RP_ID,
+                expected_origin=list(settings.WEBAUTHN_ORIGINS),
+                credential_public_key=_unb64(secret["pk"]),
+                credential_current_sign_count=counted[0] if counted else 0,
+                require_user_verification=True,
             )
-            ledger.execute("DELETE FROM failures WHERE user_id=?", (user_id,))
+        except WebAuthnException as exc:
+            _backstop_count(ledger, user_id, row, now)
             ledger.execute("COMMIT")
-            return str(index)
-        except BaseException:
-            if ledger.in_transaction:
-                ledger.execute("ROLLBACK")
-            raise
-        finally:
-            ledger.close()
+            code = "passkey_counter" if "sign count" in str(exc) else "passkey_refused"
+            raise SignerRefused(code, f"The passkey assertion does not verify: {exc}") from exc
+        try:
+            ledger.execute("INSERT INTO factor_spent (factor, at) VALUES (?, ?)", (f"passkey:{nonce}", now))
+        except sqlite3.IntegrityError as exc:
+            ledger.execute("ROLLBACK")
+            raise SignerRefused("passkey_replayed", "This passkey assertion was already used.") from exc
+        ledger.execute(
+            "INSERT OR REPLACE INTO passkey_count (credential, count) VALUES (?, ?)",
+            (counter_key, verified.new_sign_count),
+        )
+        ledger.execute("DELETE FROM failures WHERE user_id=?", (user_id,))
+        ledger.execute("COMMIT")
+        return str(index)
 
 
 def verify(*, user_id: int, factors: list[dict], code: str = "", assertion=None, purpose: str = "") -> dict:
@@ -498,52 +503,40 @@ def decrypt(*, sad: str, subject: int, key_label: str, encrypted_key: str, mecha
 def _use(payload: dict, *, subject: int) -> None:
     settings = _settings()
     now = time.time()
-    with _ledger_lock:
-        ledger = _ledger()
-        try:
-            ledger.execute("BEGIN IMMEDIATE")
-            row = ledger.execute(
-                "SELECT first_used, uses, confirmed FROM sad_use WHERE nonce=? AND subject=?",
-                (payload["nonce"], subject),
-            ).fetchone()
-            if row is None:
-                if now > payload["exp"]:
-                    raise SignerRefused("activation_expired", "The signature activation data have expired.")
-                ledger.execute(
-                    "INSERT INTO sad_use (nonce, subject, first_used, uses) VALUES (?, ?, ?, 1)",
-                    (payload["nonce"], subject, now),
-                )
-            else:
-                first_used, uses, confirmed = row
-                if confirmed:
-                    raise SignerRefused("activation_replayed", "The signature activation data were already used.")
-                if now > first_used + settings.SIGNATURE_ACTIVATION_RETRY_SECONDS or uses >= MAX_USES_PER_DOCUMENT:
-                    raise SignerRefused("activation_expired", "The signature activation data have expired.")
-                ledger.execute(
-                    "UPDATE sad_use SET uses = uses + 1 WHERE nonce=? AND subject=?", (payload["nonce"], subject)
-                )
-            ledger.execute("COMMIT")
-        except BaseException:
-            if ledger.in_transaction:
-                ledger.execute("ROLLBACK")
-            raise
-        finally:
-            ledger.close()
+    with _ledger_open() as ledger:
+        ledger.execute("BEGIN IMMEDIATE")
+        row = ledger.execute(
+            "SELECT first_used, uses, confirmed FROM sad_use WHERE nonce=? AND subject=?",
+            (payload["nonce"], subject),
+        ).fetchone()
+        if row is None:
+            if now > payload["exp"]:
+                raise SignerRefused("activation_expired", "The signature activation data have expired.")
+            ledger.execute(
+                "INSERT INTO sad_use (nonce, subject, first_used, uses) VALUES (?, ?, ?, 1)",
+                (payload["nonce"], subject, now),
+            )
+        else:
+            first_used, uses, confirmed = row
+            if confirmed:
+                raise SignerRefused("activation_replayed", "The signature activation data were already used.")
+            if now > first_used + settings.SIGNATURE_ACTIVATION_RETRY_SECONDS or uses >= MAX_USES_PER_DOCUMENT:
+                raise SignerRefused("activation_expired", "The signature activation data have expired.")
+            ledger.execute(
+                "UPDATE sad_use SET uses = uses + 1 WHERE nonce=? AND subject=?", (payload["nonce"], subject)
+            )
+        ledger.execute("COMMIT")
 
 
 def confirm(*, sad: str, subject: int) -> dict:
     """The signature made with ``sad`` for ``subject`` is stored: the activation is spent."""
     payload = _sad_open(sad)
-    with _ledger_lock:
-        ledger = _ledger()
-        try:
-            ledger.execute(
-                "INSERT INTO sad_use (nonce, subject, first_used, uses, confirmed) VALUES (?, ?, ?, 0, 1) "
-                "ON CONFLICT (nonce, subject) DO UPDATE SET confirmed = 1",
-                (payload["nonce"], int(subject), time.time()),
-            )
-        finally:
-            ledger.close()
+    with _ledger_open() as ledger:
+        ledger.execute(
+            "INSERT INTO sad_use (nonce, subject, first_used, uses, confirmed) VALUES (?, ?, ?, 0, 1) "
+            "ON CONFLICT (nonce, subject) DO UPDATE SET confirmed = 1",
+            (payload["nonce"], int(subject), time.time()),
+        )
     return {"confirmed": True}
 
 
