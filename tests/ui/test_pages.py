@@ -365,3 +365,13 @@ def test_the_batch_passkey_challenge_refuses_what_the_batch_would_refuse_and_iss
     no_passkey = head1.post(url, {"documents": [first.pk, second.pk], **shown})
     assert no_passkey.status_code == 409 and no_passkey.json()["code"] == "passkey_none"
     assert not PasskeyChallenge.objects.exists()
+
+
+def test_a_composed_memo_without_a_number_and_no_register_is_refused_and_stores_nothing(client, outsider):
+    # Someone in no organisation unit has no send register: a memo without a number cannot be numbered.
+    client.force_login(outsider)
+    before = Document.objects.count()
+    refused = client.post("/documents/new/", {**COMPOSED_MEMO, "reference": ""}, HTTP_X_COMPOSER="1")
+    assert refused.status_code == 400
+    assert "ไม่มีทะเบียนหนังสือส่ง" in refused.json()["detail"]  # in Thai, saying why
+    assert Document.objects.count() == before
